@@ -1,0 +1,172 @@
+# varvault: plain GNU make.  `make help` lists the targets.
+# Local overrides (CC, CFLAGS, PREFIX, ...) go in config.mk.
+-include config.mk
+
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+LDFLAGS  ?=
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+SANITIZE ?= 0
+PYTHON   ?= /usr/bin/python3
+# Seconds each libFuzzer target runs under `make fuzz`.
+FUZZ_SECONDS ?= 60
+
+# Objects and binaries live in build/ (build/san/ for the sanitizer build,
+# so the two never mix).
+ifeq ($(SANITIZE),1)
+O := build/san
+SAN_CFLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SAN_LDFLAGS := -fsanitize=address,undefined
+else
+O := build
+endif
+
+PKGS      := libsodium openssl sqlite3 openblas htslib libsystemd libseccomp json-c
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+TEST_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
+TEST_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+# Named flag groups (STYLE.md rule 18).
+STD_FLAGS    := -std=c11 -D_GNU_SOURCE
+WARN_FLAGS   := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+                -Wformat=2 -Wno-format-nonliteral -Wvla -Wpointer-arith -Wcast-qual
+HARDEN_FLAGS := -fstack-protector-strong -fstack-clash-protection -fcf-protection -fPIE \
+                -fvisibility=hidden -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2
+HARDEN_LDFLAGS := -pie -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack
+ALL_CFLAGS  := $(STD_FLAGS) $(WARN_FLAGS) $(HARDEN_FLAGS) -Iinclude $(PKG_CFLAGS) \
+               $(CFLAGS) $(SAN_CFLAGS) -MMD -MP
+ALL_LDFLAGS := $(HARDEN_LDFLAGS) $(LDFLAGS) $(SAN_LDFLAGS)
+
+# The library: one folder per module, all in one archive.
+LIB_MODULES := core c4gh vcf model interpret store audit net
+LIB_SRC  := $(sort $(wildcard $(addsuffix /*.c,$(addprefix src/,$(LIB_MODULES)))))
+LIB_OBJ  := $(LIB_SRC:%.c=$(O)/obj/%.o)
+LIB      := $(O)/libvarvault.a
+
+# Programs: thin mains; src/cli/*.c other than the mains are shared by both.
+CLI_MAINS  := src/cli/varvault.c src/cli/varvault-admin.c
+CLI_COMMON := $(filter-out $(CLI_MAINS),$(sort $(wildcard src/cli/*.c)))
+CLI_OBJ    := $(CLI_COMMON:%.c=$(O)/obj/%.o)
+PROGS      := $(O)/varvault $(O)/varvault-admin
+
+# Unit tests: tests/unit/test_<module>.c, each its own cmocka program.
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
+# Fuzz harnesses, also replayed over their corpora by `make check`.
+FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+REPLAY_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(O)/tests/replay_%)
+# Benchmarks.
+BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(O)/bench/%)
+
+# V=1 shows whole command lines.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+# Keep objects that pattern rules build on the way to a program.
+.SECONDARY:
+
+.PHONY: all help deps check test bench demo fuzz install uninstall clean
+all: $(PROGS)
+
+help:
+	@echo "make [SANITIZE=1]      build $(O)/varvault and $(O)/varvault-admin"
+	@echo "make deps              install missing Debian packages (packaging/deps.txt)"
+	@echo "make check             run every test (unit, integration, parity, fuzz corpora)"
+	@echo "make check SANITIZE=1  the same under ASan + UBSan"
+	@echo "make bench             speed figures against references measured in the same run"
+	@echo "make demo              the main job on the bundled defaults"
+	@echo "make fuzz              libFuzzer, FUZZ_SECONDS per target (default $(FUZZ_SECONDS))"
+	@echo "make install           PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
+
+deps:
+	@tools/deps.sh packaging/deps.txt
+
+$(O)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(Q)rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(O)/varvault: $(O)/obj/src/cli/varvault.o $(CLI_OBJ) $(LIB)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(O)/varvault-admin: $(O)/obj/src/cli/varvault-admin.o $(CLI_OBJ) $(LIB)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(O)/obj/tests/%.o: tests/%.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -Wno-missing-prototypes -c $< -o $@
+
+$(O)/tests/test_%: $(O)/obj/tests/unit/test_%.o $(LIB)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
+
+$(O)/tests/replay_%: $(O)/obj/tests/fuzz/%.o $(O)/obj/tests/fuzz/replay_main.o $(LIB)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(O)/bench/%: $(O)/obj/bench/%.o $(LIB)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(O)/obj/bench/%.o: bench/%.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -c $< -o $@
+
+test: check
+check: deps
+	@$(MAKE) --no-print-directory $(PROGS) $(UNIT_BIN) $(REPLAY_BIN)
+	@O=$(O) PYTHON=$(PYTHON) SANITIZE=$(SANITIZE) tests/run.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory SANITIZE=0 build/varvault build/varvault-admin $(BENCH_SRC:bench/%.c=build/bench/%)
+	@PYTHON=$(PYTHON) bench/run.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory SANITIZE=0 build/varvault build/varvault-admin
+	@PYTHON=$(PYTHON) tools/demo.sh
+
+# libFuzzer needs clang; its objects live apart in build/fuzz.
+FUZZ_CC := clang
+FUZZ_CFLAGS := $(STD_FLAGS) -Iinclude $(PKG_CFLAGS) -g -O1 -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+fuzz: deps
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tools/fuzz.sh $(FUZZ_BIN)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 0755 $(O)/varvault $(DESTDIR)$(PREFIX)/bin/varvault
+	install -m 0755 $(O)/varvault-admin $(DESTDIR)$(PREFIX)/sbin/varvault-admin
+	for m in docs/man/*.1; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man1/ || true; done
+	for m in docs/man/*.8; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man8/ || true; done
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/varvault $(DESTDIR)$(PREFIX)/sbin/varvault-admin
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,176 @@
+/*
+ * varvault core: the one error convention, logging, secure buffers and
+ * process hardening that every other module builds on.
+ *
+ * Error convention (STYLE.md rule 6): functions return int, 0 on success and
+ * a negative VV_ERR_* on failure.  Where a failure needs more than its code
+ * (which file, line, field or tensor), the failing function records a detail
+ * message with vv_errf(); the caller that handles the error prints
+ * vv_strerror(rc) and vv_err_detail().  Details never carry patient data or
+ * key bytes (rule 13): they name places, not values.
+ */
+#ifndef VARVAULT_CORE_H
+#define VARVAULT_CORE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define VV_MUST_CHECK __attribute__((warn_unused_result))
+#define VV_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define VV_EXPORT __attribute__((visibility("default")))
+#else
+#define VV_MUST_CHECK
+#define VV_PRINTF(f, a)
+#define VV_EXPORT
+#endif
+
+#define VV_VERSION "0.1.0"
+
+/* Every error of every module.  Values are stable: they reach the wire
+ * protocol and the audit log, so new codes are appended, never renumbered. */
+enum vv_err {
+	VV_OK = 0,
+	/* generic */
+	VV_ERR_NOMEM = -1,        /* out of memory */
+	VV_ERR_INVAL = -2,        /* invalid argument (a programmer or usage error) */
+	VV_ERR_IO = -3,           /* read/write failed; errno kept */
+	VV_ERR_RANGE = -4,        /* a size or count beyond a configured limit */
+	VV_ERR_FORMAT = -5,       /* malformed input */
+	VV_ERR_UNSUPPORTED = -6,  /* well-formed but not supported */
+	VV_ERR_NOTFOUND = -7,     /* a named thing does not exist */
+	VV_ERR_EXISTS = -8,       /* refusing to overwrite */
+	VV_ERR_INTERNAL = -9,     /* a library call failed unexpectedly */
+	VV_ERR_CANCELLED = -10,   /* stopped on request */
+	VV_ERR_MLOCK = -11,       /* memory could not be locked */
+	VV_ERR_TRUNCATED = -12,   /* input ended early */
+	/* Crypt4GH and keys */
+	VV_ERR_C4GH_MAGIC = -100,       /* not a Crypt4GH file */
+	VV_ERR_C4GH_VERSION = -101,     /* unsupported Crypt4GH version */
+	VV_ERR_C4GH_HEADER = -102,      /* malformed header */
+	VV_ERR_C4GH_NOKEY = -103,       /* no header packet decrypts with this key */
+	VV_ERR_C4GH_METHOD = -104,      /* unknown encryption method or packet type */
+	VV_ERR_C4GH_SEGMENT = -105,     /* a data segment failed authentication */
+	VV_ERR_C4GH_TRUNCATED = -106,   /* stream ends inside a segment */
+	VV_ERR_C4GH_EDITLIST = -107,    /* edit list invalid or repeated */
+	VV_ERR_C4GH_WRITER = -108,      /* no packet from the required writer key */
+	VV_ERR_KEY_FORMAT = -120,       /* malformed key file */
+	VV_ERR_KEY_KDF = -121,          /* key protected by an unsupported KDF */
+	VV_ERR_KEY_CIPHER = -122,       /* key protected by an unsupported cipher */
+	VV_ERR_KEY_PASSPHRASE = -123,   /* wrong passphrase (or corrupted key) */
+	VV_ERR_KEY_NEEDPASS = -124,     /* key is protected and no passphrase given */
+	/* models */
+	VV_ERR_MODEL_FORMAT = -200,     /* malformed safetensors / config / vocab */
+	VV_ERR_MODEL_TENSOR = -201,     /* a needed tensor is missing or mis-shaped */
+	VV_ERR_MODEL_CONFIG = -202,     /* config.json missing, invalid or unsupported */
+	VV_ERR_MODEL_PICKLE = -203,     /* pickle checkpoint refused */
+	VV_ERR_MODEL_VOCAB = -204,      /* vocabulary missing or inconsistent */
+	VV_ERR_MODEL_SEQLEN = -205,     /* sequence longer than the model allows */
+	/* VCF and reference */
+	VV_ERR_VCF_PARSE = -300,        /* a record or header does not parse */
+	VV_ERR_VCF_FIELD = -301,        /* a field violates the specification */
+	VV_ERR_VCF_LIMIT = -302,        /* too many records or bytes */
+	VV_ERR_REF_MISMATCH = -303,     /* REF disagrees with the reference */
+	VV_ERR_REF_CONTIG = -304,       /* contig not in the reference */
+	VV_ERR_REF_IO = -305,           /* reference or index unreadable */
+	/* policy, store, audit, net: appended when those modules land */
+	VV_ERR_POLICY = -400,           /* policy file invalid */
+};
+
+/* Names an error code; never NULL, static storage. */
+VV_EXPORT const char *vv_strerror(int err);
+
+/* Records a detail message for the current thread and returns err, so that
+ * a failing function can write `return vv_errf(VV_ERR_FORMAT, "...")`.
+ * The message must name places (file, line, field), never patient data. */
+VV_EXPORT int vv_errf(int err, const char *fmt, ...) VV_PRINTF(2, 3);
+
+/* Prepends context ("file.vcf: ") to the current detail; returns err. */
+VV_EXPORT int vv_err_prefix(int err, const char *fmt, ...) VV_PRINTF(2, 3);
+
+/* The last detail recorded on this thread, or "" if none.  Valid until the
+ * next vv_errf() or vv_err_clear() on this thread. */
+VV_EXPORT const char *vv_err_detail(void);
+
+/* Forgets the detail of this thread. */
+VV_EXPORT void vv_err_clear(void);
+
+/* Logging.  Messages go to stderr (journald joins when the daemon lands).
+ * Library code logs at DEBUG only (rule 10). */
+enum vv_log_level { VV_LOG_ERROR = 0, VV_LOG_WARN, VV_LOG_INFO, VV_LOG_DEBUG };
+
+/* Sets the program name printed before messages and the threshold.
+ * VARVAULT_LOG=debug|info|warn|error in the environment overrides level. */
+VV_EXPORT void vv_log_init(const char *progname, enum vv_log_level level);
+VV_EXPORT void vv_log(enum vv_log_level level, const char *fmt, ...) VV_PRINTF(2, 3);
+/* Logs "progname: what: <strerror>: <detail>" at ERROR; returns err. */
+VV_EXPORT int vv_log_err(int err, const char *fmt, ...) VV_PRINTF(2, 3);
+
+/* Initialises libsodium (idempotent, thread-safe).  Call before any other
+ * vv_ function that touches secrets.  Returns 0 or VV_ERR_INTERNAL. */
+VV_EXPORT int vv_core_init(void) VV_MUST_CHECK;
+
+/* Process hardening for every binary that may hold plaintext or keys:
+ * RLIMIT_CORE to 0 and PR_SET_DUMPABLE to 0 (a pipe core_pattern ignores
+ * RLIMIT_CORE=0, so non-dumpable is what stops cores; see SECURITY.md).
+ * Returns 0, or VV_ERR_INTERNAL with errno kept. */
+VV_EXPORT int vv_harden_process(void) VV_MUST_CHECK;
+
+/*
+ * Secure buffers: sodium_malloc memory (guard pages, canary, mlock attempt,
+ * MADV_DONTDUMP) that can grow for streams.  Growing allocates a new region,
+ * copies, and wipes + frees the old one, so plaintext never lands in
+ * ordinary heap memory.  Not thread-safe; one owner at a time.
+ */
+typedef struct vv_sbuf {
+	uint8_t *data;  /* sodium_malloc'd, or NULL while empty */
+	size_t len;     /* bytes in use */
+	size_t cap;     /* bytes allocated */
+	size_t max;     /* growth limit; 0 means no limit beyond SIZE_MAX */
+} vv_sbuf;
+
+/* Prepares an empty buffer that may grow to max bytes (0: unlimited). */
+VV_EXPORT void vv_sbuf_init(vv_sbuf *b, size_t max);
+/* Ensures room for extra more bytes.  VV_ERR_RANGE past max, VV_ERR_NOMEM. */
+VV_EXPORT int vv_sbuf_reserve(vv_sbuf *b, size_t extra) VV_MUST_CHECK;
+/* Appends n bytes. */
+VV_EXPORT int vv_sbuf_append(vv_sbuf *b, const void *p, size_t n) VV_MUST_CHECK;
+/* Wipes the contents and sets len to 0, keeping the allocation. */
+VV_EXPORT void vv_sbuf_wipe(vv_sbuf *b);
+/* Wipes and frees; the buffer is empty and reusable afterwards.  NULL-safe. */
+VV_EXPORT void vv_sbuf_done(vv_sbuf *b);
+
+/* Secret allocation helpers: sodium_malloc / sodium_free (zeroing). */
+VV_EXPORT void *vv_secret_alloc(size_t n);
+VV_EXPORT void vv_secret_free(void *p);
+/* Wipes n bytes so that the compiler cannot elide it (sodium_memzero). */
+VV_EXPORT void vv_wipe(void *p, size_t n);
+
+/* Reads a whole file of at most max bytes into *out (malloc'd, NUL added
+ * after the data; caller frees).  For non-secret files only (configs, keys
+ * go through vv_sbuf).  VV_ERR_IO with errno, VV_ERR_RANGE if larger. */
+VV_EXPORT int vv_read_file(const char *path, size_t max, char **out, size_t *len) VV_MUST_CHECK;
+
+/* Checked size arithmetic: return 0, or VV_ERR_RANGE on overflow. */
+VV_EXPORT int vv_size_mul(size_t a, size_t b, size_t *out) VV_MUST_CHECK;
+VV_EXPORT int vv_size_add(size_t a, size_t b, size_t *out) VV_MUST_CHECK;
+
+/* Writes all n bytes to fd, retrying on EINTR and short writes. */
+VV_EXPORT int vv_write_all(int fd, const void *p, size_t n) VV_MUST_CHECK;
+
+/* SHA-256 (libsodium), one shot and streaming.  The streaming context is
+ * heap-allocated so that callers need not see libsodium's state type. */
+typedef struct vv_sha256 vv_sha256;
+VV_EXPORT void vv_sha256_oneshot(const void *p, size_t n, uint8_t out[32]);
+VV_EXPORT vv_sha256 *vv_sha256_new(void);
+VV_EXPORT void vv_sha256_update(vv_sha256 *h, const void *p, size_t n);
+/* Writes the digest and frees h. */
+VV_EXPORT void vv_sha256_final(vv_sha256 *h, uint8_t out[32]);
+/* Frees an unfinished context; NULL-safe. */
+VV_EXPORT void vv_sha256_free(vv_sha256 *h);
+
+/* Hex encoding of n bytes into out (2n+1 bytes, NUL-terminated). */
+VV_EXPORT void vv_hex(const uint8_t *p, size_t n, char *out);
+
+#endif /* VARVAULT_CORE_H */

@@ -1,0 +1,37 @@
+/* Private to src/cli: the command table and helpers shared by the two
+ * programs, varvault and varvault-admin. */
+#ifndef VARVAULT_CLI_H
+#define VARVAULT_CLI_H
+
+#include "varvault/core.h"
+
+/* Exit statuses of every command. */
+enum { VV_EXIT_OK = 0, VV_EXIT_FAIL = 1, VV_EXIT_USAGE = 2 };
+
+/* A command receives argv with argv[0] set to its own name ("keygen") and
+ * returns an exit status.  It prints its own --help. */
+typedef int (*vv_cli_fn)(int argc, char **argv);
+
+struct vv_cli_cmd {
+	const char *name;
+	vv_cli_fn fn;
+	const char *summary;
+};
+
+/* Runs the command named by argv[1] from the table; handles --help,
+ * --version and unknown commands.  Returns the exit status. */
+int vv_cli_dispatch(const char *prog, const struct vv_cli_cmd *cmds, size_t ncmds,
+		    int argc, char **argv);
+
+/* Prints "prog cmd: msg" and a pointer to --help on stderr; returns
+ * VV_EXIT_USAGE. */
+int vv_cli_usage_error(const char *cmd, const char *fmt, ...) VV_PRINTF(2, 3);
+
+/* Reports a failed library call as "what: <strerror>: <detail>" and returns
+ * VV_EXIT_FAIL. */
+int vv_cli_fail(int err, const char *fmt, ...) VV_PRINTF(2, 3);
+
+/* Commands of varvault (the client). */
+/* Commands of varvault-admin. */
+
+#endif

@@ -1,0 +1,22 @@
+/* varvault-admin: the operator's command line (models, validation runs). */
+#include "cli.h"
+
+#include <stdio.h>
+
+static int vv_admin_version(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("varvault-admin %s\n", VV_VERSION);
+	return VV_EXIT_OK;
+}
+
+static const struct vv_cli_cmd vv_admin_cmds[] = {
+	{"version", vv_admin_version, "print the version"},
+};
+
+int main(int argc, char **argv)
+{
+	return vv_cli_dispatch("varvault-admin", vv_admin_cmds,
+			       sizeof vv_admin_cmds / sizeof vv_admin_cmds[0], argc, argv);
+}

@@ -1,0 +1,22 @@
+/* varvault: the client command line of the appliance. */
+#include "cli.h"
+
+#include <stdio.h>
+
+static int vv_cli_version(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("varvault %s\n", VV_VERSION);
+	return VV_EXIT_OK;
+}
+
+static const struct vv_cli_cmd vv_client_cmds[] = {
+	{"version", vv_cli_version, "print the version"},
+};
+
+int main(int argc, char **argv)
+{
+	return vv_cli_dispatch("varvault", vv_client_cmds,
+			       sizeof vv_client_cmds / sizeof vv_client_cmds[0], argc, argv);
+}

@@ -1,0 +1,145 @@
+/* Secret memory: libsodium initialisation, growable secure buffers, wiping,
+ * SHA-256, and process hardening against core dumps and ptrace. */
+#include "varvault/core.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+int vv_core_init(void)
+{
+	/* sodium_init returns 1 when already initialised: also fine. */
+	if (sodium_init() < 0)
+		return vv_errf(VV_ERR_INTERNAL, "libsodium failed to initialise");
+	return 0;
+}
+
+int vv_harden_process(void)
+{
+	struct rlimit zero = {0, 0};
+
+	if (setrlimit(RLIMIT_CORE, &zero) != 0)
+		return vv_errf(VV_ERR_INTERNAL, "setrlimit(RLIMIT_CORE): %s", strerror(errno));
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		return vv_errf(VV_ERR_INTERNAL, "prctl(PR_SET_DUMPABLE): %s", strerror(errno));
+	return 0;
+}
+
+void *vv_secret_alloc(size_t n)
+{
+	return sodium_malloc(n ? n : 1);
+}
+
+void vv_secret_free(void *p)
+{
+	if (p)
+		sodium_free(p);
+}
+
+void vv_wipe(void *p, size_t n)
+{
+	if (p && n)
+		sodium_memzero(p, n);
+}
+
+void vv_sbuf_init(vv_sbuf *b, size_t max)
+{
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+	b->max = max ? max : SIZE_MAX;
+}
+
+int vv_sbuf_reserve(vv_sbuf *b, size_t extra)
+{
+	size_t need, cap;
+	uint8_t *p;
+
+	if (vv_size_add(b->len, extra, &need) || need > b->max)
+		return vv_errf(VV_ERR_RANGE, "secure buffer would exceed its limit of %zu bytes", b->max);
+	if (need <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 4096;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	if (cap > b->max)
+		cap = b->max;
+	p = sodium_malloc(cap);
+	if (!p)
+		return VV_ERR_NOMEM;
+	if (b->len)
+		memcpy(p, b->data, b->len);
+	if (b->data)
+		sodium_free(b->data); /* zeroes the old copy */
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
+int vv_sbuf_append(vv_sbuf *b, const void *p, size_t n)
+{
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if ((rc = vv_sbuf_reserve(b, n)) != 0)
+		return rc;
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+void vv_sbuf_wipe(vv_sbuf *b)
+{
+	if (b->data)
+		sodium_memzero(b->data, b->cap);
+	b->len = 0;
+}
+
+void vv_sbuf_done(vv_sbuf *b)
+{
+	if (!b)
+		return;
+	if (b->data)
+		sodium_free(b->data);
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+}
+
+struct vv_sha256 {
+	crypto_hash_sha256_state st;
+};
+
+void vv_sha256_oneshot(const void *p, size_t n, uint8_t out[32])
+{
+	crypto_hash_sha256(out, p, n);
+}
+
+vv_sha256 *vv_sha256_new(void)
+{
+	vv_sha256 *h = malloc(sizeof *h);
+
+	if (h)
+		crypto_hash_sha256_init(&h->st);
+	return h;
+}
+
+void vv_sha256_update(vv_sha256 *h, const void *p, size_t n)
+{
+	crypto_hash_sha256_update(&h->st, p, n);
+}
+
+void vv_sha256_final(vv_sha256 *h, uint8_t out[32])
+{
+	crypto_hash_sha256_final(&h->st, out);
+	free(h);
+}
+
+void vv_sha256_free(vv_sha256 *h)
+{
+	free(h);
+}

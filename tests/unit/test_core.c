@@ -1,0 +1,159 @@
+/* Unit tests of src/core: errors, secure buffers, hardening, helpers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "varvault/core.h"
+
+static void test_strerror_names_every_code(void **state)
+{
+	(void)state;
+	assert_string_equal(vv_strerror(VV_OK), "success");
+	assert_string_equal(vv_strerror(VV_ERR_KEY_PASSPHRASE), "invalid key or passphrase");
+	assert_string_equal(vv_strerror(12345), "unknown error");
+	for (int c = -1; c > -500; c--) {
+		const char *s = vv_strerror(c);
+		assert_non_null(s);
+	}
+}
+
+static void test_detail_and_prefix(void **state)
+{
+	(void)state;
+	vv_err_clear();
+	assert_string_equal(vv_err_detail(), "");
+	assert_int_equal(vv_errf(VV_ERR_FORMAT, "line %d, field %s", 7, "POS"), VV_ERR_FORMAT);
+	assert_string_equal(vv_err_detail(), "line 7, field POS");
+	assert_int_equal(vv_err_prefix(VV_ERR_FORMAT, "in.vcf"), VV_ERR_FORMAT);
+	assert_string_equal(vv_err_detail(), "in.vcf: line 7, field POS");
+	vv_err_clear();
+	assert_string_equal(vv_err_detail(), "");
+}
+
+static void test_sbuf_grows_and_keeps_contents(void **state)
+{
+	vv_sbuf b;
+	uint8_t chunk[1000];
+
+	(void)state;
+	vv_sbuf_init(&b, 0);
+	for (int i = 0; i < 100; i++) {
+		memset(chunk, i, sizeof chunk);
+		assert_int_equal(vv_sbuf_append(&b, chunk, sizeof chunk), 0);
+	}
+	assert_int_equal(b.len, 100000);
+	assert_true(b.cap >= b.len);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(b.data[i * 1000 + 999], i);
+	vv_sbuf_wipe(&b);
+	assert_int_equal(b.len, 0);
+	for (size_t i = 0; i < b.cap; i++)
+		assert_int_equal(b.data[i], 0);
+	vv_sbuf_done(&b);
+	assert_null(b.data);
+	vv_sbuf_done(NULL);
+}
+
+static void test_sbuf_limit(void **state)
+{
+	vv_sbuf b;
+	uint8_t x[64] = {0};
+
+	(void)state;
+	vv_sbuf_init(&b, 100);
+	assert_int_equal(vv_sbuf_append(&b, x, 64), 0);
+	assert_int_equal(vv_sbuf_append(&b, x, 36), 0);
+	assert_int_equal(vv_sbuf_append(&b, x, 1), VV_ERR_RANGE);
+	assert_int_equal(b.len, 100);
+	vv_sbuf_done(&b);
+}
+
+static void test_harden_process(void **state)
+{
+	struct rlimit rl;
+
+	(void)state;
+	assert_int_equal(vv_harden_process(), 0);
+	assert_int_equal(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 0);
+	assert_int_equal(getrlimit(RLIMIT_CORE, &rl), 0);
+	assert_int_equal(rl.rlim_cur, 0);
+}
+
+static void test_sha256_vectors(void **state)
+{
+	uint8_t d[32];
+	char hex[65];
+	vv_sha256 *h;
+
+	(void)state;
+	vv_sha256_oneshot("abc", 3, d);
+	vv_hex(d, 32, hex);
+	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	h = vv_sha256_new();
+	assert_non_null(h);
+	vv_sha256_update(h, "a", 1);
+	vv_sha256_update(h, "bc", 2);
+	vv_sha256_final(h, d);
+	vv_hex(d, 32, hex);
+	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+static void test_size_checks(void **state)
+{
+	size_t r;
+
+	(void)state;
+	assert_int_equal(vv_size_mul(SIZE_MAX / 2, 2, &r), 0);
+	assert_int_equal(vv_size_mul(SIZE_MAX / 2, 3, &r), VV_ERR_RANGE);
+	assert_int_equal(vv_size_add(SIZE_MAX, 1, &r), VV_ERR_RANGE);
+	assert_int_equal(vv_size_add(1, 2, &r), 0);
+	assert_int_equal(r, 3);
+}
+
+static void test_read_file(void **state)
+{
+	char path[] = "/tmp/vv_core_XXXXXX";
+	int fd = mkstemp(path);
+	char *buf = NULL;
+	size_t n = 0;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(vv_write_all(fd, "hello\n", 6), 0);
+	close(fd);
+	assert_int_equal(vv_read_file(path, 100, &buf, &n), 0);
+	assert_int_equal(n, 6);
+	assert_string_equal(buf, "hello\n");
+	free(buf);
+	assert_int_equal(vv_read_file(path, 5, &buf, &n), VV_ERR_RANGE);
+	assert_null(buf);
+	unlink(path);
+	assert_int_equal(vv_read_file(path, 100, &buf, &n), VV_ERR_IO);
+	assert_non_null(strstr(vv_err_detail(), path));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_strerror_names_every_code),
+		cmocka_unit_test(test_detail_and_prefix),
+		cmocka_unit_test(test_sbuf_grows_and_keeps_contents),
+		cmocka_unit_test(test_sbuf_limit),
+		cmocka_unit_test(test_harden_process),
+		cmocka_unit_test(test_sha256_vectors),
+		cmocka_unit_test(test_size_checks),
+		cmocka_unit_test(test_read_file),
+	};
+	if (vv_core_init() != 0)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
