@@ -170,6 +170,37 @@ VV_EXPORT void vv_sha256_final(vv_sha256 *h, uint8_t out[32]);
 /* Frees an unfinished context; NULL-safe. */
 VV_EXPORT void vv_sha256_free(vv_sha256 *h);
 
+/*
+ * Configuration files: `# comment`, `[section]`, `key = value` lines.
+ * Used for varvaultd.conf and the policy files.  Keys before any section
+ * belong to section "".  A key repeated within a section is an error (a
+ * policy must not silently take the last of two values).
+ */
+typedef struct vv_conf vv_conf;
+
+/* Parses a buffer; name is used in messages ("evidence.conf").  On success
+ * *out is a new object the caller frees with vv_conf_free.  VV_ERR_FORMAT
+ * with "name:line: ..." in the detail; VV_ERR_NOMEM. */
+VV_EXPORT int vv_conf_parse(const char *buf, size_t len, const char *name, vv_conf **out) VV_MUST_CHECK;
+/* Reads and parses a file (at most 1 MiB). */
+VV_EXPORT int vv_conf_load(const char *path, vv_conf **out) VV_MUST_CHECK;
+VV_EXPORT void vv_conf_free(vv_conf *c);
+/* The value of section/key, or NULL if absent.  Owned by c. */
+VV_EXPORT const char *vv_conf_get(const vv_conf *c, const char *section, const char *key);
+/* The line a key was set on, or 0 if absent (for messages). */
+VV_EXPORT int vv_conf_line(const vv_conf *c, const char *section, const char *key);
+/* The file name given at parse time. */
+VV_EXPORT const char *vv_conf_name(const vv_conf *c);
+/* Parses section/key as a finite double.  1 if set, 0 if absent or empty
+ * (out untouched), VV_ERR_FORMAT naming file, line and key otherwise. */
+VV_EXPORT int vv_conf_double(const vv_conf *c, const char *section, const char *key, double *out) VV_MUST_CHECK;
+/* Parses yes/no/true/false/1/0.  1 if set, 0 if absent, VV_ERR_FORMAT. */
+VV_EXPORT int vv_conf_bool(const vv_conf *c, const char *section, const char *key, int *out) VV_MUST_CHECK;
+/* Fails with VV_ERR_FORMAT naming the first section/key not in the lists
+ * (sections: NULL-terminated; keys: "section.key" or "section.*", NULL-
+ * terminated), so that a typo in a policy is an error, not a default. */
+VV_EXPORT int vv_conf_check_known(const vv_conf *c, const char *const *keys) VV_MUST_CHECK;
+
 /* Hex encoding of n bytes into out (2n+1 bytes, NUL-terminated). */
 VV_EXPORT void vv_hex(const uint8_t *p, size_t n, char *out);
 

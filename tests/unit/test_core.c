@@ -141,6 +141,66 @@ static void test_read_file(void **state)
 	assert_non_null(strstr(vv_err_detail(), path));
 }
 
+static void test_conf_parse(void **state)
+{
+	static const char text[] = "# policy\n"
+				   "top = 1\n"
+				   "[snv]\n"
+				   "  pp3_strong = -7.5  \n"
+				   "bp4_supporting =\n"
+				   "[policy]\n"
+				   "calibrated = no\n";
+	static const char *const known[] = {".top", "snv.*", "policy.calibrated", NULL};
+	static const char *const narrow[] = {".top", "snv.pp3_strong", NULL};
+	vv_conf *c = NULL;
+	double d = 0;
+	int b = 1;
+
+	(void)state;
+	assert_int_equal(vv_conf_parse(text, sizeof text - 1, "t.conf", &c), 0);
+	assert_string_equal(vv_conf_get(c, "", "top"), "1");
+	assert_string_equal(vv_conf_get(c, "snv", "pp3_strong"), "-7.5");
+	assert_int_equal(vv_conf_line(c, "snv", "pp3_strong"), 4);
+	assert_null(vv_conf_get(c, "snv", "missing"));
+	assert_int_equal(vv_conf_double(c, "snv", "pp3_strong", &d), 1);
+	assert_true(d == -7.5);
+	assert_int_equal(vv_conf_double(c, "snv", "bp4_supporting", &d), 0);
+	assert_int_equal(vv_conf_bool(c, "policy", "calibrated", &b), 1);
+	assert_int_equal(b, 0);
+	assert_int_equal(vv_conf_check_known(c, known), 0);
+	assert_int_equal(vv_conf_check_known(c, narrow), VV_ERR_FORMAT);
+	assert_non_null(strstr(vv_err_detail(), "t.conf:5"));
+	vv_conf_free(c);
+}
+
+static void test_conf_errors_name_line(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *where;
+	} bad[] = {
+		{"a = 1\na = 2\n", "x.conf:2"},
+		{"[ok]\nnovalue\n", "x.conf:2"},
+		{"[bad\n", "x.conf:1"},
+		{"[s]\nk = abc\n", "x.conf:2"},
+		{"b@d = 1\n", "x.conf:1"},
+	};
+	vv_conf *c = NULL;
+	double d;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		int rc = vv_conf_parse(bad[i].text, strlen(bad[i].text), "x.conf", &c);
+		if (rc == 0) {
+			rc = vv_conf_double(c, "s", "k", &d);
+			vv_conf_free(c);
+			c = NULL;
+		}
+		assert_int_equal(rc, VV_ERR_FORMAT);
+		assert_non_null(strstr(vv_err_detail(), bad[i].where));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -152,6 +212,8 @@ int main(void)
 		cmocka_unit_test(test_sha256_vectors),
 		cmocka_unit_test(test_size_checks),
 		cmocka_unit_test(test_read_file),
+		cmocka_unit_test(test_conf_parse),
+		cmocka_unit_test(test_conf_errors_name_line),
 	};
 	if (vv_core_init() != 0)
 		return 1;
