@@ -33,5 +33,6 @@ int vv_cli_fail(int err, const char *fmt, ...) VV_PRINTF(2, 3);
 
 /* Commands of varvault (the client). */
 /* Commands of varvault-admin. */
+int vv_cmd_model(int argc, char **argv);   /* cmd_model.c */
 
 #endif

@@ -1,0 +1,270 @@
+/*
+ * varvault model: transformer DNA language models (Hugging Face BERT and ESM
+ * / Nucleotide Transformer layouts) loaded from safetensors and run in fp32
+ * on OpenBLAS.
+ *
+ * Three kinds of state are kept apart (STYLE.md rule 3):
+ *  - vv_model: hyperparameters, vocabulary, tokenizer and read-only weights.
+ *    F32 little-endian tensors that are 4-byte aligned in the file are used
+ *    in place from a read-only mapping; F16/BF16 (or misaligned) tensors are
+ *    converted once, at load, into a buffer the model owns.  A loaded model
+ *    is never written again, so any number of runs and threads may share it.
+ *  - vv_model_run: activations for at most (max_batch, max_tokens), all
+ *    allocated by vv_model_run_new(), so that a forward that passed its
+ *    argument checks cannot fail.  One run belongs to one thread at a time.
+ *  - the caller's ids and output buffers.
+ *
+ * Numerics: fp32 everywhere; every projection and both attention products go
+ * through cblas_sgemm.  Sequences of a batch are packed without padding and
+ * each attends only to itself, which is what an attention mask over a padded
+ * batch computes.  Results for one sequence are bit-for-bit the same whatever
+ * the batch it is in and whatever the thread count, given an OpenBLAS whose
+ * sgemm computes every output element with the same summation order whatever
+ * the number of rows and threads (true of the Haswell and SkylakeX kernels of
+ * Debian's OpenBLAS 0.3.21; checked by tests/unit/test_model.c).
+ *
+ * Errors follow core.h: 0 or a negative VV_ERR_*, with a detail message
+ * (vv_err_detail()) naming the file, field or tensor at fault.
+ */
+#ifndef VARVAULT_MODEL_H
+#define VARVAULT_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "varvault/core.h"
+
+typedef struct vv_model vv_model;
+typedef struct vv_model_run vv_model_run;
+
+enum vv_model_arch {
+	VV_MODEL_ARCH_BERT = 1,  /* post-LayerNorm, absolute + token-type embeddings */
+	VV_MODEL_ARCH_ESM = 2,   /* pre-LayerNorm, final LayerNorm (ESM-2, NT-v1/v2) */
+};
+
+enum vv_model_head {
+	VV_MODEL_HEAD_NONE = 0,  /* encoder only: hidden states */
+	VV_MODEL_HEAD_MLM = 1,   /* masked-LM logits over the vocabulary */
+	VV_MODEL_HEAD_CLS = 2,   /* sequence classification logits */
+};
+
+enum vv_model_posenc {
+	VV_MODEL_POS_ABSOLUTE = 1,  /* learned position embeddings */
+	VV_MODEL_POS_ROTARY = 2,    /* rotary embeddings on queries and keys */
+};
+
+enum vv_model_ffn {
+	VV_MODEL_FFN_GELU = 1,      /* dense, GELU (erf), dense */
+	VV_MODEL_FFN_GELU_TANH = 2, /* BERT hidden_act gelu_new / gelu_pytorch_tanh */
+	VV_MODEL_FFN_RELU = 3,      /* BERT hidden_act relu */
+	VV_MODEL_FFN_SILU = 4,      /* BERT hidden_act silu / swish */
+	VV_MODEL_FFN_SWIGLU = 5,    /* NT-v2: dense to 2*I, silu(x1) * x2, dense */
+};
+
+enum vv_model_tok {
+	VV_MODEL_TOK_CHAR = 1,         /* one token per letter (single nucleotide) */
+	VV_MODEL_TOK_KMER = 2,         /* non-overlapping k-mers, single-letter fallback (NT) */
+	VV_MODEL_TOK_KMER_OVERLAP = 3, /* overlapping k-mers, stride 1 (DNABERT) */
+};
+
+/* Facts about a loaded model.  Strings live as long as the model. */
+struct vv_model_info {
+	const char *name;          /* config "_name_or_path", else the directory name */
+	enum vv_model_arch arch;
+	enum vv_model_head head;
+	enum vv_model_posenc posenc;
+	enum vv_model_ffn ffn;
+	int pre_layernorm;         /* 1 for ESM, 0 for BERT */
+	int emb_layernorm;         /* a LayerNorm right after the embeddings */
+	int token_dropout;         /* ESM token_dropout scaling at inference */
+	int tied_decoder;          /* MLM decoder is the word-embedding matrix */
+	int ffn_bias;              /* feed-forward denses carry biases */
+	int vocab_size;            /* rows of the embedding (config vocab_size) */
+	int vocab_tokens;          /* lines of vocab.txt (<= vocab_size) */
+	int hidden_size;
+	int num_layers;
+	int num_heads;
+	int intermediate_size;
+	int max_positions;         /* config max_position_embeddings */
+	int max_tokens;            /* longest id sequence a forward accepts */
+	int num_labels;            /* classification head outputs, else 0 */
+	float layer_norm_eps;
+	enum vv_model_tok tokenizer;
+	int k;                     /* k-mer length (1 for VV_MODEL_TOK_CHAR) */
+	int32_t cls_id, eos_id, pad_id, mask_id, unk_id; /* -1 where absent */
+	int append_eos;            /* tokenize() ends sequences with eos_id */
+	uint64_t n_params;         /* parameters the forward uses (tied counted once) */
+	size_t weights_file_bytes; /* size of model.safetensors */
+	size_t weights_mapped_bytes; /* F32 tensors used in place from the mapping */
+	size_t weights_owned_bytes;  /* tensors converted into owned memory */
+	char sha256[65];           /* hex SHA-256 of model.safetensors */
+};
+
+/* In-memory sources for vv_model_load_mem().  config, weights and vocab are
+ * required; tokenizer_config may be NULL.  Nothing needs a NUL terminator. */
+struct vv_model_source {
+	const char *config;          /* config.json */
+	size_t config_len;
+	const void *weights;         /* model.safetensors; borrowed, see below */
+	size_t weights_len;
+	const char *vocab;           /* vocab.txt */
+	size_t vocab_len;
+	const char *tokenizer_config; /* tokenizer_config.json, or NULL */
+	size_t tokenizer_config_len;
+	const char *name;            /* used when config has no _name_or_path; may be NULL */
+};
+
+/* Upper bounds on what a model file may declare (rule 14). */
+#define VV_MODEL_MAX_HIDDEN 16384
+#define VV_MODEL_MAX_LAYERS 256
+#define VV_MODEL_MAX_INTERMEDIATE 131072
+#define VV_MODEL_MAX_VOCAB (1 << 22)
+#define VV_MODEL_MAX_POSITIONS (1 << 20)
+#define VV_MODEL_MAX_LABELS 65536
+#define VV_MODEL_MAX_K 8
+
+/*
+ * Loads the Hugging Face model directory dir: config.json, model.safetensors
+ * (memory-mapped read-only, every header field validated), vocab.txt and,
+ * if present, tokenizer_config.json.  A directory with only a pickle
+ * checkpoint (pytorch_model.bin) is refused with VV_ERR_MODEL_PICKLE and a
+ * detail naming tools/convert_pickle_to_safetensors.py; a sharded checkpoint
+ * is VV_ERR_UNSUPPORTED.  Also hashes the weights file (SHA-256).
+ * On success *out owns the mapping; free with vv_model_free().  On failure
+ * *out is NULL and the detail names the file, field or tensor.
+ * Returns 0, VV_ERR_IO, VV_ERR_NOMEM, VV_ERR_MODEL_* or VV_ERR_UNSUPPORTED.
+ */
+VV_EXPORT int vv_model_load(const char *dir, vv_model **out) VV_MUST_CHECK;
+
+/*
+ * Same as vv_model_load() from memory buffers (for tests and the fuzzer).
+ * src->weights is borrowed: F32 tensors may be used in place, so the buffer
+ * must outlive the model and stay unchanged.  The other buffers are copied
+ * or parsed and may be freed on return.
+ */
+VV_EXPORT int vv_model_load_mem(const struct vv_model_source *src, vv_model **out) VV_MUST_CHECK;
+
+/* Frees a model (unmaps, frees converted weights).  NULL-safe.  Every run
+ * made from it must be freed first. */
+VV_EXPORT void vv_model_free(vv_model *m);
+
+/* Facts about m; the pointer lives as long as m.  Never NULL for a model. */
+VV_EXPORT const struct vv_model_info *vv_model_get_info(const vv_model *m);
+
+/* Short names for the enums ("esm", "masked-lm", "rotary", "swiglu",
+ * "kmer", ...); static strings, never NULL. */
+VV_EXPORT const char *vv_model_arch_name(enum vv_model_arch a);
+VV_EXPORT const char *vv_model_head_name(enum vv_model_head h);
+VV_EXPORT const char *vv_model_posenc_name(enum vv_model_posenc p);
+VV_EXPORT const char *vv_model_ffn_name(enum vv_model_ffn f);
+VV_EXPORT const char *vv_model_tok_name(enum vv_model_tok t);
+
+/* ---- tokenizer ---- */
+
+/* Where a token comes from in the input string: bytes [start, start+len).
+ * Special tokens (cls, eos) have start -1 and len 0. */
+struct vv_model_span {
+	int32_t start;
+	int32_t len;
+};
+
+/*
+ * Tokenizes the DNA string seq[0..len) (no NUL needed) with the model's
+ * tokenizer: cls first, then the sequence tokens, then eos when the model's
+ * tokenizer appends one (info->append_eos).  Letters are upper-cased first;
+ * a letter or k-mer that is not in the vocabulary becomes unk_id, one token
+ * per unknown letter (see docs/model.md for each kind's rules).
+ * Writes at most cap ids (and spans, if spans is not NULL) and sets *n to the
+ * number of tokens the whole sequence needs.  Returns 0, VV_ERR_RANGE if *n >
+ * cap (nothing useful written; call again with a larger buffer), or
+ * VV_ERR_INVAL if len exceeds INT32_MAX.  Thread-safe (m is read-only).
+ */
+VV_EXPORT int vv_model_tokenize(const vv_model *m, const char *seq, size_t len,
+				int32_t *ids, struct vv_model_span *spans, size_t cap,
+				size_t *n) VV_MUST_CHECK;
+
+/* Id of the vocabulary token spelled exactly token ("A", "ACGTAC", "<mask>",
+ * "[MASK]"); returns the id (>= 0) or VV_ERR_NOTFOUND.  Thread-safe. */
+VV_EXPORT int vv_model_token_id(const vv_model *m, const char *token);
+
+/* Spelling of id, or NULL when id is not a vocabulary line.  Lives as long
+ * as m. */
+VV_EXPORT const char *vv_model_token_str(const vv_model *m, int32_t id);
+
+/* Index of the first token whose span holds byte pos of the input, or
+ * VV_ERR_NOTFOUND.  With overlapping k-mers, tokens index..index+k-1 may
+ * all hold it. */
+VV_EXPORT int vv_model_token_at(const struct vv_model_span *spans, size_t n, size_t pos);
+
+/* ---- run-state and forward ---- */
+
+/* Bytes vv_model_run_new(m, max_batch, max_tokens) allocates, or 0 if the
+ * arguments are invalid or the size overflows.  Peak memory of a worker is
+ * about info->weights_mapped_bytes + weights_owned_bytes + this. */
+VV_EXPORT size_t vv_model_run_bytes(const vv_model *m, size_t max_batch, size_t max_tokens);
+
+/*
+ * Allocates the activations for batches of at most max_batch sequences of
+ * at most max_tokens tokens each (max_tokens <= info->max_tokens).  Also sets
+ * the run's thread count to 0 (leave OpenBLAS as it is).
+ * Returns 0 with *out owned by the caller (vv_model_run_free), VV_ERR_INVAL
+ * for zero or too-large sizes (VV_ERR_MODEL_SEQLEN if max_tokens exceeds the
+ * model's), VV_ERR_RANGE on size overflow, VV_ERR_NOMEM.
+ */
+VV_EXPORT int vv_model_run_new(const vv_model *m, size_t max_batch, size_t max_tokens,
+			       vv_model_run **out) VV_MUST_CHECK;
+
+/* Frees a run.  NULL-safe. */
+VV_EXPORT void vv_model_run_free(vv_model_run *r);
+
+/* Threads OpenBLAS uses for this run's forwards (openblas_set_num_threads,
+ * applied at the start of each forward; OpenBLAS's setting is process-wide,
+ * so runs in one process with different counts should not run at once).
+ * n <= 0 leaves OpenBLAS's own setting (OPENBLAS_NUM_THREADS) alone. */
+VV_EXPORT void vv_model_run_set_threads(vv_model_run *r, int n);
+
+/* One sequence of token ids (cls/eos included, as tokenize() makes them). */
+struct vv_model_seq {
+	const int32_t *ids;
+	size_t len;
+};
+
+/*
+ * Runs the encoder on n sequences of mixed lengths (1 <= n <= max_batch,
+ * 1 <= len <= max_tokens, every id < vocab_size).  Keeps the final hidden
+ * states in r for vv_model_hidden(), vv_model_mlm_logits() and
+ * vv_model_cls_logits() until the next forward.  Checks every argument
+ * before computing; once they pass it cannot fail.
+ * Returns 0, VV_ERR_INVAL (bad n or id; detail names it) or
+ * VV_ERR_MODEL_SEQLEN (a sequence longer than the run allows).
+ */
+VV_EXPORT int vv_model_forward(vv_model_run *r, const struct vv_model_seq *seqs,
+			       size_t n) VV_MUST_CHECK;
+
+/* Final hidden states of sequence seq of the last forward: *h points at
+ * [len, hidden_size] floats inside r (valid until the next forward or free),
+ * *len its token count.  Returns 0 or VV_ERR_INVAL (no forward, bad seq). */
+VV_EXPORT int vv_model_hidden(const vv_model_run *r, size_t seq, const float **h,
+			      size_t *len) VV_MUST_CHECK;
+
+/* A (sequence, token) position of the last forward. */
+struct vv_model_at {
+	uint32_t seq;
+	uint32_t tok;
+};
+
+/*
+ * Masked-LM logits at n positions of the last forward, computing the LM head
+ * on those rows only.  Writes n * vocab_size floats to out (row i for at[i]).
+ * Returns 0, VV_ERR_UNSUPPORTED (no MLM head) or VV_ERR_INVAL (no forward,
+ * a position outside it).  Uses r's scratch; the hidden states are kept.
+ */
+VV_EXPORT int vv_model_mlm_logits(vv_model_run *r, const struct vv_model_at *at, size_t n,
+				  float *out) VV_MUST_CHECK;
+
+/* Classification logits of every sequence of the last forward: writes
+ * n_seqs * num_labels floats.  Returns 0, VV_ERR_UNSUPPORTED (no
+ * classification head) or VV_ERR_INVAL (no forward). */
+VV_EXPORT int vv_model_cls_logits(vv_model_run *r, float *out) VV_MUST_CHECK;
+
+#endif /* VARVAULT_MODEL_H */

@@ -1,0 +1,136 @@
+/* Private to src/model: the structs behind vv_model and vv_model_run, and
+ * the functions the module's files share. */
+#ifndef VARVAULT_MODEL_INT_H
+#define VARVAULT_MODEL_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "varvault/model.h"
+
+struct json_object;
+
+/* ---- safetensors (safetensors.c) ---- */
+
+enum vv_st_dtype {
+	VV_ST_BOOL = 1, VV_ST_U8, VV_ST_I8, VV_ST_F8_E5M2, VV_ST_F8_E4M3, VV_ST_F8_E8M0,
+	VV_ST_I16, VV_ST_U16, VV_ST_F16, VV_ST_BF16, VV_ST_I32, VV_ST_U32, VV_ST_F32,
+	VV_ST_F64, VV_ST_I64, VV_ST_U64, VV_ST_C64,
+};
+
+#define VV_ST_MAX_RANK 8
+#define VV_ST_MAX_HEADER 100000000u
+#define VV_ST_MAX_NAME 1024
+
+struct vv_st_tensor {
+	char *name;
+	enum vv_st_dtype dtype;
+	int rank;
+	size_t shape[VV_ST_MAX_RANK];
+	size_t nelem;
+	const uint8_t *data;  /* inside the file buffer */
+	size_t nbytes;
+};
+
+struct vv_st {
+	struct vv_st_tensor *t;  /* sorted by name */
+	size_t n;
+};
+
+/* Parses and validates a safetensors image buf[0..len): header length,
+ * UTF-8 JSON, every entry's dtype, shape and data_offsets (inside the data
+ * area, contiguous, not overlapping, covering it exactly).  Tensors point
+ * into buf.  Returns 0 or VV_ERR_MODEL_FORMAT / VV_ERR_NOMEM / VV_ERR_RANGE. */
+int vv_st_parse(const uint8_t *buf, size_t len, struct vv_st *st);
+void vv_st_done(struct vv_st *st);
+const struct vv_st_tensor *vv_st_find(const struct vv_st *st, const char *name);
+const char *vv_st_dtype_name(enum vv_st_dtype d);
+
+/* ---- config.json (config.c) ---- */
+
+struct vv_model_config {
+	enum vv_model_arch arch;
+	enum vv_model_head head;      /* from architectures; 0 = decide from tensors */
+	int head_known;
+	enum vv_model_posenc posenc;
+	enum vv_model_ffn ffn;        /* activation; SWIGLU decided with the tensors */
+	int gated_hint;               /* add_bias_fnn present (NT-v2 custom code) */
+	int ffn_bias;
+	int vocab_size, hidden, layers, heads, head_dim, inter, max_pos, type_vocab;
+	int num_labels;
+	int pad_id, mask_id;          /* -1 if absent */
+	float ln_eps;
+	int emb_ln_before, token_dropout, tied;
+	char name[256];
+};
+
+/* Parses config.json text; fills c.  Returns 0 or VV_ERR_MODEL_CONFIG with a
+ * detail naming the field. */
+int vv_config_parse(const char *txt, size_t len, struct vv_model_config *c);
+
+/* Parses JSON text of at most len bytes into *out (json-c, depth-limited).
+ * what names the file in errors. */
+int vv_json_parse(const char *txt, size_t len, const char *what, struct json_object **out);
+
+/* ---- vocabulary and tokenizer (tokenizer.c) ---- */
+
+struct vv_vocab {
+	char **tok;        /* tok[id], NUL-terminated */
+	size_t n;
+	int32_t *slot;     /* open-addressing table of ids, -1 empty */
+	size_t nslot;      /* power of two */
+};
+
+struct vv_tokenizer {
+	enum vv_model_tok kind;
+	int k;
+	int32_t cls, eos, pad, mask, unk;
+	int append_eos;
+	int32_t letter[256];   /* single-letter token ids, -1 absent */
+	int32_t *kmer;         /* 4^k ids indexed by base-4 code (A0 C1 G2 T3) */
+};
+
+int vv_vocab_parse(const char *txt, size_t len, size_t max_tokens, struct vv_vocab *v);
+void vv_vocab_done(struct vv_vocab *v);
+int32_t vv_vocab_find(const struct vv_vocab *v, const char *s, size_t n);
+
+/* Decides the tokenizer from the vocabulary, tokenizer_config.json (may be
+ * NULL) and the architecture; see docs/model.md. */
+int vv_tokenizer_init(struct vv_tokenizer *t, const struct vv_vocab *v,
+		      const struct vv_model_config *c, const char *tcfg, size_t tcfg_len);
+void vv_tokenizer_done(struct vv_tokenizer *t);
+
+/* ---- weights (load.c) and the model ---- */
+
+struct vv_layer {
+	const float *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b;
+	const float *ln1_w, *ln1_b;   /* ESM: before attention; BERT: after it */
+	const float *fc1_w, *fc1_b;   /* [inter or 2*inter, hidden] */
+	const float *fc2_w, *fc2_b;   /* [hidden, inter] */
+	const float *ln2_w, *ln2_b;   /* ESM: before the FFN; BERT: after it */
+};
+
+struct vv_weights {
+	const float *word, *pos, *type;       /* [V,d], [P,d], [T,d] */
+	const float *emb_ln_w, *emb_ln_b;
+	struct vv_layer *layer;
+	const float *final_ln_w, *final_ln_b; /* ESM emb_layer_norm_after */
+	/* MLM head */
+	const float *lm_dense_w, *lm_dense_b, *lm_ln_w, *lm_ln_b, *lm_dec_w, *lm_bias;
+	/* classification: BERT pooler + classifier, ESM dense + out_proj */
+	const float *cls_dense_w, *cls_dense_b, *cls_out_w, *cls_out_b;
+};
+
+struct vv_model {
+	struct vv_model_config cfg;
+	struct vv_weights w;
+	struct vv_vocab vocab;
+	struct vv_tokenizer tok;
+	struct vv_model_info info;
+	void *map;           /* mmap of model.safetensors, or NULL */
+	size_t map_len;
+	float *owned;        /* converted tensors */
+	char name[256];
+};
+
+#endif
