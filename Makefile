@@ -57,6 +57,9 @@ UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 # Fuzz harnesses, also replayed over their corpora by `make check`.
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 REPLAY_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(O)/tests/replay_%)
+# Helper programs that integration tests drive: tests/helpers/NAME.c.
+HELPER_SRC := $(sort $(wildcard tests/helpers/*.c))
+HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(O)/tests/helpers/%)
 # Benchmarks.
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(O)/bench/%)
@@ -119,6 +122,11 @@ $(O)/tests/replay_%: $(O)/obj/tests/fuzz/%.o $(O)/obj/tests/fuzz/replay_main.o $
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+$(O)/tests/helpers/%: $(O)/obj/tests/helpers/%.o $(LIB)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 $(O)/bench/%: $(O)/obj/bench/%.o $(LIB)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
@@ -131,7 +139,7 @@ $(O)/obj/bench/%.o: bench/%.c
 
 test: check
 check: deps
-	@$(MAKE) --no-print-directory $(PROGS) $(UNIT_BIN) $(REPLAY_BIN)
+	@$(MAKE) --no-print-directory $(PROGS) $(UNIT_BIN) $(REPLAY_BIN) $(HELPER_BIN)
 	@O=$(O) PYTHON=$(PYTHON) SANITIZE=$(SANITIZE) tests/run.sh
 
 bench: deps
