@@ -45,4 +45,121 @@ VV_EXPORT const char *vv_policy_source(const vv_policy *p);
 /* Lowercase hex SHA-256 of the policy file's bytes (65 bytes with NUL). */
 VV_EXPORT const char *vv_policy_sha256(const vv_policy *p);
 
+/* ---- Scoring with a masked-LM (docs/interpret.md) ---- */
+
+struct vv_model;
+typedef struct vv_scorer vv_scorer;
+
+/* Longest default window in nucleotides (a model may allow less). */
+#define VV_SCORE_DEFAULT_WINDOW 1000
+/* Default flank of the indel local pseudo-log-likelihood, nucleotides. */
+#define VV_SCORE_DEFAULT_FLANK 5
+
+struct vv_score_opts {
+	size_t window_nt;   /* reference window; 0: the longest the model allows,
+	                     * at most VV_SCORE_DEFAULT_WINDOW */
+	size_t batch;       /* sequences per forward; 0: 32 */
+	int threads;        /* OpenBLAS threads; 0: leave OpenBLAS's setting */
+	size_t indel_flank; /* 0: VV_SCORE_DEFAULT_FLANK */
+};
+
+/* Scoring methods. */
+enum vv_score_method {
+	VV_SCORE_NONE = 0,
+	VV_SCORE_MASKED_LLR = 1, /* SNVs: log p(alt) - log p(ref) at the masked token */
+	VV_SCORE_LOCAL_PLL = 2,  /* indels, MNVs, delins: local PLL difference per base */
+};
+/* "masked_llr", "local_pll_mean", "none".  Static storage. */
+VV_EXPORT const char *vv_score_method_name(enum vv_score_method m);
+
+/* One variant to score: its reference window and normalized alleles. */
+struct vv_score_req {
+	const char *window;   /* reference bases (A, C, G, T, N) */
+	size_t window_len;
+	size_t offset;        /* index in window of the first REF base */
+	const char *ref;      /* REF allele, matching window[offset..] */
+	const char *alt;      /* ALT allele (A, C, G, T) */
+};
+
+struct vv_score_result {
+	double score;               /* NAN when not scored */
+	enum vv_score_method method;
+	const char *reason;         /* why not scored: a static code such as
+	                             * "allele_exceeds_window" (docs/interpret.md);
+	                             * NULL when scored */
+};
+
+/* Creates a scorer for model m (which must have a masked-LM head and a mask
+ * token, and outlive the scorer).  Allocates the model's run-state for
+ * opts->batch sequences of the window's longest tokenization.  opts may be
+ * NULL.  Returns 0 with *out owned by the caller (vv_scorer_free),
+ * VV_ERR_UNSUPPORTED (no MLM head or no mask token), VV_ERR_INVAL (a window
+ * the model cannot hold), VV_ERR_NOMEM. */
+VV_EXPORT int vv_scorer_new(const struct vv_model *m, const struct vv_score_opts *opts,
+			    vv_scorer **out) VV_MUST_CHECK;
+VV_EXPORT void vv_scorer_free(vv_scorer *s);
+/* The window length in nucleotides that callers should cut (the effective
+ * opts->window_nt), and the indel flank. */
+VV_EXPORT size_t vv_scorer_window(const vv_scorer *s);
+VV_EXPORT size_t vv_scorer_flank(const vv_scorer *s);
+/* The model the scorer runs. */
+VV_EXPORT const struct vv_model *vv_scorer_model(const vv_scorer *s);
+
+/*
+ * Scores n requests: SNVs (one base each) by masked LLR, every other
+ * variant by the local pseudo-log-likelihood difference.  A request that
+ * cannot be scored (an allele longer than the window, a token missing from
+ * the vocabulary) gets a NAN score and a reason; that is not an error.
+ * Each result depends only on its own request: not on n, the batch size or
+ * the thread count.  Returns 0, or VV_ERR_NOMEM / VV_ERR_INTERNAL.
+ */
+VV_EXPORT int vv_scorer_score(vv_scorer *s, const struct vv_score_req *reqs, size_t n,
+			      struct vv_score_result *res) VV_MUST_CHECK;
+
+/* ---- The whole job: VCF in memory -> annotated output ---- */
+
+struct vv_ref;
+struct vv_vcf_limits;
+
+enum vv_out_format { VV_OUT_VCF = 1, VV_OUT_JSON = 2, VV_OUT_TSV = 3 };
+
+/* "vcf", "json", "tsv" -> format; returns 0 or VV_ERR_INVAL. */
+VV_EXPORT int vv_out_format_parse(const char *name, enum vv_out_format *out) VV_MUST_CHECK;
+
+struct vv_interpret_opts {
+	enum vv_out_format format;
+	size_t max_out;                       /* bytes of output at most; 0: no limit */
+	const struct vv_vcf_limits *limits;   /* NULL: vcf defaults */
+	size_t chunk;                         /* variants scored together; 0: 1024 */
+	/* Called after each chunk with variants done and the total (a first
+	 * pass counts them when progress is set); may be NULL. */
+	void (*progress)(void *ctx, uint64_t done, uint64_t total);
+	void *progress_ctx;
+};
+
+struct vv_interpret_summary {
+	uint64_t records;      /* input records */
+	uint64_t variants;     /* after splitting multi-allelic records */
+	uint64_t scored;
+	uint64_t not_scored;
+	uint64_t warnings;     /* input warnings (all of them, also those not kept) */
+	uint64_t evidence[VV_EV_BP4_STRONG + 1]; /* scored variants per evidence */
+	double engine_seconds; /* time inside the model (scoring) */
+	double total_seconds;  /* the whole run */
+};
+
+/*
+ * Interprets len bytes of VCF (text, bgzipped or BCF) at vcf: validates and
+ * normalizes every record against ref, scores every scorable variant with
+ * sc, grades each score with policy p, and writes the annotated result in
+ * the chosen format into out (an empty vv_sbuf; secure memory, since the
+ * VCF output carries genotypes).  Nothing is written outside out.
+ * Returns 0 with sum filled (sum may be NULL); on failure out is wiped and
+ * empty, and the error is the reader's (VV_ERR_VCF_* with "line N, field
+ * F" in the detail), VV_ERR_RANGE (output over max_out), VV_ERR_NOMEM.
+ */
+VV_EXPORT int vv_interpret_run(vv_scorer *sc, struct vv_ref *ref, const vv_policy *p,
+			       const void *vcf, size_t len, const struct vv_interpret_opts *o,
+			       vv_sbuf *out, struct vv_interpret_summary *sum) VV_MUST_CHECK;
+
 #endif /* VARVAULT_INTERPRET_H */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 int vv_core_init(void)
 {
@@ -90,6 +91,34 @@ int vv_sbuf_append(vv_sbuf *b, const void *p, size_t n)
 	memcpy(b->data + b->len, p, n);
 	b->len += n;
 	return 0;
+}
+
+int vv_sbuf_read_fd(vv_sbuf *b, int fd)
+{
+	for (;;) {
+		size_t room;
+		ssize_t r;
+		int rc;
+
+		if (b->len == b->max)
+			return vv_errf(VV_ERR_RANGE, "input larger than %zu bytes", b->max);
+		room = b->cap - b->len;
+		if (room == 0) {
+			/* grow by what the limit allows, at most 1 MiB at a time */
+			size_t want = b->max - b->len < (1u << 20) ? b->max - b->len : (1u << 20);
+			if ((rc = vv_sbuf_reserve(b, want)) != 0)
+				return rc;
+			room = b->cap - b->len;
+		}
+		r = read(fd, b->data + b->len, room);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return vv_errf(VV_ERR_IO, "read: %s", strerror(errno));
+		if (r == 0)
+			return 0;
+		b->len += (size_t)r;
+	}
 }
 
 void vv_sbuf_wipe(vv_sbuf *b)

@@ -77,6 +77,33 @@ static void test_sbuf_limit(void **state)
 	vv_sbuf_done(&b);
 }
 
+static void test_sbuf_read_fd(void **state)
+{
+	int fds[2];
+	vv_sbuf b;
+	uint8_t chunk[5000];
+
+	(void)state;
+	memset(chunk, 'x', sizeof chunk);
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(vv_write_all(fds[1], chunk, sizeof chunk), 0);
+	close(fds[1]);
+	vv_sbuf_init(&b, 0);
+	assert_int_equal(vv_sbuf_read_fd(&b, fds[0]), 0);
+	assert_int_equal(b.len, sizeof chunk);
+	assert_memory_equal(b.data, chunk, sizeof chunk);
+	close(fds[0]);
+	vv_sbuf_done(&b);
+
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(vv_write_all(fds[1], chunk, sizeof chunk), 0);
+	close(fds[1]);
+	vv_sbuf_init(&b, 4999);
+	assert_int_equal(vv_sbuf_read_fd(&b, fds[0]), VV_ERR_RANGE);
+	close(fds[0]);
+	vv_sbuf_done(&b);
+}
+
 static void test_harden_process(void **state)
 {
 	struct rlimit rl;
@@ -208,6 +235,7 @@ int main(void)
 		cmocka_unit_test(test_detail_and_prefix),
 		cmocka_unit_test(test_sbuf_grows_and_keeps_contents),
 		cmocka_unit_test(test_sbuf_limit),
+		cmocka_unit_test(test_sbuf_read_fd),
 		cmocka_unit_test(test_harden_process),
 		cmocka_unit_test(test_sha256_vectors),
 		cmocka_unit_test(test_size_checks),

@@ -1,0 +1,502 @@
+/* Variant scores from a masked language model: the masked log-likelihood
+ * ratio for SNVs, the local pseudo-log-likelihood difference otherwise
+ * (docs/interpret.md). */
+#include "varvault/interpret.h"
+#include "varvault/model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { VV_SCORE_DEFAULT_BATCH = 32, VV_SCORE_MAX_BATCH = 4096 };
+
+/* Which accumulator of a request a target adds to. */
+enum { ACC_LLR = 0, ACC_PLL_REF = 1, ACC_PLL_ALT = 2 };
+
+struct vv_scorer {
+	const vv_model *m;
+	const struct vv_model_info *info;
+	vv_model_run *run;
+	size_t window, flank, batch;
+	size_t max_tok;   /* tokens of the longest tokenization of a window */
+	size_t max_mask;  /* tokens masked in one probe */
+	int32_t *ids;     /* [batch][max_tok]: the probes of one forward */
+	struct vv_model_seq *seqs;  /* [batch] */
+	struct vv_model_at *at;     /* [batch * max_mask] */
+	float *logits;              /* [batch * max_mask][vocab_size] */
+};
+
+/* One masked sequence: request req's ref (0) or alt (1) tokens with the
+ * tokens of its targets masked. */
+struct vv_probe {
+	size_t req;
+	int which;
+	size_t first, n;  /* its targets */
+};
+
+/* A masked token: adds logp(plus) - logp(minus) (either may be -1) to
+ * accumulator acc of the probe's request. */
+struct vv_target {
+	uint32_t tok;
+	int32_t plus, minus;
+	int acc;
+};
+
+/* Per-call work: tokenizations, probes, targets, accumulators. */
+struct vv_score_work {
+	const struct vv_score_req *reqs;
+	struct vv_score_result *res;
+	size_t n;
+	int32_t *ids;                 /* [n][2][max_tok] */
+	struct vv_model_span *spans;  /* [n][2][max_tok] */
+	size_t *ntok;                 /* [n][2] */
+	double *acc;                  /* [n][3] */
+	double *len;                  /* [n][2]: bases of the PLL regions */
+	struct vv_probe *probes;
+	size_t nprobes, capprobes;
+	struct vv_target *targets;
+	size_t ntargets, captargets;
+};
+
+const char *vv_score_method_name(enum vv_score_method m)
+{
+	switch (m) {
+	case VV_SCORE_MASKED_LLR:
+		return "masked_llr";
+	case VV_SCORE_LOCAL_PLL:
+		return "local_pll_mean";
+	default:
+		return "none";
+	}
+}
+
+/* Tokens a window of nt bases can need at most, and its special tokens. */
+static size_t vv_specials(const struct vv_model_info *I)
+{
+	return (I->cls_id >= 0 ? 1u : 0u) + (I->append_eos && I->eos_id >= 0 ? 1u : 0u);
+}
+
+static size_t vv_tokens_for(const struct vv_model_info *I, size_t nt)
+{
+	size_t body = nt;
+
+	/* overlapping k-mers: nt - k + 1 tokens; the other kinds at worst one
+	 * token a base (k-mers fall back to single letters around N) */
+	if (I->tokenizer == VV_MODEL_TOK_KMER_OVERLAP)
+		body = nt >= (size_t)I->k ? nt - (size_t)I->k + 1 : 1;
+	return body + vv_specials(I);
+}
+
+static size_t vv_longest_window(const struct vv_model_info *I)
+{
+	size_t sp = vv_specials(I), max = (size_t)I->max_tokens;
+
+	if (max <= sp)
+		return 0;
+	if (I->tokenizer == VV_MODEL_TOK_KMER_OVERLAP)
+		return max - sp + (size_t)I->k - 1;
+	return max - sp;
+}
+
+void vv_scorer_free(vv_scorer *s)
+{
+	if (!s)
+		return;
+	vv_model_run_free(s->run);
+	free(s->ids);
+	free(s->seqs);
+	free(s->at);
+	free(s->logits);
+	free(s);
+}
+
+int vv_scorer_new(const struct vv_model *m, const struct vv_score_opts *opts, vv_scorer **out)
+{
+	const struct vv_model_info *I = vv_model_get_info(m);
+	struct vv_score_opts o = {0};
+	vv_scorer *s = NULL;
+	size_t longest, n;
+	int rc;
+
+	*out = NULL;
+	if (opts)
+		o = *opts;
+	if (I->head != VV_MODEL_HEAD_MLM)
+		return vv_errf(VV_ERR_UNSUPPORTED, "model %s has no masked-LM head: variant scoring needs one",
+			       I->name);
+	if (I->mask_id < 0)
+		return vv_errf(VV_ERR_UNSUPPORTED, "model %s has no mask token", I->name);
+	longest = vv_longest_window(I);
+	if (!o.window_nt) {
+		o.window_nt = longest < VV_SCORE_DEFAULT_WINDOW ? longest : VV_SCORE_DEFAULT_WINDOW;
+		if (I->tokenizer == VV_MODEL_TOK_KMER && I->k > 1)
+			o.window_nt -= o.window_nt % (size_t)I->k; /* whole k-mers */
+	}
+	if (o.window_nt < 1 || o.window_nt > longest)
+		return vv_errf(VV_ERR_INVAL, "a window of %zu bases does not fit model %s (1 to %zu)",
+			       o.window_nt, I->name, longest);
+	if (!o.batch)
+		o.batch = VV_SCORE_DEFAULT_BATCH;
+	if (o.batch > VV_SCORE_MAX_BATCH)
+		return vv_errf(VV_ERR_INVAL, "batch %zu is over %d", o.batch, VV_SCORE_MAX_BATCH);
+	if (!o.indel_flank)
+		o.indel_flank = VV_SCORE_DEFAULT_FLANK;
+	if (o.indel_flank > o.window_nt)
+		return vv_errf(VV_ERR_INVAL, "indel flank %zu is longer than the window", o.indel_flank);
+
+	if (!(s = calloc(1, sizeof *s)))
+		return VV_ERR_NOMEM;
+	s->m = m;
+	s->info = I;
+	s->window = o.window_nt;
+	s->flank = o.indel_flank;
+	s->batch = o.batch;
+	s->max_tok = vv_tokens_for(I, o.window_nt);
+	s->max_mask = I->tokenizer == VV_MODEL_TOK_KMER_OVERLAP ? (size_t)I->k : 1;
+	if ((rc = vv_model_run_new(m, s->batch, s->max_tok, &s->run)) != 0)
+		goto fail;
+	vv_model_run_set_threads(s->run, o.threads);
+	if (vv_size_mul(s->batch, s->max_tok, &n) != 0) {
+		rc = VV_ERR_RANGE;
+		goto fail;
+	}
+	s->ids = calloc(n, sizeof *s->ids);
+	s->seqs = calloc(s->batch, sizeof *s->seqs);
+	s->at = calloc(s->batch * s->max_mask, sizeof *s->at);
+	if (vv_size_mul(s->batch * s->max_mask, (size_t)I->vocab_size, &n) != 0) {
+		rc = VV_ERR_RANGE;
+		goto fail;
+	}
+	s->logits = malloc(n * sizeof *s->logits);
+	if (!s->ids || !s->seqs || !s->at || !s->logits) {
+		rc = VV_ERR_NOMEM;
+		goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	vv_scorer_free(s);
+	return rc;
+}
+
+size_t vv_scorer_window(const vv_scorer *s)
+{
+	return s->window;
+}
+
+size_t vv_scorer_flank(const vv_scorer *s)
+{
+	return s->flank;
+}
+
+const struct vv_model *vv_scorer_model(const vv_scorer *s)
+{
+	return s->m;
+}
+
+static void vv_work_done(struct vv_score_work *w)
+{
+	free(w->ids);
+	free(w->spans);
+	free(w->ntok);
+	free(w->acc);
+	free(w->len);
+	free(w->probes);
+	free(w->targets);
+}
+
+static int vv_add_probe(struct vv_score_work *w, size_t req, int which)
+{
+	if (w->nprobes == w->capprobes) {
+		size_t cap = w->capprobes ? w->capprobes * 2 : 256;
+		struct vv_probe *p = realloc(w->probes, cap * sizeof *p);
+		if (!p)
+			return VV_ERR_NOMEM;
+		w->probes = p;
+		w->capprobes = cap;
+	}
+	w->probes[w->nprobes++] = (struct vv_probe){req, which, w->ntargets, 0};
+	return 0;
+}
+
+/* Adds a target to the last probe. */
+static int vv_add_target(struct vv_score_work *w, size_t tok, int32_t plus, int32_t minus, int acc)
+{
+	if (w->ntargets == w->captargets) {
+		size_t cap = w->captargets ? w->captargets * 2 : 256;
+		struct vv_target *t = realloc(w->targets, cap * sizeof *t);
+		if (!t)
+			return VV_ERR_NOMEM;
+		w->targets = t;
+		w->captargets = cap;
+	}
+	w->targets[w->ntargets++] = (struct vv_target){(uint32_t)tok, plus, minus, acc};
+	w->probes[w->nprobes - 1].n++;
+	return 0;
+}
+
+static int vv_only_acgt(const char *s)
+{
+	for (; *s; s++)
+		if (*s != 'A' && *s != 'C' && *s != 'G' && *s != 'T')
+			return 0;
+	return 1;
+}
+
+/* Tokenizes seq into slot which of request i; a failure is a reason. */
+static const char *vv_tokenize_slot(vv_scorer *s, struct vv_score_work *w, size_t i, int which,
+				    const char *seq, size_t len)
+{
+	size_t base = (i * 2 + (size_t)which) * s->max_tok;
+	size_t *n = &w->ntok[i * 2 + (size_t)which];
+
+	if (vv_model_tokenize(s->m, seq, len, w->ids + base, w->spans + base, s->max_tok, n) != 0)
+		return "too_many_tokens";
+	return NULL;
+}
+
+/* SNV: mask every token that holds the variant base; score alt vs ref. */
+static const char *vv_plan_snv(vv_scorer *s, struct vv_score_work *w, size_t i, int *nomem)
+{
+	const struct vv_score_req *q = &w->reqs[i];
+	size_t base = i * 2 * s->max_tok, n = w->ntok[i * 2];
+	const int32_t *ids = w->ids + base;
+	const struct vv_model_span *sp = w->spans + base;
+	size_t found = 0;
+	char kmer[VV_MODEL_MAX_K + 1];
+
+	for (size_t t = 0; t < n; t++) {
+		const char *ref;
+		size_t off;
+		int alt_id;
+
+		if (sp[t].start < 0 || (size_t)sp[t].start > q->offset ||
+		    (size_t)sp[t].start + (size_t)sp[t].len <= q->offset)
+			continue;
+		ref = vv_model_token_str(s->m, ids[t]);
+		if (!ref || strlen(ref) != (size_t)sp[t].len || (size_t)sp[t].len > VV_MODEL_MAX_K)
+			return "ref_token_not_in_vocab";
+		memcpy(kmer, ref, (size_t)sp[t].len + 1);
+		off = q->offset - (size_t)sp[t].start;
+		kmer[off] = q->alt[0];
+		if ((alt_id = vv_model_token_id(s->m, kmer)) < 0)
+			return "alt_token_not_in_vocab";
+		if (found == 0 && vv_add_probe(w, i, 0) != 0)
+			goto oom;
+		if (found == s->max_mask)
+			return "token_overlap";
+		if (vv_add_target(w, t, alt_id, ids[t], ACC_LLR) != 0)
+			goto oom;
+		found++;
+	}
+	return found ? NULL : "no_token_at_variant";
+oom:
+	*nomem = 1;
+	return NULL;
+}
+
+/* Masks, one probe each, the tokens overlapping [lo, hi) of slot which. */
+static int vv_plan_region(vv_scorer *s, struct vv_score_work *w, size_t i, int which, size_t lo,
+			  size_t hi, size_t *count)
+{
+	size_t base = (i * 2 + (size_t)which) * s->max_tok, n = w->ntok[i * 2 + (size_t)which];
+	const int32_t *ids = w->ids + base;
+	const struct vv_model_span *sp = w->spans + base;
+
+	*count = 0;
+	for (size_t t = 0; t < n; t++) {
+		if (sp[t].start < 0 || sp[t].len <= 0 || (size_t)sp[t].start >= hi ||
+		    (size_t)sp[t].start + (size_t)sp[t].len <= lo)
+			continue;
+		if (vv_add_probe(w, i, which) != 0 ||
+		    vv_add_target(w, t, ids[t], -1, which == 0 ? ACC_PLL_REF : ACC_PLL_ALT) != 0)
+			return VV_ERR_NOMEM;
+		(*count)++;
+	}
+	return 0;
+}
+
+/* Indel, MNV, delins: local PLL over the changed bases plus the flanks, in
+ * the reference window and in the window with the allele substituted. */
+static const char *vv_plan_pll(vv_scorer *s, struct vv_score_work *w, size_t i, int *nomem)
+{
+	const struct vv_score_req *q = &w->reqs[i];
+	size_t rl = strlen(q->ref), al = strlen(q->alt), pre = 0, suf = 0, alen, nr, na;
+	size_t lo, rhi, ahi;
+	const char *why;
+	char *alt = NULL;
+
+	if (q->window_len - rl + al > s->window)
+		return "allele_exceeds_window";
+	while (pre < rl && pre < al && q->ref[pre] == q->alt[pre])
+		pre++;
+	while (suf < rl - pre && suf < al - pre && q->ref[rl - 1 - suf] == q->alt[al - 1 - suf])
+		suf++;
+	alen = q->window_len - rl + al;
+	if (!(alt = malloc(alen + 1))) {
+		*nomem = 1;
+		return NULL;
+	}
+	memcpy(alt, q->window, q->offset);
+	memcpy(alt + q->offset, q->alt, al);
+	memcpy(alt + q->offset + al, q->window + q->offset + rl, q->window_len - q->offset - rl);
+	alt[alen] = '\0';
+	why = vv_tokenize_slot(s, w, i, 1, alt, alen);
+	free(alt);
+	if (why)
+		return why;
+	/* changed bases: [offset+pre, offset+len-suf) in each window */
+	lo = q->offset + pre > s->flank ? q->offset + pre - s->flank : 0;
+	rhi = q->offset + rl - suf + s->flank;
+	ahi = q->offset + al - suf + s->flank;
+	if (rhi > q->window_len)
+		rhi = q->window_len;
+	if (ahi > alen)
+		ahi = alen;
+	if (vv_plan_region(s, w, i, 0, lo, rhi, &nr) != 0 || vv_plan_region(s, w, i, 1, lo, ahi, &na) != 0) {
+		*nomem = 1;
+		return NULL;
+	}
+	if (!nr || !na)
+		return "no_token_in_region";
+	w->len[i * 2] = (double)(rhi - lo);
+	w->len[i * 2 + 1] = (double)(ahi - lo);
+	return NULL;
+}
+
+/* Plans request i; a reason leaves it unscored, *nomem aborts. */
+static const char *vv_plan(vv_scorer *s, struct vv_score_work *w, size_t i, int *nomem)
+{
+	const struct vv_score_req *q = &w->reqs[i];
+	size_t rl = strlen(q->ref), al = strlen(q->alt);
+	size_t probes = w->nprobes, targets = w->ntargets;
+	const char *why;
+
+	if (!rl || !al || q->offset > q->window_len || rl > q->window_len - q->offset)
+		return "allele_outside_window";
+	if (memcmp(q->window + q->offset, q->ref, rl) != 0)
+		return "ref_window_mismatch";
+	if (!vv_only_acgt(q->ref) || !vv_only_acgt(q->alt))
+		return "non_acgt_allele";
+	if (q->window_len > s->window)
+		return "window_too_long";
+	if ((why = vv_tokenize_slot(s, w, i, 0, q->window, q->window_len)) != NULL)
+		return why;
+	if (rl == 1 && al == 1) {
+		w->res[i].method = VV_SCORE_MASKED_LLR;
+		why = vv_plan_snv(s, w, i, nomem);
+	} else {
+		w->res[i].method = VV_SCORE_LOCAL_PLL;
+		why = vv_plan_pll(s, w, i, nomem);
+	}
+	if (why || *nomem) {
+		/* drop the probes of a request that cannot be scored */
+		w->nprobes = probes;
+		w->ntargets = targets;
+		w->res[i].method = VV_SCORE_NONE;
+	}
+	return why;
+}
+
+/* log(sum(exp(row))) in double: the masked-LM normaliser. */
+static double vv_logsumexp(const float *row, size_t n)
+{
+	double mx = row[0], sum = 0;
+
+	for (size_t j = 1; j < n; j++)
+		if (row[j] > mx)
+			mx = row[j];
+	for (size_t j = 0; j < n; j++)
+		sum += exp((double)row[j] - mx);
+	return mx + log(sum);
+}
+
+/* Runs probes [p0, p1) as one forward and adds their targets' values. */
+static int vv_run_batch(vv_scorer *s, struct vv_score_work *w, size_t p0, size_t p1)
+{
+	size_t V = (size_t)s->info->vocab_size, nat = 0;
+	int rc;
+
+	for (size_t p = p0; p < p1; p++) {
+		const struct vv_probe *pr = &w->probes[p];
+		size_t slot = pr->req * 2 + (size_t)pr->which, b = p - p0;
+		int32_t *dst = s->ids + b * s->max_tok;
+
+		memcpy(dst, w->ids + slot * s->max_tok, w->ntok[slot] * sizeof *dst);
+		for (size_t t = 0; t < pr->n; t++) {
+			const struct vv_target *tg = &w->targets[pr->first + t];
+			dst[tg->tok] = s->info->mask_id;
+			s->at[nat++] = (struct vv_model_at){(uint32_t)b, tg->tok};
+		}
+		s->seqs[b] = (struct vv_model_seq){dst, w->ntok[slot]};
+	}
+	if ((rc = vv_model_forward(s->run, s->seqs, p1 - p0)) != 0 ||
+	    (rc = vv_model_mlm_logits(s->run, s->at, nat, s->logits)) != 0)
+		return vv_err_prefix(VV_ERR_INTERNAL, "scoring forward");
+	nat = 0;
+	for (size_t p = p0; p < p1; p++) {
+		const struct vv_probe *pr = &w->probes[p];
+		for (size_t t = 0; t < pr->n; t++) {
+			const struct vv_target *tg = &w->targets[pr->first + t];
+			const float *row = s->logits + (nat++) * V;
+			double v = 0, lse = vv_logsumexp(row, V);
+			if (tg->plus >= 0)
+				v += (double)row[tg->plus] - lse;
+			if (tg->minus >= 0)
+				v -= (double)row[tg->minus] - lse;
+			w->acc[pr->req * 3 + (size_t)tg->acc] += v;
+		}
+	}
+	return 0;
+}
+
+static int vv_work_alloc(vv_scorer *s, struct vv_score_work *w)
+{
+	size_t slots;
+
+	if (vv_size_mul(w->n * 2, s->max_tok, &slots) != 0)
+		return VV_ERR_RANGE;
+	w->ids = malloc(slots * sizeof *w->ids);
+	w->spans = malloc(slots * sizeof *w->spans);
+	w->ntok = calloc(w->n * 2, sizeof *w->ntok);
+	w->acc = calloc(w->n * 3, sizeof *w->acc);
+	w->len = calloc(w->n * 2, sizeof *w->len);
+	if (!w->ids || !w->spans || !w->ntok || !w->acc || !w->len)
+		return VV_ERR_NOMEM;
+	return 0;
+}
+
+int vv_scorer_score(vv_scorer *s, const struct vv_score_req *reqs, size_t n,
+		    struct vv_score_result *res)
+{
+	struct vv_score_work w = {.reqs = reqs, .res = res, .n = n};
+	int rc = 0, nomem = 0;
+
+	if (n == 0)
+		return 0;
+	if ((rc = vv_work_alloc(s, &w)) != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		res[i] = (struct vv_score_result){NAN, VV_SCORE_NONE, NULL};
+		res[i].reason = vv_plan(s, &w, i, &nomem);
+		if (nomem) {
+			rc = VV_ERR_NOMEM;
+			goto out;
+		}
+	}
+	for (size_t p = 0; p < w.nprobes; p += s->batch) {
+		size_t end = p + s->batch < w.nprobes ? p + s->batch : w.nprobes;
+		if ((rc = vv_run_batch(s, &w, p, end)) != 0)
+			goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (res[i].method == VV_SCORE_MASKED_LLR)
+			res[i].score = w.acc[i * 3 + ACC_LLR];
+		else if (res[i].method == VV_SCORE_LOCAL_PLL)
+			res[i].score = w.acc[i * 3 + ACC_PLL_ALT] / w.len[i * 2 + 1] -
+				       w.acc[i * 3 + ACC_PLL_REF] / w.len[i * 2];
+	}
+out:
+	vv_work_done(&w);
+	return rc;
+}
