@@ -32,6 +32,10 @@ int vv_cli_usage_error(const char *cmd, const char *fmt, ...) VV_PRINTF(2, 3);
 int vv_cli_fail(int err, const char *fmt, ...) VV_PRINTF(2, 3);
 
 /* Commands of varvault (the client). */
+/* Crypt4GH (cmd_c4gh.c): keygen, encrypt, decrypt. */
+int vv_cmd_keygen(int argc, char **argv);
+int vv_cmd_encrypt(int argc, char **argv);
+int vv_cmd_decrypt(int argc, char **argv);
 /* Commands of varvault-admin. */
 int vv_cmd_model(int argc, char **argv);   /* cmd_model.c */
 

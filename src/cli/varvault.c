@@ -13,6 +13,9 @@ static int vv_cli_version(int argc, char **argv)
 
 static const struct vv_cli_cmd vv_client_cmds[] = {
 	{"version", vv_cli_version, "print the version"},
+	{"keygen", vv_cmd_keygen, "make a Crypt4GH key pair"},
+	{"encrypt", vv_cmd_encrypt, "encrypt a file to Crypt4GH recipients"},
+	{"decrypt", vv_cmd_decrypt, "decrypt a Crypt4GH file"},
 };
 
 int main(int argc, char **argv)

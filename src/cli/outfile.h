@@ -1,0 +1,43 @@
+/* Private to src/cli: output files that appear whole or not at all. */
+#ifndef VARVAULT_CLI_OUTFILE_H
+#define VARVAULT_CLI_OUTFILE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "varvault/core.h"
+
+/* An output file being written: unnamed (O_TMPFILE) in the target's folder
+ * until committed, or, where the file system lacks O_TMPFILE, under a
+ * hidden temporary name that abort removes. */
+struct vv_cli_out {
+	int fd;            /* -1 once closed */
+	char *path;        /* the final name */
+	char *tmp;         /* the temporary name of the fallback, or NULL */
+	uint64_t written;  /* bytes written so far */
+};
+
+/* Starts writing what will become path, with permissions mode (less the
+ * umask).  Returns 0 or VV_ERR_IO (errno kept) / VV_ERR_NOMEM; on failure
+ * out holds nothing to release. */
+int vv_cli_out_open(struct vv_cli_out *out, const char *path, mode_t mode) VV_MUST_CHECK;
+
+/* Appends n bytes.  Returns 0 or VV_ERR_IO. */
+int vv_cli_out_write(struct vv_cli_out *out, const void *p, size_t n) VV_MUST_CHECK;
+
+/* Flushes the file to disk and gives it its name.  With replace an existing
+ * file of that name is replaced atomically; without, an existing one makes
+ * it fail with VV_ERR_EXISTS.  Either way out is released; on failure no
+ * file is left.  Returns 0, VV_ERR_EXISTS or VV_ERR_IO. */
+int vv_cli_out_commit(struct vv_cli_out *out, bool replace) VV_MUST_CHECK;
+
+/* Drops the file: nothing appears under path.  With wipe, what was written
+ * is first overwritten with zeros (best effort: a copy-on-write or flash
+ * file system may keep the old blocks).  Releases out; safe to call twice. */
+void vv_cli_out_abort(struct vv_cli_out *out, bool wipe);
+
+/* A vv_c4gh_sink_fn-shaped writer: ctx is a struct vv_cli_out. */
+int vv_cli_out_sink(void *ctx, const uint8_t *p, size_t n);
+
+#endif

@@ -1,0 +1,167 @@
+#!/bin/bash
+# varvault keygen / encrypt / decrypt through the real binary: key files,
+# round trips, several recipients, sender keys, tampering (each failure its
+# own error, no output file or temporary left, nothing on stdout), passphrase
+# sources, usage errors and --help.
+set -u
+V=${VV_BIN:-build}/varvault
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+failures=0
+
+bad() {
+	echo "FAIL: $*"
+	failures=$((failures + 1))
+}
+
+# expect_fail WHAT ERROR-TEXT CMD...: exit 1, the error named on stderr.
+expect_fail() {
+	local what=$1 text=$2 rc
+	shift 2
+	"$@" >stdout.txt 2>stderr.txt
+	rc=$?
+	[ $rc -eq 1 ] || bad "$what: exit $rc, expected 1"
+	grep -q -- "$text" stderr.txt || bad "$what: expected '$text' in: $(cat stderr.txt)"
+}
+
+# Runs without a controlling terminal, so that no prompt can be shown.
+notty() {
+	setsid -w "$@" </dev/null
+}
+
+# ---- keygen ----
+"$V" keygen --sk a.sec --pk a.pub --nocrypt || bad "keygen --nocrypt"
+[ "$(stat -c %a a.sec)" = 600 ] || bad "secret key mode $(stat -c %a a.sec), expected 600"
+head -1 a.sec | grep -q '^-----BEGIN CRYPT4GH PRIVATE KEY-----$' || bad "secret key armor"
+head -1 a.pub | grep -q '^-----BEGIN CRYPT4GH PUBLIC KEY-----$' || bad "public key armor"
+cp a.sec a.sec.orig
+expect_fail "keygen over an existing key" "already exists" "$V" keygen --sk a.sec --pk new.pub --nocrypt
+cmp -s a.sec a.sec.orig || bad "keygen without --force changed an existing key"
+[ -e new.pub ] && bad "keygen that refused still wrote the public key"
+"$V" keygen --sk a2.sec --pk a2.pub --nocrypt && "$V" keygen --sk a2.sec --pk a2.pub --nocrypt --force ||
+	bad "keygen --force"
+C4GH_PASSPHRASE='correct horse' "$V" keygen --sk b.sec --pk b.pub -C 'bob@lab' || bad "keygen with C4GH_PASSPHRASE"
+printf 'file secret\n' >c.pass
+notty "$V" keygen --sk c.sec --pk c.pub --passphrase-file c.pass || bad "keygen --passphrase-file"
+expect_fail "keygen with no passphrase source" "needs a passphrase" notty env -u C4GH_PASSPHRASE "$V" keygen --sk d.sec --pk d.pub
+[ -e d.sec ] || [ -e d.pub ] && bad "keygen that failed left a file"
+: >empty.pass
+expect_fail "keygen with an empty passphrase" "empty passphrase" "$V" keygen --sk d.sec --pk d.pub --passphrase-file empty.pass
+
+# ---- round trips, stdin/stdout and files ----
+for n in 0 1 65535 65536 65537 10485760; do
+	head -c $n /dev/urandom >p$n
+	"$V" encrypt --recipient-pk a.pub <p$n >e$n || bad "encrypt $n bytes"
+	"$V" decrypt --sk a.sec <e$n | cmp -s - p$n || bad "round trip of $n bytes through stdin/stdout"
+	"$V" decrypt --sk a.sec -i e$n -o d$n && cmp -s d$n p$n || bad "round trip of $n bytes through files"
+	[ "$(stat -c %a d$n)" = 600 ] || bad "plaintext output mode $(stat -c %a d$n), expected 600"
+done
+# Sizes the format fixes: 124-byte header, 28 bytes per segment, no empty last segment.
+[ "$(stat -c %s e0)" -eq 124 ] || bad "empty plaintext: $(stat -c %s e0) bytes, expected a bare 124-byte header"
+[ "$(stat -c %s e65536)" -eq $((124 + 65564)) ] || bad "65536 bytes: not exactly one segment"
+[ "$(stat -c %s e65537)" -eq $((124 + 65564 + 29)) ] || bad "65537 bytes: wrong segment layout"
+
+# ---- several recipients, each able to decrypt; passphrase sources ----
+"$V" encrypt --recipient-pk a.pub --recipient-pk b.pub --recipient_pk c.pub -i p65537 -o multi.c4gh ||
+	bad "encrypt to three recipients"
+"$V" decrypt --sk a.sec -i multi.c4gh | cmp -s - p65537 || bad "recipient a"
+C4GH_PASSPHRASE='correct horse' "$V" decrypt --sk b.sec -i multi.c4gh | cmp -s - p65537 || bad "recipient b (env)"
+notty "$V" decrypt --sk c.sec --passphrase-file c.pass -i multi.c4gh | cmp -s - p65537 ||
+	bad "recipient c (passphrase file with a newline)"
+expect_fail "wrong passphrase" "invalid key or passphrase" \
+	env C4GH_PASSPHRASE=wrong "$V" decrypt --sk b.sec -i multi.c4gh
+expect_fail "protected key without a passphrase source" "needs a passphrase" \
+	notty env -u C4GH_PASSPHRASE "$V" decrypt --sk b.sec -i multi.c4gh
+"$V" keygen --sk x.sec --pk x.pub --nocrypt
+expect_fail "a key that is not a recipient" "no header packet could be decrypted" \
+	"$V" decrypt --sk x.sec -i multi.c4gh -o out.bin
+[ -e out.bin ] && bad "wrong key left an output file"
+
+# ---- sender keys ----
+C4GH_PASSPHRASE='correct horse' "$V" encrypt --recipient-pk a.pub --sk b.sec -i p1 -o signed.c4gh ||
+	bad "encrypt with a protected sender key"
+"$V" decrypt --sk a.sec --sender-pk b.pub -i signed.c4gh | cmp -s - p1 || bad "--sender-pk of the real writer"
+"$V" decrypt --sk a.sec --sender_pk b.pub -i signed.c4gh | cmp -s - p1 || bad "--sender_pk alias"
+expect_fail "--sender-pk of another key" "required writer key" \
+	"$V" decrypt --sk a.sec --sender-pk x.pub -i signed.c4gh
+expect_fail "ephemeral writer with --sender-pk" "required writer key" \
+	"$V" decrypt --sk a.sec --sender-pk b.pub -i e1
+
+# ---- tampering: each failure its own error, nothing handed on ----
+# flip FILE OFFSET OUT: OUT is FILE with one bit flipped at OFFSET.
+flip() {
+	python3 -c 'import sys
+d = bytearray(open(sys.argv[1], "rb").read()); d[int(sys.argv[2])] ^= 1
+open(sys.argv[3], "wb").write(d)' "$@"
+}
+# e150k: three segments (65536 + 65536 + 18928 bytes) after a 124-byte header.
+head -c 150000 /dev/urandom >p150k
+"$V" encrypt --recipient-pk a.pub -i p150k -o e150k
+flip e150k 0 t.magic
+flip e150k 8 t.version
+flip e150k 100 t.packet
+flip e150k 30 t.writerpk
+flip e150k $((124 + 5000)) t.seg0
+flip e150k $((124 + 65564 + 12)) t.seg1
+flip e150k $((124 + 2 * 65564 + 100)) t.seg2
+head -c $((124 + 2 * 65564 + 5000)) e150k >t.trunc-mid
+head -c $((124 + 2 * 65564 + 10)) e150k >t.trunc-short
+head -c 100 e150k >t.trunc-header
+python3 -c 'import sys
+d = open("e150k", "rb").read(); h, s = d[:124], d[124:]
+open("t.swap", "wb").write(h + s[65564:131128] + s[:65564] + s[131128:])'
+for t in magic:"not a Crypt4GH file" version:"unsupported Crypt4GH version" \
+	packet:"no header packet could be decrypted" writerpk:"no header packet could be decrypted" \
+	seg0:"segment 0 (offset 124): authentication failed" \
+	seg1:"segment 1 (offset 65688): authentication failed" \
+	seg2:"truncated inside a segment" trunc-mid:"truncated inside a segment" \
+	trunc-short:"the stream ends 10 bytes into it" trunc-header:"header truncated"; do
+	name=${t%%:*}
+	text=${t#*:}
+	expect_fail "tampered $name" "$text" "$V" decrypt --sk a.sec -i t.$name -o out.bin
+	[ -e out.bin ] && bad "tampered $name: output file left behind"
+	ls -A | grep -q '^\.out\.bin' && bad "tampered $name: temporary file left behind"
+	"$V" decrypt --sk a.sec -i t.$name 2>/dev/null | cmp -s - /dev/null ||
+		bad "tampered $name: plaintext reached stdout"
+done
+# A failing decrypt leaves an existing output file as it was.
+echo "keep me" >existing.txt
+"$V" decrypt --sk a.sec -i t.seg2 -o existing.txt 2>/dev/null
+[ "$(cat existing.txt)" = "keep me" ] || bad "a failing decrypt changed an existing output file"
+# Undetectable by the format (SECURITY.md): whole segments reordered, or cut at a boundary.
+"$V" decrypt --sk a.sec -i t.swap >/dev/null || bad "swapped whole segments: expected to decrypt (undetectable)"
+head -c $((124 + 65564)) e150k | "$V" decrypt --sk a.sec | cmp -s - <(head -c 65536 p150k) ||
+	bad "cut at a segment boundary: expected the first segment (undetectable)"
+
+# ---- the stdout buffer bound ----
+expect_fail "--max-buffer smaller than the plaintext" "larger than --max-buffer" \
+	"$V" decrypt --sk a.sec --max-buffer 64K -i e150k
+[ -s stdout.txt ] && bad "--max-buffer failure wrote to stdout"
+"$V" decrypt --sk a.sec --max-buffer 1M -i e150k | cmp -s - p150k || bad "--max-buffer 1M"
+
+# ---- malformed key files and keys in the wrong place ----
+expect_fail "public key as --sk" "this is a public key" "$V" decrypt --sk a.pub -i e1
+expect_fail "secret key as recipient" "this is a private key" "$V" encrypt --recipient-pk a.sec -i p1
+printf 'garbage\n' >junk.key
+expect_fail "junk key file" "malformed key file" "$V" decrypt --sk junk.key -i e1
+expect_fail "missing key file" "No such file" "$V" decrypt --sk nonexistent.sec -i e1
+echo "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEcCEFwzayi012qAdOlrabtdje6P2L/yeQO/ZinsknJI x" >ssh.pub
+expect_fail "OpenSSH public key" "OpenSSH public keys are not supported" "$V" encrypt --recipient-pk ssh.pub -i p1
+
+# ---- usage errors (exit 2) and --help (exit 0) ----
+for args in "" "bogus" "decrypt" "decrypt --sk" "decrypt --sk a.sec extra" "encrypt -i p1" \
+	"keygen --sk only.sec" "keygen --sk same --pk same" "decrypt --sk a.sec --max-buffer 12Q" \
+	"encrypt --recipient-pk a.pub --nonsense"; do
+	# shellcheck disable=SC2086
+	"$V" $args </dev/null >/dev/null 2>&1
+	rc=$?
+	[ $rc -eq 2 ] || bad "'varvault $args': exit $rc, expected 2"
+done
+for cmd in keygen encrypt decrypt; do
+	"$V" $cmd --help | grep -q "^usage: varvault $cmd" || bad "$cmd --help"
+done
+"$V" --help | grep -q decrypt || bad "varvault --help lists decrypt"
+
+echo "$failures failures"
+[ $failures -eq 0 ]
