@@ -38,5 +38,6 @@ int vv_cmd_encrypt(int argc, char **argv);
 int vv_cmd_decrypt(int argc, char **argv);
 /* Commands of varvault-admin. */
 int vv_cmd_model(int argc, char **argv);   /* cmd_model.c */
+int vv_cmd_annotate(int argc, char **argv); /* cmd_annotate.c */
 
 #endif

@@ -14,6 +14,7 @@ static int vv_admin_version(int argc, char **argv)
 static const struct vv_cli_cmd vv_admin_cmds[] = {
 	{"version", vv_admin_version, "print the version"},
 	{"model", vv_cmd_model, "inspect, check and run a model directory"},
+	{"annotate", vv_cmd_annotate, "interpret a VCF of public data (validation runs)"},
 };
 
 int main(int argc, char **argv)

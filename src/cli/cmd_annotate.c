@@ -1,0 +1,283 @@
+/* varvault-admin annotate: interprets a VCF of public, non-patient data
+ * with a model, a reference and the evidence policy (validation runs). */
+#include "cli.h"
+#include "outfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "varvault/interpret.h"
+#include "varvault/model.h"
+#include "varvault/vcf.h"
+
+static const char annotate_usage[] =
+	"usage: varvault-admin annotate --model DIR --reference FASTA --vcf IN [options]\n"
+	"\n"
+	"Scores every variant of IN (VCF, bgzipped VCF or BCF; '-' for stdin) with the\n"
+	"transformer model in DIR, grades each score with the evidence policy, and\n"
+	"writes an annotated VCF (bgzipped), JSON or TSV.  For validation on public,\n"
+	"non-patient data: patient files go through varvaultd, which decrypts them\n"
+	"only in locked memory and audits every access.\n"
+	"\n"
+	"options:\n"
+	"  --model DIR          Hugging Face model directory (config.json,\n"
+	"                       model.safetensors, vocab.txt)\n"
+	"  --reference FASTA    reference FASTA with .fai (bgzipped: also .gzi)\n"
+	"  --vcf IN             input VCF ('-': stdin)\n"
+	"  -o, --output OUT     output file (default: stdout); appears only when complete\n"
+	"  --format FMT         vcf (default), json or tsv\n"
+	"  --policy FILE        evidence policy (default: /etc/varvault/evidence.conf,\n"
+	"                       else policy/evidence.conf)\n"
+	"  --window N           reference window in nucleotides (default: the model's,\n"
+	"                       at most 1000)\n"
+	"  --batch N            sequences per forward pass (default 32)\n"
+	"  --threads N          OpenBLAS threads (default: OpenBLAS's setting)\n"
+	"  --max-input BYTES    refuse inputs larger than this (default 4 GiB)\n"
+	"  --force              replace an existing output file\n"
+	"  -q, --quiet          no notice, progress or summary on stderr\n"
+	"  -h, --help           this text\n"
+	"\n"
+	"Exit status: 0 success, 1 failure (the message names file, line and field),\n"
+	"2 usage error.\n";
+
+struct annotate_opts {
+	const char *model, *reference, *vcf, *output, *policy;
+	enum vv_out_format format;
+	struct vv_score_opts score;
+	size_t max_input;
+	int force, quiet;
+};
+
+static int parse_size(const char *cmd, const char *opt, const char *s, size_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v == 0 || v > SIZE_MAX)
+		return vv_cli_usage_error(cmd, "%s: expected a positive number, got '%s'", opt, s);
+	*out = (size_t)v;
+	return 0;
+}
+
+static int annotate_args(int argc, char **argv, struct annotate_opts *o)
+{
+	static const struct option longs[] = {
+		{"model", required_argument, NULL, 'm'},
+		{"reference", required_argument, NULL, 'r'},
+		{"vcf", required_argument, NULL, 'i'},
+		{"output", required_argument, NULL, 'o'},
+		{"format", required_argument, NULL, 'f'},
+		{"policy", required_argument, NULL, 'p'},
+		{"window", required_argument, NULL, 'w'},
+		{"batch", required_argument, NULL, 'b'},
+		{"threads", required_argument, NULL, 't'},
+		{"max-input", required_argument, NULL, 'M'},
+		{"force", no_argument, NULL, 'F'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *cmd = "varvault-admin annotate";
+	size_t n;
+	int c, rc;
+
+	memset(o, 0, sizeof *o);
+	o->format = VV_OUT_VCF;
+	o->max_input = (size_t)4 << 30;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:qh", longs, NULL)) != -1) {
+		switch (c) {
+		case 'm': o->model = optarg; break;
+		case 'r': o->reference = optarg; break;
+		case 'i': o->vcf = optarg; break;
+		case 'o': o->output = optarg; break;
+		case 'p': o->policy = optarg; break;
+		case 'F': o->force = 1; break;
+		case 'q': o->quiet = 1; break;
+		case 'f':
+			if (vv_out_format_parse(optarg, &o->format) != 0)
+				return vv_cli_usage_error(cmd, "--format: %s", vv_err_detail());
+			break;
+		case 'w':
+			if ((rc = parse_size(cmd, "--window", optarg, &o->score.window_nt)) != 0)
+				return rc;
+			break;
+		case 'b':
+			if ((rc = parse_size(cmd, "--batch", optarg, &o->score.batch)) != 0)
+				return rc;
+			break;
+		case 't':
+			if ((rc = parse_size(cmd, "--threads", optarg, &n)) != 0)
+				return rc;
+			if (n > 1024)
+				return vv_cli_usage_error(cmd, "--threads: at most 1024");
+			o->score.threads = (int)n;
+			break;
+		case 'M':
+			if ((rc = parse_size(cmd, "--max-input", optarg, &o->max_input)) != 0)
+				return rc;
+			break;
+		case 'h':
+			fputs(annotate_usage, stdout);
+			return -1;
+		default:
+			return vv_cli_usage_error(cmd, "unknown option");
+		}
+	}
+	if (optind < argc)
+		return vv_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	if (!o->model || !o->reference || !o->vcf)
+		return vv_cli_usage_error(cmd, "--model, --reference and --vcf are required");
+	return 0;
+}
+
+/* The default policy: the installed one, else the source tree's. */
+static const char *default_policy(void)
+{
+	static const char *const candidates[] = {"/etc/varvault/evidence.conf", "policy/evidence.conf"};
+
+	for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++)
+		if (access(candidates[i], R_OK) == 0)
+			return candidates[i];
+	return candidates[0];
+}
+
+static int read_input(const char *path, size_t max, vv_sbuf *buf)
+{
+	int fd = 0, rc;
+
+	if (strcmp(path, "-") != 0 && (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return vv_errf(VV_ERR_IO, "%s: %s", path, strerror(errno));
+	vv_sbuf_init(buf, max);
+	rc = vv_sbuf_read_fd(buf, fd);
+	if (fd != 0)
+		close(fd);
+	return rc;
+}
+
+/* Progress on a terminal: one line rewritten in place. */
+static void show_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	(void)ctx;
+	fprintf(stderr, "\rannotate: %llu/%llu variants (%.0f%%)", (unsigned long long)done,
+		(unsigned long long)total, total ? 100.0 * (double)done / (double)total : 100.0);
+	fflush(stderr);
+}
+
+static int write_output(const struct annotate_opts *o, const vv_sbuf *res)
+{
+	struct vv_cli_out out;
+	int rc;
+
+	if (!o->output || !strcmp(o->output, "-"))
+		return vv_write_all(1, res->data, res->len);
+	if ((rc = vv_cli_out_open(&out, o->output, 0600)) != 0)
+		return rc;
+	if ((rc = vv_cli_out_write(&out, res->data, res->len)) != 0) {
+		vv_cli_out_abort(&out, true);
+		return rc;
+	}
+	return vv_cli_out_commit(&out, o->force);
+}
+
+static void print_summary(const struct vv_interpret_summary *s)
+{
+	vv_log(VV_LOG_INFO,
+	       "%llu records, %llu variants: %llu scored, %llu not scored; %llu input warnings; "
+	       "model %.2f s of %.2f s",
+	       (unsigned long long)s->records, (unsigned long long)s->variants,
+	       (unsigned long long)s->scored, (unsigned long long)s->not_scored,
+	       (unsigned long long)s->warnings, s->engine_seconds, s->total_seconds);
+	vv_log(VV_LOG_INFO, "evidence: PP3 strong %llu, moderate %llu, supporting %llu; "
+	       "BP4 supporting %llu, moderate %llu, strong %llu",
+	       (unsigned long long)s->evidence[VV_EV_PP3_STRONG],
+	       (unsigned long long)s->evidence[VV_EV_PP3_MODERATE],
+	       (unsigned long long)s->evidence[VV_EV_PP3_SUPPORTING],
+	       (unsigned long long)s->evidence[VV_EV_BP4_SUPPORTING],
+	       (unsigned long long)s->evidence[VV_EV_BP4_MODERATE],
+	       (unsigned long long)s->evidence[VV_EV_BP4_STRONG]);
+}
+
+int vv_cmd_annotate(int argc, char **argv)
+{
+	struct annotate_opts o;
+	struct vv_interpret_opts io = {0};
+	struct vv_interpret_summary sum;
+	vv_model *model = NULL;
+	vv_ref *ref = NULL;
+	vv_policy *policy = NULL;
+	vv_scorer *sc = NULL;
+	vv_sbuf in, res;
+	const char *what = NULL;
+	int rc;
+
+	if ((rc = annotate_args(argc, argv, &o)) != 0)
+		return rc < 0 ? VV_EXIT_OK : rc;
+	if (vv_core_init() != 0 || vv_harden_process() != 0)
+		return vv_cli_fail(VV_ERR_INTERNAL, "start-up");
+	vv_vcf_init();
+	vv_sbuf_init(&in, 0);
+	vv_sbuf_init(&res, 0);
+	if (!o.policy)
+		o.policy = default_policy();
+	if (!o.quiet)
+		vv_log(VV_LOG_INFO, "validation mode: for public, non-patient data only "
+		       "(patient VCFs go through varvaultd)");
+	if ((rc = vv_policy_load(o.policy, &policy)) != 0) {
+		what = o.policy;
+		goto out;
+	}
+	if ((rc = vv_model_load(o.model, &model)) != 0) {
+		what = o.model;
+		goto out;
+	}
+	if ((rc = vv_ref_open(o.reference, &ref)) != 0) {
+		what = o.reference;
+		goto out;
+	}
+	if ((rc = vv_scorer_new(model, &o.score, &sc)) != 0) {
+		what = "scorer";
+		goto out;
+	}
+	if ((rc = read_input(o.vcf, o.max_input, &in)) != 0) {
+		what = o.vcf;
+		goto out;
+	}
+	io.format = o.format;
+	if (!o.quiet && isatty(2)) {
+		io.progress = show_progress;
+	}
+	rc = vv_interpret_run(sc, ref, policy, in.data, in.len, &io, &res, &sum);
+	if (io.progress)
+		fputc('\n', stderr);
+	vv_sbuf_done(&in);
+	if (rc != 0) {
+		what = strcmp(o.vcf, "-") ? o.vcf : "stdin";
+		goto out;
+	}
+	if ((rc = write_output(&o, &res)) != 0) {
+		what = o.output ? o.output : "stdout";
+		goto out;
+	}
+	if (!o.quiet) {
+		print_summary(&sum);
+		if (!vv_policy_calibrated(policy))
+			vv_log(VV_LOG_WARN, "policy %s is uncalibrated: evidence is marked so in the output",
+			       vv_policy_name(policy));
+	}
+out:
+	vv_sbuf_done(&in);
+	vv_sbuf_done(&res);
+	vv_scorer_free(sc);
+	vv_ref_free(ref);
+	vv_model_free(model);
+	vv_policy_free(policy);
+	return rc ? vv_cli_fail(rc, "%s", what) : VV_EXIT_OK;
+}

@@ -1,0 +1,104 @@
+#!/bin/bash
+# varvault-admin annotate end to end on the bundled demo reference and VCF
+# with a small random model: the three formats, JSON against the schema,
+# the VCF through bcftools, identical bytes whatever the batch size and
+# thread count, and clear errors that leave no output behind.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN=${VV_BIN:-$PWD/build}
+PYTHON=${PYTHON:-/usr/bin/python3}
+ADMIN="$BIN/varvault-admin"
+for tool in bcftools; do
+	command -v $tool >/dev/null || { echo "$tool missing (make deps installs it)"; exit 77; }
+done
+"$PYTHON" -c 'import torch, jsonschema' 2>/dev/null || { echo "python3-torch or python3-jsonschema missing"; exit 77; }
+
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+"$PYTHON" - "$T/model" <<'EOF'
+import sys
+sys.path.insert(0, "tools")
+import hfref
+v = hfref.char_vocab()
+c = hfref.make_config("esm", "mlm", v, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                      intermediate_size=64, max_position_embeddings=130, tie_word_embeddings=False,
+                      name="annotate-test")
+hfref.save_hf(sys.argv[1], hfref.randomize(hfref.build(c), seed=5), c, v)
+EOF
+REF=models/demo/reference.fa.gz
+VCF=models/demo/sample.vcf
+run() { "$ADMIN" annotate -q --model "$T/model" --reference $REF "$@"; }
+
+# --help and usage errors
+"$ADMIN" annotate --help | grep -q -- "--reference FASTA" || fail "--help"
+set +e
+"$ADMIN" annotate --model "$T/model" 2>"$T/err"; rc=$?
+set -e
+[ $rc -eq 2 ] || fail "missing arguments: exit $rc, want 2"
+grep -q "required" "$T/err" || fail "missing arguments message"
+
+# the three formats
+run --vcf $VCF --format json -o "$T/out.json"
+run --vcf $VCF --format tsv -o "$T/out.tsv"
+run --vcf $VCF -o "$T/out.vcf.gz"
+"$PYTHON" - "$T/out.json" docs/schema/result.schema.json <<'EOF' || fail "JSON schema"
+import json, sys, jsonschema
+doc = json.load(open(sys.argv[1]))
+jsonschema.validate(doc, json.load(open(sys.argv[2])))
+v = doc["variants"]
+assert doc["summary"]["variants"] == len(v)
+assert doc["summary"]["scored"] + doc["summary"]["not_scored"] == len(v)
+st = {x["status"] for x in v}
+for want in ("scored", "symbolic", "breakend", "star", "ref_block", "ref_mismatch"):
+    assert want in st, want
+assert doc["provenance"]["policy"]["calibrated"] is False
+assert all(x["calibrated"] is False for x in v)
+print("json ok:", len(v), "variants")
+EOF
+
+# VCF: bcftools reads it, and the records agree with the JSON
+bcftools view -h "$T/out.vcf.gz" | grep -q '^##varvault_model=<Name="annotate-test",SHA256=' || fail "model provenance"
+bcftools view -h "$T/out.vcf.gz" | grep -q '^##varvault_reference=<Name="reference.fa.gz",MD5=[0-9a-f]\{32\}>' || fail "reference provenance"
+bcftools view -h "$T/out.vcf.gz" | grep -q '^##varvault_policy=.*SHA256=[0-9a-f]\{64\}' || fail "policy provenance"
+bcftools view -h "$T/out.vcf.gz" | grep -q '^##varvault_calibration=UNCALIBRATED' || fail "uncalibrated header"
+bcftools query -f '%CHROM\t%POS\t%REF\t%ALT\t%INFO/VV_LLR\t%INFO/VV_STATUS\n' "$T/out.vcf.gz" >"$T/q.tsv"
+[ "$(wc -l <"$T/q.tsv")" -eq "$(grep -vc '^#' "$T/out.tsv" | awk '{print $1 - 1}')" ] || fail "VCF and TSV record counts"
+"$PYTHON" - "$T/q.tsv" "$T/out.json" <<'EOF' || fail "VCF scores differ from JSON"
+import json, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+js = {(v["chrom"], v["pos"], v["ref"], v["alt"]): v for v in json.load(open(sys.argv[2]))["variants"]}
+assert len(rows) == len(js)
+for c, p, r, a, llr, st in rows:
+    v = js[(c, int(p), r, a)]
+    if v["score"] is None:
+        assert llr == "." and st == v["status"], (c, p, st)
+    else:
+        assert abs(float(llr) - v["score"]) < 1e-4 and st == ".", (c, p)
+print("vcf ok:", len(rows), "records")
+EOF
+# round trip through bcftools: re-encoding keeps every record and field
+bcftools view -Oz -o "$T/rt.vcf.gz" "$T/out.vcf.gz"
+cmp <(bcftools view -H "$T/out.vcf.gz") <(bcftools view -H "$T/rt.vcf.gz") || fail "bcftools round trip"
+
+# bad input: a clear error naming the line and field, and no output file
+printf '##fileformat=VCFv4.2\n##contig=<ID=20,length=63025520>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n20\t60100250\t.\tG\tA\t.\tPASS\t.\n20\tabc\t.\tG\tA\t.\tPASS\t.\n' >"$T/bad.vcf"
+set +e
+run --vcf "$T/bad.vcf" -o "$T/bad.out" 2>"$T/err"; rc=$?
+set -e
+[ $rc -eq 1 ] || fail "malformed VCF: exit $rc, want 1"
+grep -q "line 5" "$T/err" || fail "malformed VCF: no line number in: $(cat "$T/err")"
+grep -q "POS" "$T/err" || fail "malformed VCF: no field in: $(cat "$T/err")"
+[ ! -e "$T/bad.out" ] || fail "malformed VCF left an output file"
+set +e
+run --vcf "$T/missing.vcf" -o "$T/bad.out" 2>"$T/err"; rc=$?
+set -e
+[ $rc -eq 1 ] && grep -q "missing.vcf" "$T/err" || fail "missing input: $(cat "$T/err")"
+# an existing output is not replaced without --force
+set +e
+run --vcf $VCF --format tsv -o "$T/out.tsv" 2>"$T/err"; rc=$?
+set -e
+[ $rc -eq 1 ] || fail "existing output replaced without --force"
+run --vcf $VCF --format tsv -o "$T/out.tsv" --force
+echo "annotate ok"
