@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@ static const char annotate_usage[] =
 	"  --batch N            sequences per forward pass (default 32)\n"
 	"  --threads N          OpenBLAS threads (default: OpenBLAS's setting)\n"
 	"  --max-input BYTES    refuse inputs larger than this (default 4 GiB)\n"
+	"  --summary-json FILE  also write the run's counts and timings as JSON\n"
 	"  --force              replace an existing output file\n"
 	"  -q, --quiet          no notice, progress or summary on stderr\n"
 	"  -h, --help           this text\n"
@@ -46,7 +48,7 @@ static const char annotate_usage[] =
 	"2 usage error.\n";
 
 struct annotate_opts {
-	const char *model, *reference, *vcf, *output, *policy;
+	const char *model, *reference, *vcf, *output, *policy, *summary;
 	enum vv_out_format format;
 	struct vv_score_opts score;
 	size_t max_input;
@@ -79,6 +81,7 @@ static int annotate_args(int argc, char **argv, struct annotate_opts *o)
 		{"batch", required_argument, NULL, 'b'},
 		{"threads", required_argument, NULL, 't'},
 		{"max-input", required_argument, NULL, 'M'},
+		{"summary-json", required_argument, NULL, 'S'},
 		{"force", no_argument, NULL, 'F'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
@@ -99,6 +102,7 @@ static int annotate_args(int argc, char **argv, struct annotate_opts *o)
 		case 'i': o->vcf = optarg; break;
 		case 'o': o->output = optarg; break;
 		case 'p': o->policy = optarg; break;
+		case 'S': o->summary = optarg; break;
 		case 'F': o->force = 1; break;
 		case 'q': o->quiet = 1; break;
 		case 'f':
@@ -187,6 +191,34 @@ static int write_output(const struct annotate_opts *o, const vv_sbuf *res)
 	return vv_cli_out_commit(&out, o->force);
 }
 
+/* The summary for scripts (counts and timings only, no patient data). */
+static int write_summary_json(const char *path, const struct vv_interpret_summary *s)
+{
+	json_object *o = json_object_new_object(), *ev = json_object_new_object();
+	int rc = 0;
+
+	if (!o || !ev) {
+		json_object_put(o);
+		json_object_put(ev);
+		return VV_ERR_NOMEM;
+	}
+	json_object_object_add(o, "records", json_object_new_int64((int64_t)s->records));
+	json_object_object_add(o, "variants", json_object_new_int64((int64_t)s->variants));
+	json_object_object_add(o, "scored", json_object_new_int64((int64_t)s->scored));
+	json_object_object_add(o, "not_scored", json_object_new_int64((int64_t)s->not_scored));
+	json_object_object_add(o, "input_warnings", json_object_new_int64((int64_t)s->warnings));
+	json_object_object_add(o, "engine_seconds", json_object_new_double(s->engine_seconds));
+	json_object_object_add(o, "total_seconds", json_object_new_double(s->total_seconds));
+	for (int e = VV_EV_NONE; e <= VV_EV_BP4_STRONG; e++)
+		json_object_object_add(ev, vv_evidence_name((enum vv_evidence)e),
+				       json_object_new_int64((int64_t)s->evidence[e]));
+	json_object_object_add(o, "evidence", ev);
+	if (json_object_to_file_ext(path, o, JSON_C_TO_STRING_PRETTY) != 0)
+		rc = vv_errf(VV_ERR_IO, "%s: %s", path, json_util_get_last_err());
+	json_object_put(o);
+	return rc;
+}
+
 static void print_summary(const struct vv_interpret_summary *s)
 {
 	vv_log(VV_LOG_INFO,
@@ -264,6 +296,10 @@ int vv_cmd_annotate(int argc, char **argv)
 	}
 	if ((rc = write_output(&o, &res)) != 0) {
 		what = o.output ? o.output : "stdout";
+		goto out;
+	}
+	if (o.summary && (rc = write_summary_json(o.summary, &sum)) != 0) {
+		what = o.summary;
 		goto out;
 	}
 	if (!o.quiet) {
