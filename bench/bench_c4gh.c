@@ -84,7 +84,7 @@ static double vv_run(const vv_c4gh_header *h, const uint8_t *data, size_t n, siz
 
 int main(int argc, char **argv)
 {
-	size_t mib = argc > 1 ? (size_t)atoi(argv[1]) : 64, reps = argc > 2 ? (size_t)atoi(argv[2]) : 5;
+	size_t mib = argc > 1 ? (size_t)atoi(argv[1]) : 64, reps = argc > 2 ? (size_t)atoi(argv[2]) : 9;
 	size_t n = mib << 20, total = 0;
 	struct buf ct = {0};
 	vv_c4gh_seckey *key;

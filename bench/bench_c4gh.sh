@@ -8,4 +8,4 @@ if [ ! -x "$bin" ]; then
 	echo "bench_c4gh: $bin not built (make bench builds it)" >&2
 	exit 1
 fi
-"$bin" "${BENCH_C4GH_MIB:-64}" "${BENCH_C4GH_REPEATS:-5}"
+"$bin" "${BENCH_C4GH_MIB:-64}" "${BENCH_C4GH_REPEATS:-9}"
