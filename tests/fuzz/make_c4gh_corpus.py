@@ -38,7 +38,7 @@ def header_seeds():
     put(HDR, "two-data-keys", pyc4gh.encrypt(text, [PK], SK, two_data_keys=True))
     put(HDR, "padded", pyc4gh.encrypt(text, [PK], SK, pad=16))
     put(HDR, "empty-edit-list", pyc4gh.encrypt(text, [PK], SK, empty_edit_list=True))
-    put(HDR, "empty-final-segment", pyc4gh.encrypt(text, [PK], SK, empty_final_segment=True))
+    put(HDR, "empty-segment-after-short", pyc4gh.encrypt(text, [PK], SK, empty_final_segment=True))
     put(HDR, "other-recipient", pyc4gh.encrypt(text, [other], SK))
     put(HDR, "truncated", pyc4gh.encrypt(text, [PK], SK)[:100])
     put(HDR, "no-packets", b"crypt4gh" + struct.pack("<II", 1, 0))
