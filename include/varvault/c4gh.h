@@ -196,8 +196,9 @@ VV_EXPORT int vv_c4gh_decryptor_from_header(const vv_c4gh_header *h,
  * fail, and the consumer must then discard what it got (the whole-stream
  * helpers below do that).  Returns 0, the sink's error, or:
  *   VV_ERR_C4GH_SEGMENT   a whole segment fails authentication under every
- *                         key (detail: "segment N (offset X)", X counted
- *                         from the first data byte)
+ *                         key (detail: "segment N (offset X)", N from 0, X
+ *                         counted from the first data byte here and from the
+ *                         start of the file in the whole-stream helpers)
  * After a failure the decryptor has wiped its plaintext and returns the same
  * error from every later call.
  */

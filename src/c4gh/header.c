@@ -135,7 +135,10 @@ static int open_packet(vv_c4gh_header *h, struct open_stats *st, size_t idx, con
 	/* The reader is crypto_kx's client: rx = BLAKE2b-512(q || pk_reader || pk_writer)[0..32). */
 	if (crypto_kx_client_session_keys(kx, kx + VV_C4GH_KEY_LEN, sk->pk, sk->sk, wpk) != 0)
 		return 0; /* a low-order writer key: not a packet anyone can open */
-	vv_sbuf_wipe(pt);
+	/* The previous payload: only its bytes, not the whole scratch area. */
+	if (pt->len)
+		sodium_memzero(pt->data, pt->len);
+	pt->len = 0;
 	if ((rc = vv_sbuf_reserve(pt, plen - C4GH_PACKET_MIN_LEN + 1)) != 0)
 		return rc;
 	if (crypto_aead_chacha20poly1305_ietf_decrypt(pt->data, &n, NULL, ct,

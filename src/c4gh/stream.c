@@ -11,6 +11,17 @@
 /* Bytes read from a descriptor at a time: whole segments. */
 #define READ_CHUNK (4 * (size_t)SEG_CT_LEN)
 
+/* A byte stream cut into blocks of bs bytes (segments): the partial block
+ * gathered so far. */
+struct blocks {
+	uint8_t *buf;        /* bs bytes */
+	size_t have;         /* bytes in buf */
+	size_t bs;
+};
+
+/* Handles one whole block of a stream. */
+typedef int (*block_fn)(void *obj, const uint8_t *block, vv_c4gh_sink_fn sink, void *ctx);
+
 struct vv_c4gh_decryptor {
 	uint8_t *keys;       /* nkeys * 32, secure memory */
 	size_t nkeys;
@@ -19,8 +30,7 @@ struct vv_c4gh_decryptor {
 	size_t nedits;
 	size_t ei;           /* the edit list entry in force; even: skip, odd: keep */
 	uint64_t left;       /* bytes left in that entry */
-	uint8_t *ct;         /* one ciphertext segment being gathered */
-	size_t have;         /* bytes in ct */
+	struct blocks in;    /* one ciphertext segment being gathered */
 	uint8_t *pt;         /* one plaintext segment, secure memory */
 	uint64_t segno;      /* segments opened so far */
 	uint64_t base;       /* added to offsets in messages (the header length) */
@@ -33,12 +43,42 @@ struct vv_c4gh_encryptor {
 	vv_sbuf header;      /* the whole header, sent before the first segment */
 	bool header_sent;
 	uint8_t *key;        /* the data key, secure memory */
-	uint8_t *pt;         /* one plaintext segment being gathered, secure memory */
-	size_t have;
+	struct blocks in;    /* one plaintext segment being gathered, secure memory */
 	uint8_t *ct;         /* one sealed segment */
 	int err;
 	bool finished;
 };
+
+/* Feeds p[0..n) to fn a block at a time: whole blocks straight from p (no
+ * copy), the rest gathered in b until a block is complete. */
+static int blocks_feed(struct blocks *b, const uint8_t *p, size_t n, block_fn fn, void *obj,
+		       vv_c4gh_sink_fn sink, void *ctx)
+{
+	int rc;
+
+	while (n) {
+		size_t take;
+
+		if (b->have == 0 && n >= b->bs) {
+			if ((rc = fn(obj, p, sink, ctx)) != 0)
+				return rc;
+			p += b->bs;
+			n -= b->bs;
+			continue;
+		}
+		take = b->bs - b->have < n ? b->bs - b->have : n;
+		memcpy(b->buf + b->have, p, take);
+		b->have += take;
+		p += take;
+		n -= take;
+		if (b->have == b->bs) {
+			b->have = 0;
+			if ((rc = fn(obj, b->buf, sink, ctx)) != 0)
+				return rc;
+		}
+	}
+	return 0;
+}
 
 /* ---- decryption ------------------------------------------------------------- */
 
@@ -50,7 +90,7 @@ void vv_c4gh_decryptor_free(vv_c4gh_decryptor *d)
 		sodium_free(d->keys);
 	if (d->pt)
 		sodium_free(d->pt);
-	free(d->ct);
+	free(d->in.buf);
 	free(d->edits);
 	free(d);
 }
@@ -77,10 +117,11 @@ int vv_c4gh_decryptor_new(const uint8_t *keys, size_t nkeys, const uint64_t *edi
 		return VV_ERR_NOMEM;
 	d->keys = sodium_malloc(nkeys * VV_C4GH_KEY_LEN);
 	d->pt = sodium_malloc(SEG_LEN);
-	d->ct = malloc(SEG_CT_LEN);
+	d->in.buf = malloc(SEG_CT_LEN);
+	d->in.bs = SEG_CT_LEN;
 	if (nedits)
 		d->edits = malloc(nedits * sizeof *edits);
-	if (!d->keys || !d->pt || !d->ct || (nedits && !d->edits)) {
+	if (!d->keys || !d->pt || !d->in.buf || (nedits && !d->edits)) {
 		vv_c4gh_decryptor_free(d);
 		return VV_ERR_NOMEM;
 	}
@@ -111,7 +152,7 @@ static int dec_fail(vv_c4gh_decryptor *d, int rc)
 {
 	d->err = rc;
 	sodium_memzero(d->pt, SEG_LEN);
-	d->have = 0;
+	d->in.have = 0;
 	return rc;
 }
 
@@ -184,50 +225,32 @@ opened:
 	return 0;
 }
 
+/* A whole (not final) segment. */
+static int open_full_segment(void *d, const uint8_t *ct, vv_c4gh_sink_fn sink, void *ctx)
+{
+	return open_segment(d, ct, SEG_CT_LEN, false, sink, ctx);
+}
+
 int vv_c4gh_decryptor_update(vv_c4gh_decryptor *d, const uint8_t *ct, size_t n,
 			     vv_c4gh_sink_fn sink, void *ctx)
 {
-	int rc;
-
 	if (d->err)
 		return d->err;
 	if (d->finished)
 		return vv_errf(VV_ERR_INVAL, "decryptor: data after the end of the stream");
-	while (n) {
-		size_t take;
-
-		/* Whole segments straight from the caller's buffer: no copy. */
-		if (d->have == 0 && n >= SEG_CT_LEN) {
-			if ((rc = open_segment(d, ct, SEG_CT_LEN, false, sink, ctx)) != 0)
-				return rc;
-			ct += SEG_CT_LEN;
-			n -= SEG_CT_LEN;
-			continue;
-		}
-		take = SEG_CT_LEN - d->have < n ? SEG_CT_LEN - d->have : n;
-		memcpy(d->ct + d->have, ct, take);
-		d->have += take;
-		ct += take;
-		n -= take;
-		if (d->have == SEG_CT_LEN) {
-			d->have = 0;
-			if ((rc = open_segment(d, d->ct, SEG_CT_LEN, false, sink, ctx)) != 0)
-				return rc;
-		}
-	}
-	return 0;
+	return blocks_feed(&d->in, ct, n, open_full_segment, d, sink, ctx);
 }
 
 int vv_c4gh_decryptor_final(vv_c4gh_decryptor *d, vv_c4gh_sink_fn sink, void *ctx)
 {
-	size_t have = d->have;
+	size_t have = d->in.have;
 
 	if (d->err)
 		return d->err;
 	if (d->finished)
 		return 0;
 	d->finished = true;
-	d->have = 0;
+	d->in.have = 0;
 	if (have == 0)
 		return 0;
 	if (have < C4GH_SEGMENT_OVERHEAD)
@@ -237,7 +260,7 @@ int vv_c4gh_decryptor_final(vv_c4gh_decryptor *d, vv_c4gh_sink_fn sink, void *ct
 					   (unsigned long long)d->segno,
 					   (unsigned long long)(d->base + d->segno * SEG_CT_LEN), have,
 					   C4GH_SEGMENT_OVERHEAD));
-	return open_segment(d, d->ct, have, true, sink, ctx);
+	return open_segment(d, d->in.buf, have, true, sink, ctx);
 }
 
 uint64_t vv_c4gh_decryptor_output(const vv_c4gh_decryptor *d)
@@ -276,8 +299,8 @@ void vv_c4gh_encryptor_free(vv_c4gh_encryptor *e)
 	vv_sbuf_done(&e->header);
 	if (e->key)
 		sodium_free(e->key);
-	if (e->pt)
-		sodium_free(e->pt);
+	if (e->in.buf)
+		sodium_free(e->in.buf);
 	free(e->ct);
 	free(e);
 }
@@ -355,9 +378,10 @@ int vv_c4gh_encryptor_new(const vv_c4gh_seckey *sender, const uint8_t *recipient
 		return VV_ERR_NOMEM;
 	vv_sbuf_init(&e->header, VV_C4GH_MAX_HEADER_LEN);
 	e->key = sodium_malloc(VV_C4GH_KEY_LEN);
-	e->pt = sodium_malloc(SEG_LEN);
+	e->in.buf = sodium_malloc(SEG_LEN);
+	e->in.bs = SEG_LEN;
 	e->ct = malloc(SEG_CT_LEN);
-	if (!e->key || !e->pt || !e->ct) {
+	if (!e->key || !e->in.buf || !e->ct) {
 		rc = VV_ERR_NOMEM;
 		goto out;
 	}
@@ -391,6 +415,13 @@ static int enc_segment(vv_c4gh_encryptor *e, const uint8_t *p, size_t n, vv_c4gh
 	return sink(ctx, e->ct, n + C4GH_SEGMENT_OVERHEAD);
 }
 
+/* A full segment goes at once: a plaintext of k*65536 bytes gives k
+ * segments and no empty one after them. */
+static int enc_full_segment(void *e, const uint8_t *p, vv_c4gh_sink_fn sink, void *ctx)
+{
+	return enc_segment(e, p, SEG_LEN, sink, ctx);
+}
+
 int vv_c4gh_encryptor_update(vv_c4gh_encryptor *e, const uint8_t *p, size_t n,
 			     vv_c4gh_sink_fn sink, void *ctx)
 {
@@ -400,31 +431,9 @@ int vv_c4gh_encryptor_update(vv_c4gh_encryptor *e, const uint8_t *p, size_t n,
 		return e->err;
 	if (e->finished)
 		return vv_errf(VV_ERR_INVAL, "encryptor: data after the end of the stream");
-	if ((rc = enc_send_header(e, sink, ctx)) != 0)
+	if ((rc = enc_send_header(e, sink, ctx)) != 0 ||
+	    (rc = blocks_feed(&e->in, p, n, enc_full_segment, e, sink, ctx)) != 0)
 		return e->err = rc;
-	while (n) {
-		size_t take;
-
-		if (e->have == 0 && n >= SEG_LEN) {
-			if ((rc = enc_segment(e, p, SEG_LEN, sink, ctx)) != 0)
-				return e->err = rc;
-			p += SEG_LEN;
-			n -= SEG_LEN;
-			continue;
-		}
-		take = SEG_LEN - e->have < n ? SEG_LEN - e->have : n;
-		memcpy(e->pt + e->have, p, take);
-		e->have += take;
-		p += take;
-		n -= take;
-		/* A full segment goes at once: a plaintext of k*65536 bytes
-		 * gives k segments and no empty one after them. */
-		if (e->have == SEG_LEN) {
-			e->have = 0;
-			if ((rc = enc_segment(e, e->pt, SEG_LEN, sink, ctx)) != 0)
-				return e->err = rc;
-		}
-	}
 	return 0;
 }
 
@@ -439,10 +448,10 @@ int vv_c4gh_encryptor_final(vv_c4gh_encryptor *e, vv_c4gh_sink_fn sink, void *ct
 	e->finished = true;
 	if ((rc = enc_send_header(e, sink, ctx)) != 0)
 		return e->err = rc;
-	if (e->have && (rc = enc_segment(e, e->pt, e->have, sink, ctx)) != 0)
+	if (e->in.have && (rc = enc_segment(e, e->in.buf, e->in.have, sink, ctx)) != 0)
 		return e->err = rc;
-	sodium_memzero(e->pt, SEG_LEN);
-	e->have = 0;
+	sodium_memzero(e->in.buf, SEG_LEN);
+	e->in.have = 0;
 	return 0;
 }
 

@@ -78,6 +78,42 @@ expect_fail "a key that is not a recipient" "no header packet could be decrypted
 	"$V" decrypt --sk x.sec -i multi.c4gh -o out.bin
 [ -e out.bin ] && bad "wrong key left an output file"
 
+# The terminal prompt: echo off, asked twice by keygen, once by decrypt.
+# ontty PASSPHRASE CMD...: runs CMD on a new pseudo-terminal, answers every
+# prompt with PASSPHRASE, prints what the terminal showed, exits as CMD.
+ontty() {
+	python3 - "$@" <<'PY'
+import os, pty, sys
+pw = sys.argv[1].encode() + b"\n"
+pid, fd = pty.fork()
+if pid == 0:
+    os.environ.pop("C4GH_PASSPHRASE", None)
+    os.execv(sys.argv[2], sys.argv[2:])
+seen = b""
+while True:
+    try:
+        chunk = os.read(fd, 1024)
+    except OSError:
+        break
+    if not chunk:
+        break
+    seen += chunk
+    if seen.rstrip().endswith(b":"):
+        os.write(fd, pw)
+        seen += b"<answered>"
+sys.stdout.write(seen.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+PY
+}
+ontty 'tty secret' "$V" keygen --sk t.sec --pk t.pub >tty.txt || bad "keygen on a terminal: $(cat tty.txt)"
+grep -q "Enter it again" tty.txt || bad "keygen did not ask twice on the terminal"
+grep -q "tty secret" tty.txt && bad "the passphrase was echoed"
+"$V" encrypt --recipient-pk t.pub -i p1 -o tty.c4gh
+ontty 'tty secret' "$V" decrypt --sk t.sec -i tty.c4gh -o tty.out >tty.txt && cmp -s tty.out p1 ||
+	bad "decrypt with a passphrase typed on the terminal: $(cat tty.txt)"
+grep -q "Passphrase for t.sec" tty.txt || bad "decrypt prompt: $(cat tty.txt)"
+ontty 'wrong' "$V" decrypt --sk t.sec -i tty.c4gh -o tty.out2 >tty.txt && bad "a wrong typed passphrase was accepted"
+
 # ---- sender keys ----
 C4GH_PASSPHRASE='correct horse' "$V" encrypt --recipient-pk a.pub --sk b.sec -i p1 -o signed.c4gh ||
 	bad "encrypt with a protected sender key"
