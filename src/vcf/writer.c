@@ -144,6 +144,9 @@ int vv_vcf_writer_new(vv_vcf_reader *r, int fd, size_t max_out, vv_vcf_writer **
 	*out = NULL;
 	if (!r || !r->hdr)
 		return vv_errf(VV_ERR_INVAL, "output: no reader");
+	/* memory output lives in sodium memory */
+	if (fd < 0 && (rc = vv_core_init()) != 0)
+		return rc;
 	if (!(w = calloc(1, sizeof *w)))
 		return VV_ERR_NOMEM;
 	w->r = r;
