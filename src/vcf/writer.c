@@ -551,8 +551,10 @@ static int flush_held(vv_vcf_writer *w, int64_t below, int all)
 		free(w->held[k].s);
 		k++;
 	}
-	memmove(w->held, w->held + k, (w->nheld - k) * sizeof *w->held);
-	w->nheld -= k;
+	if (k) {
+		memmove(w->held, w->held + k, (w->nheld - k) * sizeof *w->held);
+		w->nheld -= k;
+	}
 	return rc;
 }
 
