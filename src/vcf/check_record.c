@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -403,6 +404,9 @@ static int check_qual(vv_vcf_reader *r, const struct tok *t)
 		return REFUSE("QUAL", "not a number or '.' (htslib would store 0)");
 	if (t->p[0] == '-' && !(t->n == 4 && strncasecmp(t->p + 1, "nan", 3) == 0))
 		return REFUSE("QUAL", "negative");
+	/* a number (not the words Inf or NaN) too large for a float */
+	if (!isalpha((unsigned char)t->p[t->n - 1]) && !(fabs(parse_double(t->p, t->n)) <= FLT_MAX))
+		return REFUSE("QUAL", "beyond the Float range (htslib would store infinity)");
 	return 0;
 }
 
@@ -541,7 +545,7 @@ static int check_numbers(vv_vcf_reader *r, struct vv_rec *rec, const char *field
 				return WARN(VV_VCF_W_TO_MISSING, field, "not a Float; htslib stores missing");
 			}
 			v = parse_double(one.p, one.n);
-			if (d->declared && isfinite(v) && fabs(v) > 3.4028234663852886e38)
+			if (d->declared && isfinite(v) && fabs(v) > FLT_MAX)
 				return WARN(VV_VCF_W_CHANGED, field, "beyond the Float range; htslib stores infinity");
 			if (d->res && d->res->nonneg && v < 0)
 				return WARN(VV_VCF_W_VALUE, field, "reserved value is negative");
@@ -928,6 +932,23 @@ static int fmt_count(const bcf_fmt_t *f, int s)
 	return n;
 }
 
+static int stored_type_ok(int htype, int btype, int n, int is_gt)
+{
+	int is_int = btype == BCF_BT_INT8 || btype == BCF_BT_INT16 || btype == BCF_BT_INT32;
+
+	if (n == 0 || btype == BCF_BT_NULL)
+		return 1;
+	if (is_gt)
+		return is_int;
+	switch (htype) {
+	case BCF_HT_INT: return is_int;
+	case BCF_HT_REAL: return btype == BCF_BT_FLOAT;
+	case BCF_HT_STR: return btype == BCF_BT_CHAR;
+	case BCF_HT_FLAG: return 1;
+	default: return 0;
+	}
+}
+
 static int check_bcf(vv_vcf_reader *r, struct vv_rec *rec)
 {
 	bcf1_t *b = rec->b;
@@ -949,6 +970,21 @@ static int check_bcf(vv_vcf_reader *r, struct vv_rec *rec)
 	}
 	if (!bcf_float_is_missing(b->qual) && (isnan(b->qual) ? 0 : b->qual < 0))
 		return REFUSE("QUAL", "negative");
+	/* stored types must match the header: htslib's readers exit() on a
+	 * FORMAT value of an unexpected type */
+	for (int i = 0; i < b->n_info; i++) {
+		const bcf_info_t *in = &b->d.info[i];
+		if (!stored_type_ok(bcf_hdr_id2type(r->hdr, BCF_HL_INFO, in->key), in->type, in->len, 0))
+			return vv_rec_errf(r, VV_ERR_VCF_PARSE, "INFO", "%s stored with a type its header line does not allow",
+					   bcf_hdr_int2id(r->hdr, BCF_DT_ID, in->key));
+	}
+	for (int i = 0; i < b->n_fmt; i++) {
+		const bcf_fmt_t *f = &b->d.fmt[i];
+		int gt = strcmp(bcf_hdr_int2id(r->hdr, BCF_DT_ID, f->id), "GT") == 0;
+		if (!stored_type_ok(bcf_hdr_id2type(r->hdr, BCF_HL_FMT, f->id), f->type, f->n, gt))
+			return vv_rec_errf(r, VV_ERR_VCF_PARSE, "FORMAT", "%s stored with a type its header line does not allow",
+					   bcf_hdr_int2id(r->hdr, BCF_DT_ID, f->id));
+	}
 	for (int i = 0; i < b->n_fmt; i++) {
 		bcf_fmt_t *f = &b->d.fmt[i];
 		const char *key = bcf_hdr_int2id(r->hdr, BCF_DT_ID, f->id);
