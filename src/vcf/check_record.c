@@ -245,7 +245,7 @@ static int parse_ll(const char *p, size_t n, long long *out)
 	return 0;
 }
 
-static int key_ok(const char *p, size_t n, int strict42)
+int vv_key_ok(const char *p, size_t n, int strict42)
 {
 	if (n == 5 && memcmp(p, "1000G", 5) == 0)
 		return 1;
@@ -271,7 +271,7 @@ static int is_v43(const vv_vcf_reader *r)
 	return r->vmajor > 4 || (r->vmajor == 4 && r->vminor >= 3);
 }
 
-static int contig_char(char c, int first)
+int vv_contig_char(char c, int first)
 {
 	if (isalnum((unsigned char)c) || strchr("!#$%&+./:;?@^_|~-", c))
 		return 1;
@@ -301,7 +301,7 @@ static int check_chrom(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *t
 	for (size_t i = 0; i < n; i++) {
 		if (isspace((unsigned char)p[i]))
 			return REFUSE("CHROM", "contains whitespace");
-		if (!contig_char(p[i], i == 0))
+		if (!vv_contig_char(p[i], i == 0))
 			return REFUSE("CHROM", "character %zu is not allowed in a contig name", i + 1);
 	}
 	snprintf(key, sizeof key, "%.*s", (int)t->n, t->p);
@@ -664,7 +664,7 @@ static int check_info(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *t,
 		snprintf(field, sizeof field, "INFO/%s", key);
 		if (k.n == 0)
 			return REFUSE("INFO", "an entry without a key");
-		if (!key_ok(k.p, k.n, 0) && (rc = WARN(VV_VCF_W_SYNTAX, field, "not a valid INFO key")) != 0)
+		if (!vv_key_ok(k.p, k.n, 0) && (rc = WARN(VV_VCF_W_SYNTAX, field, "not a valid INFO key")) != 0)
 			return rc;
 		{
 			struct tok rest = all, other;
@@ -798,7 +798,7 @@ static int check_format(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *
 					goto out;
 				break;
 			}
-		if (!key_ok(one.p, one.n, !is_v43(r)) && (rc = WARN(VV_VCF_W_SYNTAX, field, "not a valid FORMAT key")) != 0)
+		if (!vv_key_ok(one.p, one.n, !is_v43(r)) && (rc = WARN(VV_VCF_W_SYNTAX, field, "not a valid FORMAT key")) != 0)
 			goto out;
 		get_def(r, BCF_HL_FMT, k->name, &k->d);
 		if (!k->d.declared) {

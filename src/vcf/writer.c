@@ -93,18 +93,6 @@ static int out_bytes(vv_vcf_writer *w, const char *p, size_t n)
 	return 0;
 }
 
-static int id_ok(const char *id)
-{
-	size_t n = strlen(id);
-
-	if (n == 0 || n >= 64 || !(isalpha((unsigned char)id[0]) || id[0] == '_'))
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if (!(isalnum((unsigned char)id[i]) || id[i] == '_' || id[i] == '.'))
-			return 0;
-	return 1;
-}
-
 static const char *type_text(enum vv_vcf_type t)
 {
 	switch (t) {
@@ -195,7 +183,7 @@ int vv_vcf_writer_declare_info(vv_vcf_writer *w, const char *id, const char *num
 {
 	if (!w || !id || !number || !description || w->header_done)
 		return vv_errf(VV_ERR_INVAL, "output: INFO definitions go before the first record");
-	if (!id_ok(id) || !type_text(type))
+	if (strlen(id) >= 64 || !vv_key_ok(id, strlen(id), 0) || !type_text(type))
 		return vv_errf(VV_ERR_INVAL, "output: INFO id or type not valid");
 	if (!(strcmp(number, "A") == 0 || strcmp(number, "R") == 0 || strcmp(number, "G") == 0 ||
 	      strcmp(number, ".") == 0 || (number[0] && strspn(number, "0123456789") == strlen(number))))
