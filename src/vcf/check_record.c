@@ -229,19 +229,19 @@ static double parse_double(const char *p, size_t n)
 	return strtod(buf, NULL);
 }
 
-/* Parses an int_syntax() value; *out clamps to the long long range. */
+/* Parses an int_syntax() value; *out saturates far beyond the int32 range. */
 static int parse_ll(const char *p, size_t n, long long *out)
 {
-	char buf[32];
+	long long v = 0;
+	size_t i = 0;
+	int neg = 0;
 
-	if (n >= sizeof buf) {
-		*out = p[0] == '-' ? LLONG_MIN : LLONG_MAX;
-		return 0;
-	}
-	memcpy(buf, p, n);
-	buf[n] = '\0';
-	errno = 0;
-	*out = strtoll(buf, NULL, 10);
+	if (i < n && (p[i] == '+' || p[i] == '-'))
+		neg = p[i++] == '-';
+	for (; i < n; i++)
+		if (v < 100000000000000LL)
+			v = v * 10 + (p[i] - '0');
+	*out = neg ? -v : v;
 	return 0;
 }
 
@@ -718,9 +718,11 @@ static int check_info(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *t,
 
 /* One FORMAT key of the record. */
 struct fkey {
-	char name[256];
+	char field[264];        /* "FORMAT/" + name */
+	char *name;             /* into field */
 	struct def d;
 	int is_gt;
+	int is_char;    /* declared Type=Character (htslib reads it as String) */
 };
 
 static int check_gt(vv_vcf_reader *r, int sample, const struct tok *v, int n_alts, int *ploidy)
@@ -770,8 +772,13 @@ static int check_format(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *
 
 	if (tok_is(fmt, "."))
 		return 0;
-	if (!(keys = calloc(VV_MAX_FMT, sizeof *keys)))
+	for (size_t i = 0; i < fmt->n; i++)
+		nk += fmt->p[i] == ':';
+	if (nk >= VV_MAX_FMT)
+		return vv_rec_errf(r, VV_ERR_VCF_LIMIT, "FORMAT", "more than %d keys", VV_MAX_FMT);
+	if (!(keys = calloc((size_t)nk + 1, sizeof *keys)))
 		return VV_ERR_NOMEM;
+	nk = 0;
 	while (next_tok(&all, &one, ':')) {
 		struct fkey *k;
 		char field[300];
@@ -785,8 +792,9 @@ static int check_format(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *
 			goto out;
 		}
 		k = &keys[nk];
-		snprintf(k->name, sizeof k->name, "%.*s", (int)(one.n < 255 ? one.n : 255), one.p);
-		snprintf(field, sizeof field, "FORMAT/%s", k->name);
+		snprintf(k->field, sizeof k->field, "FORMAT/%.*s", (int)(one.n < 255 ? one.n : 255), one.p);
+		k->name = k->field + 7;
+		snprintf(field, sizeof field, "%s", k->field);
 		k->is_gt = strcmp(k->name, "GT") == 0;
 		for (int j = 0; j < nk; j++)
 			if (strcmp(keys[j].name, k->name) == 0) {
@@ -801,6 +809,12 @@ static int check_format(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *
 		if (!vv_key_ok(one.p, one.n, !is_v43(r)) && (rc = WARN(VV_VCF_W_SYNTAX, field, "not a valid FORMAT key")) != 0)
 			goto out;
 		get_def(r, BCF_HL_FMT, k->name, &k->d);
+		if (k->d.declared && k->d.type == BCF_HT_STR) {
+			int id = bcf_hdr_id2int(r->hdr, BCF_DT_ID, k->name);
+			bcf_hrec_t *h = bcf_hdr_id2hrec(r->hdr, BCF_DT_ID, BCF_HL_FMT, id);
+			int ti = h ? bcf_hrec_find_key(h, "Type") : -1;
+			k->is_char = ti >= 0 && strcmp(h->vals[ti], "Character") == 0;
+		}
 		if (!k->d.declared) {
 			snprintf(wk, sizeof wk, "FMT:%s", k->name);
 			if ((rc = vv_warn_once(r, rec, wk, rec->line, VV_VCF_W_UNDECLARED, field,
@@ -839,7 +853,7 @@ static int check_format(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *
 		}
 		while (next_tok(&vall, &v, ':')) {
 			struct fkey *k;
-			char field[300];
+			const char *field;
 
 			if (j == nk) {
 				rc = REFUSE("FORMAT", "sample %d: more values than FORMAT keys", s);
@@ -848,24 +862,18 @@ static int check_format(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *
 			k = &keys[j++];
 			if (k->is_gt)
 				continue;
-			snprintf(field, sizeof field, "FORMAT/%s", k->name);
+			field = k->field;
 			if ((rc = check_numbers(r, rec, field, &k->d, &v, 1)) != 0)
 				goto out;
-			if (k->d.declared && k->d.type == BCF_HT_STR) {
-				/* htslib reads Character as String */
-				int id = bcf_hdr_id2int(r->hdr, BCF_DT_ID, k->name);
-				bcf_hrec_t *h = id >= 0 ? bcf_hdr_id2hrec(r->hdr, BCF_DT_ID, BCF_HL_FMT, id) : NULL;
-				int ti = h ? bcf_hrec_find_key(h, "Type") : -1;
-				if (ti >= 0 && strcmp(h->vals[ti], "Character") == 0) {
-					struct tok ca = v, c1;
-					while (next_tok(&ca, &c1, ','))
-						if (c1.n > 1) {
-							if ((rc = WARN(VV_VCF_W_VALUE, field,
-								       "sample %d: a Character value of several characters", s)) != 0)
-								goto out;
-							break;
-						}
-				}
+			if (k->is_char) {
+				struct tok ca = v, c1;
+				while (next_tok(&ca, &c1, ','))
+					if (c1.n > 1) {
+						if ((rc = WARN(VV_VCF_W_VALUE, field,
+							       "sample %d: a Character value of several characters", s)) != 0)
+							goto out;
+						break;
+					}
 			}
 			if ((rc = check_count(r, rec, field, &k->d, &v, n_alts, ploidy, s)) != 0)
 				goto out;
