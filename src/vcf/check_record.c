@@ -732,6 +732,10 @@ static int check_gt(vv_vcf_reader *r, int sample, const struct tok *v, int n_alt
 
 	if (v->n == 0)
 		return REFUSE("FORMAT/GT", "sample %d: empty genotype", sample);
+	if (v->n == 1 && v->p[0] == '.') {
+		*ploidy = 0; /* missing, ploidy unknown */
+		return 0;
+	}
 	for (;;) {
 		if (i < v->n && v->p[i] == '.') {
 			i++;
