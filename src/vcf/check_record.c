@@ -279,7 +279,7 @@ int vv_contig_char(char c, int first)
 }
 
 #define REFUSE(field, ...) vv_rec_errf(r, VV_ERR_VCF_FIELD, field, __VA_ARGS__)
-#define WARN(kind, field, ...) vv_warn(r, rec, rec->line, kind, field, __VA_ARGS__)
+#define WARN(kind, field, ...) vv_warn(r, rec, vv_reader_where(r), kind, field, __VA_ARGS__)
 
 static int check_chrom(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *t)
 {
