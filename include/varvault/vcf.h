@@ -212,7 +212,8 @@ VV_EXPORT int vv_vcf_open_mem(const void *buf, size_t len, const vv_vcf_limits *
 
 /* The same over a readable file descriptor (for example the read end of a
  * pipe fed by the streaming Crypt4GH decryptor).  The reader owns fd from
- * this call on, also on failure, and closes it. */
+ * this call on, also on failure, and closes it.  lim->max_input_bytes does
+ * not apply (the compressed size is not seen); max_text_bytes does. */
 VV_EXPORT int vv_vcf_open_fd(int fd, const vv_vcf_limits *lim, vv_ref *ref,
 			     vv_vcf_reader **out) VV_MUST_CHECK;
 
@@ -336,13 +337,17 @@ typedef struct vv_vcf_info {
 } vv_vcf_info;
 
 /* Starts a writer of records from reader r (which must outlive it: the
- * writer shares its header).  fd >= 0: BGZF bytes go to fd (not closed);
- * fd < 0: into secure memory of at most max_out bytes (0: no limit), taken
- * with vv_vcf_writer_finish().  The output header is the input's header,
- * plus the caller's lines and INFO definitions, plus varvault's own
- * (normalization, reference name and MD5, a summary of the input warnings
- * so far, INFO/VV_INPUT_WARN); it is written with the first record or at
- * finish, so declare everything before.  Records are written one per
+ * writer shares, and adds its INFO definitions to, the reader's header).
+ * fd >= 0: BGZF bytes go to fd (not closed); fd < 0: into sodium memory
+ * (vv_sbuf; this call runs vv_core_init()) of at most max_out bytes (0: no
+ * limit), taken with vv_vcf_writer_finish().  The output header is the
+ * input's header, plus the caller's lines and INFO definitions, plus
+ * varvault's own: ##varvault_normalization (method, reference name and
+ * MD5), one ##varvault_input_warnings line per warning kind seen so far,
+ * and INFO/VV_INPUT_WARN, which marks every record with warnings.  It is
+ * written with the first record (or at finish): declare everything before,
+ * and read the input to its end first for a complete warning summary.
+ * Records are written one per
  * variant with normalized POS/REF/ALT, Number=A/R/G INFO and FORMAT values
  * and GT split as `bcftools norm -m-any` does, INFO/END moved with POS,
  * sample columns kept; they are re-sorted within 1000 bases, as bcftools

@@ -197,18 +197,6 @@ static int number_ok(const struct kv *v)
 	return 1;
 }
 
-static int key_id_ok(const char *p, size_t n)
-{
-	if (n == 5 && strncmp(p, "1000G", 5) == 0)
-		return 1;
-	if (n == 0 || !(isalpha((unsigned char)p[0]) || p[0] == '_'))
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if (!(isalnum((unsigned char)p[i]) || p[i] == '_' || p[i] == '.'))
-			return 0;
-	return 1;
-}
-
 /* The relative order of the keys the specification lists first. */
 static int order_ok(const struct kv *kv, int n)
 {
@@ -253,7 +241,7 @@ static int check_info_format(vv_vcf_reader *r, const char *what, const struct kv
 	} else if ((rc = vv_nameset_add(&r->warned, key)) != 0) {
 		return rc;
 	}
-	if (!key_id_ok(id->val, id->vlen) && (rc = HW("%s ID is not a valid key", what)) != 0)
+	if (!vv_key_ok(id->val, id->vlen, 0) && (rc = HW("%s ID is not a valid key", what)) != 0)
 		return rc;
 	if (!num) {
 		if ((rc = vv_warn(r, NULL, ln, VV_VCF_W_HEADER_DROPPED, field,
@@ -343,16 +331,6 @@ static int check_alt(vv_vcf_reader *r, const struct kv *kv, int n, uint64_t ln, 
 	return 0;
 }
 
-/* The VCF 4.3 contig name: [0-9A-Za-z!#$%&+./:;?@^_|~-][0-9A-Za-z!#$%&*+./:;=?@^_|~-]* */
-static int contig_char(char c, int first)
-{
-	if (isalnum((unsigned char)c))
-		return 1;
-	if (strchr("!#$%&+./:;?@^_|~-", c))
-		return 1;
-	return !first && (c == '*' || c == '=');
-}
-
 static int check_contig(vv_vcf_reader *r, const struct kv *kv, int n, uint64_t ln, const char *field)
 {
 	const struct kv *id = kv_get(kv, n, "ID", NULL);
@@ -361,7 +339,7 @@ static int check_contig(vv_vcf_reader *r, const struct kv *kv, int n, uint64_t l
 	if (!id || id->vlen == 0)
 		return HW("contig line without ID");
 	for (size_t i = 0; i < id->vlen; i++)
-		if (!contig_char(id->val[i], i == 0))
+		if (!vv_contig_char(id->val[i], i == 0))
 			return HW("contig ID has a character the specification does not allow");
 	/* '*' is allowed by the 4.3 grammar after the first character, but
 	 * the conformance suite refuses it; ':' is ambiguous in breakends */

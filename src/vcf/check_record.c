@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -228,23 +229,23 @@ static double parse_double(const char *p, size_t n)
 	return strtod(buf, NULL);
 }
 
-/* Parses an int_syntax() value; *out clamps to the long long range. */
+/* Parses an int_syntax() value; *out saturates far beyond the int32 range. */
 static int parse_ll(const char *p, size_t n, long long *out)
 {
-	char buf[32];
+	long long v = 0;
+	size_t i = 0;
+	int neg = 0;
 
-	if (n >= sizeof buf) {
-		*out = p[0] == '-' ? LLONG_MIN : LLONG_MAX;
-		return 0;
-	}
-	memcpy(buf, p, n);
-	buf[n] = '\0';
-	errno = 0;
-	*out = strtoll(buf, NULL, 10);
+	if (i < n && (p[i] == '+' || p[i] == '-'))
+		neg = p[i++] == '-';
+	for (; i < n; i++)
+		if (v < 100000000000000LL)
+			v = v * 10 + (p[i] - '0');
+	*out = neg ? -v : v;
 	return 0;
 }
 
-static int key_ok(const char *p, size_t n, int strict42)
+int vv_key_ok(const char *p, size_t n, int strict42)
 {
 	if (n == 5 && memcmp(p, "1000G", 5) == 0)
 		return 1;
@@ -270,7 +271,7 @@ static int is_v43(const vv_vcf_reader *r)
 	return r->vmajor > 4 || (r->vmajor == 4 && r->vminor >= 3);
 }
 
-static int contig_char(char c, int first)
+int vv_contig_char(char c, int first)
 {
 	if (isalnum((unsigned char)c) || strchr("!#$%&+./:;?@^_|~-", c))
 		return 1;
@@ -278,7 +279,7 @@ static int contig_char(char c, int first)
 }
 
 #define REFUSE(field, ...) vv_rec_errf(r, VV_ERR_VCF_FIELD, field, __VA_ARGS__)
-#define WARN(kind, field, ...) vv_warn(r, rec, rec->line, kind, field, __VA_ARGS__)
+#define WARN(kind, field, ...) vv_warn(r, rec, vv_reader_where(r), kind, field, __VA_ARGS__)
 
 static int check_chrom(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *t)
 {
@@ -300,7 +301,7 @@ static int check_chrom(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *t
 	for (size_t i = 0; i < n; i++) {
 		if (isspace((unsigned char)p[i]))
 			return REFUSE("CHROM", "contains whitespace");
-		if (!contig_char(p[i], i == 0))
+		if (!vv_contig_char(p[i], i == 0))
 			return REFUSE("CHROM", "character %zu is not allowed in a contig name", i + 1);
 	}
 	snprintf(key, sizeof key, "%.*s", (int)t->n, t->p);
@@ -403,6 +404,9 @@ static int check_qual(vv_vcf_reader *r, const struct tok *t)
 		return REFUSE("QUAL", "not a number or '.' (htslib would store 0)");
 	if (t->p[0] == '-' && !(t->n == 4 && strncasecmp(t->p + 1, "nan", 3) == 0))
 		return REFUSE("QUAL", "negative");
+	/* a number (not the words Inf or NaN) too large for a float */
+	if (!isalpha((unsigned char)t->p[t->n - 1]) && !(fabs(parse_double(t->p, t->n)) <= FLT_MAX))
+		return REFUSE("QUAL", "beyond the Float range (htslib would store infinity)");
 	return 0;
 }
 
@@ -541,7 +545,7 @@ static int check_numbers(vv_vcf_reader *r, struct vv_rec *rec, const char *field
 				return WARN(VV_VCF_W_TO_MISSING, field, "not a Float; htslib stores missing");
 			}
 			v = parse_double(one.p, one.n);
-			if (d->declared && isfinite(v) && fabs(v) > 3.4028234663852886e38)
+			if (d->declared && isfinite(v) && fabs(v) > FLT_MAX)
 				return WARN(VV_VCF_W_CHANGED, field, "beyond the Float range; htslib stores infinity");
 			if (d->res && d->res->nonneg && v < 0)
 				return WARN(VV_VCF_W_VALUE, field, "reserved value is negative");
@@ -660,7 +664,7 @@ static int check_info(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *t,
 		snprintf(field, sizeof field, "INFO/%s", key);
 		if (k.n == 0)
 			return REFUSE("INFO", "an entry without a key");
-		if (!key_ok(k.p, k.n, 0) && (rc = WARN(VV_VCF_W_SYNTAX, field, "not a valid INFO key")) != 0)
+		if (!vv_key_ok(k.p, k.n, 0) && (rc = WARN(VV_VCF_W_SYNTAX, field, "not a valid INFO key")) != 0)
 			return rc;
 		{
 			struct tok rest = all, other;
@@ -714,9 +718,11 @@ static int check_info(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *t,
 
 /* One FORMAT key of the record. */
 struct fkey {
-	char name[256];
+	char field[264];        /* "FORMAT/" + name */
+	char *name;             /* into field */
 	struct def d;
 	int is_gt;
+	int is_char;    /* declared Type=Character (htslib reads it as String) */
 };
 
 static int check_gt(vv_vcf_reader *r, int sample, const struct tok *v, int n_alts, int *ploidy)
@@ -726,6 +732,10 @@ static int check_gt(vv_vcf_reader *r, int sample, const struct tok *v, int n_alt
 
 	if (v->n == 0)
 		return REFUSE("FORMAT/GT", "sample %d: empty genotype", sample);
+	if (v->n == 1 && v->p[0] == '.') {
+		*ploidy = 0; /* missing, ploidy unknown */
+		return 0;
+	}
 	for (;;) {
 		if (i < v->n && v->p[i] == '.') {
 			i++;
@@ -766,8 +776,13 @@ static int check_format(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *
 
 	if (tok_is(fmt, "."))
 		return 0;
-	if (!(keys = calloc(VV_MAX_FMT, sizeof *keys)))
+	for (size_t i = 0; i < fmt->n; i++)
+		nk += fmt->p[i] == ':';
+	if (nk >= VV_MAX_FMT)
+		return vv_rec_errf(r, VV_ERR_VCF_LIMIT, "FORMAT", "more than %d keys", VV_MAX_FMT);
+	if (!(keys = calloc((size_t)nk + 1, sizeof *keys)))
 		return VV_ERR_NOMEM;
+	nk = 0;
 	while (next_tok(&all, &one, ':')) {
 		struct fkey *k;
 		char field[300];
@@ -781,8 +796,9 @@ static int check_format(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *
 			goto out;
 		}
 		k = &keys[nk];
-		snprintf(k->name, sizeof k->name, "%.*s", (int)(one.n < 255 ? one.n : 255), one.p);
-		snprintf(field, sizeof field, "FORMAT/%s", k->name);
+		snprintf(k->field, sizeof k->field, "FORMAT/%.*s", (int)(one.n < 255 ? one.n : 255), one.p);
+		k->name = k->field + 7;
+		snprintf(field, sizeof field, "%s", k->field);
 		k->is_gt = strcmp(k->name, "GT") == 0;
 		for (int j = 0; j < nk; j++)
 			if (strcmp(keys[j].name, k->name) == 0) {
@@ -794,9 +810,15 @@ static int check_format(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *
 					goto out;
 				break;
 			}
-		if (!key_ok(one.p, one.n, !is_v43(r)) && (rc = WARN(VV_VCF_W_SYNTAX, field, "not a valid FORMAT key")) != 0)
+		if (!vv_key_ok(one.p, one.n, !is_v43(r)) && (rc = WARN(VV_VCF_W_SYNTAX, field, "not a valid FORMAT key")) != 0)
 			goto out;
 		get_def(r, BCF_HL_FMT, k->name, &k->d);
+		if (k->d.declared && k->d.type == BCF_HT_STR) {
+			int id = bcf_hdr_id2int(r->hdr, BCF_DT_ID, k->name);
+			bcf_hrec_t *h = bcf_hdr_id2hrec(r->hdr, BCF_DT_ID, BCF_HL_FMT, id);
+			int ti = h ? bcf_hrec_find_key(h, "Type") : -1;
+			k->is_char = ti >= 0 && strcmp(h->vals[ti], "Character") == 0;
+		}
 		if (!k->d.declared) {
 			snprintf(wk, sizeof wk, "FMT:%s", k->name);
 			if ((rc = vv_warn_once(r, rec, wk, rec->line, VV_VCF_W_UNDECLARED, field,
@@ -835,7 +857,7 @@ static int check_format(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *
 		}
 		while (next_tok(&vall, &v, ':')) {
 			struct fkey *k;
-			char field[300];
+			const char *field;
 
 			if (j == nk) {
 				rc = REFUSE("FORMAT", "sample %d: more values than FORMAT keys", s);
@@ -844,24 +866,18 @@ static int check_format(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *
 			k = &keys[j++];
 			if (k->is_gt)
 				continue;
-			snprintf(field, sizeof field, "FORMAT/%s", k->name);
+			field = k->field;
 			if ((rc = check_numbers(r, rec, field, &k->d, &v, 1)) != 0)
 				goto out;
-			if (k->d.declared && k->d.type == BCF_HT_STR) {
-				/* htslib reads Character as String */
-				int id = bcf_hdr_id2int(r->hdr, BCF_DT_ID, k->name);
-				bcf_hrec_t *h = id >= 0 ? bcf_hdr_id2hrec(r->hdr, BCF_DT_ID, BCF_HL_FMT, id) : NULL;
-				int ti = h ? bcf_hrec_find_key(h, "Type") : -1;
-				if (ti >= 0 && strcmp(h->vals[ti], "Character") == 0) {
-					struct tok ca = v, c1;
-					while (next_tok(&ca, &c1, ','))
-						if (c1.n > 1) {
-							if ((rc = WARN(VV_VCF_W_VALUE, field,
-								       "sample %d: a Character value of several characters", s)) != 0)
-								goto out;
-							break;
-						}
-				}
+			if (k->is_char) {
+				struct tok ca = v, c1;
+				while (next_tok(&ca, &c1, ','))
+					if (c1.n > 1) {
+						if ((rc = WARN(VV_VCF_W_VALUE, field,
+							       "sample %d: a Character value of several characters", s)) != 0)
+							goto out;
+						break;
+					}
 			}
 			if ((rc = check_count(r, rec, field, &k->d, &v, n_alts, ploidy, s)) != 0)
 				goto out;
@@ -928,6 +944,23 @@ static int fmt_count(const bcf_fmt_t *f, int s)
 	return n;
 }
 
+static int stored_type_ok(int htype, int btype, int n, int is_gt)
+{
+	int is_int = btype == BCF_BT_INT8 || btype == BCF_BT_INT16 || btype == BCF_BT_INT32;
+
+	if (n == 0 || btype == BCF_BT_NULL)
+		return 1;
+	if (is_gt)
+		return is_int;
+	switch (htype) {
+	case BCF_HT_INT: return is_int;
+	case BCF_HT_REAL: return btype == BCF_BT_FLOAT;
+	case BCF_HT_STR: return btype == BCF_BT_CHAR;
+	case BCF_HT_FLAG: return 1;
+	default: return 0;
+	}
+}
+
 static int check_bcf(vv_vcf_reader *r, struct vv_rec *rec)
 {
 	bcf1_t *b = rec->b;
@@ -949,6 +982,21 @@ static int check_bcf(vv_vcf_reader *r, struct vv_rec *rec)
 	}
 	if (!bcf_float_is_missing(b->qual) && (isnan(b->qual) ? 0 : b->qual < 0))
 		return REFUSE("QUAL", "negative");
+	/* stored types must match the header: htslib's readers exit() on a
+	 * FORMAT value of an unexpected type */
+	for (int i = 0; i < b->n_info; i++) {
+		const bcf_info_t *in = &b->d.info[i];
+		if (!stored_type_ok(bcf_hdr_id2type(r->hdr, BCF_HL_INFO, in->key), in->type, in->len, 0))
+			return vv_rec_errf(r, VV_ERR_VCF_PARSE, "INFO", "%s stored with a type its header line does not allow",
+					   bcf_hdr_int2id(r->hdr, BCF_DT_ID, in->key));
+	}
+	for (int i = 0; i < b->n_fmt; i++) {
+		const bcf_fmt_t *f = &b->d.fmt[i];
+		int gt = strcmp(bcf_hdr_int2id(r->hdr, BCF_DT_ID, f->id), "GT") == 0;
+		if (!stored_type_ok(bcf_hdr_id2type(r->hdr, BCF_HL_FMT, f->id), f->type, f->n, gt))
+			return vv_rec_errf(r, VV_ERR_VCF_PARSE, "FORMAT", "%s stored with a type its header line does not allow",
+					   bcf_hdr_int2id(r->hdr, BCF_DT_ID, f->id));
+	}
 	for (int i = 0; i < b->n_fmt; i++) {
 		bcf_fmt_t *f = &b->d.fmt[i];
 		const char *key = bcf_hdr_int2id(r->hdr, BCF_DT_ID, f->id);

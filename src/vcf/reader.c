@@ -885,6 +885,12 @@ static int read_record(vv_vcf_reader *r, struct vv_rec **out)
 			rc = vv_rec_errf(r, VV_ERR_VCF_PARSE, "record", "htslib cannot decode this BCF record");
 			goto bad;
 		}
+		r->text_bytes += rec->b->shared.l + rec->b->indiv.l;
+		if (r->text_bytes > r->lim.max_text_bytes) {
+			rc = vv_errf(VV_ERR_VCF_LIMIT, "record %llu: more than %llu bytes of records",
+				     (unsigned long long)r->nrec, (unsigned long long)r->lim.max_text_bytes);
+			goto bad;
+		}
 	} else {
 		rec->line = r->lineno;
 		if ((rc = vv_check_record_text(r, rec, r->line.s, r->line.l)) != 0)

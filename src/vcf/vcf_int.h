@@ -173,6 +173,12 @@ int vv_check_record_text(vv_vcf_reader *r, struct vv_rec *rec, const char *line,
 	VV_MUST_CHECK;
 /* Checks a parsed record (BCF input, and what only the parse shows). */
 int vv_check_record_parsed(vv_vcf_reader *r, struct vv_rec *rec) VV_MUST_CHECK;
+/* An INFO/FORMAT key: [A-Za-z_][0-9A-Za-z_.]* or 1000G; strict42: VCF 4.2
+ * FORMAT keys, alphanumeric only. */
+int vv_key_ok(const char *p, size_t n, int strict42);
+/* A character of a contig name in the VCF 4.3 grammar
+ * [0-9A-Za-z!#$%&+./:;?@^_|~-][0-9A-Za-z!#$%&*+./:;=?@^_|~-]* */
+int vv_contig_char(char c, int first);
 /* Classifies one ALT allele's text. */
 enum vv_allele vv_allele_class(const char *a, size_t n);
 /* 1 when every byte of s[0..n) is one of ACGTN (any case). */

@@ -93,18 +93,6 @@ static int out_bytes(vv_vcf_writer *w, const char *p, size_t n)
 	return 0;
 }
 
-static int id_ok(const char *id)
-{
-	size_t n = strlen(id);
-
-	if (n == 0 || n >= 64 || !(isalpha((unsigned char)id[0]) || id[0] == '_'))
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if (!(isalnum((unsigned char)id[i]) || id[i] == '_' || id[i] == '.'))
-			return 0;
-	return 1;
-}
-
 static const char *type_text(enum vv_vcf_type t)
 {
 	switch (t) {
@@ -144,6 +132,9 @@ int vv_vcf_writer_new(vv_vcf_reader *r, int fd, size_t max_out, vv_vcf_writer **
 	*out = NULL;
 	if (!r || !r->hdr)
 		return vv_errf(VV_ERR_INVAL, "output: no reader");
+	/* memory output lives in sodium memory */
+	if (fd < 0 && (rc = vv_core_init()) != 0)
+		return rc;
 	if (!(w = calloc(1, sizeof *w)))
 		return VV_ERR_NOMEM;
 	w->r = r;
@@ -192,7 +183,7 @@ int vv_vcf_writer_declare_info(vv_vcf_writer *w, const char *id, const char *num
 {
 	if (!w || !id || !number || !description || w->header_done)
 		return vv_errf(VV_ERR_INVAL, "output: INFO definitions go before the first record");
-	if (!id_ok(id) || !type_text(type))
+	if (strlen(id) >= 64 || !vv_key_ok(id, strlen(id), 0) || !type_text(type))
 		return vv_errf(VV_ERR_INVAL, "output: INFO id or type not valid");
 	if (!(strcmp(number, "A") == 0 || strcmp(number, "R") == 0 || strcmp(number, "G") == 0 ||
 	      strcmp(number, ".") == 0 || (number[0] && strspn(number, "0123456789") == strlen(number))))
@@ -548,8 +539,10 @@ static int flush_held(vv_vcf_writer *w, int64_t below, int all)
 		free(w->held[k].s);
 		k++;
 	}
-	memmove(w->held, w->held + k, (w->nheld - k) * sizeof *w->held);
-	w->nheld -= k;
+	if (k) {
+		memmove(w->held, w->held + k, (w->nheld - k) * sizeof *w->held);
+		w->nheld -= k;
+	}
 	return rc;
 }
 

@@ -109,7 +109,8 @@ static int cmd_write(const char *refpath, const char *path, const char *outpath)
 	vv_ref *ref = NULL;
 	vv_vcf_reader *r = NULL;
 	vv_vcf_writer *w = NULL;
-	vv_vcf_var *v;
+	vv_vcf_var *v, **vars = NULL;
+	size_t nvars = 0;
 	int fd = -1, rc;
 
 	if (refpath && (rc = vv_ref_open(refpath, &ref)) != 0)
@@ -126,12 +127,21 @@ static int cmd_write(const char *refpath, const char *path, const char *outpath)
 	    (rc = vv_vcf_writer_header_line(w, "##varvault_test=vcf_tool")) != 0 ||
 	    (rc = vv_vcf_writer_declare_info(w, "VV_STATUS", "1", VV_VCF_STRING, "Normalization status")) != 0)
 		goto out;
+	/* read everything first, as the scorer does, so that the header
+	 * summarises every input warning */
 	while ((rc = vv_vcf_next(r, &v)) == 1) {
-		vv_vcf_info info = {.id = "VV_STATUS", .str = vv_vcf_status_name(vv_vcf_var_status(v))};
-		rc = vv_vcf_writer_write(w, v, &info, 1);
-		vv_vcf_var_free(v);
-		if (rc)
+		vv_vcf_var **p = realloc(vars, (nvars + 1) * sizeof *p);
+		if (!p) {
+			vv_vcf_var_free(v);
+			rc = VV_ERR_NOMEM;
 			goto out;
+		}
+		vars = p;
+		vars[nvars++] = v;
+	}
+	for (size_t i = 0; rc == 0 && i < nvars; i++) {
+		vv_vcf_info info = {.id = "VV_STATUS", .str = vv_vcf_status_name(vv_vcf_var_status(vars[i]))};
+		rc = vv_vcf_writer_write(w, vars[i], &info, 1);
 	}
 	if (rc == 0)
 		rc = vv_vcf_writer_finish(w, NULL);
@@ -139,6 +149,9 @@ out:
 	if (rc < 0)
 		fprintf(stderr, "vcf_tool: %s: %s: %s\n", path, vv_strerror(rc), vv_err_detail());
 	vv_vcf_writer_free(w);
+	for (size_t i = 0; i < nvars; i++)
+		vv_vcf_var_free(vars[i]);
+	free(vars);
 	if (fd > 1)
 		close(fd);
 	vv_vcf_close(r);
