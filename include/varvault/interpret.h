@@ -132,7 +132,7 @@ struct vv_interpret_opts {
 	const struct vv_vcf_limits *limits;   /* NULL: vcf defaults */
 	size_t chunk;                         /* variants scored together; 0: 1024 */
 	/* Called after each chunk with variants done and the total (a first
-	 * pass counts them when progress is set); may be NULL. */
+	 * pass over the input counts them); may be NULL. */
 	void (*progress)(void *ctx, uint64_t done, uint64_t total);
 	void *progress_ctx;
 };

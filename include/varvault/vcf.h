@@ -361,6 +361,14 @@ VV_EXPORT int vv_vcf_writer_new(vv_vcf_reader *r, int fd, size_t max_out,
  * VV_ERR_INVAL (bad line, or the header was already written). */
 VV_EXPORT int vv_vcf_writer_header_line(vv_vcf_writer *w, const char *line) VV_MUST_CHECK;
 
+/* Makes the header's ##varvault_input_warnings lines count the warnings of
+ * scan, a reader over the same input that has been read to its end,
+ * instead of those w's own reader has met before the first record is
+ * written; so a streaming job reports every warning of the file.  scan
+ * must outlive the header's writing.  Returns 0, VV_ERR_INVAL (header
+ * already written, or scan not at its end). */
+VV_EXPORT int vv_vcf_writer_warnings_from(vv_vcf_writer *w, const vv_vcf_reader *scan) VV_MUST_CHECK;
+
 /* Declares an INFO field the caller will set: id (letters, digits, '_',
  * '.'), number ("1", "A", "." ...), type, description (no '"' or
  * newline).  An input INFO field of the same id is replaced: its header

@@ -33,6 +33,7 @@ struct vv_job {
 	const vv_policy *p;
 	const struct vv_interpret_opts *o;
 	vv_vcf_reader *r;
+	vv_vcf_reader *scan;        /* a first pass over the whole input */
 	vv_vcf_writer *w;           /* VCF output only */
 	vv_sbuf *out;
 	char ref_md5[33];

@@ -39,7 +39,8 @@ static int vv_vcf_begin(struct vv_job *j)
 	char line[1024];
 	int rc;
 
-	if ((rc = vv_vcf_writer_new(j->r, -1, j->o->max_out, &j->w)) != 0)
+	if ((rc = vv_vcf_writer_new(j->r, -1, j->o->max_out, &j->w)) != 0 ||
+	    (rc = vv_vcf_writer_warnings_from(j->w, j->scan)) != 0)
 		return rc;
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
 		if ((rc = vv_vcf_writer_declare_info(j->w, fields[i].id, fields[i].number, fields[i].type,

@@ -68,23 +68,22 @@ static const char *vv_class_of(enum vv_vcf_status st)
 	}
 }
 
-/* Counts the variants of the input (the progress total): a reader without
- * a reference splits records but does not touch the FASTA. */
-static int vv_count_variants(const void *vcf, size_t len, const struct vv_vcf_limits *lim,
-			     uint64_t *total)
+/* Reads the whole input once, without the reference (records are split but
+ * the FASTA is not touched), for the progress total and so that the output
+ * header can count every input warning.  *scan is left at its end. */
+static int vv_scan_input(const void *vcf, size_t len, const struct vv_vcf_limits *lim,
+			 vv_vcf_reader **scan, uint64_t *total)
 {
-	vv_vcf_reader *r = NULL;
 	vv_vcf_var *v = NULL;
 	int rc;
 
 	*total = 0;
-	if ((rc = vv_vcf_open_mem(vcf, len, lim, NULL, &r)) != 0)
+	if ((rc = vv_vcf_open_mem(vcf, len, lim, NULL, scan)) != 0)
 		return rc;
-	while ((rc = vv_vcf_next(r, &v)) == 1) {
+	while ((rc = vv_vcf_next(*scan, &v)) == 1) {
 		(*total)++;
 		vv_vcf_var_free(v);
 	}
-	vv_vcf_close(r);
 	return rc;
 }
 
@@ -271,7 +270,7 @@ int vv_interpret_run(vv_scorer *sc, vv_ref *ref, const vv_policy *p, const void 
 		 o.format == VV_OUT_TSV ? &vv_interpret_sink_tsv : &vv_interpret_sink_vcf;
 	if ((rc = vv_ref_md5(ref, j.ref_md5)) != 0)
 		goto out;
-	if (o.progress && (rc = vv_count_variants(vcf, len, o.limits, &total)) != 0)
+	if ((rc = vv_scan_input(vcf, len, o.limits, &j.scan, &total)) != 0)
 		goto out;
 	if ((rc = vv_vcf_open_mem(vcf, len, o.limits, ref, &j.r)) != 0)
 		goto out;
@@ -284,6 +283,7 @@ int vv_interpret_run(vv_scorer *sc, vv_ref *ref, const vv_policy *p, const void 
 out:
 	vv_vcf_writer_free(j.w);
 	vv_vcf_close(j.r);
+	vv_vcf_close(j.scan);
 	if (rc) {
 		vv_sbuf_wipe(out);
 	} else if (sum) {

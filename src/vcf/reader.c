@@ -982,6 +982,7 @@ int vv_vcf_next(vv_vcf_reader *r, vv_vcf_var **out)
 						  "the last line has no newline")) != 0)
 					return fail(r, rc);
 			}
+			r->at_end = 1;
 			return 0;
 		}
 		rc = make_variants(r, rec);

@@ -89,6 +89,7 @@ struct vv_vcf_reader {
 	int npending, next_pending, mpending;
 	struct vv_dupring *dups;      /* recent variant keys, for the duplicate warning */
 	int fail_rc;            /* sticky refusal */
+	int at_end;             /* vv_vcf_next() has returned 0 */
 	char fail_detail[512];
 
 	/* order checks */

@@ -42,6 +42,7 @@ struct vv_vcf_writer {
 	struct decl decl[VV_MAX_INFO];
 	int ndecl;
 	int header_done, finished, broken;
+	const vv_vcf_reader *scan; /* whose warning counts the header reports */
 	struct held *held;
 	size_t nheld, mheld;
 	int held_rid;
@@ -200,6 +201,16 @@ int vv_vcf_writer_declare_info(vv_vcf_writer *w, const char *id, const char *num
 	return declare(w, id, number, type, description);
 }
 
+int vv_vcf_writer_warnings_from(vv_vcf_writer *w, const vv_vcf_reader *scan)
+{
+	if (w->header_done)
+		return vv_errf(VV_ERR_INVAL, "output: the header is already written");
+	if (!scan->at_end)
+		return vv_errf(VV_ERR_INVAL, "output: the warning scan has not reached the end of its input");
+	w->scan = scan;
+	return 0;
+}
+
 static int write_header(vv_vcf_writer *w)
 {
 	vv_vcf_reader *r = w->r;
@@ -223,11 +234,12 @@ static int write_header(vv_vcf_writer *w)
 		goto out;
 	}
 	for (int k = 1; k < VV_VCF_W_NKINDS; k++) {
-		if (!r->wcount[k])
+		uint64_t count = w->scan ? w->scan->wcount[k] : r->wcount[k];
+		if (!count)
 			continue;
 		s.l = 0;
 		if (ksprintf(&s, "##varvault_input_warnings=<Kind=%s,Count=%llu,Description=\"%s\">", vv_vcf_warn_name(k),
-			     (unsigned long long)r->wcount[k],
+			     (unsigned long long)count,
 			     k == VV_VCF_W_TO_MISSING ? "htslib replaced values that do not fit their declared type by missing (.)" :
 			     k == VV_VCF_W_CHANGED ? "htslib stored another value than the input text" :
 			     "input problems kept as they are; see INFO/VV_INPUT_WARN") < 0 ||

@@ -82,6 +82,26 @@ EOF
 bcftools view -Oz -o "$T/rt.vcf.gz" "$T/out.vcf.gz"
 cmp <(bcftools view -H "$T/out.vcf.gz") <(bcftools view -H "$T/rt.vcf.gz") || fail "bcftools round trip"
 
+# a warning late in the file (past the first chunk of 1024 variants) still
+# reaches the output header: htslib turns an out-of-range Integer to missing
+"$PYTHON" - "$T/late.vcf" <<'EOF'
+import gzip, sys
+seq = "".join(l.strip() for l in gzip.open("models/demo/reference.fa.gz", "rt") if not l.startswith(">"))
+with open(sys.argv[1], "w") as f:
+    f.write('##fileformat=VCFv4.2\n##contig=<ID=20,length=63025520>\n')
+    f.write('##INFO=<ID=DP,Number=1,Type=Integer,Description="Depth">\n')
+    f.write("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+    for i in range(1100):
+        p = 60_100_100 + 7 * i
+        ref = seq[p - 1]
+        alt = "A" if ref != "A" else "C"
+        dp = "99999999999" if i == 1090 else "30"
+        f.write("20\t%d\t.\t%s\t%s\t.\tPASS\tDP=%s\n" % (p, ref, alt, dp))
+EOF
+run --vcf "$T/late.vcf" --window 16 -o "$T/late.vcf.gz"
+bcftools view -h "$T/late.vcf.gz" | grep -q '^##varvault_input_warnings=<Kind=TO_MISSING,Count=1,' || fail "late warning missing from the output header"
+bcftools query -i 'INFO/VV_INPUT_WARN!="."' -f '%POS %INFO/VV_INPUT_WARN\n' "$T/late.vcf.gz" | grep -q "TO_MISSING:INFO/DP" || fail "late warning missing from its record"
+
 # bad input: a clear error naming the line and field, and no output file
 printf '##fileformat=VCFv4.2\n##contig=<ID=20,length=63025520>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n20\t60100250\t.\tG\tA\t.\tPASS\t.\n20\tabc\t.\tG\tA\t.\tPASS\t.\n' >"$T/bad.vcf"
 set +e
