@@ -10,6 +10,11 @@
 /* Rows of the LM-head scratch: requested positions are processed in chunks
  * of this many rows (each row's result does not depend on the chunk). */
 #define VV_HEAD_CHUNK 64
+/* Rows of the feed-forward processed at a time, so that its wide
+ * intermediate stays in cache between the two products. */
+#ifndef VV_FFN_CHUNK
+#define VV_FFN_CHUNK 512
+#endif
 
 struct vv_model_run {
 	const vv_model *m;
@@ -19,7 +24,7 @@ struct vv_model_run {
 	float *x;    /* [rows, d] residual stream; final hidden states */
 	float *xn;   /* [rows, d] normalised input, then attention context */
 	float *q, *k, *v; /* [rows, d] */
-	float *ffn;  /* [rows, fw] fw = intermediate (2x for SwiGLU) */
+	float *ffn;  /* [min(rows, VV_FFN_CHUNK), fw] fw = intermediate (2x for SwiGLU) */
 	float *att;  /* [max_tokens, max_tokens] one head's scores */
 	float *hb1, *hb2; /* [head_rows, d] head scratch */
 	size_t head_rows;
@@ -89,6 +94,79 @@ static float silu(float x)
 	return x / (1.0f + expf(-x));
 }
 
+/* Four floats at a time with GCC's generic vector extension (SSE2, the
+ * x86-64 baseline).  Tails go through the same vector code on a
+ * padded copy, so a value's result never depends on where it sits. */
+typedef float vf4 __attribute__((vector_size(16)));
+typedef int32_t vi4 __attribute__((vector_size(16)));
+
+static vf4 vf4_splat(float x)
+{
+	return (vf4){x, x, x, x};
+}
+
+static vf4 vf4_load(const float *p)
+{
+	vf4 v;
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+static void vf4_store(float *p, vf4 v)
+{
+	memcpy(p, &v, sizeof v);
+}
+
+static vf4 vf4_select(vi4 mask, vf4 a, vf4 b)
+{
+	return (vf4)(((vi4)a & mask) | ((vi4)b & ~mask));
+}
+
+/* exp(x) within 2 ulp on [-87, 88] (Cody-Waite reduction, Cephes' degree-5
+ * polynomial); inputs outside are clamped (softmax and SiLU never need
+ * smaller than e^-87 or larger than e^88). */
+static vf4 vf4_exp(vf4 x)
+{
+	const vf4 hi = vf4_splat(88.0f), lo = vf4_splat(-87.0f), magic = vf4_splat(12582912.0f);
+	vf4 t, n, r, p, y;
+	vi4 e;
+
+	x = vf4_select(x > hi, hi, x);
+	x = vf4_select(x < lo, lo, x);
+	t = x * vf4_splat(1.44269504088896341f) + magic; /* round to nearest */
+	n = t - magic;
+	e = (vi4)t - (vi4)magic;
+	r = x - n * vf4_splat(0.693359375f);
+	r = r - n * vf4_splat(-2.12194440e-4f);
+	p = vf4_splat(1.9875691500e-4f);
+	p = p * r + vf4_splat(1.3981999507e-3f);
+	p = p * r + vf4_splat(8.3334519073e-3f);
+	p = p * r + vf4_splat(4.1665795894e-2f);
+	p = p * r + vf4_splat(1.6666665459e-1f);
+	p = p * r + vf4_splat(5.0000001201e-1f);
+	y = p * r * r + r + vf4_splat(1.0f);
+	return y * (vf4)((e + 127) << 23);
+}
+
+/* x[j] = silu(x[j]) * g[j] for j < n */
+static void swiglu_row(float *x, const float *g, size_t n)
+{
+	size_t j = 0;
+
+	for (; j + 4 <= n; j += 4) {
+		vf4 a = vf4_load(x + j);
+		vf4_store(x + j, a / (vf4_splat(1.0f) + vf4_exp(-a)) * vf4_load(g + j));
+	}
+	if (j < n) {
+		float ta[4] = {0}, tg[4] = {0};
+		memcpy(ta, x + j, (n - j) * sizeof *ta);
+		memcpy(tg, g + j, (n - j) * sizeof *tg);
+		vf4 a = vf4_load(ta);
+		vf4_store(ta, a / (vf4_splat(1.0f) + vf4_exp(-a)) * vf4_load(tg));
+		memcpy(x + j, ta, (n - j) * sizeof *ta);
+	}
+}
+
 static void activate(enum vv_model_ffn act, float *p, size_t rows, size_t n, size_t ld)
 {
 	for (size_t i = 0; i < rows; i++) {
@@ -108,8 +186,7 @@ static void activate(enum vv_model_ffn act, float *p, size_t rows, size_t n, siz
 			break;
 		case VV_MODEL_FFN_SWIGLU:
 			/* [x1 | x2] -> silu(x1) * x2 in the first half */
-			for (size_t j = 0; j < n; j++)
-				r[j] = silu(r[j]) * r[n + j];
+			swiglu_row(r, r + n, n);
 			break;
 		default:
 			for (size_t j = 0; j < n; j++)
@@ -122,16 +199,36 @@ static void activate(enum vv_model_ffn act, float *p, size_t rows, size_t n, siz
 static void softmax_rows(float *s, int rows, int n)
 {
 	for (int i = 0; i < rows; i++) {
-		float *r = s + (size_t)i * (size_t)n, mx = r[0], sum = 0.0f, inv;
-		for (int j = 1; j < n; j++)
+		float *r = s + (size_t)i * (size_t)n, mx = r[0], sum = 0.0f, lanes[4];
+		vf4 acc = vf4_splat(0.0f), vmx, inv;
+		int j;
+		for (j = 1; j < n; j++)
 			mx = r[j] > mx ? r[j] : mx;
-		for (int j = 0; j < n; j++) {
-			r[j] = expf(r[j] - mx);
-			sum += r[j];
+		vmx = vf4_splat(mx);
+		for (j = 0; j + 4 <= n; j += 4) {
+			vf4 e = vf4_exp(vf4_load(r + j) - vmx);
+			vf4_store(r + j, e);
+			acc += e;
 		}
-		inv = 1.0f / sum;
-		for (int j = 0; j < n; j++)
-			r[j] *= inv;
+		if (j < n) {
+			float t[4];
+			for (int l = 0; l < 4; l++)
+				t[l] = j + l < n ? r[j + l] : -INFINITY;
+			vf4 e = vf4_exp(vf4_load(t) - vmx);
+			/* clamped lanes past the end must not count */
+			e = vf4_select(vf4_load(t) == vf4_splat(-INFINITY), vf4_splat(0.0f), e);
+			vf4_store(t, e);
+			acc += e;
+			memcpy(r + j, t, (size_t)(n - j) * sizeof *r);
+		}
+		vf4_store(lanes, acc);
+		for (int l = 0; l < 4; l++)
+			sum += lanes[l];
+		inv = vf4_splat(1.0f / sum);
+		for (j = 0; j + 4 <= n; j += 4)
+			vf4_store(r + j, vf4_load(r + j) * inv);
+		for (; j < n; j++)
+			r[j] *= inv[0];
 	}
 }
 
@@ -160,7 +257,8 @@ static int run_sizes(const vv_model *m, size_t B, size_t T, struct run_sizes *z)
 	z->head_rows = B > VV_HEAD_CHUNK ? B : VV_HEAD_CHUNK;
 	fw = ffn_width(m);
 	if (vv_size_mul(z->rows, d, &rd) || vv_size_mul(T, T, &att) ||
-	    vv_size_mul(z->rows, fw, &fw) || vv_size_mul(z->head_rows, d, &hd))
+	    vv_size_mul(z->rows < VV_FFN_CHUNK ? z->rows : VV_FFN_CHUNK, fw, &fw) ||
+	    vv_size_mul(z->head_rows, d, &hd))
 		return VV_ERR_RANGE;
 	if (c->posenc == VV_MODEL_POS_ROTARY && vv_size_mul(T, (size_t)c->head_dim / 2, &rot))
 		return VV_ERR_RANGE;
@@ -387,9 +485,13 @@ static void layer_forward(vv_model_run *r, const struct vv_layer *L, size_t n)
 		layernorm(r->x, r->x, (size_t)rows, d, L->ln1_w, L->ln1_b, c->ln_eps);
 		in = r->x;
 	}
-	linear(r->ffn, fw, in, d, L->fc1_w, L->fc1_b, rows, fw, d, 0.0f);
-	activate(c->ffn, r->ffn, (size_t)rows, (size_t)inter, (size_t)fw);
-	linear(r->x, d, r->ffn, fw, L->fc2_w, L->fc2_b, rows, d, inter, 1.0f);
+	for (int r0 = 0; r0 < rows; r0 += VV_FFN_CHUNK) {
+		int nr = rows - r0 < VV_FFN_CHUNK ? rows - r0 : VV_FFN_CHUNK;
+		size_t o = (size_t)r0 * (size_t)d;
+		linear(r->ffn, fw, in + o, d, L->fc1_w, L->fc1_b, nr, fw, d, 0.0f);
+		activate(c->ffn, r->ffn, (size_t)nr, (size_t)inter, (size_t)fw);
+		linear(r->x + o, d, r->ffn, fw, L->fc2_w, L->fc2_b, nr, d, inter, 1.0f);
+	}
 	if (!pre)
 		layernorm(r->x, r->x, (size_t)rows, d, L->ln2_w, L->ln2_b, c->ln_eps);
 }
