@@ -115,7 +115,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "run: %s: %s\n", vv_strerror(rc), vv_err_detail());
 		return 1;
 	}
-	vv_model_run_set_threads(r, threads);
+	if ((rc = vv_model_run_set_threads(r, threads)) != 0) {
+		fprintf(stderr, "threads: %s\n", vv_strerror(rc));
+		return 1;
+	}
 	if (!hidden_only && info->head == VV_MODEL_HEAD_MLM) {
 		logits = malloc(total * (size_t)info->vocab_size * sizeof *logits);
 		at = malloc(total * sizeof *at);
