@@ -125,6 +125,34 @@ static size_t raw(uint8_t *buf, const char *hdr, size_t data_len)
 
 static void test_safetensors_header_rules(void **state)
 {
+	static const struct {
+		const char *hdr;
+		size_t data;
+		int want;
+		const char *detail;
+	} cases[] = {
+		/* not JSON, not an object, trailing garbage */
+		{"{\"a\":", 0, VV_ERR_MODEL_FORMAT, "invalid JSON"},
+		{"[1,2]   ", 0, VV_ERR_MODEL_FORMAT, "not a JSON object"},
+		{"{}  x   ", 0, VV_ERR_MODEL_FORMAT, "at byte 4"},
+		/* unknown dtype, negative dim, offsets mismatching the shape */
+		{"{\"t\":{\"dtype\":\"F33\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, VV_ERR_MODEL_FORMAT, "'t': unknown dtype"},
+		{"{\"t\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4, VV_ERR_MODEL_FORMAT, "shape[0]"},
+		{"{\"t\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4, VV_ERR_MODEL_FORMAT, "need 8"},
+		/* overlapping, gapped, past the end, not covering the data */
+		{"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+		 "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, VV_ERR_MODEL_FORMAT, "overlaps"},
+		{"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+		 "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", 12, VV_ERR_MODEL_FORMAT, "gap"},
+		{"{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8, VV_ERR_MODEL_FORMAT, "inside the data"},
+		{"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 8, VV_ERR_MODEL_FORMAT, "cover 4 of 8"},
+		/* overflowing shape product */
+		{"{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,4]}}", 4,
+		 VV_ERR_MODEL_FORMAT, "overflows"},
+		/* a valid file without the model's tensors */
+		{"{\"__metadata__\":{\"format\":\"pt\"},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+		 VV_ERR_MODEL_TENSOR, "esm.embeddings.word_embeddings.weight"},
+	};
 	uint8_t buf[1024];
 	size_t n;
 
@@ -138,41 +166,14 @@ static void test_safetensors_header_rules(void **state)
 	memset(buf, 0xff, 8);
 	assert_int_equal(load_raw(buf, 64), VV_ERR_MODEL_FORMAT);
 	assert_non_null(strstr(vv_err_detail(), "limit"));
-	/* not JSON, not an object, trailing garbage */
-	n = raw(buf, "{\"a\":", 0);
-	assert_int_equal(load_raw(buf, n), VV_ERR_MODEL_FORMAT);
-	n = raw(buf, "[1,2]   ", 0);
-	assert_int_equal(load_raw(buf, n), VV_ERR_MODEL_FORMAT);
-	n = raw(buf, "{}  x   ", 0);
-	assert_int_equal(load_raw(buf, n), VV_ERR_MODEL_FORMAT);
-	/* unknown dtype, negative dim, offsets mismatching the shape */
-	n = raw(buf, "{\"t\":{\"dtype\":\"F33\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4);
-	assert_int_equal(load_raw(buf, n), VV_ERR_MODEL_FORMAT);
-	assert_non_null(strstr(vv_err_detail(), "'t'"));
-	n = raw(buf, "{\"t\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4);
-	assert_int_equal(load_raw(buf, n), VV_ERR_MODEL_FORMAT);
-	n = raw(buf, "{\"t\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4);
-	assert_int_equal(load_raw(buf, n), VV_ERR_MODEL_FORMAT);
-	/* overlapping, gapped, past the end, not covering the data */
-	n = raw(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-		     "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12);
-	assert_int_equal(load_raw(buf, n), VV_ERR_MODEL_FORMAT);
-	assert_non_null(strstr(vv_err_detail(), "overlaps"));
-	n = raw(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-		     "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", 12);
-	assert_int_equal(load_raw(buf, n), VV_ERR_MODEL_FORMAT);
-	assert_non_null(strstr(vv_err_detail(), "gap"));
-	n = raw(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8);
-	assert_int_equal(load_raw(buf, n), VV_ERR_MODEL_FORMAT);
-	n = raw(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 8);
-	assert_int_equal(load_raw(buf, n), VV_ERR_MODEL_FORMAT);
-	/* overflowing shape product */
-	n = raw(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,4]}}", 4);
-	assert_int_equal(load_raw(buf, n), VV_ERR_MODEL_FORMAT);
-	/* a valid file without the model's tensors */
-	n = raw(buf, "{\"__metadata__\":{\"format\":\"pt\"},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4);
-	assert_int_equal(load_raw(buf, n), VV_ERR_MODEL_TENSOR);
-	assert_non_null(strstr(vv_err_detail(), "esm.embeddings.word_embeddings.weight"));
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		n = raw(buf, cases[i].hdr, cases[i].data);
+		assert_int_equal(load_raw(buf, n), cases[i].want);
+		if (!strstr(vv_err_detail(), cases[i].detail)) {
+			fprintf(stderr, "case %zu: detail '%s' lacks '%s'\n", i, vv_err_detail(), cases[i].detail);
+			fail();
+		}
+	}
 }
 
 #define NSEQ 9
