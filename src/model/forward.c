@@ -72,17 +72,24 @@ static void mm(int trans_b, int m, int n, int k, float alpha, const float *a, in
 		    a, lda, b, ldb, beta, c, ldc);
 }
 
-/* out[rows, n] = in[rows, k] . W^T (+ beta * out) (+ bias) */
+/* out[rows, n] = in[rows, k] . W^T (+ out if accumulate) (+ bias).  A bias
+ * is written first and accumulated into by sgemm, which saves OpenBLAS's
+ * zeroing pass and a separate bias pass. */
 static void linear(float *out, int ldo, const float *in, int ldi, const float *w, const float *bias,
 		   int rows, int n, int k, float beta)
 {
-	mm(1, rows, n, k, 1.0f, in, ldi, w, k, beta, out, ldo);
-	if (bias)
+	if (bias) {
 		for (int i = 0; i < rows; i++) {
 			float *o = out + (size_t)i * (size_t)ldo;
-			for (int j = 0; j < n; j++)
-				o[j] += bias[j];
+			if (beta == 0.0f)
+				memcpy(o, bias, (size_t)n * sizeof *o);
+			else
+				for (int j = 0; j < n; j++)
+					o[j] += bias[j];
 		}
+		beta = 1.0f;
+	}
+	mm(1, rows, n, k, 1.0f, in, ldi, w, k, beta, out, ldo);
 }
 
 static void layernorm(float *out, const float *in, size_t rows, int d, const float *w,
@@ -129,24 +136,24 @@ static float silu(float x)
 typedef float vf4 __attribute__((vector_size(16)));
 typedef int32_t vi4 __attribute__((vector_size(16)));
 
-static vf4 vf4_splat(float x)
+static inline __attribute__((always_inline)) vf4 vf4_splat(float x)
 {
 	return (vf4){x, x, x, x};
 }
 
-static vf4 vf4_load(const float *p)
+static inline __attribute__((always_inline)) vf4 vf4_load(const float *p)
 {
 	vf4 v;
 	memcpy(&v, p, sizeof v);
 	return v;
 }
 
-static void vf4_store(float *p, vf4 v)
+static inline __attribute__((always_inline)) void vf4_store(float *p, vf4 v)
 {
 	memcpy(p, &v, sizeof v);
 }
 
-static vf4 vf4_select(vi4 mask, vf4 a, vf4 b)
+static inline __attribute__((always_inline)) vf4 vf4_select(vi4 mask, vf4 a, vf4 b)
 {
 	return (vf4)(((vi4)a & mask) | ((vi4)b & ~mask));
 }
@@ -154,7 +161,7 @@ static vf4 vf4_select(vi4 mask, vf4 a, vf4 b)
 /* exp(x) within 2 ulp on [-87, 88] (Cody-Waite reduction, Cephes' degree-5
  * polynomial); inputs outside are clamped (softmax and SiLU never need
  * smaller than e^-87 or larger than e^88). */
-static vf4 vf4_exp(vf4 x)
+static inline __attribute__((always_inline)) vf4 vf4_exp(vf4 x)
 {
 	const vf4 hi = vf4_splat(88.0f), lo = vf4_splat(-87.0f), magic = vf4_splat(12582912.0f);
 	vf4 t, n, r, p, y;
@@ -489,6 +496,8 @@ static void run_items(struct vv_job *j)
 	int started[VV_MAX_THREADS] = {0};
 	int n = j->r->threads;
 
+	if (j->items == 0)
+		return;
 	if ((size_t)n > j->items)
 		n = (int)j->items;
 	atomic_store(&j->next, 0);
