@@ -146,6 +146,7 @@ static void test_safetensors_header_rules(void **state)
 		 "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", 12, VV_ERR_MODEL_FORMAT, "gap"},
 		{"{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8, VV_ERR_MODEL_FORMAT, "inside the data"},
 		{"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 8, VV_ERR_MODEL_FORMAT, "cover 4 of 8"},
+		{"{\"a\\u001b[2J\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, VV_ERR_MODEL_FORMAT, "control"},
 		/* overflowing shape product */
 		{"{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,4]}}", 4,
 		 VV_ERR_MODEL_FORMAT, "overflows"},
