@@ -218,7 +218,11 @@ class BertEmbeddings(nn.Module):
         return self.LayerNorm(e)
 
 
-class BertSelfAttention(nn.Module):
+class _SelfAttention(nn.Module):
+    """query / key / value projections and the masked softmax product shared
+    by BERT's and ESM's self-attention; they differ in how q is scaled and
+    whether it is rotated."""
+
     def __init__(self, c):
         super().__init__()
         self.h = c.num_attention_heads
@@ -231,22 +235,37 @@ class BertSelfAttention(nn.Module):
         b, l, _ = x.shape
         return x.view(b, l, self.h, self.dh).permute(0, 2, 1, 3)
 
-    def forward(self, x, mask):
-        q, k, v = self.split(self.query(x)), self.split(self.key(x)), self.split(self.value(x))
-        s = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.dh) + mask
-        p = torch.softmax(s, dim=-1)
+    def attend(self, scores, v, x):
+        p = torch.softmax(scores, dim=-1)
         ctx = torch.matmul(p, v).permute(0, 2, 1, 3).contiguous()
         return ctx.view(x.shape[0], x.shape[1], -1)
 
 
-class BertSelfOutput(nn.Module):
-    def __init__(self, c):
+class BertSelfAttention(_SelfAttention):
+    def forward(self, x, mask):
+        q, k, v = self.split(self.query(x)), self.split(self.key(x)), self.split(self.value(x))
+        return self.attend(torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.dh) + mask, v, x)
+
+
+class _DenseResidual(nn.Module):
+    """dense(h) + x, then a LayerNorm where norm is true (BertSelfOutput,
+    BertOutput; EsmSelfOutput, EsmOutput without it)."""
+
+    def __init__(self, c, n_in, norm, bias=True):
         super().__init__()
-        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
-        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.dense = nn.Linear(n_in, c.hidden_size, bias=bias)
+        if norm:
+            self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.norm = norm
 
     def forward(self, h, x):
-        return self.LayerNorm(self.dense(h) + x)
+        y = self.dense(h) + x
+        return self.LayerNorm(y) if self.norm else y
+
+
+class BertSelfOutput(_DenseResidual):
+    def __init__(self, c):
+        super().__init__(c, c.hidden_size, norm=True)
 
 
 class BertAttention(nn.Module):
@@ -269,14 +288,9 @@ class BertIntermediate(nn.Module):
         return self.act(self.dense(x))
 
 
-class BertOutput(nn.Module):
+class BertOutput(_DenseResidual):
     def __init__(self, c):
-        super().__init__()
-        self.dense = nn.Linear(c.intermediate_size, c.hidden_size)
-        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
-
-    def forward(self, h, x):
-        return self.LayerNorm(self.dense(h) + x)
+        super().__init__(c, c.intermediate_size, norm=True)
 
 
 class BertLayer(nn.Module):
@@ -432,38 +446,22 @@ class RotaryEmbedding(nn.Module):
         return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
 
 
-class EsmSelfAttention(nn.Module):
+class EsmSelfAttention(_SelfAttention):
     def __init__(self, c):
-        super().__init__()
-        self.h = c.num_attention_heads
-        self.dh = c.hidden_size // c.num_attention_heads
-        self.query = nn.Linear(c.hidden_size, c.hidden_size)
-        self.key = nn.Linear(c.hidden_size, c.hidden_size)
-        self.value = nn.Linear(c.hidden_size, c.hidden_size)
+        super().__init__(c)
         self.rotary_embeddings = RotaryEmbedding(self.dh) if c.position_embedding_type == "rotary" else None
-
-    def split(self, x):
-        b, l, _ = x.shape
-        return x.view(b, l, self.h, self.dh).permute(0, 2, 1, 3)
 
     def forward(self, x, mask):
         q = self.split(self.query(x)) * self.dh ** -0.5
         k, v = self.split(self.key(x)), self.split(self.value(x))
         if self.rotary_embeddings is not None:
             q, k = self.rotary_embeddings(q, k)
-        s = torch.matmul(q, k.transpose(-1, -2)) + mask
-        p = torch.softmax(s, dim=-1)
-        ctx = torch.matmul(p, v).permute(0, 2, 1, 3).contiguous()
-        return ctx.view(x.shape[0], x.shape[1], -1)
+        return self.attend(torch.matmul(q, k.transpose(-1, -2)) + mask, v, x)
 
 
-class EsmSelfOutput(nn.Module):
+class EsmSelfOutput(_DenseResidual):
     def __init__(self, c):
-        super().__init__()
-        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
-
-    def forward(self, h, x):
-        return self.dense(h) + x
+        super().__init__(c, c.hidden_size, norm=False)
 
 
 class EsmAttention(nn.Module):
@@ -494,13 +492,9 @@ class EsmIntermediate(nn.Module):
         return gelu(x)
 
 
-class EsmOutput(nn.Module):
+class EsmOutput(_DenseResidual):
     def __init__(self, c):
-        super().__init__()
-        self.dense = nn.Linear(c.intermediate_size, c.hidden_size, bias=c.add_bias_fnn)
-
-    def forward(self, h, x):
-        return self.dense(h) + x
+        super().__init__(c, c.intermediate_size, norm=False, bias=c.add_bias_fnn)
 
 
 class EsmLayer(nn.Module):

@@ -15,13 +15,15 @@
  *  - the caller's ids and output buffers.
  *
  * Numerics: fp32 everywhere; every projection and both attention products go
- * through cblas_sgemm.  Sequences of a batch are packed without padding and
- * each attends only to itself, which is what an attention mask over a padded
- * batch computes.  Results for one sequence are bit-for-bit the same whatever
- * the batch it is in and whatever the thread count, given an OpenBLAS whose
- * sgemm computes every output element with the same summation order whatever
- * the number of rows and threads (true of the Haswell and SkylakeX kernels of
- * Debian's OpenBLAS 0.3.21; checked by tests/unit/test_model.c).
+ * through cblas_sgemm.  Sequences of a batch are packed without padding
+ * between them (each starts on a 48-row boundary) and each attends only to
+ * itself, which is what an attention mask over a padded batch computes.
+ * Results for one sequence are bit-for-bit the same whatever batch it is in,
+ * whatever other positions are requested from the heads and whatever the
+ * thread count: OpenBLAS rounds a row differently depending on where it sits
+ * in a call and on its own thread split, so the run fixes both (see
+ * src/model/forward.c and docs/model.md); checked by tests/unit/test_model.c
+ * under both the Haswell and the AVX-512 kernels of Debian's OpenBLAS.
  *
  * Errors follow core.h: 0 or a negative VV_ERR_*, with a detail message
  * (vv_err_detail()) naming the file, field or tensor at fault.
@@ -198,18 +200,20 @@ VV_EXPORT int vv_model_token_at(const struct vv_model_span *spans, size_t n, siz
 
 /* ---- run-state and forward ---- */
 
-/* Bytes vv_model_run_new(m, max_batch, max_tokens) allocates, or 0 if the
- * arguments are invalid or the size overflows.  Peak memory of a worker is
- * about info->weights_mapped_bytes + weights_owned_bytes + this. */
-VV_EXPORT size_t vv_model_run_bytes(const vv_model *m, size_t max_batch, size_t max_tokens);
+/* Bytes a run for max_batch sequences of max_tokens tokens allocates once it
+ * has `threads` workers (vv_model_run_set_threads), or 0 if the arguments are
+ * invalid or the size overflows.  Peak memory of a worker process is about
+ * info->weights_mapped_bytes + weights_owned_bytes + this. */
+VV_EXPORT size_t vv_model_run_bytes(const vv_model *m, size_t max_batch, size_t max_tokens,
+				    int threads);
 
 /*
  * Allocates the activations for batches of at most max_batch sequences of
- * at most max_tokens tokens each (max_tokens <= info->max_tokens).  Also sets
- * the run's thread count to 0 (leave OpenBLAS as it is).
- * Returns 0 with *out owned by the caller (vv_model_run_free), VV_ERR_INVAL
- * for zero or too-large sizes (VV_ERR_MODEL_SEQLEN if max_tokens exceeds the
- * model's), VV_ERR_RANGE on size overflow, VV_ERR_NOMEM.
+ * at most max_tokens tokens each (max_tokens <= info->max_tokens), with one
+ * worker thread.  Returns 0 with *out owned by the caller
+ * (vv_model_run_free), VV_ERR_INVAL for zero or too-large sizes,
+ * VV_ERR_MODEL_SEQLEN if max_tokens exceeds the model's, VV_ERR_RANGE on
+ * size overflow, VV_ERR_NOMEM.
  */
 VV_EXPORT int vv_model_run_new(const vv_model *m, size_t max_batch, size_t max_tokens,
 			       vv_model_run **out) VV_MUST_CHECK;
@@ -217,11 +221,17 @@ VV_EXPORT int vv_model_run_new(const vv_model *m, size_t max_batch, size_t max_t
 /* Frees a run.  NULL-safe. */
 VV_EXPORT void vv_model_run_free(vv_model_run *r);
 
-/* Threads OpenBLAS uses for this run's forwards (openblas_set_num_threads,
- * applied at the start of each forward; OpenBLAS's setting is process-wide,
- * so runs in one process with different counts should not run at once).
- * n <= 0 leaves OpenBLAS's own setting (OPENBLAS_NUM_THREADS) alone. */
-VV_EXPORT void vv_model_run_set_threads(vv_model_run *r, int n);
+/*
+ * Sets the number of worker threads of r's forwards and heads (n < 1 means
+ * 1), allocating each worker's scratch now so that forwards cannot fail.
+ * The run splits the work itself and calls OpenBLAS with one thread
+ * (openblas_set_num_threads(1) for the duration of each call into the run,
+ * the caller's setting restored afterwards; the setting is process-wide, so
+ * other OpenBLAS users in the process see it meanwhile).  Results do not
+ * depend on n.  Returns 0, VV_ERR_INVAL (n > 256) or VV_ERR_NOMEM (the run
+ * keeps its previous count).
+ */
+VV_EXPORT int vv_model_run_set_threads(vv_model_run *r, int n) VV_MUST_CHECK;
 
 /* One sequence of token ids (cls/eos included, as tokenize() makes them). */
 struct vv_model_seq {

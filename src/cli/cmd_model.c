@@ -21,9 +21,10 @@ static const char model_usage[] =
 	"\n"
 	"DIR is a Hugging Face model directory: config.json, model.safetensors, vocab.txt.\n"
 	"\n"
-	"  info DIR [--batch B] [--tokens T]\n"
+	"  info DIR [--batch B] [--tokens T] [--threads N]\n"
 	"      architecture, sizes, parameter count, SHA-256 of the weights, memory\n"
-	"      (run-state for B sequences of T tokens; defaults 1 and the model's maximum)\n"
+	"      (run-state for B sequences of T tokens and N threads; defaults 1, the\n"
+	"      model's maximum and 1)\n"
 	"  check DIR\n"
 	"      validate the model and run one forward on a synthetic batch\n"
 	"  tokenize DIR\n"
@@ -200,7 +201,7 @@ static double mib(size_t b)
 	return (double)b / (1024.0 * 1024.0);
 }
 
-static int model_info(const char *dir, size_t batch, size_t tokens)
+static int model_info(const char *dir, size_t batch, size_t tokens, int threads)
 {
 	vv_model *m = NULL;
 	const struct vv_model_info *I;
@@ -213,7 +214,7 @@ static int model_info(const char *dir, size_t batch, size_t tokens)
 	I = vv_model_get_info(m);
 	if (!tokens || tokens > (size_t)I->max_tokens)
 		tokens = (size_t)I->max_tokens;
-	run = vv_model_run_bytes(m, batch, tokens);
+	run = vv_model_run_bytes(m, batch, tokens, threads);
 	printf("name: %s\n", I->name);
 	printf("architecture: %s\n", vv_model_arch_name(I->arch));
 	printf("head: %s%s\n", vv_model_head_name(I->head),
@@ -239,7 +240,8 @@ static int model_info(const char *dir, size_t batch, size_t tokens)
 	printf("weights_file_bytes: %zu\n", I->weights_file_bytes);
 	printf("memory_weights_mapped_mib: %.1f\n", mib(I->weights_mapped_bytes));
 	printf("memory_weights_converted_mib: %.1f\n", mib(I->weights_owned_bytes));
-	printf("memory_run_state_mib: %.1f (batch %zu x %zu tokens)\n", mib(run), batch, tokens);
+	printf("memory_run_state_mib: %.1f (batch %zu x %zu tokens, %d thread%s)\n", mib(run), batch, tokens,
+	       threads, threads == 1 ? "" : "s");
 	printf("memory_peak_estimate_mib: %.1f\n", mib(I->weights_mapped_bytes + I->weights_owned_bytes + run));
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
 		printf("memory_max_rss_after_load_mib: %.1f\n", (double)ru.ru_maxrss / 1024.0);
@@ -400,7 +402,10 @@ static int model_logits(const char *dir, int as_ids, int hidden, size_t batch, i
 		vv_cli_fail(rc, "allocating the run-state");
 		goto out;
 	}
-	vv_model_run_set_threads(r, threads);
+	if ((rc = vv_model_run_set_threads(r, threads)) != 0) {
+		vv_cli_fail(rc, "threads");
+		goto out;
+	}
 	for (size_t b0 = 0; b0 < n; b0 += batch) {
 		size_t nb = n - b0 < batch ? n - b0 : batch;
 		for (size_t s = 0; s < nb; s++)
@@ -493,7 +498,7 @@ int vv_cmd_model(int argc, char **argv)
 		return vv_cli_usage_error(cmd, "%s wants one model directory", sub);
 	dir = argv[optind];
 	if (!strcmp(sub, "info"))
-		return model_info(dir, batch ? batch : 1, tokens);
+		return model_info(dir, batch ? batch : 1, tokens, threads ? (int)threads : 1);
 	if (!strcmp(sub, "check"))
 		return model_check(dir);
 	if (!strcmp(sub, "tokenize"))

@@ -1,33 +1,67 @@
 /* The encoder forward (BERT post-LN, ESM pre-LN), its heads and run-state.
- * Every product goes through mm(), the module's one call to cblas_sgemm. */
+ * Every product goes through mm(), the module's one call to cblas_sgemm.
+ *
+ * Bit-for-bit results whatever the batch and thread count: OpenBLAS rounds a
+ * row differently depending on where it falls among the rows of a call (its
+ * full and tail micro-kernels, its thread split).  So OpenBLAS runs one
+ * thread per call and the run's own workers share the work; every sequence
+ * starts on a VV_ROW_ALIGN-row boundary; projections are called on fixed
+ * VV_CHUNK-row chunks whose row counts are multiples of VV_ROW_ALIGN; head
+ * rows are packed so that each sits at its token index modulo VV_ROW_ALIGN;
+ * attention runs per (sequence, head) with shapes that depend on the
+ * sequence alone.  tests/unit/test_model.c checks the outcome. */
 #include "model_int.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Rows of the LM-head scratch: requested positions are processed in chunks
- * of this many rows (each row's result does not depend on the chunk). */
-#define VV_HEAD_CHUNK 64
+/* Row alignment of sequences and call sizes: a multiple of OpenBLAS's sgemm
+ * row tile, 24 for its Haswell/Zen kernels and 16 for SkylakeX/Cooperlake,
+ * so that every call is made of whole tiles and a row's place in its tile
+ * is its token index modulo 48. */
+#define VV_ROW_ALIGN 48
+/* Rows per projection call: large enough that OpenBLAS's packing of the
+ * weights is amortised, small enough that the feed-forward's wide
+ * intermediate stays in cache between its two products. */
+#define VV_CHUNK 480
+/* Rows per head call (a multiple of VV_ROW_ALIGN). */
+#define VV_HEAD_ROWS 240
+#define VV_MAX_THREADS 256
+
+/* What each worker owns. */
+struct vv_scratch {
+	float *att;     /* [max_tokens, max_tokens] one head's scores */
+	float *ffn;     /* [VV_CHUNK, fw] the feed-forward's intermediate */
+	float *h1, *h2; /* [VV_HEAD_ROWS, d] head rows */
+	float *logits;  /* [VV_HEAD_ROWS, vocab] MLM rows before scattering */
+	int *slot_req;  /* [VV_HEAD_ROWS] request index of each head row, -1 empty */
+};
 
 struct vv_model_run {
 	const vv_model *m;
 	size_t max_batch, max_tokens, max_rows;
 	int threads;
-	/* Activations, sequences packed row after row without padding. */
+	/* Activations, sequences packed row after row from aligned starts. */
 	float *x;    /* [rows, d] residual stream; final hidden states */
 	float *xn;   /* [rows, d] normalised input, then attention context */
 	float *q, *k, *v; /* [rows, d] */
-	float *ffn;  /* [rows, fw] fw = intermediate (2x for SwiGLU) */
-	float *att;  /* [max_tokens, max_tokens] one head's scores */
-	float *hb1, *hb2; /* [head_rows, d] head scratch */
-	size_t head_rows;
 	float *rot_cos, *rot_sin; /* [max_tokens, head_dim/2] */
-	float *arena;
+	int32_t *pos; /* [rows] token index of each row, -1 on padding rows */
+	struct vv_scratch *scr; /* [threads] */
 	size_t *off; /* [max_batch + 1] first row of each sequence */
+	size_t *len; /* [max_batch] tokens of each sequence */
 	size_t n_seqs; /* sequences of the last forward; 0 before any */
+	size_t rows;   /* rows in use by the last forward (aligned) */
 };
+
+static size_t align_rows(size_t n)
+{
+	return (n + VV_ROW_ALIGN - 1) / VV_ROW_ALIGN * VV_ROW_ALIGN;
+}
 
 /* The one matrix product: C[m,n] = alpha * A[m,k] . op(B) + beta * C, row
  * major; op(B) = B^T for nn.Linear weights [n,k] and K in Q.K^T. */
@@ -38,17 +72,24 @@ static void mm(int trans_b, int m, int n, int k, float alpha, const float *a, in
 		    a, lda, b, ldb, beta, c, ldc);
 }
 
-/* out[rows, n] = in[rows, k] . W^T (+ beta * out) (+ bias) */
+/* out[rows, n] = in[rows, k] . W^T (+ out if accumulate) (+ bias).  A bias
+ * is written first and accumulated into by sgemm, which saves OpenBLAS's
+ * zeroing pass and a separate bias pass. */
 static void linear(float *out, int ldo, const float *in, int ldi, const float *w, const float *bias,
 		   int rows, int n, int k, float beta)
 {
-	mm(1, rows, n, k, 1.0f, in, ldi, w, k, beta, out, ldo);
-	if (bias)
+	if (bias) {
 		for (int i = 0; i < rows; i++) {
 			float *o = out + (size_t)i * (size_t)ldo;
-			for (int j = 0; j < n; j++)
-				o[j] += bias[j];
+			if (beta == 0.0f)
+				memcpy(o, bias, (size_t)n * sizeof *o);
+			else
+				for (int j = 0; j < n; j++)
+					o[j] += bias[j];
 		}
+		beta = 1.0f;
+	}
+	mm(1, rows, n, k, 1.0f, in, ldi, w, k, beta, out, ldo);
 }
 
 static void layernorm(float *out, const float *in, size_t rows, int d, const float *w,
@@ -89,6 +130,79 @@ static float silu(float x)
 	return x / (1.0f + expf(-x));
 }
 
+/* Four floats at a time with GCC's generic vector extension (SSE2, the
+ * x86-64 baseline).  Tails go through the same vector code on a
+ * padded copy, so a value's result never depends on where it sits. */
+typedef float vf4 __attribute__((vector_size(16)));
+typedef int32_t vi4 __attribute__((vector_size(16)));
+
+static inline __attribute__((always_inline)) vf4 vf4_splat(float x)
+{
+	return (vf4){x, x, x, x};
+}
+
+static inline __attribute__((always_inline)) vf4 vf4_load(const float *p)
+{
+	vf4 v;
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+static inline __attribute__((always_inline)) void vf4_store(float *p, vf4 v)
+{
+	memcpy(p, &v, sizeof v);
+}
+
+static inline __attribute__((always_inline)) vf4 vf4_select(vi4 mask, vf4 a, vf4 b)
+{
+	return (vf4)(((vi4)a & mask) | ((vi4)b & ~mask));
+}
+
+/* exp(x) within 2 ulp on [-87, 88] (Cody-Waite reduction, Cephes' degree-5
+ * polynomial); inputs outside are clamped (softmax and SiLU never need
+ * smaller than e^-87 or larger than e^88). */
+static inline __attribute__((always_inline)) vf4 vf4_exp(vf4 x)
+{
+	const vf4 hi = vf4_splat(88.0f), lo = vf4_splat(-87.0f), magic = vf4_splat(12582912.0f);
+	vf4 t, n, r, p, y;
+	vi4 e;
+
+	x = vf4_select(x > hi, hi, x);
+	x = vf4_select(x < lo, lo, x);
+	t = x * vf4_splat(1.44269504088896341f) + magic; /* round to nearest */
+	n = t - magic;
+	e = (vi4)t - (vi4)magic;
+	r = x - n * vf4_splat(0.693359375f);
+	r = r - n * vf4_splat(-2.12194440e-4f);
+	p = vf4_splat(1.9875691500e-4f);
+	p = p * r + vf4_splat(1.3981999507e-3f);
+	p = p * r + vf4_splat(8.3334519073e-3f);
+	p = p * r + vf4_splat(4.1665795894e-2f);
+	p = p * r + vf4_splat(1.6666665459e-1f);
+	p = p * r + vf4_splat(5.0000001201e-1f);
+	y = p * r * r + r + vf4_splat(1.0f);
+	return y * (vf4)((e + 127) << 23);
+}
+
+/* x[j] = silu(x[j]) * g[j] for j < n */
+static void swiglu_row(float *x, const float *g, size_t n)
+{
+	size_t j = 0;
+
+	for (; j + 4 <= n; j += 4) {
+		vf4 a = vf4_load(x + j);
+		vf4_store(x + j, a / (vf4_splat(1.0f) + vf4_exp(-a)) * vf4_load(g + j));
+	}
+	if (j < n) {
+		float ta[4] = {0}, tg[4] = {0};
+		memcpy(ta, x + j, (n - j) * sizeof *ta);
+		memcpy(tg, g + j, (n - j) * sizeof *tg);
+		vf4 a = vf4_load(ta);
+		vf4_store(ta, a / (vf4_splat(1.0f) + vf4_exp(-a)) * vf4_load(tg));
+		memcpy(x + j, ta, (n - j) * sizeof *ta);
+	}
+}
+
 static void activate(enum vv_model_ffn act, float *p, size_t rows, size_t n, size_t ld)
 {
 	for (size_t i = 0; i < rows; i++) {
@@ -108,8 +222,7 @@ static void activate(enum vv_model_ffn act, float *p, size_t rows, size_t n, siz
 			break;
 		case VV_MODEL_FFN_SWIGLU:
 			/* [x1 | x2] -> silu(x1) * x2 in the first half */
-			for (size_t j = 0; j < n; j++)
-				r[j] = silu(r[j]) * r[n + j];
+			swiglu_row(r, r + n, n);
 			break;
 		default:
 			for (size_t j = 0; j < n; j++)
@@ -122,16 +235,36 @@ static void activate(enum vv_model_ffn act, float *p, size_t rows, size_t n, siz
 static void softmax_rows(float *s, int rows, int n)
 {
 	for (int i = 0; i < rows; i++) {
-		float *r = s + (size_t)i * (size_t)n, mx = r[0], sum = 0.0f, inv;
-		for (int j = 1; j < n; j++)
+		float *r = s + (size_t)i * (size_t)n, mx = r[0], sum = 0.0f, lanes[4];
+		vf4 acc = vf4_splat(0.0f), vmx, inv;
+		int j;
+		for (j = 1; j < n; j++)
 			mx = r[j] > mx ? r[j] : mx;
-		for (int j = 0; j < n; j++) {
-			r[j] = expf(r[j] - mx);
-			sum += r[j];
+		vmx = vf4_splat(mx);
+		for (j = 0; j + 4 <= n; j += 4) {
+			vf4 e = vf4_exp(vf4_load(r + j) - vmx);
+			vf4_store(r + j, e);
+			acc += e;
 		}
-		inv = 1.0f / sum;
-		for (int j = 0; j < n; j++)
-			r[j] *= inv;
+		if (j < n) {
+			float t[4];
+			for (int l = 0; l < 4; l++)
+				t[l] = j + l < n ? r[j + l] : -INFINITY;
+			vf4 e = vf4_exp(vf4_load(t) - vmx);
+			/* clamped lanes past the end must not count */
+			e = vf4_select(vf4_load(t) == vf4_splat(-INFINITY), vf4_splat(0.0f), e);
+			vf4_store(t, e);
+			acc += e;
+			memcpy(r + j, t, (size_t)(n - j) * sizeof *r);
+		}
+		vf4_store(lanes, acc);
+		for (int l = 0; l < 4; l++)
+			sum += lanes[l];
+		inv = vf4_splat(1.0f / sum);
+		for (j = 0; j + 4 <= n; j += 4)
+			vf4_store(r + j, vf4_load(r + j) * inv);
+		for (; j < n; j++)
+			r[j] *= inv[0];
 	}
 }
 
@@ -142,96 +275,116 @@ static size_t ffn_width(const vv_model *m)
 	return (size_t)m->cfg.inter * (m->cfg.ffn == VV_MODEL_FFN_SWIGLU ? 2 : 1);
 }
 
-/* Sizes of the arena's parts in floats, each rounded up to 16 floats. */
-struct run_sizes {
-	size_t rows, head_rows, part[10], total;
-};
-
-static int run_sizes(const vv_model *m, size_t B, size_t T, struct run_sizes *z)
+/* Floats of the shared activations and of one worker's scratch. */
+static int run_floats(const vv_model *m, size_t B, size_t T, size_t *shared, size_t *per_thread,
+		      size_t *rows)
 {
 	const struct vv_model_config *c = &m->cfg;
-	size_t d = (size_t)c->hidden, rd, att, fw, hd, rot = 0;
+	size_t d = (size_t)c->hidden, rd, att, ffn, hd, lg, rot = 0;
 
-	memset(z, 0, sizeof *z);
-	if (B == 0 || T == 0 || T > (size_t)m->info.max_tokens || B > INT32_MAX || T > INT32_MAX)
+	if (B == 0 || T == 0 || T > (size_t)m->info.max_tokens || B > INT32_MAX)
 		return VV_ERR_INVAL;
-	if (vv_size_mul(B, T, &z->rows) || z->rows > INT32_MAX)
+	if (vv_size_mul(B, align_rows(T), rows) || *rows > INT32_MAX)
 		return VV_ERR_RANGE;
-	z->head_rows = B > VV_HEAD_CHUNK ? B : VV_HEAD_CHUNK;
-	fw = ffn_width(m);
-	if (vv_size_mul(z->rows, d, &rd) || vv_size_mul(T, T, &att) ||
-	    vv_size_mul(z->rows, fw, &fw) || vv_size_mul(z->head_rows, d, &hd))
+	if (vv_size_mul(*rows, d, &rd) || vv_size_mul(T, T, &att) ||
+	    vv_size_mul(VV_CHUNK, ffn_width(m), &ffn) || vv_size_mul(VV_HEAD_ROWS, d, &hd) ||
+	    vv_size_mul(VV_HEAD_ROWS, (size_t)c->vocab_size, &lg))
 		return VV_ERR_RANGE;
-	if (c->posenc == VV_MODEL_POS_ROTARY && vv_size_mul(T, (size_t)c->head_dim / 2, &rot))
+	if (c->posenc == VV_MODEL_POS_ROTARY && vv_size_mul(T, (size_t)c->head_dim, &rot))
 		return VV_ERR_RANGE;
-	{
-		size_t parts[10] = {rd, rd, rd, rd, rd, fw, att, hd, hd, rot};
-		/* rot appears once here; the sine table reuses its size below */
-		for (int i = 0; i < 10; i++) {
-			size_t p = parts[i];
-			if (vv_size_add(p, 15, &p))
-				return VV_ERR_RANGE;
-			p &= ~(size_t)15;
-			z->part[i] = p;
-			if (vv_size_add(z->total, p, &z->total))
-				return VV_ERR_RANGE;
-		}
-		if (vv_size_add(z->total, z->part[9], &z->total))
-			return VV_ERR_RANGE;
-	}
-	if (z->total > SIZE_MAX / sizeof(float) - 1)
+	if (rd > SIZE_MAX / 8 || att > SIZE_MAX / 8 || lg > SIZE_MAX / 8)
+		return VV_ERR_RANGE;
+	*shared = 5 * rd + rot;
+	*per_thread = att + ffn + 2 * hd + lg;
+	if (*shared > SIZE_MAX / sizeof(float) / 2 || *per_thread > SIZE_MAX / sizeof(float) / 2)
 		return VV_ERR_RANGE;
 	return 0;
 }
 
-size_t vv_model_run_bytes(const vv_model *m, size_t max_batch, size_t max_tokens)
+size_t vv_model_run_bytes(const vv_model *m, size_t max_batch, size_t max_tokens, int threads)
 {
-	struct run_sizes z;
+	size_t shared, per, rows, total;
 
-	if (run_sizes(m, max_batch, max_tokens, &z) != 0)
+	if (threads < 1)
+		threads = 1;
+	if (threads > VV_MAX_THREADS || run_floats(m, max_batch, max_tokens, &shared, &per, &rows) != 0)
 		return 0;
-	return z.total * sizeof(float) + (max_batch + 1) * sizeof(size_t) + sizeof(struct vv_model_run);
+	if (vv_size_mul(per, (size_t)threads, &total) || vv_size_add(total, shared, &total) ||
+	    vv_size_mul(total, sizeof(float), &total))
+		return 0;
+	return total + rows * sizeof(int32_t) + (2 * max_batch + 1) * sizeof(size_t) +
+	       (size_t)threads * (sizeof(struct vv_scratch) + VV_HEAD_ROWS * sizeof(int));
+}
+
+static void scratch_free(struct vv_scratch *s)
+{
+	free(s->att);
+	free(s->ffn);
+	free(s->h1);
+	free(s->h2);
+	free(s->logits);
+	free(s->slot_req);
+	memset(s, 0, sizeof *s);
+}
+
+static int scratch_alloc(const vv_model_run *r, struct vv_scratch *s)
+{
+	const struct vv_model_config *c = &r->m->cfg;
+	size_t d = (size_t)c->hidden, T = r->max_tokens;
+
+	s->att = malloc(T * T * sizeof(float));
+	s->ffn = malloc((size_t)VV_CHUNK * ffn_width(r->m) * sizeof(float));
+	s->h1 = calloc((size_t)VV_HEAD_ROWS * d, sizeof(float));
+	s->h2 = calloc((size_t)VV_HEAD_ROWS * d, sizeof(float));
+	s->logits = malloc((size_t)VV_HEAD_ROWS * (size_t)c->vocab_size * sizeof(float));
+	s->slot_req = malloc(VV_HEAD_ROWS * sizeof(int));
+	if (!s->att || !s->ffn || !s->h1 || !s->h2 || !s->logits || !s->slot_req) {
+		scratch_free(s);
+		return VV_ERR_NOMEM;
+	}
+	return 0;
 }
 
 int vv_model_run_new(const vv_model *m, size_t max_batch, size_t max_tokens, vv_model_run **out)
 {
 	const struct vv_model_config *c = &m->cfg;
-	struct run_sizes z;
+	size_t shared, per, rows, d = (size_t)c->hidden;
 	vv_model_run *r;
-	float *p;
 	int rc;
 
 	*out = NULL;
 	if (max_tokens > (size_t)m->info.max_tokens)
 		return vv_errf(VV_ERR_MODEL_SEQLEN, "run: %zu tokens, the model allows %d", max_tokens,
 			       m->info.max_tokens);
-	if ((rc = run_sizes(m, max_batch, max_tokens, &z)) != 0)
+	if ((rc = run_floats(m, max_batch, max_tokens, &shared, &per, &rows)) != 0)
 		return vv_errf(rc, "run: batch %zu x %zu tokens is not possible", max_batch, max_tokens);
 	if ((r = calloc(1, sizeof *r)) == NULL)
 		return VV_ERR_NOMEM;
 	r->m = m;
 	r->max_batch = max_batch;
 	r->max_tokens = max_tokens;
-	r->max_rows = z.rows;
-	r->head_rows = z.head_rows;
-	r->arena = aligned_alloc(64, (z.total ? z.total : 16) * sizeof(float));
+	r->max_rows = rows;
+	r->threads = 1;
+	/* calloc: padding rows start as zeros and only ever hold finite values */
+	r->x = calloc(rows * d, sizeof(float));
+	r->xn = calloc(rows * d, sizeof(float));
+	r->q = calloc(rows * d, sizeof(float));
+	r->k = calloc(rows * d, sizeof(float));
+	r->v = calloc(rows * d, sizeof(float));
+	r->pos = malloc(rows * sizeof *r->pos);
 	r->off = calloc(max_batch + 1, sizeof *r->off);
-	if (!r->arena || !r->off) {
+	r->len = calloc(max_batch, sizeof *r->len);
+	r->scr = calloc(1, sizeof *r->scr);
+	if (c->posenc == VV_MODEL_POS_ROTARY) {
+		r->rot_cos = malloc(max_tokens * d / (size_t)c->heads / 2 * sizeof(float));
+		r->rot_sin = malloc(max_tokens * d / (size_t)c->heads / 2 * sizeof(float));
+	}
+	if (!r->x || !r->xn || !r->q || !r->k || !r->v || !r->pos || !r->off || !r->len || !r->scr ||
+	    (c->posenc == VV_MODEL_POS_ROTARY && (!r->rot_cos || !r->rot_sin)) ||
+	    scratch_alloc(r, &r->scr[0]) != 0) {
 		vv_model_run_free(r);
 		return VV_ERR_NOMEM;
 	}
-	p = r->arena;
-	r->x = p; p += z.part[0];
-	r->xn = p; p += z.part[1];
-	r->q = p; p += z.part[2];
-	r->k = p; p += z.part[3];
-	r->v = p; p += z.part[4];
-	r->ffn = p; p += z.part[5];
-	r->att = p; p += z.part[6];
-	r->hb1 = p; p += z.part[7];
-	r->hb2 = p; p += z.part[8];
-	r->rot_cos = p; p += z.part[9];
-	r->rot_sin = p;
 	if (c->posenc == VV_MODEL_POS_ROTARY) {
 		/* Hugging Face's float32 recipe: inv_freq = 1 / 10000^(2i/d),
 		 * angle = t * inv_freq, both rounded to float. */
@@ -254,14 +407,108 @@ void vv_model_run_free(vv_model_run *r)
 {
 	if (!r)
 		return;
-	free(r->arena);
+	for (int i = 0; r->scr && i < r->threads; i++)
+		scratch_free(&r->scr[i]);
+	free(r->scr);
+	free(r->x);
+	free(r->xn);
+	free(r->q);
+	free(r->k);
+	free(r->v);
+	free(r->rot_cos);
+	free(r->rot_sin);
+	free(r->pos);
 	free(r->off);
+	free(r->len);
 	free(r);
 }
 
-void vv_model_run_set_threads(vv_model_run *r, int n)
+int vv_model_run_set_threads(vv_model_run *r, int n)
 {
+	struct vv_scratch *scr;
+
+	if (n < 1)
+		n = 1;
+	if (n > VV_MAX_THREADS)
+		return vv_errf(VV_ERR_INVAL, "run: at most %d threads", VV_MAX_THREADS);
+	if (n <= r->threads) {
+		for (int i = n; i < r->threads; i++)
+			scratch_free(&r->scr[i]);
+		r->threads = n;
+		return 0;
+	}
+	if ((scr = realloc(r->scr, (size_t)n * sizeof *scr)) == NULL)
+		return VV_ERR_NOMEM;
+	r->scr = scr;
+	for (int i = r->threads; i < n; i++) {
+		memset(&scr[i], 0, sizeof scr[i]);
+		if (scratch_alloc(r, &scr[i]) != 0) {
+			for (int j = r->threads; j < i; j++)
+				scratch_free(&scr[j]);
+			return VV_ERR_NOMEM;
+		}
+	}
 	r->threads = n;
+	return 0;
+}
+
+/* ---- workers ---- */
+
+struct vv_job;
+typedef void (*vv_job_fn)(const struct vv_job *j, size_t item, struct vv_scratch *s);
+
+struct vv_job {
+	vv_model_run *r;
+	const struct vv_layer *layer;
+	const struct vv_model_at *at; /* MLM requests */
+	float *out;
+	size_t n_at;
+	size_t items;
+	vv_job_fn fn;
+	atomic_size_t next;
+};
+
+struct vv_worker {
+	struct vv_job *job;
+	struct vv_scratch *scr;
+};
+
+static void *vv_work(void *arg)
+{
+	struct vv_worker *w = arg;
+
+	for (;;) {
+		size_t i = atomic_fetch_add(&w->job->next, 1);
+		if (i >= w->job->items)
+			break;
+		w->job->fn(w->job, i, w->scr);
+	}
+	return NULL;
+}
+
+/* Runs fn on items 0..items-1 with the run's threads.  A thread that cannot
+ * be started leaves its share to the others: the result is the same, since
+ * no item depends on which thread runs it, so this cannot fail. */
+static void run_items(struct vv_job *j)
+{
+	pthread_t tid[VV_MAX_THREADS];
+	struct vv_worker w[VV_MAX_THREADS];
+	int started[VV_MAX_THREADS] = {0};
+	int n = j->r->threads;
+
+	if (j->items == 0)
+		return;
+	if ((size_t)n > j->items)
+		n = (int)j->items;
+	atomic_store(&j->next, 0);
+	for (int i = 0; i < n; i++)
+		w[i] = (struct vv_worker){j, &j->r->scr[i]};
+	for (int i = 1; i < n; i++)
+		started[i] = pthread_create(&tid[i], NULL, vv_work, &w[i]) == 0;
+	vv_work(&w[0]);
+	for (int i = 1; i < n; i++)
+		if (started[i])
+			pthread_join(tid[i], NULL);
 }
 
 /* ---- forward ---- */
@@ -310,24 +557,57 @@ static void embed(vv_model_run *r, const struct vv_model_seq *seqs, size_t n)
 					row[j] += pe[j];
 			}
 		}
+		/* padding rows up to the next aligned start: zeros */
+		memset(x + len * d, 0, (r->off[s + 1] - r->off[s] - len) * d * sizeof *x);
 		if (w->emb_ln_w)
 			layernorm(x, x, len, c->hidden, w->emb_ln_w, w->emb_ln_b, c->ln_eps);
 	}
 }
 
-/* Rotates q and k of every head in place by each token's position. */
-static void rotary(vv_model_run *r, size_t n)
+/* Rows [r0, r1) of one projection chunk. */
+static void chunk_rows(const vv_model_run *r, size_t item, size_t *r0, size_t *r1)
 {
-	const struct vv_model_config *c = &r->m->cfg;
-	const size_t d = (size_t)c->hidden, dh = (size_t)c->head_dim, half = dh / 2;
+	*r0 = item * VV_CHUNK;
+	*r1 = *r0 + VV_CHUNK < r->rows ? *r0 + VV_CHUNK : r->rows;
+}
 
-	for (size_t s = 0; s < n; s++) {
-		for (size_t t = 0; t < r->off[s + 1] - r->off[s]; t++) {
-			const float *cs = r->rot_cos + t * half, *sn = r->rot_sin + t * half;
-			float *rows[2] = {r->q + (r->off[s] + t) * d, r->k + (r->off[s] + t) * d};
+static size_t n_chunks(const vv_model_run *r)
+{
+	return (r->rows + VV_CHUNK - 1) / VV_CHUNK;
+}
+
+/* Section A of a layer: (pre-LN,) Q, K, V and rotary on one chunk. */
+static void qkv_chunk(const struct vv_job *j, size_t item, struct vv_scratch *s)
+{
+	vv_model_run *r = j->r;
+	const struct vv_layer *L = j->layer;
+	const struct vv_model_config *c = &r->m->cfg;
+	const size_t d = (size_t)c->hidden;
+	size_t r0, r1;
+	const float *in = r->x;
+	int rows;
+
+	(void)s;
+	chunk_rows(r, item, &r0, &r1);
+	rows = (int)(r1 - r0);
+	if (c->arch == VV_MODEL_ARCH_ESM) {
+		layernorm(r->xn + r0 * d, r->x + r0 * d, r1 - r0, (int)d, L->ln1_w, L->ln1_b, c->ln_eps);
+		in = r->xn;
+	}
+	linear(r->q + r0 * d, (int)d, in + r0 * d, (int)d, L->q_w, L->q_b, rows, (int)d, (int)d, 0.0f);
+	linear(r->k + r0 * d, (int)d, in + r0 * d, (int)d, L->k_w, L->k_b, rows, (int)d, (int)d, 0.0f);
+	linear(r->v + r0 * d, (int)d, in + r0 * d, (int)d, L->v_w, L->v_b, rows, (int)d, (int)d, 0.0f);
+	if (c->posenc == VV_MODEL_POS_ROTARY) {
+		const size_t dh = (size_t)c->head_dim, half = dh / 2;
+		for (size_t row = r0; row < r1; row++) {
+			if (r->pos[row] < 0)
+				continue;
+			const float *cs = r->rot_cos + (size_t)r->pos[row] * half;
+			const float *sn = r->rot_sin + (size_t)r->pos[row] * half;
+			float *qk[2] = {r->q + row * d, r->k + row * d};
 			for (int which = 0; which < 2; which++) {
 				for (size_t h = 0; h < (size_t)c->heads; h++) {
-					float *v = rows[which] + h * dh;
+					float *v = qk[which] + h * dh;
 					for (size_t i = 0; i < half; i++) {
 						float a = v[i], b = v[i + half];
 						v[i] = a * cs[i] - b * sn[i];
@@ -339,71 +619,79 @@ static void rotary(vv_model_run *r, size_t n)
 	}
 }
 
-/* Self-attention of every sequence on its own rows; context into r->xn. */
-static void attention(vv_model_run *r, size_t n)
+/* Section B: one head of one sequence attends over the sequence; context
+ * into r->xn. */
+static void attention_item(const struct vv_job *j, size_t item, struct vv_scratch *s)
 {
+	vv_model_run *r = j->r;
 	const struct vv_model_config *c = &r->m->cfg;
 	const int d = c->hidden, dh = c->head_dim;
 	const float scale = 1.0f / sqrtf((float)dh);
+	size_t seq = item / (size_t)c->heads, h = item % (size_t)c->heads;
+	size_t col = r->off[seq] * (size_t)d + h * (size_t)dh;
+	int L = (int)r->len[seq];
 
-	for (size_t s = 0; s < n; s++) {
-		size_t base = r->off[s] * (size_t)d;
-		int L = (int)(r->off[s + 1] - r->off[s]);
-		for (int h = 0; h < c->heads; h++) {
-			size_t col = base + (size_t)h * (size_t)dh;
-			/* att[L,L] = scale * Q_h . K_h^T */
-			mm(1, L, L, dh, scale, r->q + col, d, r->k + col, d, 0.0f, r->att, L);
-			softmax_rows(r->att, L, L);
-			/* ctx_h[L,dh] = att . V_h */
-			mm(0, L, dh, L, 1.0f, r->att, L, r->v + col, d, 0.0f, r->xn + col, d);
-		}
-	}
+	/* att[L,L] = scale * Q_h . K_h^T */
+	mm(1, L, L, dh, scale, r->q + col, d, r->k + col, d, 0.0f, s->att, L);
+	softmax_rows(s->att, L, L);
+	/* ctx_h[L,dh] = att . V_h */
+	mm(0, L, dh, L, 1.0f, s->att, L, r->v + col, d, 0.0f, r->xn + col, d);
 }
 
-static void layer_forward(vv_model_run *r, const struct vv_layer *L, size_t n)
+/* Section C: output projection, residual, LayerNorms and the feed-forward
+ * on one chunk. */
+static void ffn_chunk(const struct vv_job *j, size_t item, struct vv_scratch *s)
 {
+	vv_model_run *r = j->r;
+	const struct vv_layer *L = j->layer;
 	const struct vv_model_config *c = &r->m->cfg;
-	const int d = c->hidden, rows = (int)r->off[n], inter = c->inter;
-	const int fw = (int)ffn_width(r->m);
+	const int d = c->hidden, inter = c->inter, fw = (int)ffn_width(r->m);
 	const int pre = c->arch == VV_MODEL_ARCH_ESM;
-	const float *in = r->x;
+	size_t r0, r1, o;
+	const float *in;
+	int rows;
 
-	if (pre) {
-		layernorm(r->xn, r->x, (size_t)rows, d, L->ln1_w, L->ln1_b, c->ln_eps);
-		in = r->xn;
-	}
-	linear(r->q, d, in, d, L->q_w, L->q_b, rows, d, d, 0.0f);
-	linear(r->k, d, in, d, L->k_w, L->k_b, rows, d, d, 0.0f);
-	linear(r->v, d, in, d, L->v_w, L->v_b, rows, d, d, 0.0f);
-	if (c->posenc == VV_MODEL_POS_ROTARY)
-		rotary(r, n);
-	attention(r, n);
+	chunk_rows(r, item, &r0, &r1);
+	rows = (int)(r1 - r0);
+	o = r0 * (size_t)d;
 	/* x += ctx . Wo^T + bo (the residual rides in sgemm's beta) */
-	linear(r->x, d, r->xn, d, L->o_w, L->o_b, rows, d, d, 1.0f);
+	linear(r->x + o, d, r->xn + o, d, L->o_w, L->o_b, rows, d, d, 1.0f);
 	if (pre) {
-		layernorm(r->xn, r->x, (size_t)rows, d, L->ln2_w, L->ln2_b, c->ln_eps);
-		in = r->xn;
+		layernorm(r->xn + o, r->x + o, (size_t)rows, d, L->ln2_w, L->ln2_b, c->ln_eps);
+		in = r->xn + o;
 	} else {
-		layernorm(r->x, r->x, (size_t)rows, d, L->ln1_w, L->ln1_b, c->ln_eps);
-		in = r->x;
+		layernorm(r->x + o, r->x + o, (size_t)rows, d, L->ln1_w, L->ln1_b, c->ln_eps);
+		in = r->x + o;
 	}
-	linear(r->ffn, fw, in, d, L->fc1_w, L->fc1_b, rows, fw, d, 0.0f);
-	activate(c->ffn, r->ffn, (size_t)rows, (size_t)inter, (size_t)fw);
-	linear(r->x, d, r->ffn, fw, L->fc2_w, L->fc2_b, rows, d, inter, 1.0f);
+	linear(s->ffn, fw, in, d, L->fc1_w, L->fc1_b, rows, fw, d, 0.0f);
+	activate(c->ffn, s->ffn, (size_t)rows, (size_t)inter, (size_t)fw);
+	linear(r->x + o, d, s->ffn, fw, L->fc2_w, L->fc2_b, rows, d, inter, 1.0f);
 	if (!pre)
-		layernorm(r->x, r->x, (size_t)rows, d, L->ln2_w, L->ln2_b, c->ln_eps);
+		layernorm(r->x + o, r->x + o, (size_t)rows, d, L->ln2_w, L->ln2_b, c->ln_eps);
 }
 
-static void set_threads(const vv_model_run *r)
+/* OpenBLAS runs one thread per call while a run computes; the caller's
+ * setting comes back afterwards. */
+static int blas_single(void)
 {
-	if (r->threads > 0 && openblas_get_num_threads() != r->threads)
-		openblas_set_num_threads(r->threads);
+	int before = openblas_get_num_threads();
+	if (before != 1)
+		openblas_set_num_threads(1);
+	return before;
+}
+
+static void blas_restore(int before)
+{
+	if (before != 1)
+		openblas_set_num_threads(before);
 }
 
 int vv_model_forward(vv_model_run *r, const struct vv_model_seq *seqs, size_t n)
 {
 	const vv_model *m = r->m;
 	const struct vv_model_config *c = &m->cfg;
+	struct vv_job j = {0};
+	int blas;
 
 	r->n_seqs = 0;
 	if (n == 0 || n > r->max_batch)
@@ -418,14 +706,31 @@ int vv_model_forward(vv_model_run *r, const struct vv_model_seq *seqs, size_t n)
 		for (size_t t = 0; t < seqs[s].len; t++)
 			if (seqs[s].ids[t] < 0 || seqs[s].ids[t] >= c->vocab_size)
 				return vv_errf(VV_ERR_INVAL, "forward: sequence %zu token %zu: id outside the vocabulary", s, t);
-		r->off[s + 1] = r->off[s] + seqs[s].len;
+		r->len[s] = seqs[s].len;
+		r->off[s + 1] = r->off[s] + align_rows(seqs[s].len);
 	}
-	set_threads(r);
+	r->rows = r->off[n];
+	for (size_t s = 0; s < n; s++)
+		for (size_t row = r->off[s]; row < r->off[s + 1]; row++)
+			r->pos[row] = row - r->off[s] < r->len[s] ? (int32_t)(row - r->off[s]) : -1;
+	blas = blas_single();
 	embed(r, seqs, n);
-	for (int l = 0; l < c->layers; l++)
-		layer_forward(r, &m->w.layer[l], n);
+	j.r = r;
+	for (int l = 0; l < c->layers; l++) {
+		j.layer = &m->w.layer[l];
+		j.fn = qkv_chunk;
+		j.items = n_chunks(r);
+		run_items(&j);
+		j.fn = attention_item;
+		j.items = n * (size_t)c->heads;
+		run_items(&j);
+		j.fn = ffn_chunk;
+		j.items = n_chunks(r);
+		run_items(&j);
+	}
 	if (m->w.final_ln_w)
-		layernorm(r->x, r->x, r->off[n], c->hidden, m->w.final_ln_w, m->w.final_ln_b, c->ln_eps);
+		layernorm(r->x, r->x, r->rows, c->hidden, m->w.final_ln_w, m->w.final_ln_b, c->ln_eps);
+	blas_restore(blas);
 	r->n_seqs = n;
 	return 0;
 }
@@ -435,36 +740,91 @@ int vv_model_hidden(const vv_model_run *r, size_t seq, const float **h, size_t *
 	if (seq >= r->n_seqs)
 		return vv_errf(VV_ERR_INVAL, "hidden: no sequence %zu in the last forward", seq);
 	*h = r->x + r->off[seq] * (size_t)r->m->cfg.hidden;
-	*len = r->off[seq + 1] - r->off[seq];
+	*len = r->len[seq];
 	return 0;
+}
+
+/* Head rows of one call: positions are packed so that each lands at its
+ * token index modulo VV_ROW_ALIGN, in the first group of VV_ROW_ALIGN rows
+ * where that slot is free. */
+static void mlm_flush(const struct vv_job *j, struct vv_scratch *s, int groups)
+{
+	const vv_model_run *r = j->r;
+	const struct vv_model_config *c = &r->m->cfg;
+	const struct vv_weights *w = &r->m->w;
+	const size_t d = (size_t)c->hidden, V = (size_t)c->vocab_size;
+	const enum vv_model_ffn act = c->arch == VV_MODEL_ARCH_ESM ? VV_MODEL_FFN_GELU : c->ffn;
+	int rows = groups * VV_ROW_ALIGN;
+
+	for (int i = 0; i < rows; i++) {
+		int q = s->slot_req[i];
+		if (q < 0)
+			memset(s->h1 + (size_t)i * d, 0, d * sizeof(float));
+		else
+			memcpy(s->h1 + (size_t)i * d, r->x + (r->off[j->at[q].seq] + j->at[q].tok) * d, d * sizeof(float));
+	}
+	linear(s->h2, (int)d, s->h1, (int)d, w->lm_dense_w, w->lm_dense_b, rows, (int)d, (int)d, 0.0f);
+	activate(act, s->h2, (size_t)rows, d, d);
+	layernorm(s->h2, s->h2, (size_t)rows, (int)d, w->lm_ln_w, w->lm_ln_b, c->ln_eps);
+	linear(s->logits, (int)V, s->h2, (int)d, w->lm_dec_w, w->lm_bias, rows, (int)V, (int)d, 0.0f);
+	for (int i = 0; i < rows; i++)
+		if (s->slot_req[i] >= 0)
+			memcpy(j->out + (size_t)s->slot_req[i] * V, s->logits + (size_t)i * V, V * sizeof(float));
+}
+
+/* One block of VV_HEAD_ROWS requests. */
+static void mlm_block(const struct vv_job *j, size_t item, struct vv_scratch *s)
+{
+	size_t i0 = item * VV_HEAD_ROWS, i1 = i0 + VV_HEAD_ROWS < j->n_at ? i0 + VV_HEAD_ROWS : j->n_at;
+	const int G = VV_HEAD_ROWS / VV_ROW_ALIGN;
+	int used = 0;
+
+	for (int i = 0; i < VV_HEAD_ROWS; i++)
+		s->slot_req[i] = -1;
+	for (size_t q = i0; q < i1; q++) {
+		int res = (int)(j->at[q].tok % VV_ROW_ALIGN), g = 0;
+		while (g < G && s->slot_req[g * VV_ROW_ALIGN + res] >= 0)
+			g++;
+		if (g == G) {
+			mlm_flush(j, s, used);
+			for (int i = 0; i < VV_HEAD_ROWS; i++)
+				s->slot_req[i] = -1;
+			used = 0;
+			g = 0;
+		}
+		s->slot_req[g * VV_ROW_ALIGN + res] = (int)q;
+		used = g + 1 > used ? g + 1 : used;
+	}
+	if (used)
+		mlm_flush(j, s, used);
 }
 
 int vv_model_mlm_logits(vv_model_run *r, const struct vv_model_at *at, size_t n, float *out)
 {
-	const vv_model *m = r->m;
-	const struct vv_model_config *c = &m->cfg;
-	const struct vv_weights *w = &m->w;
-	const size_t d = (size_t)c->hidden, V = (size_t)c->vocab_size;
-	const enum vv_model_ffn act = c->arch == VV_MODEL_ARCH_ESM ? VV_MODEL_FFN_GELU : c->ffn;
+	const struct vv_model_config *c = &r->m->cfg;
+	struct vv_job j = {0};
+	int blas;
 
 	if (c->head != VV_MODEL_HEAD_MLM)
 		return vv_errf(VV_ERR_UNSUPPORTED, "mlm_logits: the model has no masked-LM head");
 	if (r->n_seqs == 0)
 		return vv_errf(VV_ERR_INVAL, "mlm_logits: no forward has run");
+	if (n > INT32_MAX)
+		return vv_errf(VV_ERR_INVAL, "mlm_logits: too many positions");
 	for (size_t i = 0; i < n; i++)
-		if (at[i].seq >= r->n_seqs || at[i].tok >= r->off[at[i].seq + 1] - r->off[at[i].seq])
+		if (at[i].seq >= r->n_seqs || at[i].tok >= r->len[at[i].seq])
 			return vv_errf(VV_ERR_INVAL, "mlm_logits: position %zu is outside the last forward", i);
-	set_threads(r);
-	for (size_t i0 = 0; i0 < n; i0 += VV_HEAD_CHUNK) {
-		int rows = (int)(n - i0 < VV_HEAD_CHUNK ? n - i0 : VV_HEAD_CHUNK);
-		for (int i = 0; i < rows; i++)
-			memcpy(r->hb1 + (size_t)i * d, r->x + (r->off[at[i0 + i].seq] + at[i0 + i].tok) * d,
-			       d * sizeof(float));
-		linear(r->hb2, (int)d, r->hb1, (int)d, w->lm_dense_w, w->lm_dense_b, rows, (int)d, (int)d, 0.0f);
-		activate(act, r->hb2, (size_t)rows, d, d);
-		layernorm(r->hb2, r->hb2, (size_t)rows, (int)d, w->lm_ln_w, w->lm_ln_b, c->ln_eps);
-		linear(out + i0 * V, (int)V, r->hb2, (int)d, w->lm_dec_w, w->lm_bias, rows, (int)V, (int)d, 0.0f);
-	}
+	if (n == 0)
+		return 0;
+	j.r = r;
+	j.at = at;
+	j.n_at = n;
+	j.out = out;
+	j.fn = mlm_block;
+	j.items = (n + VV_HEAD_ROWS - 1) / VV_HEAD_ROWS;
+	blas = blas_single();
+	run_items(&j);
+	blas_restore(blas);
 	return 0;
 }
 
@@ -473,20 +833,27 @@ int vv_model_cls_logits(vv_model_run *r, float *out)
 	const vv_model *m = r->m;
 	const struct vv_model_config *c = &m->cfg;
 	const struct vv_weights *w = &m->w;
-	const size_t d = (size_t)c->hidden;
-	const int n = (int)r->n_seqs;
+	const size_t d = (size_t)c->hidden, nl = (size_t)c->num_labels;
+	struct vv_scratch *s = &r->scr[0];
+	int blas;
 
 	if (c->head != VV_MODEL_HEAD_CLS)
 		return vv_errf(VV_ERR_UNSUPPORTED, "cls_logits: the model has no classification head");
-	if (n == 0)
+	if (r->n_seqs == 0)
 		return vv_errf(VV_ERR_INVAL, "cls_logits: no forward has run");
-	set_threads(r);
-	/* Both heads read the first token: BERT pooler, ESM classifier. */
-	for (int s = 0; s < n; s++)
-		memcpy(r->hb1 + (size_t)s * d, r->x + r->off[s] * d, d * sizeof(float));
-	linear(r->hb2, (int)d, r->hb1, (int)d, w->cls_dense_w, w->cls_dense_b, n, (int)d, (int)d, 0.0f);
-	for (size_t i = 0; i < (size_t)n * d; i++)
-		r->hb2[i] = tanhf(r->hb2[i]);
-	linear(out, c->num_labels, r->hb2, (int)d, w->cls_out_w, w->cls_out_b, n, c->num_labels, (int)d, 0.0f);
+	blas = blas_single();
+	/* Each sequence's first token alone in row 0 of a fixed-shape call, so
+	 * its logits never depend on the rest of the batch.  BERT: pooler and
+	 * classifier; ESM: classifier.dense and out_proj. */
+	memset(s->h1, 0, VV_ROW_ALIGN * d * sizeof(float));
+	for (size_t q = 0; q < r->n_seqs; q++) {
+		memcpy(s->h1, r->x + r->off[q] * d, d * sizeof(float));
+		linear(s->h2, (int)d, s->h1, (int)d, w->cls_dense_w, w->cls_dense_b, VV_ROW_ALIGN, (int)d, (int)d, 0.0f);
+		for (size_t i = 0; i < d; i++)
+			s->h2[i] = tanhf(s->h2[i]);
+		linear(s->logits, (int)nl, s->h2, (int)d, w->cls_out_w, w->cls_out_b, VV_ROW_ALIGN, (int)nl, (int)d, 0.0f);
+		memcpy(out + q * nl, s->logits, nl * sizeof(float));
+	}
+	blas_restore(blas);
 	return 0;
 }

@@ -114,6 +114,10 @@ static int vv_st_entry(const char *name, struct json_object *e, const uint8_t *d
 	if (strlen(name) > VV_ST_MAX_NAME)
 		return vv_errf(VV_ERR_MODEL_FORMAT, "safetensors: tensor name longer than %d bytes",
 			       VV_ST_MAX_NAME);
+	/* Names reach error messages: no control characters. */
+	for (const char *p = name; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return vv_errf(VV_ERR_MODEL_FORMAT, "safetensors: a tensor name holds a control character");
 	if (!json_object_is_type(e, json_type_object))
 		return vv_errf(VV_ERR_MODEL_FORMAT, "safetensors: tensor '%s': entry is not an object", name);
 	if (!json_object_object_get_ex(e, "dtype", &dt) || !json_object_is_type(dt, json_type_string))

@@ -9,6 +9,7 @@ mask, and require max |C - torch| <= TOL at every real position and exact
 zeros at padded ones.  Prints one line per case; exits 1 on any failure.
 """
 
+import hashlib
 import os
 import random
 import subprocess
@@ -92,6 +93,24 @@ def check_case(tmp, case, seed):
     got_ids = [[int(x) for x in line.split()] for line in got]
     if got_ids != ref_ids:
         raise AssertionError("%s: tokenize differs: %s vs %s" % (name, got_ids, ref_ids))
+
+    # model info: parameters the forward uses, weights hash; model check.
+    info = dict(line.split(": ", 1) for line in run(["info", d], "").splitlines())
+    nparams = sum(p.numel() for p in model.parameters())
+    if int(info["parameters"]) != nparams:
+        raise AssertionError("%s: info says %s parameters, torch has %d" % (name, info["parameters"], nparams))
+    with open(os.path.join(d, "model.safetensors"), "rb") as f:
+        if info["weights_sha256"] != hashlib.sha256(f.read()).hexdigest():
+            raise AssertionError("%s: weights_sha256 differs from hashlib's" % name)
+    if info["architecture"] != arch or not run(["check", d], "").startswith("ok:"):
+        raise AssertionError("%s: info/check disagree: %s" % (name, info))
+    # DNA on stdin gives what its token ids give.
+    if head:
+        a, b = os.path.join(tmp, name + "-dna.npy"), os.path.join(tmp, name + "-dnaids.npy")
+        run(["logits", d, "-o", a], "\n".join(dna) + "\n")
+        run(["logits", d, "--ids", "-o", b], "\n".join(" ".join(map(str, x)) for x in ref_ids) + "\n")
+        if not np.array_equal(np.load(a), np.load(b)):
+            raise AssertionError("%s: logits from DNA and from its ids differ" % name)
 
     # Forward parity on id lines (masks mixed in for token_dropout).
     seqs = [s for s in ref_ids if len(s) >= 2]

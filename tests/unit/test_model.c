@@ -1,0 +1,508 @@
+/* Unit tests of src/model: loader validation, dtype conversion, heads,
+ * determinism across batch sizes and thread counts. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "model_fixture.h"
+#include "varvault/model.h"
+
+static void expect_error(const struct fx_opts *o, int want, const char *detail_has)
+{
+	struct fx f;
+	vv_model *m = NULL;
+
+	fx_build(o, &f);
+	vv_err_clear();
+	assert_int_equal(fx_load(&f, NULL, &m), want);
+	assert_null(m);
+	if (detail_has && !strstr(vv_err_detail(), detail_has)) {
+		fprintf(stderr, "detail '%s' lacks '%s'\n", vv_err_detail(), detail_has);
+		fail();
+	}
+	fx_free(&f);
+}
+
+static void test_load_esm_info(void **state)
+{
+	struct fx_opts o = fx_esm();
+	struct fx f;
+	vv_model *m = NULL;
+	const struct vv_model_info *I;
+
+	(void)state;
+	o.extra = 1; /* contact head, inv_freq: ignored */
+	fx_build(&o, &f);
+	assert_int_equal(fx_load(&f, NULL, &m), 0);
+	I = vv_model_get_info(m);
+	assert_string_equal(I->name, "fixture-model");
+	assert_int_equal(I->arch, VV_MODEL_ARCH_ESM);
+	assert_int_equal(I->head, VV_MODEL_HEAD_MLM);
+	assert_int_equal(I->posenc, VV_MODEL_POS_ROTARY);
+	assert_int_equal(I->ffn, VV_MODEL_FFN_GELU);
+	assert_int_equal(I->hidden_size, 16);
+	assert_int_equal(I->num_layers, 2);
+	assert_int_equal(I->vocab_size, 10);
+	assert_int_equal(I->tokenizer, VV_MODEL_TOK_CHAR);
+	assert_int_equal(I->cls_id, 0);
+	assert_int_equal(I->mask_id, 4);
+	assert_int_equal(I->append_eos, 1);
+	assert_int_equal(I->tied_decoder, 1);
+	assert_int_equal(I->max_tokens, 64);
+	/* word 10x16, per layer 4*(256+16) + 32*16+32 + 16*32+16 + 4*16, final LN 32,
+	 * LM head 256+16+32+10 */
+	assert_int_equal(I->n_params, 160 + 2 * (4 * 272 + 544 + 528 + 64) + 32 + 314);
+	assert_int_equal(I->weights_owned_bytes, 0);
+	assert_true(I->weights_mapped_bytes > 0);
+	assert_int_equal(strlen(I->sha256), 64);
+	vv_model_free(m);
+	fx_free(&f);
+}
+
+static void test_missing_tensor_named(void **state)
+{
+	struct fx_opts o = fx_esm();
+
+	(void)state;
+	o.skip = "esm.encoder.layer.1.attention.self.key.weight";
+	expect_error(&o, VV_ERR_MODEL_TENSOR, "esm.encoder.layer.1.attention.self.key.weight");
+	o = fx_esm();
+	o.skip = "lm_head.bias";
+	expect_error(&o, VV_ERR_MODEL_TENSOR, "lm_head.bias");
+	o = fx_esm();
+	o.tied = 0; /* untied config needs the decoder */
+	o.skip = "lm_head.decoder.weight";
+	expect_error(&o, VV_ERR_MODEL_TENSOR, "lm_head.decoder.weight");
+}
+
+static void test_bad_shape_and_dtype(void **state)
+{
+	struct fx_opts o = fx_esm();
+
+	(void)state;
+	o.bad_shape = "esm.encoder.layer.0.output.dense.weight";
+	expect_error(&o, VV_ERR_MODEL_TENSOR, "'esm.encoder.layer.0.output.dense.weight' has shape [17,32]");
+	o = fx_esm();
+	o.bad_dtype = "esm.embeddings.word_embeddings.weight";
+	expect_error(&o, VV_ERR_MODEL_TENSOR, "dtype I32");
+}
+
+/* Loads raw safetensors bytes with a valid config and vocab. */
+static int load_raw(const void *st, size_t len)
+{
+	struct fx_opts o = fx_esm();
+	struct fx f;
+	vv_model *m = NULL;
+	struct vv_model_source src;
+	int rc;
+
+	fx_build(&o, &f);
+	src = (struct vv_model_source){f.config, f.config_len, st, len, f.vocab, f.vocab_len, NULL, 0, NULL};
+	rc = vv_model_load_mem(&src, &m);
+	vv_model_free(m);
+	fx_free(&f);
+	return rc;
+}
+
+static size_t raw(uint8_t *buf, const char *hdr, size_t data_len)
+{
+	size_t n = strlen(hdr);
+	for (int i = 0; i < 8; i++)
+		buf[i] = (uint8_t)((uint64_t)n >> (8 * i));
+	memcpy(buf + 8, hdr, n);
+	memset(buf + 8 + n, 0, data_len);
+	return 8 + n + data_len;
+}
+
+static void test_safetensors_header_rules(void **state)
+{
+	static const struct {
+		const char *hdr;
+		size_t data;
+		int want;
+		const char *detail;
+	} cases[] = {
+		/* not JSON, not an object, trailing garbage */
+		{"{\"a\":", 0, VV_ERR_MODEL_FORMAT, "invalid JSON"},
+		{"[1,2]   ", 0, VV_ERR_MODEL_FORMAT, "not a JSON object"},
+		{"{}  x   ", 0, VV_ERR_MODEL_FORMAT, "at byte 4"},
+		/* unknown dtype, negative dim, offsets mismatching the shape */
+		{"{\"t\":{\"dtype\":\"F33\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, VV_ERR_MODEL_FORMAT, "'t': unknown dtype"},
+		{"{\"t\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4, VV_ERR_MODEL_FORMAT, "shape[0]"},
+		{"{\"t\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4, VV_ERR_MODEL_FORMAT, "need 8"},
+		/* overlapping, gapped, past the end, not covering the data */
+		{"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+		 "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, VV_ERR_MODEL_FORMAT, "overlaps"},
+		{"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+		 "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", 12, VV_ERR_MODEL_FORMAT, "gap"},
+		{"{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8, VV_ERR_MODEL_FORMAT, "inside the data"},
+		{"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 8, VV_ERR_MODEL_FORMAT, "cover 4 of 8"},
+		{"{\"a\\u001b[2J\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, VV_ERR_MODEL_FORMAT, "control"},
+		/* overflowing shape product */
+		{"{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,4]}}", 4,
+		 VV_ERR_MODEL_FORMAT, "overflows"},
+		/* a valid file without the model's tensors */
+		{"{\"__metadata__\":{\"format\":\"pt\"},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+		 VV_ERR_MODEL_TENSOR, "esm.embeddings.word_embeddings.weight"},
+	};
+	uint8_t buf[1024];
+	size_t n;
+
+	(void)state;
+	vv_err_clear();
+	/* too short, header length past the end, absurd header length */
+	assert_int_equal(load_raw(buf, 4), VV_ERR_MODEL_FORMAT);
+	n = raw(buf, "{}", 0);
+	buf[0] = 200;
+	assert_int_equal(load_raw(buf, n), VV_ERR_MODEL_FORMAT);
+	memset(buf, 0xff, 8);
+	assert_int_equal(load_raw(buf, 64), VV_ERR_MODEL_FORMAT);
+	assert_non_null(strstr(vv_err_detail(), "limit"));
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		n = raw(buf, cases[i].hdr, cases[i].data);
+		assert_int_equal(load_raw(buf, n), cases[i].want);
+		if (!strstr(vv_err_detail(), cases[i].detail)) {
+			fprintf(stderr, "case %zu: detail '%s' lacks '%s'\n", i, vv_err_detail(), cases[i].detail);
+			fail();
+		}
+	}
+}
+
+#define NSEQ 9
+
+/* Runs NSEQ sequences of mixed lengths in batches of `batch` and returns
+ * hidden states and logits at every token, concatenated (caller frees). */
+static float *run_all(vv_model *m, size_t batch, int threads, size_t *count)
+{
+	static const char *const dna[] = {"ACGTTGCAACGGTACCATGANNACGTAGCTAGCTTAGCCGATCGAT", "GGCATTAC",
+					  "ttgacNNRYacgtaccgtagctagctgatcgatgcatgcagtcgatcg"};
+	const struct vv_model_info *I = vv_model_get_info(m);
+	int32_t ids[NSEQ][64];
+	size_t len[NSEQ], total = 0, d = (size_t)I->hidden_size, V = (size_t)I->vocab_size, off = 0;
+	vv_model_run *r = NULL;
+	float *out;
+
+	for (int s = 0; s < NSEQ; s++) {
+		/* lengths 50, 10, 51, 47, 7, 48, 44, 4, 45 tokens */
+		size_t n = strlen(dna[s % 3]) - (size_t)(s / 3) * 3;
+		assert_int_equal(vv_model_tokenize(m, dna[s % 3] + (s / 3) * 3, n, ids[s], NULL, 64, &len[s]), 0);
+		total += len[s];
+	}
+	ids[0][3] = I->mask_id;
+	ids[4][1] = I->mask_id;
+	*count = total * (d + V);
+	out = calloc(*count, sizeof *out);
+	assert_int_equal(vv_model_run_new(m, batch, 64, &r), 0);
+	assert_int_equal(vv_model_run_set_threads(r, threads), 0);
+	for (size_t s0 = 0; s0 < NSEQ; s0 += batch) {
+		struct vv_model_seq seqs[NSEQ];
+		size_t nb = NSEQ - s0 < batch ? NSEQ - s0 : batch;
+		for (size_t s = 0; s < nb; s++)
+			seqs[s] = (struct vv_model_seq){ids[s0 + s], len[s0 + s]};
+		assert_int_equal(vv_model_forward(r, seqs, nb), 0);
+		for (size_t s = 0; s < nb; s++) {
+			const float *h;
+			size_t n;
+			struct vv_model_at at[64];
+			assert_int_equal(vv_model_hidden(r, s, &h, &n), 0);
+			assert_int_equal(n, len[s0 + s]);
+			memcpy(out + off * d, h, n * d * sizeof *h);
+			for (size_t t = 0; t < n; t++)
+				at[t] = (struct vv_model_at){(uint32_t)s, (uint32_t)t};
+			assert_int_equal(vv_model_mlm_logits(r, at, n, out + total * d + off * V), 0);
+			off += n;
+		}
+	}
+	vv_model_run_free(r);
+	return out;
+}
+
+static void test_bitwise_batch_and_threads(void **state)
+{
+	struct fx_opts o = fx_esm();
+	struct fx f;
+	vv_model *m = NULL;
+	size_t n1, n3, n2t;
+	float *a, *b, *c;
+
+	(void)state;
+	/* Large enough for OpenBLAS to split products between threads. */
+	o.hidden = 64;
+	o.heads = 4;
+	o.inter = 256;
+	o.token_dropout = 1;
+	fx_build(&o, &f);
+	assert_int_equal(fx_load(&f, NULL, &m), 0);
+	/* 9 sequences in one batch span two projection chunks */
+	a = run_all(m, 1, 1, &n1);
+	b = run_all(m, NSEQ, 1, &n3);
+	assert_int_equal(n1, n3);
+	assert_memory_equal(a, b, n1 * sizeof *a);
+	free(b);
+	b = run_all(m, 4, 2, &n3);
+	assert_memory_equal(a, b, n1 * sizeof *a);
+	c = run_all(m, NSEQ, 3, &n2t);
+	assert_memory_equal(a, c, n1 * sizeof *a);
+	for (size_t i = 0; i < n1; i++)
+		assert_true(a[i] == a[i]); /* no NaN */
+	free(a);
+	free(b);
+	free(c);
+	vv_model_free(m);
+	fx_free(&f);
+}
+
+/* The same weights stored as F32, F16 and BF16 (values exact in all three)
+ * give bit-identical results; F16 and BF16 land in owned memory. */
+static void test_f16_bf16_equal_f32(void **state)
+{
+	static const char *const dt[] = {"F32", "F16", "BF16"};
+	float *res[3];
+	size_t n[3];
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		struct fx_opts o = fx_esm();
+		struct fx f;
+		vv_model *m = NULL;
+		o.dtype = dt[i];
+		o.gated = 1;
+		o.tied = 0;
+		fx_build(&o, &f);
+		assert_int_equal(fx_load(&f, NULL, &m), 0);
+		assert_int_equal(vv_model_get_info(m)->ffn, VV_MODEL_FFN_SWIGLU);
+		assert_int_equal(vv_model_get_info(m)->weights_owned_bytes == 0, i == 0);
+		res[i] = run_all(m, 3, 0, &n[i]);
+		vv_model_free(m);
+		fx_free(&f);
+	}
+	assert_memory_equal(res[0], res[1], n[0] * sizeof(float));
+	assert_memory_equal(res[0], res[2], n[0] * sizeof(float));
+	for (int i = 0; i < 3; i++)
+		free(res[i]);
+}
+
+static void test_unaligned_f32_copied(void **state)
+{
+	struct fx_opts o = fx_esm();
+	struct fx f;
+	vv_model *m = NULL, *m2 = NULL;
+	size_t n1, n2;
+	float *a, *b;
+
+	(void)state;
+	fx_build(&o, &f);
+	assert_int_equal(fx_load(&f, NULL, &m), 0);
+	a = run_all(m, 2, 1, &n1);
+	fx_free(&f);
+	o.unaligned = 1;
+	fx_build(&o, &f);
+	assert_int_equal(fx_load(&f, NULL, &m2), 0);
+	assert_true(vv_model_get_info(m2)->weights_owned_bytes > 0);
+	b = run_all(m2, 2, 1, &n2);
+	assert_memory_equal(a, b, n1 * sizeof *a);
+	free(a);
+	free(b);
+	vv_model_free(m);
+	vv_model_free(m2);
+	fx_free(&f);
+}
+
+static void test_ntv2_config_without_model_type(void **state)
+{
+	struct fx_opts o = fx_esm();
+	struct fx f;
+	vv_model *m = NULL;
+
+	(void)state;
+	o.no_model_type = 1;
+	o.gated = 1;
+	o.tied = 0;
+	fx_build(&o, &f);
+	assert_int_equal(fx_load(&f, NULL, &m), 0);
+	assert_int_equal(vv_model_get_info(m)->arch, VV_MODEL_ARCH_ESM);
+	assert_int_equal(vv_model_get_info(m)->ffn, VV_MODEL_FFN_SWIGLU);
+	assert_int_equal(vv_model_get_info(m)->ffn_bias, 0);
+	vv_model_free(m);
+	fx_free(&f);
+}
+
+static void test_config_errors(void **state)
+{
+	struct fx_opts o = fx_esm();
+	struct fx f;
+	vv_model *m = NULL;
+	static const char *const bad[] = {
+		"{\"vocab_size\":10}",                                     /* no architecture */
+		"{\"model_type\":\"gpt2\",\"vocab_size\":10}",             /* unsupported */
+		"{\"model_type\":\"esm\"}",                                /* no vocab_size */
+		"{\"model_type\":\"esm\",\"vocab_size\":10,\"hidden_size\":15,\"num_attention_heads\":2}",
+		"{\"model_type\":\"esm\",\"vocab_size\":10,\"hidden_size\":\"16\"}",
+		"{\"model_type\":\"esm\",\"vocab_size\":10,\"position_embedding_type\":\"relative_key\"}",
+		"{\"model_type\":\"esm\",\"vocab_size\":10,\"num_hidden_layers\":100000}",
+		"{\"model_type\":\"esm\",\"vocab_size\":10,\"is_folding_model\":true}",
+		"not json",
+	};
+
+	(void)state;
+	fx_build(&o, &f);
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		struct vv_model_source src = {bad[i], strlen(bad[i]), f.st, f.st_len, f.vocab, f.vocab_len, NULL, 0, NULL};
+		assert_int_equal(vv_model_load_mem(&src, &m), VV_ERR_MODEL_CONFIG);
+		assert_null(m);
+	}
+	fx_free(&f);
+}
+
+static void test_heads_and_arguments(void **state)
+{
+	struct fx_opts o = fx_esm();
+	struct fx f;
+	vv_model *m = NULL;
+	vv_model_run *r = NULL;
+	int32_t ids[5] = {0, 5, 6, 7, 2}, bad[2] = {0, 10};
+	struct vv_model_seq s1 = {ids, 5}, s2 = {bad, 2};
+	struct vv_model_at at[2] = {{0, 1}, {0, 3}}, out_of_range = {0, 5};
+	float all[5 * 10], some[2 * 10], cls[2 * 3];
+
+	(void)state;
+	fx_build(&o, &f);
+	assert_int_equal(fx_load(&f, NULL, &m), 0);
+	assert_int_equal(vv_model_run_new(m, 1, 65, &r), VV_ERR_MODEL_SEQLEN);
+	assert_int_equal(vv_model_run_new(m, 0, 8, &r), VV_ERR_INVAL);
+	assert_int_equal(vv_model_run_new(m, 1, 4, &r), 0);
+	assert_int_equal(vv_model_mlm_logits(r, at, 2, some), VV_ERR_INVAL); /* no forward yet */
+	assert_int_equal(vv_model_forward(r, &s1, 1), VV_ERR_MODEL_SEQLEN);
+	vv_model_run_free(r);
+	assert_int_equal(vv_model_run_new(m, 1, 8, &r), 0);
+	assert_int_equal(vv_model_forward(r, &s2, 1), VV_ERR_INVAL);
+	assert_int_equal(vv_model_forward(r, &s1, 2), VV_ERR_INVAL);
+	assert_int_equal(vv_model_forward(r, &s1, 1), 0);
+	{
+		struct vv_model_at every[5];
+		for (uint32_t t = 0; t < 5; t++)
+			every[t] = (struct vv_model_at){0, t};
+		assert_int_equal(vv_model_mlm_logits(r, every, 5, all), 0);
+	}
+	assert_int_equal(vv_model_mlm_logits(r, at, 2, some), 0);
+	/* the head on chosen rows only gives exactly those rows */
+	assert_memory_equal(some, all + 10, 10 * sizeof(float));
+	assert_memory_equal(some + 10, all + 30, 10 * sizeof(float));
+	assert_int_equal(vv_model_mlm_logits(r, &out_of_range, 1, some), VV_ERR_INVAL);
+	assert_int_equal(vv_model_cls_logits(r, cls), VV_ERR_UNSUPPORTED);
+	vv_model_run_free(r);
+	vv_model_free(m);
+	fx_free(&f);
+
+	/* classification heads: ESM and BERT */
+	for (int bert = 0; bert < 2; bert++) {
+		o = fx_esm();
+		o.head = VV_MODEL_HEAD_CLS;
+		o.bert = bert;
+		o.rotary = !bert;
+		fx_build(&o, &f);
+		assert_int_equal(fx_load(&f, NULL, &m), 0);
+		assert_int_equal(vv_model_get_info(m)->num_labels, 3);
+		assert_int_equal(vv_model_run_new(m, 2, 8, &r), 0);
+		{
+			struct vv_model_seq two[2] = {{ids, 5}, {ids, 3}};
+			assert_int_equal(vv_model_forward(r, two, 2), 0);
+		}
+		assert_int_equal(vv_model_cls_logits(r, cls), 0);
+		assert_int_equal(vv_model_mlm_logits(r, at, 1, some), VV_ERR_UNSUPPORTED);
+		assert_true(memcmp(cls, cls + 3, 3 * sizeof(float)) != 0);
+		vv_model_run_free(r);
+		vv_model_free(m);
+		fx_free(&f);
+	}
+}
+
+static void write_file(const char *dir, const char *name, const void *p, size_t n)
+{
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, p, n), (ssize_t)n);
+	close(fd);
+}
+
+static void rm_dir(const char *dir)
+{
+	static const char *const files[] = {"config.json", "vocab.txt", "model.safetensors", "pytorch_model.bin",
+					    "model.safetensors.index.json"};
+	char path[512];
+	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
+static void test_directory_load_pickle_and_shards(void **state)
+{
+	char dir[] = "/tmp/vv-test-model-XXXXXX";
+	struct fx_opts o = fx_esm();
+	struct fx f;
+	vv_model *m = NULL;
+	uint8_t dig[32];
+	char hex[65], path[600];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	fx_build(&o, &f);
+	write_file(dir, "config.json", f.config, f.config_len);
+	write_file(dir, "vocab.txt", f.vocab, f.vocab_len);
+	write_file(dir, "pytorch_model.bin", "PK\3\4", 4);
+	vv_err_clear();
+	assert_int_equal(vv_model_load(dir, &m), VV_ERR_MODEL_PICKLE);
+	assert_non_null(strstr(vv_err_detail(), "tools/convert_pickle_to_safetensors.py"));
+	write_file(dir, "model.safetensors.index.json", "{}", 2);
+	assert_int_equal(vv_model_load(dir, &m), VV_ERR_UNSUPPORTED);
+	write_file(dir, "model.safetensors", f.st, f.st_len);
+	assert_int_equal(vv_model_load(dir, &m), 0);
+	vv_sha256_oneshot(f.st, f.st_len, dig);
+	vv_hex(dig, 32, hex);
+	assert_string_equal(vv_model_get_info(m)->sha256, hex);
+	assert_int_equal(vv_model_get_info(m)->weights_file_bytes, f.st_len);
+	vv_model_free(m);
+	/* a truncated weights file is a format error naming the file */
+	write_file(dir, "model.safetensors", f.st, f.st_len - 3);
+	assert_int_equal(vv_model_load(dir, &m), VV_ERR_MODEL_FORMAT);
+	assert_non_null(strstr(vv_err_detail(), dir));
+	snprintf(path, sizeof path, "%s/vocab.txt", dir);
+	unlink(path);
+	write_file(dir, "model.safetensors", f.st, f.st_len);
+	assert_int_equal(vv_model_load(dir, &m), VV_ERR_IO);
+	rm_dir(dir);
+	fx_free(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_load_esm_info),
+		cmocka_unit_test(test_missing_tensor_named),
+		cmocka_unit_test(test_bad_shape_and_dtype),
+		cmocka_unit_test(test_safetensors_header_rules),
+		cmocka_unit_test(test_bitwise_batch_and_threads),
+		cmocka_unit_test(test_f16_bf16_equal_f32),
+		cmocka_unit_test(test_unaligned_f32_copied),
+		cmocka_unit_test(test_ntv2_config_without_model_type),
+		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_heads_and_arguments),
+		cmocka_unit_test(test_directory_load_pickle_and_shards),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
