@@ -59,7 +59,8 @@ struct vv_score_opts {
 	size_t window_nt;   /* reference window; 0: the longest the model allows,
 	                     * at most VV_SCORE_DEFAULT_WINDOW */
 	size_t batch;       /* sequences per forward; 0: 32 */
-	int threads;        /* OpenBLAS threads; 0: leave OpenBLAS's setting */
+	int threads;        /* worker threads of the model; 0: one per online CPU
+	                     * (at most 64).  Scores do not depend on it. */
 	size_t indel_flank; /* 0: VV_SCORE_DEFAULT_FLANK */
 };
 

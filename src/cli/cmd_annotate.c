@@ -37,7 +37,8 @@ static const char annotate_usage[] =
 	"  --window N           reference window in nucleotides (default: the model's,\n"
 	"                       at most 1000)\n"
 	"  --batch N            sequences per forward pass (default 32)\n"
-	"  --threads N          OpenBLAS threads (default: OpenBLAS's setting)\n"
+	"  --threads N          model threads (default: one per CPU); results do not\n"
+	"                       depend on it, nor on --batch\n"
 	"  --max-input BYTES    refuse inputs larger than this (default 4 GiB)\n"
 	"  --summary-json FILE  also write the run's counts and timings as JSON\n"
 	"  --force              replace an existing output file\n"
@@ -120,8 +121,8 @@ static int annotate_args(int argc, char **argv, struct annotate_opts *o)
 		case 't':
 			if ((rc = parse_size(cmd, "--threads", optarg, &n)) != 0)
 				return rc;
-			if (n > 1024)
-				return vv_cli_usage_error(cmd, "--threads: at most 1024");
+			if (n > 256)
+				return vv_cli_usage_error(cmd, "--threads: at most 256");
 			o->score.threads = (int)n;
 			break;
 		case 'M':

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { VV_SCORE_DEFAULT_BATCH = 32, VV_SCORE_MAX_BATCH = 4096 };
 
@@ -155,7 +156,12 @@ int vv_scorer_new(const struct vv_model *m, const struct vv_score_opts *opts, vv
 	s->max_mask = I->tokenizer == VV_MODEL_TOK_KMER_OVERLAP ? (size_t)I->k : 1;
 	if ((rc = vv_model_run_new(m, s->batch, s->max_tok, &s->run)) != 0)
 		goto fail;
-	vv_model_run_set_threads(s->run, o.threads);
+	if (o.threads <= 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		o.threads = cpus < 1 ? 1 : cpus > 64 ? 64 : (int)cpus;
+	}
+	if ((rc = vv_model_run_set_threads(s->run, o.threads)) != 0)
+		goto fail;
 	if (vv_size_mul(s->batch, s->max_tok, &n) != 0) {
 		rc = VV_ERR_RANGE;
 		goto fail;

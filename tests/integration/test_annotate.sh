@@ -82,6 +82,15 @@ EOF
 bcftools view -Oz -o "$T/rt.vcf.gz" "$T/out.vcf.gz"
 cmp <(bcftools view -H "$T/out.vcf.gz") <(bcftools view -H "$T/rt.vcf.gz") || fail "bcftools round trip"
 
+# determinism: batch sizes 1 and 64, threads 1 and 2, the same bytes
+for fmt in vcf json; do
+	run --vcf $VCF --format $fmt --batch 1 --threads 1 -o "$T/d1.$fmt"
+	run --vcf $VCF --format $fmt --batch 64 --threads 2 -o "$T/d2.$fmt"
+	run --vcf $VCF --format $fmt --batch 7 --threads 2 -o "$T/d3.$fmt"
+	cmp "$T/d1.$fmt" "$T/d2.$fmt" || fail "$fmt output differs between batch 1/threads 1 and batch 64/threads 2"
+	cmp "$T/d1.$fmt" "$T/d3.$fmt" || fail "$fmt output differs between batch 1 and batch 7"
+done
+
 # a warning late in the file (past the first chunk of 1024 variants) still
 # reaches the output header: htslib turns an out-of-range Integer to missing
 "$PYTHON" - "$T/late.vcf" <<'EOF'

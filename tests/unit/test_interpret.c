@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "varvault/interpret.h"
+#include "varvault/model.h"
 
 static const char good_policy[] =
 	"[policy]\nname = t\ncalibrated = no\n"
@@ -83,14 +86,194 @@ static void test_bundled_policy_loads(void **state)
 	vv_policy_free(p);
 }
 
+/* ---- the scorer, on small random models written by tools/hfref.py ---- */
+
+static char tmpdir[] = "/tmp/vv_interp_XXXXXX";
+static int have_models;
+
+static int make_model(const char *kind, const char *head)
+{
+	char cmd[8192];
+	const char *py = getenv("PYTHON"), *src = getenv("VV_SRC");
+
+	snprintf(cmd, sizeof cmd, "'%s' '%s/tests/data/make_test_model.py' '%s/%s-%s' %s %s >/dev/null 2>&1",
+		 py ? py : "/usr/bin/python3", src ? src : ".", tmpdir, kind, head, kind, head);
+	return system(cmd) == 0;
+}
+
+static int setup_models(void **state)
+{
+	(void)state;
+	if (!mkdtemp(tmpdir))
+		return -1;
+	have_models = make_model("char", "mlm") && make_model("char", "cls") && make_model("nt6", "mlm");
+	return 0;
+}
+
+static int teardown_models(void **state)
+{
+	char cmd[256];
+
+	(void)state;
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static vv_model *load(const char *name)
+{
+	char path[512];
+	vv_model *m = NULL;
+
+	if (!have_models)
+		skip();
+	snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+	assert_int_equal(vv_model_load(path, &m), 0);
+	return m;
+}
+
+static void random_window(char *w, size_t n, unsigned *seed)
+{
+	for (size_t i = 0; i < n; i++)
+		w[i] = "ACGT"[rand_r(seed) % 4];
+	w[n] = '\0';
+}
+
+static void test_scorer_needs_mlm(void **state)
+{
+	vv_model *m = load("char-cls");
+	vv_scorer *s = NULL;
+
+	(void)state;
+	assert_int_equal(vv_scorer_new(m, NULL, &s), VV_ERR_UNSUPPORTED);
+	assert_null(s);
+	vv_model_free(m);
+}
+
+static void test_scorer_windows(void **state)
+{
+	vv_model *m = load("char-mlm"), *nt = load("nt6-mlm");
+	struct vv_score_opts o = {.window_nt = 500};
+	vv_scorer *s = NULL;
+
+	(void)state;
+	/* max_position_embeddings 160, cls and eos: 158 bases */
+	assert_int_equal(vv_scorer_new(m, NULL, &s), 0);
+	assert_int_equal(vv_scorer_window(s), 158);
+	assert_int_equal(vv_scorer_flank(s), VV_SCORE_DEFAULT_FLANK);
+	vv_scorer_free(s);
+	assert_int_equal(vv_scorer_new(m, &o, &s), VV_ERR_INVAL);
+	/* 6-mers: whole k-mers by default */
+	assert_int_equal(vv_scorer_new(nt, NULL, &s), 0);
+	assert_int_equal(vv_scorer_window(s) % 6, 0);
+	vv_scorer_free(s);
+	vv_model_free(m);
+	vv_model_free(nt);
+}
+
+static void test_scorer_reasons(void **state)
+{
+	vv_model *m = load("char-mlm");
+	struct vv_score_opts o = {.window_nt = 40};
+	vv_scorer *s = NULL;
+	char w[41], ins[64];
+	unsigned seed = 3;
+	struct vv_score_req q[6];
+	struct vv_score_result r[6];
+	char ref1[2] = {0}, ref2[3] = {0};
+
+	(void)state;
+	random_window(w, 40, &seed);
+	ref1[0] = w[20];
+	memcpy(ref2, w + 20, 2);
+	memset(ins, 'A', sizeof ins - 1);
+	ins[sizeof ins - 1] = '\0';
+	ins[0] = w[20];
+	assert_int_equal(vv_scorer_new(m, &o, &s), 0);
+	q[0] = (struct vv_score_req){w, 40, 20, ref1, ref1[0] == 'A' ? "C" : "A"}; /* scored */
+	q[1] = (struct vv_score_req){w, 40, 20, ref1, "N"};
+	q[2] = (struct vv_score_req){w, 40, 20, ref1[0] == 'A' ? "C" : "A", "G"};
+	q[3] = (struct vv_score_req){w, 40, 39, ref2, "A"};
+	q[4] = (struct vv_score_req){w, 40, 20, ref1, ins};
+	q[5] = (struct vv_score_req){w, 40, 20, ref2, ref1}; /* a deletion: scored */
+	assert_int_equal(vv_scorer_score(s, q, 6, r), 0);
+	assert_null(r[0].reason);
+	assert_int_equal(r[0].method, VV_SCORE_MASKED_LLR);
+	assert_false(isnan(r[0].score));
+	assert_string_equal(r[1].reason, "non_acgt_allele");
+	assert_string_equal(r[2].reason, "ref_window_mismatch");
+	assert_string_equal(r[3].reason, "allele_outside_window");
+	assert_string_equal(r[4].reason, "allele_exceeds_window");
+	for (int i = 1; i <= 4; i++) {
+		assert_true(isnan(r[i].score));
+		assert_int_equal(r[i].method, VV_SCORE_NONE);
+	}
+	assert_null(r[5].reason);
+	assert_int_equal(r[5].method, VV_SCORE_LOCAL_PLL);
+	assert_false(isnan(r[5].score));
+	vv_scorer_free(s);
+	vv_model_free(m);
+}
+
+/* A score must not depend on the other variants of the call, the batch
+ * size or the thread count: the output bytes of a job depend on it. */
+static void test_scorer_independent_of_batch(void **state)
+{
+	enum { N = 24, W = 64 };
+	vv_model *m = load("nt6-mlm");
+	static char win[N][W + 1], ref[N][4], alt[N][8];
+	struct vv_score_req q[N];
+	struct vv_score_result all[N], one, other[N];
+	struct vv_score_opts o1 = {.window_nt = W, .batch = 5, .threads = 1};
+	struct vv_score_opts o2 = {.window_nt = W, .batch = 64, .threads = 2};
+	struct vv_score_opts o3 = {.window_nt = W, .batch = 1, .threads = 1};
+	vv_scorer *s1 = NULL, *s2 = NULL, *s3 = NULL;
+	unsigned seed = 11;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		size_t off = 20 + (size_t)i;
+		random_window(win[i], W, &seed);
+		ref[i][0] = win[i][off];
+		if (i % 4 == 3) { /* an insertion */
+			alt[i][0] = ref[i][0];
+			memcpy(alt[i] + 1, "GT", 3);
+		} else {
+			alt[i][0] = ref[i][0] == 'T' ? 'G' : 'T';
+		}
+		/* an insertion's window leaves room for the inserted bases */
+		q[i] = (struct vv_score_req){win[i], i % 4 == 3 ? W - 2 : W, off, ref[i], alt[i]};
+	}
+	assert_int_equal(vv_scorer_new(m, &o1, &s1), 0);
+	assert_int_equal(vv_scorer_new(m, &o2, &s2), 0);
+	assert_int_equal(vv_scorer_new(m, &o3, &s3), 0);
+	assert_int_equal(vv_scorer_score(s1, q, N, all), 0);
+	assert_int_equal(vv_scorer_score(s2, q, N, other), 0);
+	for (int i = 0; i < N; i++) {
+		if (all[i].reason)
+			fail_msg("request %d not scored: %s", i, all[i].reason);
+		assert_memory_equal(&all[i].score, &other[i].score, sizeof(double));
+		assert_int_equal(vv_scorer_score(s3, &q[i], 1, &one), 0);
+		if (memcmp(&all[i].score, &one.score, sizeof(double)) != 0)
+			fail_msg("request %d: %.17g in a batch, %.17g alone", i, all[i].score, one.score);
+	}
+	vv_scorer_free(s1);
+	vv_scorer_free(s2);
+	vv_scorer_free(s3);
+	vv_model_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_policy_classifies_each_band),
 		cmocka_unit_test(test_policy_rejects_bad_files),
 		cmocka_unit_test(test_bundled_policy_loads),
+		cmocka_unit_test(test_scorer_needs_mlm),
+		cmocka_unit_test(test_scorer_windows),
+		cmocka_unit_test(test_scorer_reasons),
+		cmocka_unit_test(test_scorer_independent_of_batch),
 	};
 	if (vv_core_init() != 0)
 		return 1;
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, setup_models, teardown_models);
 }
