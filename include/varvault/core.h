@@ -160,6 +160,12 @@ VV_EXPORT int vv_read_file(const char *path, size_t max, char **out, size_t *len
 VV_EXPORT int vv_size_mul(size_t a, size_t b, size_t *out) VV_MUST_CHECK;
 VV_EXPORT int vv_size_add(size_t a, size_t b, size_t *out) VV_MUST_CHECK;
 
+/* Makes room for one more element in a growing array *items of *cap
+ * elements of elem bytes, n of them in use: doubles the capacity (first
+ * `first`) when n == *cap.  Returns 0, VV_ERR_RANGE or VV_ERR_NOMEM (the
+ * array is unchanged). */
+VV_EXPORT int vv_array_grow(void **items, size_t *cap, size_t n, size_t elem, size_t first) VV_MUST_CHECK;
+
 /* Writes all n bytes to fd, retrying on EINTR and short writes. */
 VV_EXPORT int vv_write_all(int fd, const void *p, size_t n) VV_MUST_CHECK;
 

@@ -75,14 +75,8 @@ static int vv_conf_add(vv_conf *c, const char *section, const char *key, const c
 	if (vv_conf_find(c, section, key))
 		return vv_errf(VV_ERR_FORMAT, "%s:%d: '%s' set twice in section [%s]", c->name, line,
 			       key, section);
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 16;
-		struct vv_conf_entry *ne = realloc(c->e, cap * sizeof *ne);
-		if (!ne)
-			return VV_ERR_NOMEM;
-		c->e = ne;
-		c->cap = cap;
-	}
+	if (vv_array_grow((void **)&c->e, &c->cap, c->n, sizeof *c->e, 16) != 0)
+		return VV_ERR_NOMEM;
 	e = &c->e[c->n];
 	e->section = strdup(section);
 	e->key = strdup(key);

@@ -24,6 +24,25 @@ int vv_size_add(size_t a, size_t b, size_t *out)
 	return 0;
 }
 
+int vv_array_grow(void **items, size_t *cap, size_t n, size_t elem, size_t first)
+{
+	size_t ncap, bytes;
+	void *p;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap : first;
+	if (*cap && vv_size_mul(*cap, 2, &ncap) != 0)
+		return VV_ERR_RANGE;
+	if (vv_size_mul(ncap, elem, &bytes) != 0)
+		return VV_ERR_RANGE;
+	if (!(p = realloc(*items, bytes)))
+		return VV_ERR_NOMEM;
+	*items = p;
+	*cap = ncap;
+	return 0;
+}
+
 int vv_read_file(const char *path, size_t max, char **out, size_t *len)
 {
 	int fd = -1, rc = 0, saved;

@@ -213,14 +213,10 @@ static void vv_work_done(struct vv_score_work *w)
 
 static int vv_add_probe(struct vv_score_work *w, size_t req, int which)
 {
-	if (w->nprobes == w->capprobes) {
-		size_t cap = w->capprobes ? w->capprobes * 2 : 256;
-		struct vv_probe *p = realloc(w->probes, cap * sizeof *p);
-		if (!p)
-			return VV_ERR_NOMEM;
-		w->probes = p;
-		w->capprobes = cap;
-	}
+	int rc = vv_array_grow((void **)&w->probes, &w->capprobes, w->nprobes, sizeof *w->probes, 256);
+
+	if (rc)
+		return rc;
 	w->probes[w->nprobes++] = (struct vv_probe){req, which, w->ntargets, 0};
 	return 0;
 }
@@ -228,14 +224,10 @@ static int vv_add_probe(struct vv_score_work *w, size_t req, int which)
 /* Adds a target to the last probe. */
 static int vv_add_target(struct vv_score_work *w, size_t tok, int32_t plus, int32_t minus, int acc)
 {
-	if (w->ntargets == w->captargets) {
-		size_t cap = w->captargets ? w->captargets * 2 : 256;
-		struct vv_target *t = realloc(w->targets, cap * sizeof *t);
-		if (!t)
-			return VV_ERR_NOMEM;
-		w->targets = t;
-		w->captargets = cap;
-	}
+	int rc = vv_array_grow((void **)&w->targets, &w->captargets, w->ntargets, sizeof *w->targets, 256);
+
+	if (rc)
+		return rc;
 	w->targets[w->ntargets++] = (struct vv_target){(uint32_t)tok, plus, minus, acc};
 	w->probes[w->nprobes - 1].n++;
 	return 0;

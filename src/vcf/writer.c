@@ -569,14 +569,8 @@ static int hold(vv_vcf_writer *w, int rid, int64_t pos, const kstring_t *line)
 		w->held_rid = rid;
 		w->held_max = pos;
 	}
-	if (w->nheld == w->mheld) {
-		size_t m = w->mheld ? w->mheld * 2 : 64;
-		struct held *p = realloc(w->held, m * sizeof *p);
-		if (!p)
-			return VV_ERR_NOMEM;
-		w->held = p;
-		w->mheld = m;
-	}
+	if ((rc = vv_array_grow((void **)&w->held, &w->mheld, w->nheld, sizeof *w->held, 64)) != 0)
+		return rc;
 	/* stable: after every held record at the same or a smaller position */
 	for (at = w->nheld; at > 0 && w->held[at - 1].pos > pos; at--)
 		;

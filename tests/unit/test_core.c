@@ -146,6 +146,27 @@ static void test_size_checks(void **state)
 	assert_int_equal(r, 3);
 }
 
+static void test_array_grow(void **state)
+{
+	int *a = NULL;
+	size_t cap = 0, n = 0;
+
+	(void)state;
+	for (int i = 0; i < 1000; i++) {
+		assert_int_equal(vv_array_grow((void **)&a, &cap, n, sizeof *a, 4), 0);
+		assert_true(cap > n);
+		a[n++] = i;
+	}
+	assert_int_equal(cap, 1024);
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(a[i], i);
+	free(a);
+	a = NULL;
+	cap = SIZE_MAX / 2 + 1;
+	assert_int_equal(vv_array_grow((void **)&a, &cap, cap, sizeof *a, 4), VV_ERR_RANGE);
+	assert_null(a);
+}
+
 static void test_read_file(void **state)
 {
 	char path[] = "/tmp/vv_core_XXXXXX";
@@ -239,6 +260,7 @@ int main(void)
 		cmocka_unit_test(test_harden_process),
 		cmocka_unit_test(test_sha256_vectors),
 		cmocka_unit_test(test_size_checks),
+		cmocka_unit_test(test_array_grow),
 		cmocka_unit_test(test_read_file),
 		cmocka_unit_test(test_conf_parse),
 		cmocka_unit_test(test_conf_errors_name_line),
