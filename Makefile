@@ -6,6 +6,7 @@ CC       ?= cc
 CFLAGS   ?= -O2 -g
 LDFLAGS  ?=
 PREFIX   ?= /usr/local
+SYSCONFDIR ?= /etc
 DESTDIR  ?=
 SANITIZE ?= 0
 PYTHON   ?= /usr/bin/python3
@@ -84,7 +85,7 @@ help:
 	@echo "make bench             speed figures against references measured in the same run"
 	@echo "make demo              the main job on the bundled defaults"
 	@echo "make fuzz              libFuzzer, FUZZ_SECONDS per target (default $(FUZZ_SECONDS))"
-	@echo "make install           PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
+	@echo "make install           PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) DESTDIR=$(DESTDIR)"
 
 deps:
 	@tools/deps.sh packaging/deps.txt
@@ -165,14 +166,22 @@ fuzz: deps
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tools/fuzz.sh $(FUZZ_BIN)
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(SYSCONFDIR)/varvault \
+		$(DESTDIR)$(PREFIX)/share/varvault/models/demo-dna-mlm $(DESTDIR)$(PREFIX)/share/varvault/schema
 	install -m 0755 $(O)/varvault $(DESTDIR)$(PREFIX)/bin/varvault
 	install -m 0755 $(O)/varvault-admin $(DESTDIR)$(PREFIX)/sbin/varvault-admin
 	for m in docs/man/*.1; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man1/ || true; done
 	for m in docs/man/*.8; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man8/ || true; done
+	[ -e $(DESTDIR)$(SYSCONFDIR)/varvault/evidence.conf ] || \
+		install -m 0644 policy/evidence.conf $(DESTDIR)$(SYSCONFDIR)/varvault/evidence.conf
+	install -m 0644 docs/schema/result.schema.json $(DESTDIR)$(PREFIX)/share/varvault/schema/
+	for f in models/demo-dna-mlm/*; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/share/varvault/models/demo-dna-mlm/ || true; done
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/varvault $(DESTDIR)$(PREFIX)/sbin/varvault-admin
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/varvault.1 $(DESTDIR)$(PREFIX)/share/man/man1/varvault-admin.1
+	rm -rf $(DESTDIR)$(PREFIX)/share/varvault
 
 clean:
 	rm -rf build
