@@ -218,6 +218,23 @@ VV_EXPORT size_t vv_model_run_bytes(const vv_model *m, size_t max_batch, size_t 
 VV_EXPORT int vv_model_run_new(const vv_model *m, size_t max_batch, size_t max_tokens,
 			       vv_model_run **out) VV_MUST_CHECK;
 
+/*
+ * As vv_model_run_new(), with the activations sized for at most max_rows
+ * rows in all rather than max_batch * max_tokens: each sequence of a
+ * forward takes vv_model_rows(len) rows.  For callers whose sequences are
+ * mostly much shorter than the longest they allow (k-mer windows with a few
+ * N-runs).  max_rows 0 means no budget; otherwise it must hold one sequence
+ * of max_tokens (VV_ERR_INVAL).  A forward over the budget fails with
+ * VV_ERR_RANGE before computing anything.
+ */
+VV_EXPORT int vv_model_run_new_rows(const vv_model *m, size_t max_batch, size_t max_tokens,
+				    size_t max_rows, vv_model_run **out) VV_MUST_CHECK;
+
+/* Rows of the run's activations that a sequence of n tokens occupies
+ * (n rounded up to the row alignment that keeps results independent of the
+ * batch). */
+VV_EXPORT size_t vv_model_rows(size_t n);
+
 /* Frees a run.  NULL-safe. */
 VV_EXPORT void vv_model_run_free(vv_model_run *r);
 

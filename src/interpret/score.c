@@ -20,6 +20,7 @@ struct vv_scorer {
 	vv_model_run *run;
 	size_t window, flank, batch;
 	size_t max_tok;   /* tokens of the longest tokenization of a window */
+	size_t max_rows;  /* the run's row budget for one forward */
 	size_t max_mask;  /* tokens masked in one probe */
 	int32_t *ids;     /* [batch][max_tok]: the probes of one forward */
 	struct vv_model_seq *seqs;  /* [batch] */
@@ -154,7 +155,18 @@ int vv_scorer_new(const struct vv_model *m, const struct vv_score_opts *opts, vv
 	s->batch = o.batch;
 	s->max_tok = vv_tokens_for(I, o.window_nt);
 	s->max_mask = I->tokenizer == VV_MODEL_TOK_KMER_OVERLAP ? (size_t)I->k : 1;
-	if ((rc = vv_model_run_new(m, s->batch, s->max_tok, &s->run)) != 0)
+	/* k-mer windows usually tokenize to about window/k tokens; only N runs
+	 * make them longer.  Size the run for the usual case (a longer batch is
+	 * split), which keeps memory near what the forward really uses. */
+	s->max_rows = s->batch * vv_model_rows(s->max_tok);
+	if (I->tokenizer == VV_MODEL_TOK_KMER && I->k > 1) {
+		size_t usual = vv_model_rows((o.window_nt + (size_t)I->k - 1) / (size_t)I->k + vv_specials(I));
+		if (s->batch * usual < s->max_rows)
+			s->max_rows = s->batch * usual;
+		if (s->max_rows < vv_model_rows(s->max_tok))
+			s->max_rows = vv_model_rows(s->max_tok);
+	}
+	if ((rc = vv_model_run_new_rows(m, s->batch, s->max_tok, s->max_rows, &s->run)) != 0)
 		goto fail;
 	if (o.threads <= 0) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -482,8 +494,18 @@ int vv_scorer_score(vv_scorer *s, const struct vv_score_req *reqs, size_t n,
 			goto out;
 		}
 	}
-	for (size_t p = 0; p < w.nprobes; p += s->batch) {
-		size_t end = p + s->batch < w.nprobes ? p + s->batch : w.nprobes;
+	/* batches of at most s->batch probes within the run's row budget */
+	for (size_t p = 0, end; p < w.nprobes; p = end) {
+		size_t rows = 0;
+		for (end = p; end < w.nprobes && end - p < s->batch; end++) {
+			const struct vv_probe *pr = &w.probes[end];
+			size_t r = vv_model_rows(w.ntok[pr->req * 2 + (size_t)pr->which]);
+			if (rows + r > s->max_rows)
+				break;
+			rows += r;
+		}
+		if (end == p) /* cannot happen: a window never needs more than max_tok */
+			end = p + 1;
 		if ((rc = vv_run_batch(s, &w, p, end)) != 0)
 			goto out;
 	}

@@ -276,8 +276,8 @@ static size_t ffn_width(const vv_model *m)
 }
 
 /* Floats of the shared activations and of one worker's scratch. */
-static int run_floats(const vv_model *m, size_t B, size_t T, size_t *shared, size_t *per_thread,
-		      size_t *rows)
+static int run_floats(const vv_model *m, size_t B, size_t T, size_t max_rows, size_t *shared,
+		      size_t *per_thread, size_t *rows)
 {
 	const struct vv_model_config *c = &m->cfg;
 	size_t d = (size_t)c->hidden, rd, att, ffn, hd, lg, rot = 0;
@@ -286,6 +286,13 @@ static int run_floats(const vv_model *m, size_t B, size_t T, size_t *shared, siz
 		return VV_ERR_INVAL;
 	if (vv_size_mul(B, align_rows(T), rows) || *rows > INT32_MAX)
 		return VV_ERR_RANGE;
+	/* a row budget below B sequences of T tokens; one longest sequence fits */
+	if (max_rows) {
+		if (max_rows < align_rows(T))
+			return VV_ERR_INVAL;
+		if (max_rows < *rows)
+			*rows = align_rows(max_rows) > *rows ? *rows : align_rows(max_rows);
+	}
 	if (vv_size_mul(*rows, d, &rd) || vv_size_mul(T, T, &att) ||
 	    vv_size_mul(VV_CHUNK, ffn_width(m), &ffn) || vv_size_mul(VV_HEAD_ROWS, d, &hd) ||
 	    vv_size_mul(VV_HEAD_ROWS, (size_t)c->vocab_size, &lg))
@@ -307,7 +314,7 @@ size_t vv_model_run_bytes(const vv_model *m, size_t max_batch, size_t max_tokens
 
 	if (threads < 1)
 		threads = 1;
-	if (threads > VV_MAX_THREADS || run_floats(m, max_batch, max_tokens, &shared, &per, &rows) != 0)
+	if (threads > VV_MAX_THREADS || run_floats(m, max_batch, max_tokens, 0, &shared, &per, &rows) != 0)
 		return 0;
 	if (vv_size_mul(per, (size_t)threads, &total) || vv_size_add(total, shared, &total) ||
 	    vv_size_mul(total, sizeof(float), &total))
@@ -345,7 +352,18 @@ static int scratch_alloc(const vv_model_run *r, struct vv_scratch *s)
 	return 0;
 }
 
+size_t vv_model_rows(size_t tokens)
+{
+	return align_rows(tokens);
+}
+
 int vv_model_run_new(const vv_model *m, size_t max_batch, size_t max_tokens, vv_model_run **out)
+{
+	return vv_model_run_new_rows(m, max_batch, max_tokens, 0, out);
+}
+
+int vv_model_run_new_rows(const vv_model *m, size_t max_batch, size_t max_tokens, size_t max_rows,
+			  vv_model_run **out)
 {
 	const struct vv_model_config *c = &m->cfg;
 	size_t shared, per, rows, d = (size_t)c->hidden;
@@ -356,8 +374,9 @@ int vv_model_run_new(const vv_model *m, size_t max_batch, size_t max_tokens, vv_
 	if (max_tokens > (size_t)m->info.max_tokens)
 		return vv_errf(VV_ERR_MODEL_SEQLEN, "run: %zu tokens, the model allows %d", max_tokens,
 			       m->info.max_tokens);
-	if ((rc = run_floats(m, max_batch, max_tokens, &shared, &per, &rows)) != 0)
-		return vv_errf(rc, "run: batch %zu x %zu tokens is not possible", max_batch, max_tokens);
+	if ((rc = run_floats(m, max_batch, max_tokens, max_rows, &shared, &per, &rows)) != 0)
+		return vv_errf(rc, "run: batch %zu x %zu tokens in %zu rows is not possible", max_batch,
+			       max_tokens, max_rows);
 	if ((r = calloc(1, sizeof *r)) == NULL)
 		return VV_ERR_NOMEM;
 	r->m = m;
@@ -708,6 +727,9 @@ int vv_model_forward(vv_model_run *r, const struct vv_model_seq *seqs, size_t n)
 				return vv_errf(VV_ERR_INVAL, "forward: sequence %zu token %zu: id outside the vocabulary", s, t);
 		r->len[s] = seqs[s].len;
 		r->off[s + 1] = r->off[s] + align_rows(seqs[s].len);
+		if (r->off[s + 1] > r->max_rows)
+			return vv_errf(VV_ERR_RANGE, "forward: %zu sequences need more than the run's %zu rows",
+				       s + 1, r->max_rows);
 	}
 	r->rows = r->off[n];
 	for (size_t s = 0; s < n; s++)
