@@ -115,11 +115,6 @@ static void layernorm(float *out, const float *in, size_t rows, int d, const flo
 	}
 }
 
-static float gelu_erf(float x)
-{
-	return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
-}
-
 static float gelu_tanh(float x)
 {
 	return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
@@ -184,6 +179,55 @@ static inline __attribute__((always_inline)) vf4 vf4_exp(vf4 x)
 	return y * (vf4)((e + 127) << 23);
 }
 
+/* erf(x) within 1.6e-7 absolute (libm's erff: about 6e-8), four at a time.
+ * |x| <= 1: x * P(x^2); 1 < |x| < 4: 1 - exp(-x^2) * Q((|x| - 2.5) / 1.5),
+ * where Q approximates erfc(x) * exp(x^2); |x| >= 4: +-1 (erfc(4) < 2e-8).
+ * P (degree 6) and Q (degree 10) are least-squares fits in double on
+ * Chebyshev nodes, made for varvault (see docs/model.md). */
+static inline __attribute__((always_inline)) vf4 vf4_erf(vf4 x)
+{
+	static const float P[7] = {1.1283792e+00f, -3.7612629e-01f, 1.1283626e-01f, -2.6855398e-02f,
+				   5.1912167e-03f, -8.0348278e-04f, 7.9334226e-05f};
+	static const float Q[11] = {2.10806355e-01f, -1.11521401e-01f, 5.61109595e-02f, -2.69977897e-02f,
+				    1.24840345e-02f, -5.61176892e-03f, 2.42588832e-03f, -9.15554236e-04f,
+				    3.67864675e-04f, -2.45507341e-04f, 9.64062929e-05f};
+	const vi4 sign = (vi4)x & (vi4){INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN};
+	vf4 a = (vf4)((vi4)x & ~sign), a2 = a * a, p, q, u, near, far, r;
+
+	p = vf4_splat(P[6]);
+	for (int i = 5; i >= 0; i--)
+		p = p * a2 + vf4_splat(P[i]);
+	near = a * p;
+	u = (a - vf4_splat(2.5f)) * vf4_splat(1.0f / 1.5f);
+	q = vf4_splat(Q[10]);
+	for (int i = 9; i >= 0; i--)
+		q = q * u + vf4_splat(Q[i]);
+	far = vf4_splat(1.0f) - q * vf4_exp(-a2);
+	r = vf4_select(a <= vf4_splat(1.0f), near, far);
+	r = vf4_select(a >= vf4_splat(4.0f), vf4_splat(1.0f), r);
+	return (vf4)((vi4)r | sign);
+}
+
+/* x[j] = gelu(x[j]) = x/2 * (1 + erf(x / sqrt(2))) for j < n (exact GELU,
+ * as BERT's and ESM's "gelu"); the tail goes through the same vector code. */
+static void gelu_row(float *x, size_t n)
+{
+	const vf4 half = vf4_splat(0.5f), one = vf4_splat(1.0f), s = vf4_splat((float)M_SQRT1_2);
+	size_t j = 0;
+
+	for (; j + 4 <= n; j += 4) {
+		vf4 a = vf4_load(x + j);
+		vf4_store(x + j, half * a * (one + vf4_erf(a * s)));
+	}
+	if (j < n) {
+		float t[4] = {0};
+		memcpy(t, x + j, (n - j) * sizeof *t);
+		vf4 a = vf4_load(t);
+		vf4_store(t, half * a * (one + vf4_erf(a * s)));
+		memcpy(x + j, t, (n - j) * sizeof *t);
+	}
+}
+
 /* x[j] = silu(x[j]) * g[j] for j < n */
 static void swiglu_row(float *x, const float *g, size_t n)
 {
@@ -225,8 +269,7 @@ static void activate(enum vv_model_ffn act, float *p, size_t rows, size_t n, siz
 			swiglu_row(r, r + n, n);
 			break;
 		default:
-			for (size_t j = 0; j < n; j++)
-				r[j] = gelu_erf(r[j]);
+			gelu_row(r, n);
 			break;
 		}
 	}
