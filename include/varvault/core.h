@@ -211,6 +211,9 @@ VV_EXPORT int vv_conf_bool(const vv_conf *c, const char *section, const char *ke
  * terminated), so that a typo in a policy is an error, not a default. */
 VV_EXPORT int vv_conf_check_known(const vv_conf *c, const char *const *keys) VV_MUST_CHECK;
 
+/* Monotonic clock in seconds (for timings in summaries and benchmarks). */
+VV_EXPORT double vv_seconds(void);
+
 /* Hex encoding of n bytes into out (2n+1 bytes, NUL-terminated). */
 VV_EXPORT void vv_hex(const uint8_t *p, size_t n, char *out);
 

@@ -103,6 +103,9 @@ VV_EXPORT void vv_scorer_free(vv_scorer *s);
  * opts->window_nt), and the indel flank. */
 VV_EXPORT size_t vv_scorer_window(const vv_scorer *s);
 VV_EXPORT size_t vv_scorer_flank(const vv_scorer *s);
+/* Seconds spent inside the model (forwards and LM head) since the scorer
+ * was made. */
+VV_EXPORT double vv_scorer_engine_seconds(const vv_scorer *s);
 /* The model the scorer runs. */
 VV_EXPORT const struct vv_model *vv_scorer_model(const vv_scorer *s);
 
@@ -145,7 +148,7 @@ struct vv_interpret_summary {
 	uint64_t not_scored;
 	uint64_t warnings;     /* input warnings (all of them, also those not kept) */
 	uint64_t evidence[VV_EV_BP4_STRONG + 1]; /* scored variants per evidence */
-	double engine_seconds; /* time inside the model (scoring) */
+	double engine_seconds; /* time inside the model (forwards, LM head) */
 	double total_seconds;  /* the whole run */
 };
 

@@ -26,6 +26,7 @@ struct vv_scorer {
 	struct vv_model_seq *seqs;  /* [batch] */
 	struct vv_model_at *at;     /* [batch * max_mask] */
 	float *logits;              /* [batch * max_mask][vocab_size] */
+	double engine_seconds;      /* inside the model's forward and head */
 };
 
 /* One masked sequence: request req's ref (0) or alt (1) tokens with the
@@ -205,6 +206,11 @@ size_t vv_scorer_window(const vv_scorer *s)
 size_t vv_scorer_flank(const vv_scorer *s)
 {
 	return s->flank;
+}
+
+double vv_scorer_engine_seconds(const vv_scorer *s)
+{
+	return s->engine_seconds;
 }
 
 const struct vv_model *vv_scorer_model(const vv_scorer *s)
@@ -425,6 +431,7 @@ static double vv_logsumexp(const float *row, size_t n)
 static int vv_run_batch(vv_scorer *s, struct vv_score_work *w, size_t p0, size_t p1)
 {
 	size_t V = (size_t)s->info->vocab_size, nat = 0;
+	double t0;
 	int rc;
 
 	for (size_t p = p0; p < p1; p++) {
@@ -440,9 +447,11 @@ static int vv_run_batch(vv_scorer *s, struct vv_score_work *w, size_t p0, size_t
 		}
 		s->seqs[b] = (struct vv_model_seq){dst, w->ntok[slot]};
 	}
+	t0 = vv_seconds();
 	if ((rc = vv_model_forward(s->run, s->seqs, p1 - p0)) != 0 ||
 	    (rc = vv_model_mlm_logits(s->run, s->at, nat, s->logits)) != 0)
 		return vv_err_prefix(VV_ERR_INTERNAL, "scoring forward");
+	s->engine_seconds += vv_seconds() - t0;
 	nat = 0;
 	for (size_t p = p0; p < p1; p++) {
 		const struct vv_probe *pr = &w->probes[p];
