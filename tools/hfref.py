@@ -142,6 +142,12 @@ def tokenize_ref(seq, vocab, kind, k=1, add_eos=None):
     kind 'kmer_overlap': DNABERT seq2kmer: every k-mer at stride 1.
     Letters are upper-cased; unknown letters or k-mers give the unk token.
     The cls token comes first; eos/sep last for BERT and 'char' vocabularies."""
+    return tokenize_spans(seq, vocab, kind, k, add_eos)[0]
+
+
+def tokenize_spans(seq, vocab, kind, k=1, add_eos=None):
+    """(ids, spans) as tokenize_ref; spans[i] is the (start, length) of the
+    bases token i stands for, or None for a special token."""
     ids = {t: i for i, t in enumerate(vocab)}
     bert = "[CLS]" in ids
     cls = ids["[CLS]"] if bert else ids["<cls>"]
@@ -150,26 +156,31 @@ def tokenize_ref(seq, vocab, kind, k=1, add_eos=None):
     if add_eos is None:
         add_eos = bert or kind == "char"
     s = seq.upper()
-    out = [cls]
+    out, spans = [cls], [None]
     if kind == "char":
         out += [ids.get(c, unk) for c in s]
+        spans += [(i, 1) for i in range(len(s))]
     elif kind == "kmer":
         i = 0
         while i < len(s):
             w = s[i:i + k]
             if len(w) == k and set(w) <= set("ACGT"):
                 out.append(ids[w])
+                spans.append((i, k))
                 i += k
             else:
                 out.append(ids.get(s[i], unk))
+                spans.append((i, 1))
                 i += 1
     elif kind == "kmer_overlap":
         out += [ids.get(s[i:i + k], unk) for i in range(len(s) - k + 1)]
+        spans += [(i, k) for i in range(len(s) - k + 1)]
     else:
         raise ValueError(kind)
     if add_eos and eos is not None:
         out.append(eos)
-    return out
+        spans.append(None)
+    return out, spans
 
 
 # --------------------------------------------------------------------------

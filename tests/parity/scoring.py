@@ -37,41 +37,8 @@ CASES = [
 
 
 def tokens_with_spans(seq, vocab, kind, k):
-    """(ids, spans) under the published rules; spans are (start, len) or
-    None for special tokens."""
-    ids = {t: i for i, t in enumerate(vocab)}
-    bert = "[CLS]" in ids
-    cls = ids["[CLS]"] if bert else ids["<cls>"]
-    unk = ids["[UNK]"] if bert else ids["<unk>"]
-    eos = ids.get("[SEP]") if bert else ids.get("<eos>")
-    add_eos = bert or kind == "char"
-    out, spans = [cls], [None]
-    if kind == "char":
-        for i, c in enumerate(seq):
-            out.append(ids.get(c, unk))
-            spans.append((i, 1))
-    elif kind == "kmer":
-        i = 0
-        while i < len(seq):
-            w = seq[i:i + k]
-            if len(w) == k and set(w) <= set("ACGT"):
-                out.append(ids[w])
-                spans.append((i, k))
-                i += k
-            else:
-                out.append(ids.get(seq[i], unk))
-                spans.append((i, 1))
-                i += 1
-    else:
-        for i in range(len(seq) - k + 1):
-            out.append(ids.get(seq[i:i + k], unk))
-            spans.append((i, k))
-    if add_eos and eos is not None:
-        out.append(eos)
-        spans.append(None)
-    # the test itself checks its tokenizer against the reference one
-    assert out == hfref.tokenize_ref(seq, vocab, kind, k)
-    return out, spans
+    """(ids, spans) under the published rules (tools/hfref.py)."""
+    return hfref.tokenize_spans(seq, vocab, kind, k)
 
 
 def window(contigs, chrom, pos, span, width):
