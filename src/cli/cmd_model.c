@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +22,10 @@ static const char model_usage[] =
 	"\n"
 	"DIR is a Hugging Face model directory: config.json, model.safetensors, vocab.txt.\n"
 	"\n"
-	"  info DIR [--batch B] [--tokens T] [--threads N]\n"
+	"  info DIR [--batch B] [--tokens T] [--threads N] [--json]\n"
 	"      architecture, sizes, parameter count, SHA-256 of the weights, memory\n"
 	"      (run-state for B sequences of T tokens and N threads; defaults 1, the\n"
-	"      model's maximum and 1)\n"
+	"      model's maximum and 1); --json prints one JSON object for scripts\n"
 	"  check DIR\n"
 	"      validate the model and run one forward on a synthetic batch\n"
 	"  tokenize DIR\n"
@@ -201,7 +202,72 @@ static double mib(size_t b)
 	return (double)b / (1024.0 * 1024.0);
 }
 
-static int model_info(const char *dir, size_t batch, size_t tokens, int threads)
+/* model info --json: the same facts as one JSON object. */
+static int model_info_json(const struct vv_model_info *I, size_t run, size_t batch, size_t tokens,
+			   int threads, long maxrss_kib)
+{
+	json_object *o = json_object_new_object(), *sp = json_object_new_object(), *mem = json_object_new_object();
+	const char *text;
+	int rc = VV_EXIT_OK;
+
+#define STR(obj, k, v) json_object_object_add(obj, k, json_object_new_string(v))
+#define INT(obj, k, v) json_object_object_add(obj, k, json_object_new_int64((int64_t)(v)))
+#define BOOL(obj, k, v) json_object_object_add(obj, k, json_object_new_boolean(v))
+#define MIB(obj, k, v) json_object_object_add(obj, k, json_object_new_double(mib(v)))
+	STR(o, "name", I->name);
+	STR(o, "architecture", vv_model_arch_name(I->arch));
+	STR(o, "head", vv_model_head_name(I->head));
+	BOOL(o, "tied_decoder", I->tied_decoder);
+	STR(o, "positions", vv_model_posenc_name(I->posenc));
+	BOOL(o, "pre_layernorm", I->pre_layernorm);
+	BOOL(o, "embedding_layernorm", I->emb_layernorm);
+	STR(o, "feed_forward", vv_model_ffn_name(I->ffn));
+	BOOL(o, "feed_forward_bias", I->ffn_bias);
+	BOOL(o, "token_dropout", I->token_dropout);
+	INT(o, "hidden_size", I->hidden_size);
+	INT(o, "num_layers", I->num_layers);
+	INT(o, "num_heads", I->num_heads);
+	INT(o, "intermediate_size", I->intermediate_size);
+	INT(o, "vocab_size", I->vocab_size);
+	INT(o, "vocab_tokens", I->vocab_tokens);
+	INT(o, "max_positions", I->max_positions);
+	INT(o, "max_tokens", I->max_tokens);
+	INT(o, "num_labels", I->num_labels);
+	json_object_object_add(o, "layer_norm_eps", json_object_new_double((double)I->layer_norm_eps));
+	STR(o, "tokenizer", vv_model_tok_name(I->tokenizer));
+	INT(o, "k", I->k);
+	BOOL(o, "eos_appended", I->append_eos);
+	INT(sp, "cls", I->cls_id);
+	INT(sp, "eos", I->eos_id);
+	INT(sp, "pad", I->pad_id);
+	INT(sp, "mask", I->mask_id);
+	INT(sp, "unk", I->unk_id);
+	json_object_object_add(o, "special_ids", sp);
+	INT(o, "parameters", I->n_params);
+	STR(o, "weights_sha256", I->sha256);
+	INT(o, "weights_file_bytes", I->weights_file_bytes);
+	MIB(mem, "weights_mapped_mib", I->weights_mapped_bytes);
+	MIB(mem, "weights_converted_mib", I->weights_owned_bytes);
+	MIB(mem, "run_state_mib", run);
+	INT(mem, "run_state_batch", batch);
+	INT(mem, "run_state_tokens", tokens);
+	INT(mem, "run_state_threads", threads);
+	MIB(mem, "peak_estimate_mib", I->weights_mapped_bytes + I->weights_owned_bytes + run);
+	if (maxrss_kib >= 0)
+		json_object_object_add(mem, "max_rss_after_load_mib", json_object_new_double((double)maxrss_kib / 1024.0));
+	json_object_object_add(o, "memory", mem);
+#undef STR
+#undef INT
+#undef BOOL
+#undef MIB
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (!text || printf("%s\n", text) < 0)
+		rc = vv_cli_fail(VV_ERR_IO, "stdout");
+	json_object_put(o);
+	return rc;
+}
+
+static int model_info(const char *dir, size_t batch, size_t tokens, int threads, int as_json)
 {
 	vv_model *m = NULL;
 	const struct vv_model_info *I;
@@ -215,6 +281,12 @@ static int model_info(const char *dir, size_t batch, size_t tokens, int threads)
 	if (!tokens || tokens > (size_t)I->max_tokens)
 		tokens = (size_t)I->max_tokens;
 	run = vv_model_run_bytes(m, batch, tokens, threads);
+	if (as_json) {
+		rc = model_info_json(I, run, batch, tokens, threads,
+				     getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1);
+		vv_model_free(m);
+		return rc;
+	}
 	printf("name: %s\n", I->name);
 	printf("architecture: %s\n", vv_model_arch_name(I->arch));
 	printf("head: %s%s\n", vv_model_head_name(I->head),
@@ -469,12 +541,13 @@ int vv_cmd_model(int argc, char **argv)
 		{"tokens", required_argument, NULL, 't'},
 		{"threads", required_argument, NULL, 'j'},
 		{"output", required_argument, NULL, 'o'},
+		{"json", no_argument, NULL, 'J'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *cmd = "varvault-admin model", *sub, *dir, *outpath = NULL;
 	size_t batch = 0, tokens = 0, threads = 0;
-	int as_ids = 0, hidden = 0, c;
+	int as_ids = 0, hidden = 0, as_json = 0, c;
 
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fputs(model_usage, argc < 2 ? stderr : stdout);
@@ -486,6 +559,7 @@ int vv_cmd_model(int argc, char **argv)
 		switch (c) {
 		case 'i': as_ids = 1; break;
 		case 'H': hidden = 1; break;
+		case 'J': as_json = 1; break;
 		case 'b': if (parse_size(cmd, "--batch", optarg, 4096, &batch)) return VV_EXIT_USAGE; break;
 		case 't': if (parse_size(cmd, "--tokens", optarg, 1u << 20, &tokens)) return VV_EXIT_USAGE; break;
 		case 'j': if (parse_size(cmd, "--threads", optarg, 1024, &threads)) return VV_EXIT_USAGE; break;
@@ -498,7 +572,7 @@ int vv_cmd_model(int argc, char **argv)
 		return vv_cli_usage_error(cmd, "%s wants one model directory", sub);
 	dir = argv[optind];
 	if (!strcmp(sub, "info"))
-		return model_info(dir, batch ? batch : 1, tokens, threads ? (int)threads : 1);
+		return model_info(dir, batch ? batch : 1, tokens, threads ? (int)threads : 1, as_json);
 	if (!strcmp(sub, "check"))
 		return model_check(dir);
 	if (!strcmp(sub, "tokenize"))

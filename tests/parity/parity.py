@@ -10,6 +10,7 @@ zeros at padded ones.  Prints one line per case; exits 1 on any failure.
 """
 
 import hashlib
+import json
 import os
 import random
 import subprocess
@@ -104,6 +105,12 @@ def check_case(tmp, case, seed):
             raise AssertionError("%s: weights_sha256 differs from hashlib's" % name)
     if info["architecture"] != arch or not run(["check", d], "").startswith("ok:"):
         raise AssertionError("%s: info/check disagree: %s" % (name, info))
+    # info --json: the same facts for scripts.
+    js = json.loads(run(["info", d, "--json"], ""))
+    if (js["parameters"] != nparams or js["weights_sha256"] != info["weights_sha256"] or
+            js["architecture"] != arch or js["vocab_size"] != len(vocab) or
+            js["hidden_size"] != c.hidden_size or js["memory"]["run_state_mib"] <= 0):
+        raise AssertionError("%s: info --json disagrees: %s" % (name, js))
     # DNA on stdin gives what its token ids give.
     if head:
         a, b = os.path.join(tmp, name + "-dna.npy"), os.path.join(tmp, name + "-dnaids.npy")
