@@ -125,8 +125,17 @@ VV_EXPORT const char *vv_ref_name(const vv_ref *ref);
 
 /* MD5 of the FASTA file's bytes as stored (what `md5sum FILE` prints),
  * computed with hts_md5 on the first call and kept.  hex gets 32 lowercase
- * digits and a NUL.  Returns 0 or VV_ERR_REF_IO. */
+ * digits and a NUL.  Returns 0 or VV_ERR_REF_IO.
+ * The first call re-opens the FASTA by its path and reads all of it (a
+ * human genome: seconds): a sandboxed process that may no longer open
+ * files, or that is started afresh per job, should be given the digest
+ * with vv_ref_set_md5() (computed once by its parent) instead. */
 VV_EXPORT int vv_ref_md5(vv_ref *ref, char hex[33]) VV_MUST_CHECK;
+
+/* Records the reference's MD5 (32 lowercase hex digits, as vv_ref_md5
+ * reports it) computed elsewhere, so that vv_ref_md5 never reads the file.
+ * Returns 0 or VV_ERR_INVAL. */
+VV_EXPORT int vv_ref_set_md5(vv_ref *ref, const char *hex) VV_MUST_CHECK;
 
 /* MD5 of one contig's sequence, upper-cased, without line breaks (the SAM
  * M5 / VCF ##contig md5 convention).  Returns 0, VV_ERR_REF_CONTIG,

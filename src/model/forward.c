@@ -318,6 +318,20 @@ static size_t ffn_width(const vv_model *m)
 	return (size_t)m->cfg.inter * (m->cfg.ffn == VV_MODEL_FFN_SWIGLU ? 2 : 1);
 }
 
+/* Floats of a worker's logits scratch: the LM head's VV_HEAD_ROWS rows of
+ * the vocabulary, or the classification head's fixed-shape call of
+ * VV_ROW_ALIGN rows of labels, whichever is larger. */
+static int logits_floats(const vv_model *m, size_t *out)
+{
+	size_t lm, cls;
+
+	if (vv_size_mul(VV_HEAD_ROWS, (size_t)m->cfg.vocab_size, &lm) ||
+	    vv_size_mul(VV_ROW_ALIGN, (size_t)(m->cfg.num_labels > 0 ? m->cfg.num_labels : 0), &cls))
+		return VV_ERR_RANGE;
+	*out = lm > cls ? lm : cls;
+	return 0;
+}
+
 /* Floats of the shared activations and of one worker's scratch. */
 static int run_floats(const vv_model *m, size_t B, size_t T, size_t max_rows, size_t *shared,
 		      size_t *per_thread, size_t *rows)
@@ -338,7 +352,7 @@ static int run_floats(const vv_model *m, size_t B, size_t T, size_t max_rows, si
 	}
 	if (vv_size_mul(*rows, d, &rd) || vv_size_mul(T, T, &att) ||
 	    vv_size_mul(VV_CHUNK, ffn_width(m), &ffn) || vv_size_mul(VV_HEAD_ROWS, d, &hd) ||
-	    vv_size_mul(VV_HEAD_ROWS, (size_t)c->vocab_size, &lg))
+	    logits_floats(m, &lg))
 		return VV_ERR_RANGE;
 	if (c->posenc == VV_MODEL_POS_ROTARY && vv_size_mul(T, (size_t)c->head_dim, &rot))
 		return VV_ERR_RANGE;
@@ -380,13 +394,15 @@ static void scratch_free(struct vv_scratch *s)
 static int scratch_alloc(const vv_model_run *r, struct vv_scratch *s)
 {
 	const struct vv_model_config *c = &r->m->cfg;
-	size_t d = (size_t)c->hidden, T = r->max_tokens;
+	size_t d = (size_t)c->hidden, T = r->max_tokens, lg;
 
+	if (logits_floats(r->m, &lg) != 0)
+		return VV_ERR_RANGE;
 	s->att = malloc(T * T * sizeof(float));
 	s->ffn = malloc((size_t)VV_CHUNK * ffn_width(r->m) * sizeof(float));
 	s->h1 = calloc((size_t)VV_HEAD_ROWS * d, sizeof(float));
 	s->h2 = calloc((size_t)VV_HEAD_ROWS * d, sizeof(float));
-	s->logits = malloc((size_t)VV_HEAD_ROWS * (size_t)c->vocab_size * sizeof(float));
+	s->logits = malloc(lg * sizeof(float));
 	s->slot_req = malloc(VV_HEAD_ROWS * sizeof(int));
 	if (!s->att || !s->ffn || !s->h1 || !s->h2 || !s->logits || !s->slot_req) {
 		scratch_free(s);

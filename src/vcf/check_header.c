@@ -417,11 +417,13 @@ static int htslib_check(vv_vcf_reader *r, const char *line, size_t len, uint64_t
 	bcf_hrec_t *h;
 	int consumed = 0;
 
-	if (!r->hdr)
-		return 0;
+	/* header lines are checked before the header is parsed: ask htslib
+	 * about each one against an empty header */
+	if (!r->scratch_hdr && !(r->scratch_hdr = bcf_hdr_init("r")))
+		return VV_ERR_NOMEM;
 	if (!(copy = strndup(line, len)))
 		return VV_ERR_NOMEM;
-	h = bcf_hdr_parse_line(r->hdr, copy, &consumed);
+	h = bcf_hdr_parse_line(r->scratch_hdr, copy, &consumed);
 	free(copy);
 	if (h) {
 		bcf_hrec_destroy(h);
@@ -570,10 +572,4 @@ int vv_check_chrom_line(vv_vcf_reader *r, const char *line, size_t len, uint64_t
 out:
 	vv_nameset_done(&names);
 	return rc;
-}
-
-int vv_check_header_defs(vv_vcf_reader *r)
-{
-	(void)r;
-	return 0;
 }

@@ -485,7 +485,7 @@ static int header_parse(vv_vcf_reader *r, char *txt)
 	if ((uint64_t)r->nsamples > r->lim.max_samples)
 		return vv_errf(VV_ERR_VCF_LIMIT, "header: %d samples, more than the limit of %u", r->nsamples,
 			       r->lim.max_samples);
-	return vv_check_header_defs(r);
+	return 0;
 }
 
 static int read_vcf_header(vv_vcf_reader *r)
@@ -697,6 +697,8 @@ static void reader_free(vv_vcf_reader *r)
 		hclose_abruptly(r->hf);
 	if (r->hdr)
 		bcf_hdr_destroy(r->hdr);
+	if (r->scratch_hdr)
+		bcf_hdr_destroy(r->scratch_hdr);
 	if (r->buf) {
 		vv_wipe(r->buf, VV_READ_CHUNK);
 		free(r->buf);

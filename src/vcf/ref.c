@@ -178,6 +178,20 @@ int vv_ref_fetch(const vv_ref *ref, const char *contig, int64_t beg, int64_t end
 	return rc;
 }
 
+int vv_ref_set_md5(vv_ref *ref, const char *hex)
+{
+	size_t i;
+
+	for (i = 0; i < 32; i++)
+		if (!hex[i] || !strchr("0123456789abcdef", hex[i]))
+			break;
+	if (i != 32 || hex[32] != '\0')
+		return vv_errf(VV_ERR_INVAL, "reference %s: an MD5 is 32 lowercase hex digits", ref->name);
+	memcpy(ref->md5, hex, 33);
+	ref->md5_done = 1;
+	return 0;
+}
+
 int vv_ref_md5(vv_ref *ref, char hex[33])
 {
 	unsigned char digest[16], buf[65536];

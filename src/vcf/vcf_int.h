@@ -62,6 +62,7 @@ struct vv_vcf_reader {
 	BGZF *bgzf;             /* VCF text */
 	htsFile *hts;           /* BCF */
 	bcf_hdr_t *hdr;
+	bcf_hdr_t *scratch_hdr; /* empty header for checking single ## lines */
 
 	/* line reader over bgzf */
 	char *buf;
@@ -146,9 +147,6 @@ int vv_declared(const vv_vcf_reader *r, int hl, int id);
  * 1-based line.  Returns 0 or VV_ERR_NOMEM. */
 int vv_check_header_line(vv_vcf_reader *r, const char *line, size_t len, uint64_t lineno)
 	VV_MUST_CHECK;
-/* Checks the parsed header as a whole (reserved keys, definitions htslib
- * changed).  Returns 0 or VV_ERR_NOMEM. */
-int vv_check_header_defs(vv_vcf_reader *r) VV_MUST_CHECK;
 /* Checks the #CHROM line; returns 0 or VV_ERR_VCF_PARSE with a detail. */
 int vv_check_chrom_line(vv_vcf_reader *r, const char *line, size_t len, uint64_t lineno)
 	VV_MUST_CHECK;

@@ -332,8 +332,8 @@ static int split_info(vv_vcf_writer *w, bcf1_t *src, bcf1_t *dst, int ialt)
 		if (type == BCF_HT_INT || type == BCF_HT_REAL) {
 			n = bcf_get_info_values(h, src, key, &w->arr, &w->narr, type);
 			if (n < 0) {
-				rc = vv_errf(VV_ERR_VCF_FIELD, "output: INFO/%s of record %llu cannot be read back", key,
-					     (unsigned long long)0);
+				rc = vv_errf(VV_ERR_VCF_FIELD, "output: INFO/%s of the record at position %lld cannot be read back",
+					     key, (long long)src->pos + 1);
 				break;
 			}
 			nw = keep_index(vl, ialt, 0, which);
@@ -474,6 +474,10 @@ out:
 	free(parts);
 	free(ptrs);
 	if (vals) {
+		/* per-sample FORMAT strings: patient data, wiped as everything the
+		 * writer owns */
+		if (nvals > 0)
+			vv_wipe(vals[0], (size_t)nvals);
 		free(vals[0]);
 		free(vals);
 	}
@@ -710,8 +714,11 @@ static int build(vv_vcf_writer *w, const vv_vcf_var *v, bcf1_t **out)
 		rc = VV_ERR_NOMEM;
 		goto out;
 	}
-	/* INFO/END moves with the record, as bcftools norm does */
-	if (has_end && (v->pos != v->rec->pos || strlen(v->ref) != strlen(src->d.allele[0]))) {
+	/* INFO/END moves with the record, as bcftools norm does; a reference-only
+	 * record (ALT '.') keeps its END although its REF is cut to one base
+	 * (a gVCF-style block keeps its extent) */
+	if (has_end && v->alt_index != 0 &&
+	    (v->pos != v->rec->pos || strlen(v->ref) != strlen(src->d.allele[0]))) {
 		end[0] = (int32_t)(b->pos + (int64_t)strlen(v->ref));
 		if (bcf_update_info_int32(w->hdr, b, "END", end, 1) < 0) {
 			rc = VV_ERR_NOMEM;

@@ -424,6 +424,29 @@ static void test_heads_and_arguments(void **state)
 		vv_model_free(m);
 		fx_free(&f);
 	}
+
+	/* many more labels than vocabulary rows (a DeepSEA-style head on a
+	 * 10-letter vocabulary): the head's scratch must hold 48 rows of them */
+	{
+		enum { NL = 200 };
+		static float many[2 * NL], alone[NL];
+		struct vv_model_seq two[2] = {{ids, 5}, {ids, 3}};
+		o = fx_esm();
+		o.head = VV_MODEL_HEAD_CLS;
+		o.num_labels = NL;
+		fx_build(&o, &f);
+		assert_int_equal(fx_load(&f, NULL, &m), 0);
+		assert_int_equal(vv_model_get_info(m)->num_labels, NL);
+		assert_int_equal(vv_model_run_new(m, 2, 8, &r), 0);
+		assert_int_equal(vv_model_forward(r, two, 2), 0);
+		assert_int_equal(vv_model_cls_logits(r, many), 0);
+		assert_int_equal(vv_model_forward(r, two + 1, 1), 0);
+		assert_int_equal(vv_model_cls_logits(r, alone), 0);
+		assert_memory_equal(alone, many + NL, NL * sizeof(float));
+		vv_model_run_free(r);
+		vv_model_free(m);
+		fx_free(&f);
+	}
 }
 
 static void write_file(const char *dir, const char *name, const void *p, size_t n)

@@ -346,6 +346,16 @@ static void test_reference_and_windows(void **state)
 		assert_int_equal(vv_ref_contig_length(ref, "chrZ"), -1);
 		assert_int_equal(vv_ref_md5(ref, hex), 0);
 		assert_string_equal(hex, md5s[k]);
+		if (k == 1) {
+			/* a digest given by the caller is used as is, and checked */
+			vv_ref *given = open_ref(names[k]);
+			assert_int_equal(vv_ref_set_md5(given, "0123456789abcdef0123456789abcdef"), 0);
+			assert_int_equal(vv_ref_md5(given, hex), 0);
+			assert_string_equal(hex, "0123456789abcdef0123456789abcdef");
+			assert_int_equal(vv_ref_set_md5(given, "0123456789ABCDEF0123456789abcdef"), VV_ERR_INVAL);
+			assert_int_equal(vv_ref_set_md5(given, "0123"), VV_ERR_INVAL);
+			vv_ref_free(given);
+		}
 		assert_int_equal(vv_ref_contig_md5(ref, "chrA", hex), 0);
 		assert_string_equal(hex, "5b7845f6bb85756a0847c328dedd6b9a");
 		assert_int_equal(vv_ref_contig_md5(ref, "chrC", hex), 0);
