@@ -54,6 +54,9 @@ typedef struct vv_scorer vv_scorer;
 #define VV_SCORE_DEFAULT_WINDOW 1000
 /* Default flank of the indel local pseudo-log-likelihood, nucleotides. */
 #define VV_SCORE_DEFAULT_FLANK 5
+/* Most bases (reference and alternate regions together) a local PLL may
+ * cover: each costs about one forward pass. */
+#define VV_SCORE_MAX_PLL_BASES 256
 
 struct vv_score_opts {
 	size_t window_nt;   /* reference window; 0: the longest the model allows,

@@ -5,12 +5,29 @@
 #include "job.h"
 
 #include <json-c/json.h>
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 /* Scores are printed with 6 decimals, so that outputs are stable text. */
 #define VV_SCORE_FMT "%.6f"
+
+/* A name from a model's config or a policy, made safe for a quoted VCF
+ * header value and a TSV comment: anything but letters, digits and
+ * ._-+/:@ becomes '_' (quotes, backslashes, newlines, tabs), and it is cut
+ * to fit out.  JSON output keeps the names as they are (json-c escapes). */
+static const char *vv_safe_name(const char *in, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	for (; *in && n + 1 < cap; in++, n++) {
+		unsigned char c = (unsigned char)*in;
+		out[n] = (isalnum(c) || strchr("._-+/:@", c)) && c < 128 ? (char)c : '_';
+	}
+	out[n] = '\0';
+	return out;
+}
 
 static const char *vv_calibration_note(const vv_policy *p)
 {
@@ -36,9 +53,13 @@ static int vv_vcf_begin(struct vv_job *j)
 		 "The evidence policy has no calibration source: not for clinical use as is"},
 		{"VV_STATUS", "1", VV_VCF_STRING, "Why varvault did not score this variant"},
 	};
-	char line[1024];
+	char line[1024], model[128], policy[128], source[128], ref[128];
 	int rc;
 
+	vv_safe_name(vv_ref_name(j->ref), ref, sizeof ref);
+	vv_safe_name(j->mi->name, model, sizeof model);
+	vv_safe_name(vv_policy_name(j->p), policy, sizeof policy);
+	vv_safe_name(vv_policy_source(j->p), source, sizeof source);
 	if ((rc = vv_vcf_writer_new(j->r, -1, j->o->max_out, &j->w)) != 0 ||
 	    (rc = vv_vcf_writer_warnings_from(j->w, j->scan)) != 0)
 		return rc;
@@ -46,20 +67,21 @@ static int vv_vcf_begin(struct vv_job *j)
 		if ((rc = vv_vcf_writer_declare_info(j->w, fields[i].id, fields[i].number, fields[i].type,
 						     fields[i].desc)) != 0)
 			return rc;
-#define VV_HDR(...)                                                   \
-	do {                                                          \
-		snprintf(line, sizeof line, __VA_ARGS__);             \
-		if ((rc = vv_vcf_writer_header_line(j->w, line)) != 0) \
-			return rc;                                    \
+#define VV_HDR(...)                                                        \
+	do {                                                               \
+		int n_ = snprintf(line, sizeof line, __VA_ARGS__);          \
+		if (n_ < 0 || (size_t)n_ >= sizeof line)                    \
+			return vv_errf(VV_ERR_INTERNAL, "output: header line too long"); \
+		if ((rc = vv_vcf_writer_header_line(j->w, line)) != 0)      \
+			return rc;                                         \
 	} while (0)
 	VV_HDR("##varvault_version=%s", VV_VERSION);
 	VV_HDR("##varvault_model=<Name=\"%s\",SHA256=%s,Architecture=%s,Tokenizer=%s,K=%d>",
-	       j->mi->name, j->mi->sha256, vv_model_arch_name(j->mi->arch),
+	       model, j->mi->sha256, vv_model_arch_name(j->mi->arch),
 	       vv_model_tok_name(j->mi->tokenizer), j->mi->k);
-	VV_HDR("##varvault_reference=<Name=\"%s\",MD5=%s>", vv_ref_name(j->ref), j->ref_md5);
+	VV_HDR("##varvault_reference=<Name=\"%s\",MD5=%s>", ref, j->ref_md5);
 	VV_HDR("##varvault_policy=<Name=\"%s\",SHA256=%s,Calibrated=%s,CalibrationSource=\"%s\">",
-	       vv_policy_name(j->p), vv_policy_sha256(j->p), vv_policy_calibrated(j->p) ? "yes" : "no",
-	       vv_policy_source(j->p));
+	       policy, vv_policy_sha256(j->p), vv_policy_calibrated(j->p) ? "yes" : "no", source);
 	VV_HDR("##varvault_scoring=<WindowNt=%zu,SNV=%s,Other=%s,IndelFlankNt=%zu>",
 	       vv_scorer_window(j->sc), vv_score_method_name(VV_SCORE_MASKED_LLR),
 	       vv_score_method_name(VV_SCORE_LOCAL_PLL), vv_scorer_flank(j->sc));
@@ -234,14 +256,19 @@ const struct vv_sink vv_interpret_sink_json = {vv_json_begin, vv_json_variant, v
 
 static int vv_tsv_begin(struct vv_job *j)
 {
+	char model[128], policy[128], source[128], ref[128];
 	int rc;
 
+	vv_safe_name(vv_ref_name(j->ref), ref, sizeof ref);
+	vv_safe_name(j->mi->name, model, sizeof model);
+	vv_safe_name(vv_policy_name(j->p), policy, sizeof policy);
+	vv_safe_name(vv_policy_source(j->p), source, sizeof source);
 	if ((rc = vv_interpret_putf(j, "# varvault %s\n# model: %s sha256=%s\n# reference: %s md5=%s\n",
-				       VV_VERSION, j->mi->name, j->mi->sha256, vv_ref_name(j->ref),
+				       VV_VERSION, model, j->mi->sha256, ref,
 				       j->ref_md5)) != 0 ||
 	    (rc = vv_interpret_putf(j, "# policy: %s sha256=%s %s (calibration source: %s)\n",
-				       vv_policy_name(j->p), vv_policy_sha256(j->p),
-				       vv_calibration_note(j->p), vv_policy_source(j->p))) != 0 ||
+				       policy, vv_policy_sha256(j->p),
+				       vv_calibration_note(j->p), source)) != 0 ||
 	    (rc = vv_interpret_putf(j, "# scoring: window %zu nt, SNV %s, other %s (flank %zu nt)\n",
 				       vv_scorer_window(j->sc), vv_score_method_name(VV_SCORE_MASKED_LLR),
 				       vv_score_method_name(VV_SCORE_LOCAL_PLL), vv_scorer_flank(j->sc))) != 0)

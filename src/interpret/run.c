@@ -44,20 +44,20 @@ int vv_interpret_putf(struct vv_job *j, const char *fmt, ...)
 	return vv_interpret_put(j, buf, (size_t)n);
 }
 
-static const char *vv_class_of(enum vv_vcf_status st)
+/* The variant's class by the shape of its alleles (whatever its status):
+ * one base for one base, n for n, different lengths; symbolic alleles,
+ * breakends, '*' and '.' are "other". */
+static const char *vv_class_of(const vv_vcf_var *v)
 {
-	switch (st) {
-	case VV_VCF_SNV:
-		return "snv";
-	case VV_VCF_MNV:
-		return "mnv";
-	case VV_VCF_INDEL:
-		return "indel";
-	case VV_VCF_COMPLEX:
-		return "complex";
-	default:
+	const char *ref = vv_vcf_var_ref(v), *alt = vv_vcf_var_alt(v);
+	size_t rl = strlen(ref), al = strlen(alt);
+
+	if (!rl || !al || strspn(ref, "ACGTN") != rl || strspn(alt, "ACGTN") != al)
 		return "other";
-	}
+	if (rl == al)
+		return rl == 1 ? "snv" : "mnv";
+	/* VCF indels share their first base; a delins does not */
+	return ref[0] == alt[0] ? "indel" : "complex";
 }
 
 /* Reads the whole input once, without the reference (records are split but
@@ -102,6 +102,10 @@ static const char *vv_window_for(struct vv_job *j, const vv_vcf_var *v, vv_ref_w
 		*err = rc;
 		return NULL;
 	}
+	/* N (a reference gap, an IUPAC code, padding of a short contig) is
+	 * sequence the model has not seen in training: no score */
+	if (w->n_count > 0)
+		return "n_in_window";
 	*q = (struct vv_score_req){w->seq, w->len, w->offset, vv_vcf_var_ref(v), vv_vcf_var_alt(v)};
 	return NULL;
 }
@@ -166,7 +170,7 @@ static int vv_chunk_run(struct vv_job *j, struct vv_chunk *c)
 		enum vv_vcf_status st = vv_vcf_var_status(v);
 		struct vv_item *it = &c->items[i];
 
-		*it = (struct vv_item){v, vv_class_of(st), NULL, VV_SCORE_NONE, NAN, VV_EV_NONE};
+		*it = (struct vv_item){v, vv_class_of(v), NULL, VV_SCORE_NONE, NAN, VV_EV_NONE};
 		c->req_of[i] = SIZE_MAX;
 		if (!vv_vcf_status_scorable(st)) {
 			it->status = vv_vcf_status_name(st);

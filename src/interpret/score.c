@@ -29,12 +29,13 @@ struct vv_scorer {
 	double engine_seconds;      /* inside the model's forward and head */
 };
 
-/* One masked sequence: request req's ref (0) or alt (1) tokens with the
- * tokens of its targets masked. */
+/* One masked sequence: request req's ref (0) or alt (1) tokens with tokens
+ * [mask_lo, mask_hi) masked; its targets are among them. */
 struct vv_probe {
 	size_t req;
 	int which;
 	size_t first, n;  /* its targets */
+	uint32_t mask_lo, mask_hi;
 };
 
 /* A masked token: adds logp(plus) - logp(minus) (either may be -1) to
@@ -54,7 +55,7 @@ struct vv_score_work {
 	struct vv_model_span *spans;  /* [n][2][max_tok] */
 	size_t *ntok;                 /* [n][2] */
 	double *acc;                  /* [n][3] */
-	double *len;                  /* [n][2]: bases of the PLL regions */
+	double *len;                  /* [n][2]: bases the PLL regions' tokens cover */
 	struct vv_probe *probes;
 	size_t nprobes, capprobes;
 	struct vv_target *targets;
@@ -229,13 +230,13 @@ static void vv_work_done(struct vv_score_work *w)
 	free(w->targets);
 }
 
-static int vv_add_probe(struct vv_score_work *w, size_t req, int which)
+static int vv_add_probe(struct vv_score_work *w, size_t req, int which, size_t lo, size_t hi)
 {
 	int rc = vv_array_grow((void **)&w->probes, &w->capprobes, w->nprobes, sizeof *w->probes, 256);
 
 	if (rc)
 		return rc;
-	w->probes[w->nprobes++] = (struct vv_probe){req, which, w->ntargets, 0};
+	w->probes[w->nprobes++] = (struct vv_probe){req, which, w->ntargets, 0, (uint32_t)lo, (uint32_t)hi};
 	return 0;
 }
 
@@ -271,64 +272,95 @@ static const char *vv_tokenize_slot(vv_scorer *s, struct vv_score_work *w, size_
 	return NULL;
 }
 
-/* SNV: mask every token that holds the variant base; score alt vs ref. */
+/* SNV: mask every token that holds the variant base (one for single
+ * nucleotides and non-overlapping k-mers, up to k for overlapping k-mers,
+ * which are consecutive); score alt vs ref at each. */
 static const char *vv_plan_snv(vv_scorer *s, struct vv_score_work *w, size_t i, int *nomem)
 {
 	const struct vv_score_req *q = &w->reqs[i];
-	size_t base = i * 2 * s->max_tok, n = w->ntok[i * 2];
+	size_t base = i * 2 * s->max_tok, n = w->ntok[i * 2], lo = SIZE_MAX, hi = 0;
 	const int32_t *ids = w->ids + base;
 	const struct vv_model_span *sp = w->spans + base;
-	size_t found = 0;
+	int32_t alt_ids[VV_MODEL_MAX_K];
 	char kmer[VV_MODEL_MAX_K + 1];
 
 	for (size_t t = 0; t < n; t++) {
 		const char *ref;
-		size_t off;
 		int alt_id;
 
 		if (sp[t].start < 0 || (size_t)sp[t].start > q->offset ||
 		    (size_t)sp[t].start + (size_t)sp[t].len <= q->offset)
 			continue;
+		if (lo == SIZE_MAX)
+			lo = t;
+		else if (t != hi)
+			return "token_overlap"; /* not consecutive: no tokenizer does this */
+		if (t - lo >= s->max_mask)
+			return "token_overlap";
 		ref = vv_model_token_str(s->m, ids[t]);
 		if (!ref || strlen(ref) != (size_t)sp[t].len || (size_t)sp[t].len > VV_MODEL_MAX_K)
 			return "ref_token_not_in_vocab";
 		memcpy(kmer, ref, (size_t)sp[t].len + 1);
-		off = q->offset - (size_t)sp[t].start;
-		kmer[off] = q->alt[0];
+		kmer[q->offset - (size_t)sp[t].start] = q->alt[0];
 		if ((alt_id = vv_model_token_id(s->m, kmer)) < 0)
 			return "alt_token_not_in_vocab";
-		if (found == 0 && vv_add_probe(w, i, 0) != 0)
-			goto oom;
-		if (found == s->max_mask)
-			return "token_overlap";
-		if (vv_add_target(w, t, alt_id, ids[t], ACC_LLR) != 0)
-			goto oom;
-		found++;
+		alt_ids[t - lo] = alt_id;
+		hi = t + 1;
 	}
-	return found ? NULL : "no_token_at_variant";
+	if (lo == SIZE_MAX)
+		return "no_token_at_variant";
+	if (vv_add_probe(w, i, 0, lo, hi) != 0)
+		goto oom;
+	for (size_t t = lo; t < hi; t++)
+		if (vv_add_target(w, t, alt_ids[t - lo], ids[t], ACC_LLR) != 0)
+			goto oom;
+	return NULL;
 oom:
 	*nomem = 1;
 	return NULL;
 }
 
-/* Masks, one probe each, the tokens overlapping [lo, hi) of slot which. */
+/* Masks, one probe each, the tokens overlapping bases [lo, hi) of slot
+ * which.  With overlapping k-mers a token's bases also sit in its k-1
+ * neighbours on each side, so those are masked with it (as DNABERT masks
+ * k consecutive tokens in pre-training); otherwise it would be read off
+ * them.  *count gets the probes, *covered the bases from the first masked
+ * target's first base to the last one's last (the PLL's normaliser). */
 static int vv_plan_region(vv_scorer *s, struct vv_score_work *w, size_t i, int which, size_t lo,
-			  size_t hi, size_t *count)
+			  size_t hi, size_t *count, size_t *covered)
 {
 	size_t base = (i * 2 + (size_t)which) * s->max_tok, n = w->ntok[i * 2 + (size_t)which];
+	size_t first = SIZE_MAX, last = 0, span_lo = SIZE_MAX, span_hi = 0;
+	size_t reach = s->info->tokenizer == VV_MODEL_TOK_KMER_OVERLAP ? (size_t)s->info->k - 1 : 0;
 	const int32_t *ids = w->ids + base;
 	const struct vv_model_span *sp = w->spans + base;
 
-	*count = 0;
+	*count = *covered = 0;
+	for (size_t t = 0; t < n; t++) /* the sequence tokens, between the specials */
+		if (sp[t].start >= 0 && sp[t].len > 0) {
+			if (first == SIZE_MAX)
+				first = t;
+			last = t;
+		}
 	for (size_t t = 0; t < n; t++) {
+		size_t mlo, mhi;
+
 		if (sp[t].start < 0 || sp[t].len <= 0 || (size_t)sp[t].start >= hi ||
 		    (size_t)sp[t].start + (size_t)sp[t].len <= lo)
 			continue;
-		if (vv_add_probe(w, i, which) != 0 ||
+		mlo = t - first > reach ? t - reach : first;
+		mhi = last - t > reach ? t + reach + 1 : last + 1;
+		if (vv_add_probe(w, i, which, mlo, mhi) != 0 ||
 		    vv_add_target(w, t, ids[t], -1, which == 0 ? ACC_PLL_REF : ACC_PLL_ALT) != 0)
 			return VV_ERR_NOMEM;
+		if ((size_t)sp[t].start < span_lo)
+			span_lo = (size_t)sp[t].start;
+		if ((size_t)sp[t].start + (size_t)sp[t].len > span_hi)
+			span_hi = (size_t)sp[t].start + (size_t)sp[t].len;
 		(*count)++;
 	}
+	if (*count)
+		*covered = span_hi - span_lo;
 	return 0;
 }
 
@@ -337,7 +369,7 @@ static int vv_plan_region(vv_scorer *s, struct vv_score_work *w, size_t i, int w
 static const char *vv_plan_pll(vv_scorer *s, struct vv_score_work *w, size_t i, int *nomem)
 {
 	const struct vv_score_req *q = &w->reqs[i];
-	size_t rl = strlen(q->ref), al = strlen(q->alt), pre = 0, suf = 0, alen, nr, na;
+	size_t rl = strlen(q->ref), al = strlen(q->alt), pre = 0, suf = 0, alen, nr, na, cr, ca;
 	size_t lo, rhi, ahi;
 	const char *why;
 	char *alt = NULL;
@@ -369,14 +401,18 @@ static const char *vv_plan_pll(vv_scorer *s, struct vv_score_work *w, size_t i, 
 		rhi = q->window_len;
 	if (ahi > alen)
 		ahi = alen;
-	if (vv_plan_region(s, w, i, 0, lo, rhi, &nr) != 0 || vv_plan_region(s, w, i, 1, lo, ahi, &na) != 0) {
+	/* one forward per masked token: bound the cost of a long allele */
+	if ((rhi - lo) + (ahi - lo) > VV_SCORE_MAX_PLL_BASES)
+		return "allele_too_long_for_pll";
+	if (vv_plan_region(s, w, i, 0, lo, rhi, &nr, &cr) != 0 ||
+	    vv_plan_region(s, w, i, 1, lo, ahi, &na, &ca) != 0) {
 		*nomem = 1;
 		return NULL;
 	}
 	if (!nr || !na)
 		return "no_token_in_region";
-	w->len[i * 2] = (double)(rhi - lo);
-	w->len[i * 2 + 1] = (double)(ahi - lo);
+	w->len[i * 2] = (double)cr;
+	w->len[i * 2 + 1] = (double)ca;
 	return NULL;
 }
 
@@ -440,9 +476,10 @@ static int vv_run_batch(vv_scorer *s, struct vv_score_work *w, size_t p0, size_t
 		int32_t *dst = s->ids + b * s->max_tok;
 
 		memcpy(dst, w->ids + slot * s->max_tok, w->ntok[slot] * sizeof *dst);
+		for (uint32_t t = pr->mask_lo; t < pr->mask_hi; t++)
+			dst[t] = s->info->mask_id;
 		for (size_t t = 0; t < pr->n; t++) {
 			const struct vv_target *tg = &w->targets[pr->first + t];
-			dst[tg->tok] = s->info->mask_id;
 			s->at[nat++] = (struct vv_model_at){(uint32_t)b, tg->tok};
 		}
 		s->seqs[b] = (struct vv_model_seq){dst, w->ntok[slot]};
@@ -450,7 +487,7 @@ static int vv_run_batch(vv_scorer *s, struct vv_score_work *w, size_t p0, size_t
 	t0 = vv_seconds();
 	if ((rc = vv_model_forward(s->run, s->seqs, p1 - p0)) != 0 ||
 	    (rc = vv_model_mlm_logits(s->run, s->at, nat, s->logits)) != 0)
-		return vv_err_prefix(VV_ERR_INTERNAL, "scoring forward");
+		return vv_err_prefix(rc, "scoring forward");
 	s->engine_seconds += vv_seconds() - t0;
 	nat = 0;
 	for (size_t p = p0; p < p1; p++) {
@@ -524,6 +561,10 @@ int vv_scorer_score(vv_scorer *s, const struct vv_score_req *reqs, size_t n,
 		else if (res[i].method == VV_SCORE_LOCAL_PLL)
 			res[i].score = w.acc[i * 3 + ACC_PLL_ALT] / w.len[i * 2 + 1] -
 				       w.acc[i * 3 + ACC_PLL_REF] / w.len[i * 2];
+		/* an infinite logit (possible with F16/BF16 weights) is no score */
+		if (res[i].method != VV_SCORE_NONE && !isfinite(res[i].score)) {
+			res[i] = (struct vv_score_result){NAN, VV_SCORE_NONE, "non_finite_score"};
+		}
 	}
 out:
 	vv_work_done(&w);

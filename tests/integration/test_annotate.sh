@@ -82,6 +82,35 @@ EOF
 bcftools view -Oz -o "$T/rt.vcf.gz" "$T/out.vcf.gz"
 cmp <(bcftools view -H "$T/out.vcf.gz") <(bcftools view -H "$T/rt.vcf.gz") || fail "bcftools round trip"
 
+# reference-only records (ALT '.'), a POS 0 record and a window with N:
+# the JSON still validates, END keeps the block's extent (as bcftools
+# norm), and a variant near the masked part of the reference is not scored
+"$PYTHON" - "$T/edge.vcf" <<'EOF'
+import gzip, sys
+seq = "".join(l.strip() for l in gzip.open("models/demo/reference.fa.gz", "rt") if not l.startswith(">"))
+p = 60_101_600
+with open(sys.argv[1], "w") as f:
+    f.write('##fileformat=VCFv4.2\n##contig=<ID=20,length=63025520>\n')
+    f.write('##INFO=<ID=END,Number=1,Type=Integer,Description="End">\n')
+    f.write("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+    f.write("20\t0\t.\tN\tA\t.\tPASS\t.\n")
+    f.write("20\t60100010\t.\t%s\t%s\t.\tPASS\t.\n" % (seq[60100009], "A" if seq[60100009] != "A" else "C"))
+    f.write("20\t%d\t.\t%s\t.\t.\tPASS\tEND=%d\n" % (p, seq[p - 1:p + 3], p + 100))
+EOF
+run --vcf "$T/edge.vcf" --format json -o "$T/edge.json"
+run --vcf "$T/edge.vcf" -o "$T/edge.vcf.gz"
+"$PYTHON" - "$T/edge.json" docs/schema/result.schema.json <<'EOF' || fail "edge records"
+import json, sys, jsonschema
+doc = json.load(open(sys.argv[1]))
+jsonschema.validate(doc, json.load(open(sys.argv[2])))
+st = {v["pos"]: v for v in doc["variants"]}
+assert st[0]["status"] == "outside_contig", st[0]
+assert st[60100010]["status"] == "n_in_window" and st[60100010]["class"] == "snv", st[60100010]
+assert st[60101600]["status"] == "no_alt" and st[60101600]["alt_index"] == 0, st[60101600]
+EOF
+[ "$(bcftools query -i 'ALT="."' -f '%POS %INFO/END' "$T/edge.vcf.gz")" = "60101600 60101700" ] ||
+	fail "END of a reference-only record changed: $(bcftools query -f '%POS %ALT %INFO/END\n' "$T/edge.vcf.gz")"
+
 # determinism: batch sizes 1 and 64, threads 1 and 2, the same bytes
 for fmt in vcf json; do
 	run --vcf $VCF --format $fmt --batch 1 --threads 1 -o "$T/d1.$fmt"

@@ -82,12 +82,20 @@ class Scorer:
         return score
 
     def pll(self, seq, lo, hi):
+        """Mean log-probability per covered base of the tokens overlapping
+        [lo, hi), each masked in turn; overlapping k-mers mask their k-1
+        neighbours on each side too (docs/interpret.md)."""
         ids, spans = tokens_with_spans(seq, self.vocab, self.kind, self.k)
-        total = 0.0
+        seq_toks = [t for t, s in enumerate(spans) if s]
+        reach = self.k - 1 if self.kind == "kmer_overlap" else 0
+        total, first, last = 0.0, None, None
         for t, s in enumerate(spans):
             if s and s[0] < hi and s[0] + s[1] > lo:
-                total += float(self.logprobs(ids, [t])[t, ids[t]])
-        return total / (hi - lo)
+                masked = [u for u in seq_toks if abs(u - t) <= reach]
+                total += float(self.logprobs(ids, masked)[t, ids[t]])
+                first = s[0] if first is None else min(first, s[0])
+                last = s[0] + s[1] if last is None else max(last, s[0] + s[1])
+        return total / (last - first)
 
     def other(self, seq, off, ref, alt):
         pre = 0
@@ -165,7 +173,7 @@ def run_case(d, name, vocab, kind, k, width, fa, contigs, vcf):
     with open(out) as f:
         res = json.load(f)
     sc = Scorer(model, vocab, kind, k)
-    worst, n, bad = 0.0, 0, 0
+    worst, n, bad, nwin = 0.0, 0, 0, 0
     for v in res["variants"]:
         ref, alt = v["ref"], v["alt"]
         if "N" in alt:
@@ -173,16 +181,24 @@ def run_case(d, name, vocab, kind, k, width, fa, contigs, vcf):
                 print("  %s %d: N allele was scored" % (v["chrom"], v["pos"]))
                 bad += 1
             continue
+        if len(ref) == 1 and len(alt) == 1:
+            seq, off = window(contigs, v["chrom"], v["pos"], 1, width)
+        else:
+            w = width - max(0, len(alt) - len(ref))
+            seq, off = window(contigs, v["chrom"], v["pos"], len(ref), w)
+        if "N" in seq:  # a reference gap or padding in the window: not scored
+            nwin += 1
+            if v["status"] != "n_in_window":
+                print("  %s %d %s>%s: window has N, status %s" % (v["chrom"], v["pos"], ref, alt, v["status"]))
+                bad += 1
+            continue
         if v["status"] != "scored":
             print("  %s %d %s>%s: not scored (%s)" % (v["chrom"], v["pos"], ref, alt, v["status"]))
             bad += 1
             continue
         if len(ref) == 1 and len(alt) == 1:
-            seq, off = window(contigs, v["chrom"], v["pos"], 1, width)
             want = sc.snv(seq, off, alt)
         else:
-            w = width - max(0, len(alt) - len(ref))
-            seq, off = window(contigs, v["chrom"], v["pos"], len(ref), w)
             want = sc.other(seq, off, ref, alt)
         diff = abs(want - v["score"])
         worst = max(worst, diff)
@@ -190,8 +206,9 @@ def run_case(d, name, vocab, kind, k, width, fa, contigs, vcf):
         if diff > TOL:
             print("  %s %d %s>%s: C %.6f, torch %.6f" % (v["chrom"], v["pos"], ref, alt, v["score"], want))
             bad += 1
-    print("%-9s %3d scores, max |C - torch| = %.2e %s" % (name, n, worst, "ok" if not bad else "FAIL"))
-    return bad == 0 and n > 50
+    print("%-9s %3d scores, max |C - torch| = %.2e; %d windows with N not scored %s"
+          % (name, n, worst, nwin, "ok" if not bad else "FAIL"))
+    return bad == 0 and n > 40 and nwin > 0
 
 
 def main():
