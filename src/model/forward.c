@@ -15,6 +15,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,10 +42,13 @@ struct vv_scratch {
 	int *slot_req;  /* [VV_HEAD_ROWS] request index of each head row, -1 empty */
 };
 
+struct vv_pool;
+
 struct vv_model_run {
 	const vv_model *m;
 	size_t max_batch, max_tokens, max_rows;
 	int threads;
+	struct vv_pool *pool; /* helper threads, started once by set_threads */
 	/* Activations, sequences packed row after row from aligned starts. */
 	float *x;    /* [rows, d] residual stream; final hidden states */
 	float *xn;   /* [rows, d] normalised input, then attention context */
@@ -481,10 +485,14 @@ int vv_model_run_new_rows(const vv_model *m, size_t max_batch, size_t max_tokens
 	return 0;
 }
 
+static void pool_stop(vv_model_run *r);
+static void pool_start(vv_model_run *r);
+
 void vv_model_run_free(vv_model_run *r)
 {
 	if (!r)
 		return;
+	pool_stop(r);
 	for (int i = 0; r->scr && i < r->threads; i++)
 		scratch_free(&r->scr[i]);
 	free(r->scr);
@@ -509,24 +517,30 @@ int vv_model_run_set_threads(vv_model_run *r, int n)
 		n = 1;
 	if (n > VV_MAX_THREADS)
 		return vv_errf(VV_ERR_INVAL, "run: at most %d threads", VV_MAX_THREADS);
+	pool_stop(r);
 	if (n <= r->threads) {
 		for (int i = n; i < r->threads; i++)
 			scratch_free(&r->scr[i]);
 		r->threads = n;
+		pool_start(r);
 		return 0;
 	}
-	if ((scr = realloc(r->scr, (size_t)n * sizeof *scr)) == NULL)
-		return VV_ERR_NOMEM;
+	if ((scr = realloc(r->scr, (size_t)n * sizeof *scr)) == NULL) {
+		pool_start(r);
+		return vv_errf(VV_ERR_NOMEM, "run: no memory for %d threads' scratch", n);
+	}
 	r->scr = scr;
 	for (int i = r->threads; i < n; i++) {
 		memset(&scr[i], 0, sizeof scr[i]);
 		if (scratch_alloc(r, &scr[i]) != 0) {
 			for (int j = r->threads; j < i; j++)
 				scratch_free(&scr[j]);
-			return VV_ERR_NOMEM;
+			pool_start(r);
+			return vv_errf(VV_ERR_NOMEM, "run: no memory for %d threads' scratch", n);
 		}
 	}
 	r->threads = n;
+	pool_start(r);
 	return 0;
 }
 
@@ -564,29 +578,134 @@ static void *vv_work(void *arg)
 	return NULL;
 }
 
-/* Runs fn on items 0..items-1 with the run's threads.  A thread that cannot
- * be started leaves its share to the others: the result is the same, since
- * no item depends on which thread runs it, so this cannot fail. */
-static void run_items(struct vv_job *j)
-{
+/*
+ * The helper threads of a run: started once (by vv_model_run_set_threads),
+ * woken for each stage of a forward, stopped by vv_model_run_free.  The
+ * calling thread works too.  A helper that cannot be started leaves its
+ * share to the others: no item depends on which thread runs it, so results
+ * are the same and a forward still cannot fail.
+ */
+struct vv_pool {
+	pthread_mutex_t mu;
+	pthread_cond_t go, done;
 	pthread_t tid[VV_MAX_THREADS];
 	struct vv_worker w[VV_MAX_THREADS];
-	int started[VV_MAX_THREADS] = {0};
-	int n = j->r->threads;
+	int started;        /* helpers running: w[1 .. started] */
+	int busy;           /* helpers still on the current stage */
+	uint64_t gen;       /* stage counter: a helper runs each stage once */
+	int quit;
+	struct vv_job *job;
+};
+
+static void *vv_helper_main(void *arg)
+{
+	struct vv_pool *p = arg;
+	uint64_t seen = 0;
+	int index;
+
+	pthread_mutex_lock(&p->mu);
+	index = ++p->started; /* slots are handed out in start order */
+	for (;;) {
+		while (p->gen == seen && !p->quit)
+			pthread_cond_wait(&p->go, &p->mu);
+		if (p->quit)
+			break;
+		seen = p->gen;
+		p->w[index].job = p->job;
+		pthread_mutex_unlock(&p->mu);
+		vv_work(&p->w[index]);
+		pthread_mutex_lock(&p->mu);
+		if (--p->busy == 0)
+			pthread_cond_signal(&p->done);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+/* Starts threads-1 helpers with small stacks (the work uses the run's
+ * scratch, not the stack; under mlockall every stack is locked memory). */
+static void pool_start(vv_model_run *r)
+{
+	struct vv_pool *p;
+	pthread_attr_t attr;
+	int want = r->threads - 1, ok = 0;
+
+	r->pool = NULL;
+	if (want < 1 || !(p = calloc(1, sizeof *p)))
+		return;
+	if (pthread_mutex_init(&p->mu, NULL) != 0) {
+		free(p);
+		return;
+	}
+	if (pthread_cond_init(&p->go, NULL) != 0 || pthread_cond_init(&p->done, NULL) != 0 ||
+	    pthread_attr_init(&attr) != 0) {
+		pthread_mutex_destroy(&p->mu);
+		free(p);
+		return;
+	}
+	(void)pthread_attr_setstacksize(&attr, (size_t)1 << 20);
+	for (int i = 1; i <= want; i++)
+		p->w[i].scr = &r->scr[i];
+	for (int i = 0; i < want; i++)
+		if (pthread_create(&p->tid[ok], &attr, vv_helper_main, p) == 0)
+			ok++;
+	pthread_attr_destroy(&attr);
+	/* wait until each started helper has taken its slot */
+	pthread_mutex_lock(&p->mu);
+	while (p->started < ok) {
+		pthread_mutex_unlock(&p->mu);
+		sched_yield();
+		pthread_mutex_lock(&p->mu);
+	}
+	pthread_mutex_unlock(&p->mu);
+	r->pool = p;
+}
+
+static void pool_stop(vv_model_run *r)
+{
+	struct vv_pool *p = r->pool;
+	int n;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->quit = 1;
+	n = p->started;
+	pthread_cond_broadcast(&p->go);
+	pthread_mutex_unlock(&p->mu);
+	for (int i = 0; i < n; i++)
+		pthread_join(p->tid[i], NULL);
+	pthread_cond_destroy(&p->go);
+	pthread_cond_destroy(&p->done);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+	r->pool = NULL;
+}
+
+/* Runs fn on items 0..items-1 with the run's threads. */
+static void run_items(struct vv_job *j)
+{
+	struct vv_pool *p = j->r->pool;
+	struct vv_worker self = {j, &j->r->scr[0]};
 
 	if (j->items == 0)
 		return;
-	if ((size_t)n > j->items)
-		n = (int)j->items;
 	atomic_store(&j->next, 0);
-	for (int i = 0; i < n; i++)
-		w[i] = (struct vv_worker){j, &j->r->scr[i]};
-	for (int i = 1; i < n; i++)
-		started[i] = pthread_create(&tid[i], NULL, vv_work, &w[i]) == 0;
-	vv_work(&w[0]);
-	for (int i = 1; i < n; i++)
-		if (started[i])
-			pthread_join(tid[i], NULL);
+	if (!p || p->started == 0 || j->items == 1) {
+		vv_work(&self);
+		return;
+	}
+	pthread_mutex_lock(&p->mu);
+	p->job = j;
+	p->busy = p->started;
+	p->gen++;
+	pthread_cond_broadcast(&p->go);
+	pthread_mutex_unlock(&p->mu);
+	vv_work(&self);
+	pthread_mutex_lock(&p->mu);
+	while (p->busy > 0)
+		pthread_cond_wait(&p->done, &p->mu);
+	pthread_mutex_unlock(&p->mu);
 }
 
 /* ---- forward ---- */
