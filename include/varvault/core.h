@@ -137,8 +137,9 @@ VV_EXPORT int vv_sbuf_reserve(vv_sbuf *b, size_t extra) VV_MUST_CHECK;
 /* Appends n bytes. */
 VV_EXPORT int vv_sbuf_append(vv_sbuf *b, const void *p, size_t n) VV_MUST_CHECK;
 /* Appends everything readable from fd until end of file (retrying on
- * EINTR).  VV_ERR_RANGE past max (what was read stays, for the caller to
- * wipe), VV_ERR_IO with errno kept, VV_ERR_NOMEM. */
+ * EINTR); an input of exactly max bytes is accepted.  VV_ERR_RANGE past max
+ * (what was read stays, for the caller to wipe), VV_ERR_IO with errno kept,
+ * VV_ERR_NOMEM. */
 VV_EXPORT int vv_sbuf_read_fd(vv_sbuf *b, int fd) VV_MUST_CHECK;
 /* Wipes the contents and sets len to 0, keeping the allocation. */
 VV_EXPORT void vv_sbuf_wipe(vv_sbuf *b);

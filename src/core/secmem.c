@@ -100,8 +100,20 @@ int vv_sbuf_read_fd(vv_sbuf *b, int fd)
 		ssize_t r;
 		int rc;
 
-		if (b->len == b->max)
+		if (b->len == b->max) {
+			/* Full: an input of exactly max bytes is fine if nothing follows. */
+			uint8_t probe[1];
+
+			do
+				r = read(fd, probe, sizeof probe);
+			while (r < 0 && errno == EINTR);
+			if (r < 0)
+				return vv_errf(VV_ERR_IO, "read: %s", strerror(errno));
+			if (r == 0)
+				return 0;
+			vv_wipe(probe, sizeof probe);
 			return vv_errf(VV_ERR_RANGE, "input larger than %zu bytes", b->max);
+		}
 		room = b->cap - b->len;
 		if (room == 0) {
 			/* grow by what the limit allows, at most 1 MiB at a time */

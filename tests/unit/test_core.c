@@ -102,6 +102,17 @@ static void test_sbuf_read_fd(void **state)
 	assert_int_equal(vv_sbuf_read_fd(&b, fds[0]), VV_ERR_RANGE);
 	close(fds[0]);
 	vv_sbuf_done(&b);
+
+	/* Exactly max bytes, then end of file: accepted (RANGE is past max). */
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(vv_write_all(fds[1], chunk, sizeof chunk), 0);
+	close(fds[1]);
+	vv_sbuf_init(&b, sizeof chunk);
+	assert_int_equal(vv_sbuf_read_fd(&b, fds[0]), 0);
+	assert_int_equal(b.len, sizeof chunk);
+	assert_memory_equal(b.data, chunk, sizeof chunk);
+	close(fds[0]);
+	vv_sbuf_done(&b);
 }
 
 static void test_harden_process(void **state)
