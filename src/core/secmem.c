@@ -70,7 +70,7 @@ int vv_sbuf_reserve(vv_sbuf *b, size_t extra)
 		cap = b->max;
 	p = sodium_malloc(cap);
 	if (!p)
-		return VV_ERR_NOMEM;
+		return vv_errf(VV_ERR_NOMEM, "a secure buffer of %zu bytes", cap);
 	if (b->len)
 		memcpy(p, b->data, b->len);
 	if (b->data)

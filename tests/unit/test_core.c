@@ -75,6 +75,14 @@ static void test_sbuf_limit(void **state)
 	assert_int_equal(vv_sbuf_append(&b, x, 1), VV_ERR_RANGE);
 	assert_int_equal(b.len, 100);
 	vv_sbuf_done(&b);
+
+	/* Out of memory (sodium_malloc refuses the size): its own detail. */
+	vv_sbuf_init(&b, 0);
+	(void)vv_errf(VV_ERR_KEY_NEEDPASS, "an earlier, unrelated detail");
+	assert_int_equal(vv_sbuf_reserve(&b, SIZE_MAX - 10), VV_ERR_NOMEM);
+	assert_non_null(strstr(vv_err_detail(), "secure buffer"));
+	assert_null(b.data);
+	vv_sbuf_done(&b);
 }
 
 static void test_sbuf_read_fd(void **state)
@@ -174,8 +182,11 @@ static void test_array_grow(void **state)
 	free(a);
 	a = NULL;
 	cap = SIZE_MAX / 2 + 1;
+	(void)vv_errf(VV_ERR_KEY_NEEDPASS, "an earlier, unrelated detail");
 	assert_int_equal(vv_array_grow((void **)&a, &cap, cap, sizeof *a, 4), VV_ERR_RANGE);
 	assert_null(a);
+	/* The failure says what it is, not what happened before. */
+	assert_non_null(strstr(vv_err_detail(), "array"));
 }
 
 static void test_read_file(void **state)
