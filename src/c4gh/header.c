@@ -101,7 +101,7 @@ static int take_edit_list(vv_c4gh_header *h, size_t idx, const uint8_t *p, size_
 			       "header packet %zu: edit list of %u lengths does not fit in %zu bytes", idx,
 			       count, n);
 	if ((h->edits = malloc(count * sizeof *h->edits)) == NULL)
-		return VV_ERR_NOMEM;
+		return vv_errf(VV_ERR_NOMEM, "header packet %zu: edit list of %u lengths", idx, count);
 	for (uint32_t i = 0; i < count; i++)
 		h->edits[i] = c4gh_le64(p + 8 + 8 * (size_t)i);
 	h->nedits = count;
@@ -199,7 +199,7 @@ int vv_c4gh_header_parse(const uint8_t *buf, size_t len, const vv_c4gh_seckey *s
 		return vv_errf(VV_ERR_C4GH_HEADER, "header truncated: %zu bytes, at least %zu needed", len,
 			       hdrlen);
 	if ((h = calloc(1, sizeof *h)) == NULL || (kx = sodium_malloc(2 * VV_C4GH_KEY_LEN)) == NULL) {
-		rc = VV_ERR_NOMEM;
+		rc = vv_errf(VV_ERR_NOMEM, "header: parse state");
 		goto out;
 	}
 	vv_sbuf_init(&h->keys, (size_t)VV_C4GH_MAX_PACKETS * VV_C4GH_KEY_LEN);
@@ -237,7 +237,7 @@ int vv_c4gh_header_read(int fd, const vv_c4gh_seckey *sk, const uint8_t *writer_
 	for (;;) {
 		/* need never exceeds VV_C4GH_MAX_HEADER_LEN + 4: span bounds it */
 		if ((nbuf = realloc(buf, need)) == NULL) {
-			rc = VV_ERR_NOMEM;
+			rc = vv_errf(VV_ERR_NOMEM, "header: %zu bytes", need);
 			goto out;
 		}
 		buf = nbuf;
@@ -309,7 +309,7 @@ int c4gh_packet_seal(const vv_c4gh_seckey *writer, const uint8_t recipient_pk[VV
 		return vv_errf(VV_ERR_RANGE, "header packet payload of %zu bytes is too long", n + pad);
 	plen = C4GH_PACKET_MIN_LEN + n + pad;
 	if ((kx = sodium_malloc(2 * VV_C4GH_KEY_LEN)) == NULL) {
-		rc = VV_ERR_NOMEM;
+		rc = vv_errf(VV_ERR_NOMEM, "header packet: key exchange");
 		goto out;
 	}
 	/* The writer is crypto_kx's server: its tx is the reader's rx. */
