@@ -52,6 +52,7 @@ void vv_sbuf_init(vv_sbuf *b, size_t max)
 	b->len = 0;
 	b->cap = 0;
 	b->max = max ? max : SIZE_MAX;
+	b->locked = true;
 }
 
 int vv_sbuf_reserve(vv_sbuf *b, size_t extra)
@@ -77,7 +78,15 @@ int vv_sbuf_reserve(vv_sbuf *b, size_t extra)
 		sodium_free(b->data); /* zeroes the old copy */
 	b->data = p;
 	b->cap = cap;
+	/* sodium_malloc ignores a failed mlock; ask again to know the answer
+	 * (locking pages it did lock is a no-op). */
+	b->locked = sodium_mlock(p, cap) == 0;
 	return 0;
+}
+
+bool vv_sbuf_locked(const vv_sbuf *b)
+{
+	return b->locked;
 }
 
 int vv_sbuf_append(vv_sbuf *b, const void *p, size_t n)
@@ -149,6 +158,7 @@ void vv_sbuf_done(vv_sbuf *b)
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;
+	b->locked = true;
 }
 
 struct vv_sha256 {
