@@ -13,6 +13,8 @@ struct vv_c4gh_header {
 	uint64_t *edits;   /* the edit list, or NULL */
 	size_t nedits;
 	size_t edit_packet; /* which packet held it (1-based), for messages */
+	uint8_t writer[VV_C4GH_KEY_LEN]; /* the writer key of the packets we opened */
+	size_t writer_packet; /* the first packet we opened (1-based), 0 before */
 };
 
 /* What happened to the packets, for the error when no key comes out. */
@@ -146,6 +148,19 @@ static int open_packet(vv_c4gh_header *h, struct open_stats *st, size_t idx, con
 		return 0; /* for another reader, or altered */
 	pt->len = (size_t)n;
 	st->opened++;
+	/* One writer seals every packet a reader gets (reference encrypt,
+	 * reencrypt and rearrange included).  A packet for us from a second key
+	 * was added by someone else, who could hide regions with an edit list or
+	 * splice in segments under a data key of their own. */
+	if (!h->writer_packet) {
+		memcpy(h->writer, wpk, VV_C4GH_KEY_LEN);
+		h->writer_packet = idx;
+	} else if (sodium_memcmp(h->writer, wpk, VV_C4GH_KEY_LEN) != 0) {
+		return vv_errf(VV_ERR_C4GH_HEADER,
+			       "header packet %zu was written by another key than packet %zu: the "
+			       "packets for one reader must all come from one writer (refused; see "
+			       "docs/c4gh.md)", idx, h->writer_packet);
+	}
 	if (n < 4)
 		return vv_errf(VV_ERR_C4GH_HEADER, "header packet %zu: payload of %llu bytes has no type",
 			       idx, n);
