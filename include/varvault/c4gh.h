@@ -270,9 +270,10 @@ VV_EXPORT int vv_c4gh_decrypt_fd(int fd, const vv_c4gh_seckey *sk, const uint8_t
 				 vv_c4gh_sink_fn sink, void *ctx) VV_MUST_CHECK;
 
 /*
- * Decrypts the whole stream ct[0..n) and appends the plaintext to out, a
- * secure buffer (its max bounds the output: VV_ERR_RANGE past it).  Nothing
- * is handed on from a failing stream: on failure out is wiped and emptied.
+ * Decrypts the whole stream ct[0..n) into out, a secure buffer whose earlier
+ * contents are wiped on entry (its max bounds the output: VV_ERR_RANGE past
+ * it).  Nothing is handed on from a failing stream: on failure out is wiped
+ * and empty.
  */
 VV_EXPORT int vv_c4gh_decrypt_mem(const uint8_t *ct, size_t n, const vv_c4gh_seckey *sk,
 				  const uint8_t *writer_pk, vv_sbuf *out) VV_MUST_CHECK;

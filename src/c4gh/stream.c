@@ -91,6 +91,9 @@ void vv_c4gh_decryptor_free(vv_c4gh_decryptor *d)
 	if (d->pt)
 		sodium_free(d->pt);
 	free(d->in.buf);
+	/* The edit list says which regions a reader gets: wiped like the header's. */
+	if (d->edits)
+		sodium_memzero(d->edits, d->nedits * sizeof *d->edits);
 	free(d->edits);
 	free(d);
 }
@@ -500,6 +503,7 @@ int vv_c4gh_decrypt_mem(const uint8_t *ct, size_t n, const vv_c4gh_seckey *sk,
 	size_t hdrlen;
 	int rc;
 
+	vv_sbuf_wipe(out); /* the output is replaced: zeroed on entry and on failure */
 	if ((rc = vv_c4gh_header_parse(ct, n, sk, writer_pk, &h)) != 0 ||
 	    (rc = vv_c4gh_decryptor_from_header(h, &d)) != 0)
 		goto out;

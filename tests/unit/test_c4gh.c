@@ -699,6 +699,14 @@ static void test_wiping(void **state)
 	expect_err(vv_c4gh_decrypt_mem(ct.data, ct.len, alice, NULL, &out), VV_ERR_C4GH_SEGMENT);
 	assert_int_equal(out.len, 0);
 	assert_true(all_zero(out.data, out.cap));
+	/* Its output is replaced, not appended to: earlier contents are wiped on
+	 * entry, so success and failure both leave out holding this stream only. */
+	ct.data[124 + SEGCT + 50] ^= 1;
+	assert_int_equal(vv_sbuf_append(&out, "prefix", 6), 0);
+	expect_err(vv_c4gh_decrypt_mem(ct.data, ct.len, alice, NULL, &out), 0);
+	assert_int_equal(out.len, 2 * SEG + 10);
+	assert_memory_equal(out.data, plain, 2 * SEG + 10);
+	ct.data[124 + SEGCT + 50] ^= 1;
 	/* Outputs are cleared on failure. */
 	uint8_t pk[32];
 	memset(pk, 0xff, 32);
