@@ -183,7 +183,7 @@ static int write_output(const struct annotate_opts *o, const vv_sbuf *res)
 
 	if (!o->output || !strcmp(o->output, "-"))
 		return vv_write_all(1, res->data, res->len);
-	if ((rc = vv_cli_out_open(&out, o->output, 0600)) != 0)
+	if ((rc = vv_cli_out_open(&out, o->output, 0600, 0)) != 0)
 		return rc;
 	if ((rc = vv_cli_out_write(&out, res->data, res->len)) != 0) {
 		vv_cli_out_abort(&out, true);

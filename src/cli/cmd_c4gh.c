@@ -72,7 +72,8 @@ static const char decrypt_help[] =
 	"                          asked on the terminal, when the key has one)\n"
 	"  -i, --input IN          the Crypt4GH file ('-': stdin)\n"
 	"  -o, --output OUT        the plaintext, mode 0600 ('-': stdout); replaced\n"
-	"                          if it exists\n"
+	"                          if it exists; its folder's file system must have\n"
+	"                          O_TMPFILE (ext4, xfs, btrfs, tmpfs)\n"
 	"  --max-buffer SIZE       most plaintext held for stdout (suffix K, M, G;\n"
 	"                          default 1G); larger files need -o\n"
 	"  -h, --help              this text\n"
@@ -184,9 +185,9 @@ static int keygen_write(const struct keygen_opts *o, const vv_sbuf *sktext, cons
 	struct vv_cli_out skf, pkf;
 	int rc;
 
-	if ((rc = vv_cli_out_open(&skf, o->sk, 0600)) != 0)
+	if ((rc = vv_cli_out_open(&skf, o->sk, 0600, 0)) != 0)
 		return rc;
-	if ((rc = vv_cli_out_open(&pkf, o->pk, 0644)) != 0) {
+	if ((rc = vv_cli_out_open(&pkf, o->pk, 0644, 0)) != 0) {
 		vv_cli_out_abort(&skf, true);
 		return rc;
 	}
@@ -334,7 +335,7 @@ int vv_cmd_encrypt(int argc, char **argv)
 		goto out;
 	if (is_stdio(outpath)) {
 		rc = vv_c4gh_encrypt_fd(fd, sender, pks, n, fd_sink, &out_fd);
-	} else if ((rc = vv_cli_out_open(&of, outpath, 0666)) == 0) {
+	} else if ((rc = vv_cli_out_open(&of, outpath, 0666, 0)) == 0) {
 		rc = vv_c4gh_encrypt_fd(fd, sender, pks, n, vv_cli_out_sink, &of);
 		if (rc == 0)
 			rc = vv_cli_out_commit(&of, true);
@@ -375,7 +376,7 @@ static int decrypt_to_file(int fd, const vv_c4gh_seckey *key, const uint8_t *wri
 	struct vv_cli_out of;
 	int rc;
 
-	if ((rc = vv_cli_out_open(&of, path, 0600)) != 0)
+	if ((rc = vv_cli_out_open(&of, path, 0600, VV_CLI_OUT_UNNAMED_ONLY)) != 0)
 		return rc;
 	rc = vv_c4gh_decrypt_fd(fd, key, writer, vv_cli_out_sink, &of);
 	if (rc == 0)

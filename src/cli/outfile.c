@@ -30,33 +30,67 @@ static char *dir_of(const char *path, const char **base)
 	return strndup(path, slash == path ? 1 : (size_t)(slash - path));
 }
 
-int vv_cli_out_open(struct vv_cli_out *out, const char *path, mode_t mode)
+/* The process umask, read without changing it: umask(2) can only be read
+ * by setting it, which for a moment would change it for every thread.  The
+ * Umask line of /proc/self/status, else the usual 022. */
+static mode_t current_umask(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	unsigned int m;
+	mode_t mask = 022;
+
+	if (!f)
+		return mask;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "Umask: %o", &m) == 1) {
+			mask = (mode_t)m & 0777;
+			break;
+		}
+	fclose(f);
+	return mask;
+}
+
+int vv_cli_out_open(struct vv_cli_out *out, const char *path, mode_t mode, unsigned flags)
 {
 	const char *base;
 	char *dir = dir_of(path, &base);
-	mode_t mask;
-	int rc = 0;
+	int rc = 0, saved;
 
 	out->fd = -1;
 	out->tmp = NULL;
 	out->written = 0;
 	out->path = strdup(path);
 	if (!dir || !out->path || !*base) {
-		rc = *base ? VV_ERR_NOMEM : vv_errf(VV_ERR_INVAL, "%s: not a file name", path);
+		rc = *base ? vv_errf(VV_ERR_NOMEM, "%s", path)
+			   : vv_errf(VV_ERR_INVAL, "%s: not a file name", path);
 		goto out;
 	}
 	out->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
 	if (out->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+		if (flags & VV_CLI_OUT_UNNAMED_ONLY) {
+			rc = vv_errf(VV_ERR_UNSUPPORTED,
+				     "%s: the file system of folder %s cannot make unnamed files "
+				     "(O_TMPFILE), and plaintext is never written under a temporary "
+				     "name that a crash would leave behind: write to stdout, or into a "
+				     "folder on a file system with O_TMPFILE (ext4, xfs, btrfs, tmpfs)",
+				     path, dir);
+			goto out;
+		}
 		/* No O_TMPFILE here: a hidden name that commit renames and abort removes. */
 		if (asprintf(&out->tmp, "%s/.%s.XXXXXX", dir, base) < 0) {
 			out->tmp = NULL;
-			rc = VV_ERR_NOMEM;
+			rc = vv_errf(VV_ERR_NOMEM, "%s: a temporary name", path);
 			goto out;
 		}
 		out->fd = mkostemp(out->tmp, O_CLOEXEC);
-		mask = umask(0);
-		umask(mask);
-		if (out->fd >= 0 && fchmod(out->fd, mode & ~mask) != 0) {
+		if (out->fd < 0) {
+			/* Whatever name the template holds now is not ours to remove. */
+			saved = errno;
+			free(out->tmp);
+			out->tmp = NULL;
+			errno = saved;
+		} else if (fchmod(out->fd, mode & ~current_umask()) != 0) {
 			rc = io_error("chmod", out->tmp);
 			goto out;
 		}
@@ -106,7 +140,7 @@ static int link_temp(struct vv_cli_out *out)
 	char *dir = dir_of(out->path, &base);
 
 	if (!dir)
-		return VV_ERR_NOMEM;
+		return vv_errf(VV_ERR_NOMEM, "%s", out->path);
 	for (int i = 0; i < 1000; i++) {
 		if (asprintf(&out->tmp, "%s/.%s.%ld.%d", dir, base, (long)getpid(), i) < 0) {
 			out->tmp = NULL;
@@ -155,10 +189,14 @@ int vv_cli_out_commit(struct vv_cli_out *out, bool replace)
 		out->tmp = NULL;
 	}
 out:
-	if (rc == 0 && close(out->fd) != 0)
-		rc = io_error("close", out->path);
-	if (rc == 0)
+	if (rc == 0) {
+		/* Synced and named: a failing close loses nothing, and the descriptor
+		 * is gone either way, so abort must not close it again. */
+		if (close(out->fd) != 0)
+			vv_log(VV_LOG_WARN, "closing %s: %s (it was written and synced)", out->path,
+			       strerror(errno));
 		out->fd = -1;
+	}
 	vv_cli_out_abort(out, rc != 0);
 	return rc;
 }
@@ -166,11 +204,17 @@ out:
 void vv_cli_out_abort(struct vv_cli_out *out, bool wipe)
 {
 	static const uint8_t zeros[65536];
+	struct stat st;
+	uint64_t size;
 
 	if (out->fd >= 0) {
-		for (uint64_t off = 0; wipe && off < out->written;) {
-			size_t n = out->written - off < sizeof zeros ? (size_t)(out->written - off)
-								     : sizeof zeros;
+		/* A write that failed midway may have left bytes that `written` does
+		 * not count: wipe up to the file's real size. */
+		size = out->written;
+		if (wipe && fstat(out->fd, &st) == 0 && st.st_size > 0 && (uint64_t)st.st_size > size)
+			size = (uint64_t)st.st_size;
+		for (uint64_t off = 0; wipe && off < size;) {
+			size_t n = size - off < sizeof zeros ? (size_t)(size - off) : sizeof zeros;
 			ssize_t w = pwrite(out->fd, zeros, n, (off_t)off);
 			if (w < 0 && errno == EINTR)
 				continue;
@@ -178,7 +222,7 @@ void vv_cli_out_abort(struct vv_cli_out *out, bool wipe)
 				break;
 			off += (uint64_t)w;
 		}
-		if (wipe && out->written)
+		if (wipe && size)
 			(void)fdatasync(out->fd);
 		if (ftruncate(out->fd, 0) != 0) {
 			/* nothing more to do: the file is dropped below anyway */
