@@ -64,5 +64,5 @@ int vv_cli_fail(int err, const char *fmt, ...)
 	vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
 	(void)vv_log_err(err, "%s", what);
-	return VV_EXIT_FAIL;
+	return err == VV_ERR_CANCELLED ? VV_EXIT_CANCELLED : VV_EXIT_FAIL;
 }

@@ -36,7 +36,8 @@ static const char keygen_help[] =
 	"                          asked twice on the terminal\n"
 	"  -h, --help              this text\n"
 	"\n"
-	"Exit status: 0 done, 1 failed, 2 usage error.\n";
+	"Exit status: 0 done, 1 failed, 2 usage error, 130 interrupted at the\n"
+	"passphrase prompt.\n";
 
 static const char encrypt_help[] =
 	"usage: varvault encrypt --recipient-pk PK [--recipient-pk PK ...] [--sk FILE]\n"
@@ -54,7 +55,8 @@ static const char encrypt_help[] =
 	"  -o, --output OUT        the Crypt4GH file ('-': stdout); replaced if it exists\n"
 	"  -h, --help              this text\n"
 	"\n"
-	"--recipient_pk is accepted too.  Exit status: 0 done, 1 failed, 2 usage error.\n";
+	"--recipient_pk is accepted too.  Exit status: 0 done, 1 failed, 2 usage error,\n"
+	"130 interrupted at the passphrase prompt.\n";
 
 static const char decrypt_help[] =
 	"usage: varvault decrypt --sk FILE [--sender-pk PK] [--passphrase-file FILE]\n"
@@ -81,7 +83,8 @@ static const char decrypt_help[] =
 	"--sender_pk is accepted too.  A file cut at a segment boundary, or with whole\n"
 	"segments reordered, cannot be told from a genuine one (the format has no\n"
 	"length or sequence numbers); compare a checksum sent alongside.\n"
-	"Exit status: 0 done, 1 failed, 2 usage error.\n";
+	"Exit status: 0 done, 1 failed, 2 usage error, 130 interrupted at the\n"
+	"passphrase prompt.\n";
 
 /* Reports an option getopt refused. */
 static int bad_option(const char *cmd, char **argv)
@@ -108,7 +111,7 @@ static int load_seckey(const char *path, const char *passfile, vv_c4gh_seckey **
 	rc = vv_c4gh_seckey_load(path, NULL, 0, out);
 	if (rc != VV_ERR_KEY_NEEDPASS)
 		return rc;
-	vv_sbuf_init(&pass, VV_PASSPHRASE_MAX + 1);
+	vv_sbuf_init(&pass, VV_PASSPHRASE_BUF);
 	rc = vv_cli_passphrase(passfile, path, false, &pass);
 	if (rc == 0)
 		rc = vv_c4gh_seckey_load(path, (const char *)pass.data, pass.len, out);
@@ -252,7 +255,7 @@ int vv_cmd_keygen(int argc, char **argv)
 		if (access(path, F_OK) == 0)
 			return vv_cli_fail(VV_ERR_EXISTS, "%s exists (--force replaces it)", path);
 	}
-	vv_sbuf_init(&pass, VV_PASSPHRASE_MAX + 1);
+	vv_sbuf_init(&pass, VV_PASSPHRASE_BUF);
 	vv_sbuf_init(&sktext, VV_C4GH_KEYFILE_MAX);
 	if (!o.nocrypt) {
 		if ((rc = vv_cli_passphrase(o.passfile, "the new secret key", true, &pass)) != 0)

@@ -113,6 +113,54 @@ ontty 'tty secret' "$V" decrypt --sk t.sec -i tty.c4gh -o tty.out >tty.txt && cm
 	bad "decrypt with a passphrase typed on the terminal: $(cat tty.txt)"
 grep -q "Passphrase for t.sec" tty.txt || bad "decrypt prompt: $(cat tty.txt)"
 ontty 'wrong' "$V" decrypt --sk t.sec -i tty.c4gh -o tty.out2 >tty.txt && bad "a wrong typed passphrase was accepted"
+# Ctrl-C at the prompt ends the command at once (exit 130), not after Enter.
+# ctrlc CMD...: runs CMD on a new pseudo-terminal, types Ctrl-C at the first
+# prompt, prints CMD's exit status, or "hung" if it did not end.
+ctrlc() {
+	python3 - "$@" <<'PY'
+import os, pty, signal, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.environ.pop("C4GH_PASSPHRASE", None)
+    os.execv(sys.argv[1], sys.argv[1:])
+seen = b""
+while not seen.rstrip().endswith(b":"):
+    try:
+        chunk = os.read(fd, 1024)
+    except OSError:
+        break
+    if not chunk:
+        break
+    seen += chunk
+os.write(fd, b"\x03")
+for _ in range(200):
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        print(os.waitstatus_to_exitcode(status))
+        sys.exit(0)
+    time.sleep(0.05)
+os.kill(pid, signal.SIGKILL)
+os.waitpid(pid, 0)
+print("hung")
+PY
+}
+rc=$(ctrlc "$V" decrypt --sk t.sec -i tty.c4gh -o ctrlc.out)
+[ "$rc" = 130 ] || bad "Ctrl-C at the decrypt prompt: '$rc', expected exit status 130"
+[ -e ctrlc.out ] && bad "Ctrl-C at the decrypt prompt left an output file"
+rc=$(ctrlc "$V" keygen --sk ctrlc.sec --pk ctrlc.pub)
+[ "$rc" = 130 ] || bad "Ctrl-C at the keygen prompt: '$rc', expected exit status 130"
+[ -e ctrlc.sec ] || [ -e ctrlc.pub ] && bad "Ctrl-C at the keygen prompt left a key file"
+# The longest passphrase (4096 bytes) in a file, with its newline.
+head -c 4096 /dev/zero | tr '\0' 'x' >long.pass
+echo >>long.pass
+notty "$V" keygen --sk long.sec --pk long.pub --passphrase-file long.pass ||
+	bad "keygen with a 4096-byte passphrase and a newline in the file"
+"$V" encrypt --recipient-pk long.pub -i p1 -o long.c4gh
+notty "$V" decrypt --sk long.sec --passphrase-file long.pass -i long.c4gh | cmp -s - p1 ||
+	bad "decrypt with a 4096-byte passphrase file"
+printf 'x' >>long.pass
+expect_fail "a 4097-byte passphrase" "longer than 4096 bytes" \
+	notty "$V" decrypt --sk long.sec --passphrase-file long.pass -i long.c4gh
 
 # ---- sender keys ----
 C4GH_PASSPHRASE='correct horse' "$V" encrypt --recipient-pk a.pub --sk b.sec -i p1 -o signed.c4gh ||

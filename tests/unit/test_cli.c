@@ -1,7 +1,7 @@
 /* Unit tests of src/cli's helpers: output files that appear whole or not at
- * all, and what they leave when system calls fail.  The Makefile links this
- * program with --wrap for the system calls below, so that a test can make
- * one fail. */
+ * all (and what they leave when system calls fail), and passphrase sources.
+ * The Makefile links this program with --wrap for the system calls below,
+ * so that a test can make one fail. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +19,7 @@
 
 #include "../../src/cli/cli.h"
 #include "../../src/cli/outfile.h"
+#include "../../src/cli/passphrase.h"
 
 /* ---- injected failures ---- */
 
@@ -294,6 +295,68 @@ static void test_out_close_failure(void **state)
 	assert_int_equal(unlink(path), 0);
 }
 
+/* ---- passphrases ---- */
+
+static int passphrase_file(const char *text, size_t n, vv_sbuf *p)
+{
+	const char *path = in_dir("pass");
+
+	put_file(path, text, n);
+	vv_sbuf_init(p, VV_PASSPHRASE_BUF);
+	return vv_cli_passphrase(path, "the key", false, p);
+}
+
+/* The longest passphrase is accepted with and without its line ending. */
+static void test_passphrase_file_lengths(void **state)
+{
+	static const struct {
+		size_t n;
+		const char *end;
+		int rc;
+	} cases[] = {
+		{VV_PASSPHRASE_MAX, "", 0},
+		{VV_PASSPHRASE_MAX, "\n", 0},
+		{VV_PASSPHRASE_MAX, "\r\n", 0},
+		{VV_PASSPHRASE_MAX + 1, "", VV_ERR_RANGE},
+		{VV_PASSPHRASE_MAX + 1, "\n", VV_ERR_RANGE},
+		{VV_PASSPHRASE_MAX, "\n\n", VV_ERR_RANGE},
+		{20000, "", VV_ERR_RANGE},
+		{5, "\n", 0},
+	};
+	static char text[20004];
+	vv_sbuf p;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t e = strlen(cases[i].end);
+		memset(text, 'a', cases[i].n);
+		memcpy(text + cases[i].n, cases[i].end, e);
+		assert_int_equal(passphrase_file(text, cases[i].n + e, &p), cases[i].rc);
+		if (cases[i].rc == 0) {
+			assert_int_equal(p.len, cases[i].n);
+			assert_int_equal(p.data[p.len], '\0');
+		} else {
+			assert_int_equal(p.len, 0);
+		}
+		vv_sbuf_done(&p);
+	}
+}
+
+/* A passphrase taken from the environment leaves it. */
+static void test_passphrase_env_removed(void **state)
+{
+	vv_sbuf p;
+
+	(void)state;
+	assert_int_equal(setenv(VV_PASSPHRASE_ENV, "from the environment", 1), 0);
+	vv_sbuf_init(&p, VV_PASSPHRASE_BUF);
+	assert_int_equal(vv_cli_passphrase(NULL, "the key", false, &p), 0);
+	assert_int_equal(p.len, 20);
+	assert_memory_equal(p.data, "from the environment", 20);
+	assert_null(getenv(VV_PASSPHRASE_ENV));
+	vv_sbuf_done(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -301,6 +364,8 @@ int main(void)
 		cmocka_unit_test(test_out_without_tmpfile),
 		cmocka_unit_test(test_out_mkostemp_failure),
 		cmocka_unit_test(test_out_close_failure),
+		cmocka_unit_test(test_passphrase_file_lengths),
+		cmocka_unit_test(test_passphrase_env_removed),
 	};
 	if (vv_core_init() != 0)
 		return 1;
