@@ -19,8 +19,9 @@ struct vv_cli_cmd {
 	const char *summary;
 };
 
-/* Runs the command named by argv[1] from the table; handles --help,
- * --version and unknown commands.  Returns the exit status. */
+/* Runs the command named by argv[1] from the table, with no error detail
+ * left from before; handles --help, --version and unknown commands.
+ * Returns the exit status. */
 int vv_cli_dispatch(const char *prog, const struct vv_cli_cmd *cmds, size_t ncmds,
 		    int argc, char **argv);
 

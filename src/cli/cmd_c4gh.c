@@ -111,6 +111,7 @@ static int load_seckey(const char *path, const char *passfile, vv_c4gh_seckey **
 	rc = vv_c4gh_seckey_load(path, NULL, 0, out);
 	if (rc != VV_ERR_KEY_NEEDPASS)
 		return rc;
+	vv_err_clear(); /* an expected answer, handled here: not the detail of a later error */
 	vv_sbuf_init(&pass, VV_PASSPHRASE_BUF);
 	rc = vv_cli_passphrase(passfile, path, false, &pass);
 	if (rc == 0)
@@ -149,7 +150,7 @@ static int sbuf_sink(void *ctx, const uint8_t *p, size_t n)
 		return vv_errf(VV_ERR_RANGE,
 			       "the plaintext is larger than --max-buffer (%zu bytes): write it to a "
 			       "file with -o", b->max);
-	return VV_ERR_NOMEM;
+	return vv_errf(VV_ERR_NOMEM, "holding %zu bytes of plaintext for stdout", b->len + n);
 }
 
 /* Parses "1024", "64K", "512M", "1G". */
@@ -253,7 +254,8 @@ int vv_cmd_keygen(int argc, char **argv)
 	for (int i = 0; i < 2 && !o.force; i++) {
 		const char *path = i ? o.pk : o.sk;
 		if (access(path, F_OK) == 0)
-			return vv_cli_fail(VV_ERR_EXISTS, "%s exists (--force replaces it)", path);
+			return vv_cli_fail(vv_errf(VV_ERR_EXISTS, "%s (--force replaces it)", path),
+					   "keygen");
 	}
 	vv_sbuf_init(&pass, VV_PASSPHRASE_BUF);
 	vv_sbuf_init(&sktext, VV_C4GH_KEYFILE_MAX);
@@ -326,7 +328,7 @@ int vv_cmd_encrypt(int argc, char **argv)
 	if ((rc = secret_command_start()) != 0)
 		return rc;
 	if ((pks = malloc(n * VV_C4GH_KEY_LEN)) == NULL) {
-		rc = VV_ERR_NOMEM;
+		rc = vv_errf(VV_ERR_NOMEM, "%zu recipient keys", n);
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)

@@ -1,7 +1,7 @@
 /* Unit tests of src/cli's helpers: output files that appear whole or not at
- * all (and what they leave when system calls fail), and passphrase sources.
- * The Makefile links this program with --wrap for the system calls below,
- * so that a test can make one fail. */
+ * all (and what they leave when system calls fail), passphrase sources, and
+ * command dispatch.  The Makefile links this program with --wrap for the
+ * system calls below, so that a test can make one fail. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -357,6 +357,32 @@ static void test_passphrase_env_removed(void **state)
 	vv_sbuf_done(&p);
 }
 
+/* ---- dispatch ---- */
+
+static int detail_seen;
+
+static int fake_command(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	detail_seen = vv_err_detail()[0] != '\0';
+	return VV_EXIT_OK;
+}
+
+/* Each command starts without an earlier detail, which vv_cli_fail would
+ * otherwise print after an error that sets none. */
+static void test_dispatch_clears_detail(void **state)
+{
+	static const struct vv_cli_cmd cmds[] = {{"fake", fake_command, "a test command"}};
+	char prog[] = "prog", name[] = "fake", *argv[] = {prog, name, NULL};
+
+	(void)state;
+	(void)vv_errf(VV_ERR_KEY_NEEDPASS, "an earlier, unrelated detail");
+	detail_seen = -1;
+	assert_int_equal(vv_cli_dispatch("prog", cmds, 1, 2, argv), VV_EXIT_OK);
+	assert_int_equal(detail_seen, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -366,6 +392,7 @@ int main(void)
 		cmocka_unit_test(test_out_close_failure),
 		cmocka_unit_test(test_passphrase_file_lengths),
 		cmocka_unit_test(test_passphrase_env_removed),
+		cmocka_unit_test(test_dispatch_clears_detail),
 	};
 	if (vv_core_init() != 0)
 		return 1;
