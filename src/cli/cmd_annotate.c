@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "outfile.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -61,9 +62,12 @@ static int parse_size(const char *cmd, const char *opt, const char *s, size_t *o
 	char *end;
 	unsigned long long v;
 
+	/* strtoull skips spaces and negates "-1" into a huge value: a digit first. */
+	if (!isdigit((unsigned char)s[0]))
+		return vv_cli_usage_error(cmd, "%s: expected a positive number, got '%s'", opt, s);
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v == 0 || v > SIZE_MAX)
+	if (errno || *end || v == 0 || v > SIZE_MAX)
 		return vv_cli_usage_error(cmd, "%s: expected a positive number, got '%s'", opt, s);
 	*out = (size_t)v;
 	return 0;

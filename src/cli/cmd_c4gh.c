@@ -6,6 +6,7 @@
 #include "passphrase.h"
 #include "varvault/c4gh.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -159,9 +160,12 @@ static int parse_size(const char *s, size_t *out)
 	unsigned long long v, mul = 1;
 	char *end;
 
+	/* strtoull skips spaces and negates "-1" into a huge value: a digit first. */
+	if (!isdigit((unsigned char)s[0]))
+		return -1;
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
+	if (errno || end == s)
 		return -1;
 	switch (*end) {
 	case 'K': case 'k': mul = 1ull << 10; end++; break;

@@ -1,6 +1,7 @@
 /* varvault-admin model: info, check, tokenize and logits on a model directory. */
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
@@ -190,9 +191,12 @@ static int parse_size(const char *cmd, const char *opt, const char *s, size_t ma
 	char *end;
 	unsigned long long x;
 
+	/* A digit first: strtoull would skip spaces and negate a '-'. */
+	if (!isdigit((unsigned char)s[0]))
+		return vv_cli_usage_error(cmd, "%s wants a number from 1 to %zu", opt, max);
 	errno = 0;
 	x = strtoull(s, &end, 10);
-	if (!*s || *end || errno || x == 0 || x > max)
+	if (*end || errno || x == 0 || x > max)
 		return vv_cli_usage_error(cmd, "%s wants a number from 1 to %zu", opt, max);
 	*v = (size_t)x;
 	return 0;

@@ -38,6 +38,16 @@ set +e
 set -e
 [ $rc -eq 2 ] || fail "missing arguments: exit $rc, want 2"
 grep -q "required" "$T/err" || fail "missing arguments message"
+# sizes start with a digit: strtoull would skip the space and make " -1" SIZE_MAX
+for opt in --max-input --batch --window; do
+	set +e
+	"$ADMIN" annotate --model "$T/model" --reference models/demo/reference.fa.gz --vcf models/demo/sample.vcf \
+		$opt " -1" -o "$T/neg.out" 2>"$T/err"; rc=$?
+	set -e
+	[ $rc -eq 2 ] || fail "$opt ' -1': exit $rc, want 2"
+	grep -q "expected a positive number" "$T/err" || fail "$opt ' -1': $(cat "$T/err")"
+	[ ! -e "$T/neg.out" ] || fail "$opt ' -1' wrote an output"
+done
 
 # the three formats
 run --vcf $VCF --format json -o "$T/out.json"

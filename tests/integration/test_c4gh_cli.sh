@@ -242,6 +242,12 @@ for args in "" "bogus" "decrypt" "decrypt --sk" "decrypt --sk a.sec extra" "encr
 	rc=$?
 	[ $rc -eq 2 ] || bad "'varvault $args': exit $rc, expected 2"
 done
+# Sizes start with a digit: strtoull would skip spaces and turn " -1" into SIZE_MAX.
+for size in " -1" "-1" " 64K" "+64K" ""; do
+	"$V" decrypt --sk a.sec --max-buffer "$size" -i e1 >/dev/null 2>&1
+	rc=$?
+	[ $rc -eq 2 ] || bad "--max-buffer '$size': exit $rc, expected 2"
+done
 for cmd in keygen encrypt decrypt; do
 	"$V" $cmd --help | grep -q "^usage: varvault $cmd" || bad "$cmd --help"
 done
