@@ -15,13 +15,35 @@
 /* Room for the longest passphrase and one line ending (CRLF). */
 #define ROOM (VV_PASSPHRASE_MAX + 2)
 
-/* Set by the SIGINT handler while a prompt waits. */
-static volatile sig_atomic_t interrupted;
+/*
+ * Signals while the prompt holds the terminal (echo off).  They are caught
+ * rather than blocked: the process has other threads (OpenBLAS starts its
+ * own), which would take a blocked signal and end or stop the process with
+ * echo still off.  The handler, in whichever thread, records the signal and
+ * wakes the prompt through a pipe.  SIGINT ends the prompt (Ctrl-C);
+ * SIGTERM, SIGHUP and SIGQUIT end it and are raised again once the terminal
+ * is restored; SIGTSTP (Ctrl-Z) waits until then.
+ */
+static const int prompt_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP};
+#define NPROMPT_SIGNALS (sizeof prompt_signals / sizeof prompt_signals[0])
+static volatile sig_atomic_t ending_signal; /* the first of INT, TERM, HUP, QUIT */
+static volatile sig_atomic_t stop_pending;  /* SIGTSTP came */
+static volatile sig_atomic_t wake_fd = -1;  /* the pipe's write end */
 
-static void on_sigint(int sig)
+static void on_signal(int sig)
 {
-	(void)sig;
-	interrupted = 1;
+	int saved = errno;
+	ssize_t r;
+
+	if (sig == SIGTSTP)
+		stop_pending = 1;
+	else if (!ending_signal)
+		ending_signal = sig;
+	if (wake_fd >= 0) {
+		r = write(wake_fd, "", 1); /* non-blocking; a full pipe wakes anyway */
+		(void)r;
+	}
+	errno = saved;
 }
 
 /* Drops one line ending (\n or \r\n), then checks the length. */
@@ -80,26 +102,35 @@ out:
 }
 
 /* Reads one line from the terminal, a byte at a time so that nothing past
- * it is taken.  Waits for input with waitmask, which lets SIGINT through:
- * Ctrl-C then ends the wait (the handler sets interrupted). */
-static int read_tty_line(int fd, const sigset_t *waitmask, vv_sbuf *out)
+ * it is taken.  Waits with waitmask, which lets the prompt's signals through
+ * to this thread, and wakes on the handler's pipe (wake) when another thread
+ * took one. */
+static int read_tty_line(int fd, int wake, const sigset_t *waitmask, vv_sbuf *out)
 {
-	struct pollfd p = {.fd = fd, .events = POLLIN};
+	struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = wake, .events = POLLIN}};
+	uint8_t drain[16];
 	ssize_t r;
 	int rc;
 
 	if ((rc = vv_sbuf_reserve(out, ROOM)) != 0)
 		return rc;
 	for (;;) {
-		if (interrupted)
+		if (ending_signal)
 			return vv_errf(VV_ERR_CANCELLED, "interrupted at the passphrase prompt");
 		if (out->len == ROOM)
 			return vv_errf(VV_ERR_RANGE, "passphrase longer than %d bytes", VV_PASSPHRASE_MAX);
-		if (ppoll(&p, 1, NULL, waitmask) < 0) {
+		if (ppoll(p, 2, NULL, waitmask) < 0) {
 			if (errno == EINTR)
 				continue;
 			return vv_errf(VV_ERR_IO, "waiting for the passphrase: %s", strerror(errno));
 		}
+		if (p[1].revents) {
+			while (read(wake, drain, sizeof drain) > 0)
+				;
+			continue;
+		}
+		if (!p[0].revents)
+			continue;
 		r = read(fd, out->data + out->len, 1);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -113,16 +144,15 @@ static int read_tty_line(int fd, const sigset_t *waitmask, vv_sbuf *out)
 	return finish(out);
 }
 
-/* Prompts on the controlling terminal with echo off.  SIGQUIT, SIGTERM,
- * SIGTSTP and SIGHUP wait until the terminal is restored; SIGINT is caught
- * and ends the prompt (unless the process ignores or blocks it). */
+/* Prompts on the controlling terminal with echo off; signals as above.  A
+ * signal the process ignores stays ignored. */
 static int from_tty(const char *prompt, vv_sbuf *out)
 {
+	struct sigaction act, old_act[NPROMPT_SIGNALS];
+	bool caught[NPROMPT_SIGNALS];
 	struct termios old, quiet;
-	struct sigaction act, oldint;
-	sigset_t block, saved, waitmask;
-	bool catch_int;
-	int fd, rc;
+	sigset_t block, saved;
+	int fd, wake[2], rc, sig, stop;
 
 	fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
@@ -131,31 +161,28 @@ static int from_tty(const char *prompt, vv_sbuf *out)
 		close(fd);
 		return VV_ERR_NOTFOUND;
 	}
+	if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+		rc = vv_errf(VV_ERR_IO, "pipe: %s", strerror(errno));
+		close(fd);
+		return rc;
+	}
+	/* Blocked in this thread but for the wait itself (ppoll), so that a
+	 * signal cannot slip in between a check and the wait. */
 	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGQUIT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGTSTP);
-	sigaddset(&block, SIGHUP);
+	for (size_t i = 0; i < NPROMPT_SIGNALS; i++)
+		sigaddset(&block, prompt_signals[i]);
 	sigprocmask(SIG_BLOCK, &block, &saved);
-	/* SIGINT stays blocked but for the wait itself (ppoll), so that it can
-	 * only arrive there, never between a check and a read. */
-	sigaction(SIGINT, NULL, &oldint);
-	catch_int = oldint.sa_handler != SIG_IGN && !sigismember(&saved, SIGINT);
-	waitmask = saved;
-	sigaddset(&waitmask, SIGQUIT);
-	sigaddset(&waitmask, SIGTERM);
-	sigaddset(&waitmask, SIGTSTP);
-	sigaddset(&waitmask, SIGHUP);
-	if (catch_int) {
-		memset(&act, 0, sizeof act);
-		act.sa_handler = on_sigint;
-		sigemptyset(&act.sa_mask);
-		interrupted = 0;
-		sigaction(SIGINT, &act, NULL);
-		sigdelset(&waitmask, SIGINT);
-	} else {
-		sigaddset(&waitmask, SIGINT);
+	ending_signal = 0;
+	stop_pending = 0;
+	wake_fd = wake[1];
+	memset(&act, 0, sizeof act);
+	act.sa_handler = on_signal;
+	sigfillset(&act.sa_mask);
+	for (size_t i = 0; i < NPROMPT_SIGNALS; i++) {
+		sigaction(prompt_signals[i], NULL, &old_act[i]);
+		caught[i] = old_act[i].sa_handler != SIG_IGN;
+		if (caught[i])
+			sigaction(prompt_signals[i], &act, NULL);
 	}
 	quiet = old;
 	quiet.c_lflag &= ~(tcflag_t)ECHO;
@@ -165,16 +192,28 @@ static int from_tty(const char *prompt, vv_sbuf *out)
 	} else {
 		rc = vv_write_all(fd, prompt, strlen(prompt));
 		if (rc == 0)
-			rc = read_tty_line(fd, &waitmask, out);
+			rc = read_tty_line(fd, wake[0], &saved, out);
 		(void)tcsetattr(fd, TCSAFLUSH, &old);
 		if (rc == VV_ERR_CANCELLED && vv_write_all(fd, "\n", 1) != 0) {
 			/* only cosmetic: the prompt's line is left open */
 		}
 	}
-	if (catch_int)
-		sigaction(SIGINT, &oldint, NULL);
-	sigprocmask(SIG_SETMASK, &saved, NULL);
+	for (size_t i = 0; i < NPROMPT_SIGNALS; i++)
+		if (caught[i])
+			sigaction(prompt_signals[i], &old_act[i], NULL);
+	wake_fd = -1;
+	close(wake[0]);
+	close(wake[1]);
 	close(fd);
+	sig = ending_signal;
+	stop = stop_pending;
+	sigprocmask(SIG_SETMASK, &saved, NULL);
+	/* The terminal is itself again: what was asked meanwhile may happen now
+	 * (SIGINT was the prompt's to handle: VV_ERR_CANCELLED). */
+	if (sig && sig != SIGINT)
+		raise(sig);
+	if (stop)
+		raise(SIGTSTP);
 	return rc;
 }
 

@@ -21,8 +21,9 @@
  * $C4GH_PASSPHRASE (removed from the environment once read), then a prompt
  * naming what on the controlling terminal with echo off (asked twice when
  * confirm).  While the prompt waits, Ctrl-C (SIGINT) ends it: the terminal
- * is restored and VV_ERR_CANCELLED returned; other signals that would stop
- * or end the process wait until the terminal is restored.  Returns 0,
+ * is restored and VV_ERR_CANCELLED returned.  SIGTERM, SIGHUP and SIGQUIT
+ * end it too and are raised again once the terminal is restored; SIGTSTP
+ * waits until then.  Returns 0,
  * VV_ERR_KEY_NEEDPASS (no source: no file, no variable, no terminal),
  * VV_ERR_INVAL (the two entries differ), VV_ERR_IO, VV_ERR_RANGE (longer
  * than VV_PASSPHRASE_MAX), VV_ERR_CANCELLED; on failure out is wiped.
