@@ -24,14 +24,16 @@ static const char keygen_help[] =
 	"                       [--passphrase-file FILE]\n"
 	"\n"
 	"Makes a Crypt4GH X25519 key pair: the secret key (c4gh-v1, mode 0600) in\n"
-	"--sk and the public key in --pk.  The secret key is protected with a\n"
-	"passphrase (scrypt, as crypt4gh-keygen does) unless --nocrypt is given.\n"
+	"--sk and the public key in --pk, two different files (not one file under\n"
+	"two names).  The secret key is protected with a passphrase (scrypt, as\n"
+	"crypt4gh-keygen does) unless --nocrypt is given.\n"
 	"\n"
 	"  --sk FILE               where to write the secret key\n"
 	"  --pk FILE               where to write the public key\n"
 	"  --nocrypt               write the secret key without a passphrase\n"
 	"  -C, --comment TEXT      a comment stored in the secret key file\n"
-	"  -f, --force             replace existing files\n"
+	"  -f, --force             replace existing files (if the new pair cannot be\n"
+	"                          written, the old one is left as it was)\n"
 	"  --passphrase-file FILE  read the passphrase from FILE (one trailing newline\n"
 	"                          is dropped); otherwise $C4GH_PASSPHRASE, otherwise\n"
 	"                          asked twice on the terminal\n"
@@ -187,7 +189,10 @@ struct keygen_opts {
 	bool nocrypt, force;
 };
 
-/* Writes both files; each appears whole or not at all. */
+/* Writes both files; each appears whole or not at all, and a failure
+ * leaves an earlier pair as it was.  The public key is committed first and
+ * the secret key last: should undoing the first fail too, what is left is
+ * a new public key next to the old secret key, never the reverse. */
 static int keygen_write(const struct keygen_opts *o, const vv_sbuf *sktext, const char *pktext)
 {
 	struct vv_cli_out skf, pkf;
@@ -205,14 +210,7 @@ static int keygen_write(const struct keygen_opts *o, const vv_sbuf *sktext, cons
 		vv_cli_out_abort(&pkf, false);
 		return rc;
 	}
-	if ((rc = vv_cli_out_commit(&skf, o->force)) != 0) {
-		vv_cli_out_abort(&pkf, false);
-		return rc;
-	}
-	/* A secret key without its public key is a half-made pair: remove it. */
-	if ((rc = vv_cli_out_commit(&pkf, o->force)) != 0)
-		(void)unlink(o->sk);
-	return rc;
+	return vv_cli_out_commit_pair(&pkf, &skf, o->force);
 }
 
 int vv_cmd_keygen(int argc, char **argv)
@@ -251,7 +249,8 @@ int vv_cmd_keygen(int argc, char **argv)
 		return vv_cli_usage_error("varvault keygen", "unexpected argument '%s'", argv[optind]);
 	if (!o.sk || !o.pk)
 		return vv_cli_usage_error("varvault keygen", "--sk and --pk are both required");
-	if (strcmp(o.sk, o.pk) == 0)
+	/* Not just the same string: "a.sec" and "./a.sec", links, a linked folder. */
+	if (vv_cli_same_file(o.sk, o.pk))
 		return vv_cli_usage_error("varvault keygen", "--sk and --pk name the same file");
 	if ((rc = secret_command_start()) != 0)
 		return rc;

@@ -201,6 +201,149 @@ out:
 	return rc;
 }
 
+static bool same_inode(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* Keeps the file that path names (if any) under a fresh hidden name next to
+ * it, as a hard link, so that it can be put back.  *kept: that name, or NULL
+ * when path names nothing. */
+static int keep_old(const char *path, char **kept)
+{
+	const char *base;
+	struct stat st;
+	char *dir;
+	int e, rc;
+
+	*kept = NULL;
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? 0 : io_error("stat", path);
+	if ((dir = dir_of(path, &base)) == NULL)
+		return vv_errf(VV_ERR_NOMEM, "%s", path);
+	for (int i = 0; i < 1000; i++) {
+		if (asprintf(kept, "%s/.%s.old.%ld.%d", dir, base, (long)getpid(), i) < 0) {
+			*kept = NULL;
+			free(dir);
+			return vv_errf(VV_ERR_NOMEM, "%s", path);
+		}
+		if (link(path, *kept) == 0) {
+			free(dir);
+			return 0;
+		}
+		e = errno;
+		free(*kept);
+		*kept = NULL;
+		if (e != EEXIST) {
+			errno = e;
+			break;
+		}
+	}
+	free(dir);
+	e = errno;
+	rc = vv_errf(VV_ERR_IO, "%s: cannot keep the old file (as a hard link) while it is replaced: %s",
+		     path, strerror(e));
+	errno = e;
+	return rc;
+}
+
+/* Undoes the commit that made path the file `made` (NULL: unknown): puts
+ * back the kept old file, or removes the new one if path still names it
+ * (a commit that replaced nothing).  Best effort, on a failure path; frees
+ * kept. */
+static void undo_commit(const char *path, const struct stat *made, char *kept)
+{
+	struct stat st;
+
+	if (kept) {
+		if (rename(kept, path) != 0)
+			vv_log(VV_LOG_WARN, "could not put back the old %s (%s): it is kept as %s", path,
+			       strerror(errno), kept);
+	} else if (made && lstat(path, &st) == 0 && same_inode(&st, made)) {
+		(void)unlink(path);
+	}
+	free(kept);
+}
+
+int vv_cli_out_commit_pair(struct vv_cli_out *first, struct vv_cli_out *last, bool replace)
+{
+	char *path = strdup(first->path), *lpath = strdup(last->path), *kept = NULL;
+	struct stat made, st, lst;
+	bool known;
+	int rc;
+
+	if (!path || !lpath) {
+		rc = vv_errf(VV_ERR_NOMEM, "%s", first->path);
+		goto fail_both;
+	}
+	if (replace && (rc = keep_old(path, &kept)) != 0)
+		goto fail_both;
+	if ((rc = vv_cli_out_commit(first, replace)) != 0) {
+		vv_cli_out_abort(last, true);
+		if (kept)
+			(void)unlink(kept); /* our extra link: path still names the old file */
+		free(kept);
+		goto out;
+	}
+	known = lstat(path, &made) == 0;
+	/* last must not be another name of what first has just become. */
+	if (known && stat(lpath, &st) == 0 && same_inode(&st, &made)) {
+		rc = vv_errf(VV_ERR_INVAL, "%s and %s name the same file", path, lpath);
+		vv_cli_out_abort(last, true);
+		undo_commit(path, &made, kept);
+		goto out;
+	}
+	if ((rc = vv_cli_out_commit(last, replace)) != 0) {
+		undo_commit(path, known ? &made : NULL, kept);
+		goto out;
+	}
+	if (kept)
+		(void)unlink(kept);
+	free(kept);
+	/* Two names of one directory entry: committing last wrote over first. */
+	if (lstat(path, &st) == 0 && lstat(lpath, &lst) == 0 && same_inode(&st, &lst))
+		rc = vv_errf(VV_ERR_INVAL,
+			     "%s turned out to be another name of %s, so the second file was written "
+			     "over the first: give two different files", lpath, path);
+	goto out;
+fail_both:
+	vv_cli_out_abort(first, true);
+	vv_cli_out_abort(last, true);
+out:
+	free(path);
+	free(lpath);
+	return rc;
+}
+
+/* The folder of path resolved (realpath) and its last component: one
+ * spelling per directory entry.  NULL if the folder does not resolve. */
+static char *canonical(const char *path)
+{
+	const char *base;
+	char *dir = dir_of(path, &base), *real = NULL, *out = NULL;
+
+	if (dir && (real = realpath(dir, NULL)) != NULL && asprintf(&out, "%s/%s", real, base) < 0)
+		out = NULL;
+	free(dir);
+	free(real);
+	return out;
+}
+
+bool vv_cli_same_file(const char *a, const char *b)
+{
+	char *ca = canonical(a), *cb = canonical(b);
+	bool same = strcmp(a, b) == 0 || (ca && cb && strcmp(ca, cb) == 0);
+	struct stat sa, sb;
+
+	free(ca);
+	free(cb);
+	if (!same && lstat(a, &sa) == 0 && lstat(b, &sb) == 0)
+		same = same_inode(&sa, &sb);
+	if (!same && stat(a, &sa) == 0 && stat(b, &sb) == 0)
+		same = same_inode(&sa, &sb);
+	return same;
+}
+
 void vv_cli_out_abort(struct vv_cli_out *out, bool wipe)
 {
 	static const uint8_t zeros[65536];

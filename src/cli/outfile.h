@@ -44,6 +44,28 @@ int vv_cli_out_write(struct vv_cli_out *out, const void *p, size_t n) VV_MUST_CH
  * VV_ERR_IO. */
 int vv_cli_out_commit(struct vv_cli_out *out, bool replace) VV_MUST_CHECK;
 
+/*
+ * Commits two files that belong together (a key pair): first, then last,
+ * each as vv_cli_out_commit does.  If last cannot be committed, first is
+ * undone: with replace the file it replaced was kept under a hidden name
+ * (a hard link) and is put back; without, the new file is removed if path
+ * still names it.  So a failure leaves both names as they were (unless
+ * putting back fails too, which is reported).  Refuses (VV_ERR_INVAL, first
+ * undone) when last names the file first has just become, and reports it
+ * when, once committed, the two paths turn out to be one directory entry
+ * (a case-insensitive file system, a folder swapped meanwhile).  Both outs
+ * are released.  Returns 0, VV_ERR_INVAL, or the errors of
+ * vv_cli_out_commit (VV_ERR_IO also when the old first file cannot be kept).
+ */
+int vv_cli_out_commit_pair(struct vv_cli_out *first, struct vv_cli_out *last,
+			   bool replace) VV_MUST_CHECK;
+
+/* Whether paths a and b name the same file: the same name in the same
+ * folder (resolved with realpath, so "a.sec", "./a.sec" and a path through a
+ * symbolic link to the folder match), or, for files that exist, the same
+ * file (st_dev, st_ino) through a symbolic or a hard link. */
+bool vv_cli_same_file(const char *a, const char *b);
+
 /* Drops the file: nothing appears under path.  With wipe, the whole file
  * (its real size, also bytes of a write that failed midway) is first
  * overwritten with zeros (best effort: a copy-on-write or flash file system

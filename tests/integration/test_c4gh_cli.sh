@@ -48,6 +48,46 @@ expect_fail "keygen with no passphrase source" "needs a passphrase" notty env -u
 [ -e d.sec ] || [ -e d.pub ] && bad "keygen that failed left a file"
 : >empty.pass
 expect_fail "keygen with an empty passphrase" "empty passphrase" "$V" keygen --sk d.sec --pk d.pub --passphrase-file empty.pass
+# --sk and --pk naming one file other than by the same string are refused
+# before anything is written (--force used to put the public key over the
+# new secret key and exit 0).
+"$V" keygen --sk same.sec --pk same.pub --nocrypt || bad "keygen same.sec"
+cp same.sec same.sec.orig
+ln -s same.sec same.link
+ln same.sec same.hard
+mkdir sub && ln -s .. sub/up
+for pk in ./same.sec "$PWD/same.sec" same.link same.hard sub/up/same.sec sub/../same.sec; do
+	"$V" keygen --sk same.sec --pk "$pk" --nocrypt --force >/dev/null 2>stderr.txt
+	rc=$?
+	[ $rc -eq 2 ] || bad "keygen --sk same.sec --pk $pk --force: exit $rc, expected 2"
+	grep -q "name the same file" stderr.txt || bad "keygen --sk same.sec --pk $pk: $(cat stderr.txt)"
+	cmp -s same.sec same.sec.orig || bad "keygen --sk same.sec --pk $pk changed the secret key"
+done
+"$V" keygen --sk fresh.sec --pk sub/up/fresh.sec --nocrypt >/dev/null 2>&1
+rc=$?
+[ $rc -eq 2 ] || bad "keygen --sk fresh.sec --pk sub/up/fresh.sec: exit $rc, expected 2"
+[ -e fresh.sec ] && bad "keygen to one new file under two names wrote it"
+# a dangling link to the public key's name: found once the public key is there
+ln -s dangle.pub dangle.link
+expect_fail "keygen --sk a link to --pk" "name the same file" "$V" keygen --sk dangle.link --pk dangle.pub --nocrypt
+[ -e dangle.pub ] && bad "keygen --sk a link to --pk left the public key"
+[ -L dangle.link ] || bad "keygen --sk a link to --pk replaced the link"
+# A pair that cannot be written leaves an earlier pair as it was (--force
+# used to replace the secret key, then delete it when the public key failed).
+"$V" keygen --sk old.sec --pk old.pub --nocrypt || bad "keygen old.sec"
+cp old.sec old.sec.orig
+cp old.pub old.pub.orig
+mkdir pkdir skdir
+expect_fail "keygen --force, the public key a folder" "pkdir" "$V" keygen --sk old.sec --pk pkdir --nocrypt --force
+cmp -s old.sec old.sec.orig || bad "a keygen that failed on the public key changed the old secret key"
+expect_fail "keygen --force, the secret key a folder" "skdir" "$V" keygen --sk skdir --pk old.pub --nocrypt --force
+cmp -s old.pub old.pub.orig || bad "a keygen that failed on the secret key changed the old public key"
+ls -A | grep -q '^\.old\.' && bad "keygen left a temporary or a kept file: $(ls -A)"
+[ -z "$(find pkdir skdir -mindepth 1)" ] || bad "keygen wrote into a folder given as a key file"
+"$V" keygen --sk old.sec --pk old.pub --nocrypt --force || bad "keygen --force over a pair"
+cmp -s old.sec old.sec.orig && bad "keygen --force did not replace the secret key"
+cmp -s old.pub old.pub.orig && bad "keygen --force did not replace the public key"
+ls -A | grep -q '^\.old\.' && bad "keygen --force left a file: $(ls -A)"
 
 # ---- round trips, stdin/stdout and files ----
 for n in 0 1 65535 65536 65537 10485760; do

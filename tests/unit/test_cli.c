@@ -295,6 +295,95 @@ static void test_out_close_failure(void **state)
 	assert_int_equal(unlink(path), 0);
 }
 
+/* Two files committed as a pair: a failure on the second leaves both
+ * names as they were. */
+static void test_out_commit_pair(void **state)
+{
+	struct vv_cli_out first, last;
+	const char *fp = in_dir("pair.pub"), *lp = in_dir("pair.sec");
+	char text[64];
+
+	(void)state;
+	/* replace: the second fails; the first's old file is put back */
+	put_file(fp, "old public", 10);
+	put_file(lp, "old secret", 10);
+	assert_int_equal(vv_cli_out_open(&first, fp, 0644, 0), 0);
+	assert_int_equal(vv_cli_out_open(&last, lp, 0600, 0), 0);
+	assert_int_equal(vv_cli_out_write(&first, "new public", 10), 0);
+	assert_int_equal(vv_cli_out_write(&last, "new secret", 10), 0);
+	inject.rename_fail = lp;
+	assert_int_equal(vv_cli_out_commit_pair(&first, &last, true), VV_ERR_IO);
+	inject.rename_fail = NULL;
+	file_text(fp, text, sizeof text);
+	assert_string_equal(text, "old public");
+	file_text(lp, text, sizeof text);
+	assert_string_equal(text, "old secret");
+	assert_int_equal(entries(), 2);
+	/* replace, both fine: both new, nothing kept */
+	assert_int_equal(vv_cli_out_open(&first, fp, 0644, 0), 0);
+	assert_int_equal(vv_cli_out_open(&last, lp, 0600, 0), 0);
+	assert_int_equal(vv_cli_out_write(&first, "new public", 10), 0);
+	assert_int_equal(vv_cli_out_write(&last, "new secret", 10), 0);
+	assert_int_equal(vv_cli_out_commit_pair(&first, &last, true), 0);
+	file_text(fp, text, sizeof text);
+	assert_string_equal(text, "new public");
+	file_text(lp, text, sizeof text);
+	assert_string_equal(text, "new secret");
+	assert_int_equal(entries(), 2);
+	/* no replace, the second exists: the first, new, is removed again */
+	assert_int_equal(unlink(fp), 0);
+	assert_int_equal(vv_cli_out_open(&first, fp, 0644, 0), 0);
+	assert_int_equal(vv_cli_out_open(&last, lp, 0600, 0), 0);
+	assert_int_equal(vv_cli_out_commit_pair(&first, &last, false), VV_ERR_EXISTS);
+	assert_int_equal(access(fp, F_OK), -1);
+	assert_int_equal(entries(), 1);
+	/* the second a (dangling) link to the first: refused once it would
+	 * name the first's new file, and the first is removed again */
+	assert_int_equal(unlink(lp), 0);
+	assert_int_equal(symlink("pair.pub", lp), 0);
+	assert_int_equal(vv_cli_out_open(&first, fp, 0644, 0), 0);
+	assert_int_equal(vv_cli_out_open(&last, lp, 0600, 0), 0);
+	assert_int_equal(vv_cli_out_commit_pair(&first, &last, true), VV_ERR_INVAL);
+	assert_non_null(strstr(vv_err_detail(), "name the same file"));
+	assert_int_equal(access(fp, F_OK), -1);
+	assert_int_equal(entries(), 1);
+	assert_int_equal(unlink(lp), 0);
+}
+
+/* One file under several names. */
+static void test_same_file(void **state)
+{
+	char a[256], b[256];
+
+	(void)state;
+	snprintf(a, sizeof a, "%s/a", dir);
+	put_file(a, "a", 1);
+	assert_true(vv_cli_same_file(a, a));
+	snprintf(b, sizeof b, "%s/./a", dir);
+	assert_true(vv_cli_same_file(a, b));
+	snprintf(b, sizeof b, "%s/sub/../a", dir);
+	assert_int_equal(mkdir(in_dir("sub"), 0700), 0);
+	assert_true(vv_cli_same_file(a, b));
+	assert_int_equal(symlink("..", in_dir("sub/up")), 0);
+	snprintf(b, sizeof b, "%s/sub/up/a", dir);
+	assert_true(vv_cli_same_file(a, b));
+	snprintf(b, sizeof b, "%s/sub/up/b", dir); /* not there yet: by name */
+	assert_true(vv_cli_same_file(in_dir("b"), b));
+	assert_int_equal(symlink("a", in_dir("soft")), 0);
+	assert_true(vv_cli_same_file(a, in_dir("soft")));
+	assert_int_equal(link(a, in_dir("hard")), 0);
+	assert_true(vv_cli_same_file(in_dir("hard"), a));
+	assert_false(vv_cli_same_file(a, in_dir("b")));
+	assert_false(vv_cli_same_file(in_dir("b"), in_dir("c")));
+	assert_false(vv_cli_same_file(in_dir("sub/up/c"), in_dir("sub/c")));
+	assert_int_equal(unlink(in_dir("sub/up")), 0);
+	assert_int_equal(rmdir(in_dir("sub")), 0);
+	assert_int_equal(unlink(in_dir("soft")), 0);
+	assert_int_equal(unlink(in_dir("hard")), 0);
+	assert_int_equal(unlink(a), 0);
+	assert_int_equal(entries(), 0);
+}
+
 /* ---- passphrases ---- */
 
 static int passphrase_file(const char *text, size_t n, vv_sbuf *p)
@@ -390,6 +479,8 @@ int main(void)
 		cmocka_unit_test(test_out_without_tmpfile),
 		cmocka_unit_test(test_out_mkostemp_failure),
 		cmocka_unit_test(test_out_close_failure),
+		cmocka_unit_test(test_out_commit_pair),
+		cmocka_unit_test(test_same_file),
 		cmocka_unit_test(test_passphrase_file_lengths),
 		cmocka_unit_test(test_passphrase_env_removed),
 		cmocka_unit_test(test_dispatch_clears_detail),
