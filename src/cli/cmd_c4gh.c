@@ -68,8 +68,8 @@ static const char decrypt_help[] =
 	"Decrypts the Crypt4GH file IN (default: stdin) with the secret key and\n"
 	"writes the plaintext to OUT (default: stdout).  Nothing is handed on from a\n"
 	"file that fails: OUT appears only after every segment has authenticated\n"
-	"(a failure leaves no file), and output to stdout is held in locked memory\n"
-	"until then.\n"
+	"(a failure leaves no file), and output to stdout is held in secure memory\n"
+	"until then (locked when RLIMIT_MEMLOCK allows; a warning says when not).\n"
 	"\n"
 	"  --sk FILE               the recipient's secret key\n"
 	"  --sender-pk PK          accept only header packets written by this key\n"
@@ -143,12 +143,28 @@ static int fd_sink(void *ctx, const uint8_t *p, size_t n)
 	return vv_write_all(*(const int *)ctx, p, n);
 }
 
-static int sbuf_sink(void *ctx, const uint8_t *p, size_t n)
-{
-	vv_sbuf *b = ctx;
+/* The plaintext that decrypt holds for stdout. */
+struct held {
+	vv_sbuf buf;
+	bool warned; /* that it is not locked in memory */
+};
 
-	if (vv_sbuf_append(b, p, n) == 0)
+static int held_sink(void *ctx, const uint8_t *p, size_t n)
+{
+	struct held *h = ctx;
+	vv_sbuf *b = &h->buf;
+
+	if (vv_sbuf_append(b, p, n) == 0) {
+		if (!h->warned && !vv_sbuf_locked(b)) {
+			h->warned = true;
+			vv_log(VV_LOG_WARN,
+			       "the plaintext held for stdout (%zu MiB so far) is larger than the "
+			       "memory-lock limit allows (RLIMIT_MEMLOCK, 'ulimit -l'): it is not "
+			       "locked and may reach swap; raise the limit, or decrypt with -o",
+			       (b->len + (1u << 20) - 1) >> 20);
+		}
 		return 0;
+	}
 	if (n > b->max - b->len)
 		return vv_errf(VV_ERR_RANGE,
 			       "the plaintext is larger than --max-buffer (%zu bytes): write it to a "
@@ -361,18 +377,18 @@ out:
 /* ---- decrypt ---------------------------------------------------------------- */
 
 /* Decrypts fd to stdout, holding the plaintext in secure memory until the
- * stream has authenticated. */
+ * stream has authenticated; warns once if that memory cannot be locked. */
 static int decrypt_to_stdout(int fd, const vv_c4gh_seckey *key, const uint8_t *writer,
 			     size_t max)
 {
-	vv_sbuf plain;
+	struct held plain = {.warned = false};
 	int rc;
 
-	vv_sbuf_init(&plain, max);
-	rc = vv_c4gh_decrypt_fd(fd, key, writer, sbuf_sink, &plain);
+	vv_sbuf_init(&plain.buf, max);
+	rc = vv_c4gh_decrypt_fd(fd, key, writer, held_sink, &plain);
 	if (rc == 0)
-		rc = vv_write_all(1, plain.data, plain.len);
-	vv_sbuf_done(&plain); /* wipes */
+		rc = vv_write_all(1, plain.buf.data, plain.buf.len);
+	vv_sbuf_done(&plain.buf); /* wipes */
 	return rc;
 }
 

@@ -102,6 +102,27 @@ done
 [ "$(stat -c %s e65536)" -eq $((124 + 65564)) ] || bad "65536 bytes: not exactly one segment"
 [ "$(stat -c %s e65537)" -eq $((124 + 65564 + 29)) ] || bad "65537 bytes: wrong segment layout"
 
+# ---- past the memory-lock limit: decrypt to stdout works, and warns once ----
+# lowlock CMD...: runs CMD with RLIMIT_MEMLOCK at 1 MiB and, for root, without
+# CAP_IPC_LOCK (which ignores the limit).
+lowlock() {
+	if [ "$(id -u)" = 0 ]; then
+		(ulimit -l 1024 && setpriv --inh-caps=-ipc_lock --bounding-set=-ipc_lock "$@")
+	else
+		(ulimit -l 1024 && "$@")
+	fi
+}
+if [ "$(id -u)" != 0 ] || command -v setpriv >/dev/null; then
+	lowlock "$V" decrypt --sk a.sec -i e10485760 2>lock.err | cmp -s - p10485760 ||
+		bad "decrypt to stdout past the memory-lock limit: $(cat lock.err)"
+	[ "$(grep -c 'not locked and may reach swap' lock.err)" = 1 ] ||
+		bad "decrypt past the memory-lock limit: expected one warning, got: $(cat lock.err)"
+	lowlock "$V" decrypt --sk a.sec -i e65537 2>lock.err | cmp -s - p65537 || bad "small decrypt under a low lock limit"
+	[ -s lock.err ] && bad "a small decrypt under the lock limit warned: $(cat lock.err)"
+else
+	echo "note: root without setpriv: the memory-lock warning is not checked"
+fi
+
 # ---- several recipients, each able to decrypt; passphrase sources ----
 "$V" encrypt --recipient-pk a.pub --recipient-pk b.pub --recipient_pk c.pub -i p65537 -o multi.c4gh ||
 	bad "encrypt to three recipients"
