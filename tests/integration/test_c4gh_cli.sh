@@ -112,7 +112,9 @@ lowlock() {
 		(ulimit -l 1024 && "$@")
 	fi
 }
-if [ "$(id -u)" != 0 ] || command -v setpriv >/dev/null; then
+if [ "${SANITIZE:-0}" = 1 ]; then
+	echo "note: ASan's mlock does nothing and reports success: the memory-lock warning is not checked"
+elif [ "$(id -u)" != 0 ] || command -v setpriv >/dev/null; then
 	lowlock "$V" decrypt --sk a.sec -i e10485760 2>lock.err | cmp -s - p10485760 ||
 		bad "decrypt to stdout past the memory-lock limit: $(cat lock.err)"
 	[ "$(grep -c 'not locked and may reach swap' lock.err)" = 1 ] ||

@@ -156,7 +156,11 @@ static void test_sbuf_locked(void **state)
 	assert_true(vv_sbuf_locked(&b));
 	vv_sbuf_done(&b);
 
-	/* Past RLIMIT_MEMLOCK the buffer still works, and says it is not locked. */
+	/* Past RLIMIT_MEMLOCK the buffer still works, and says it is not locked.
+	 * (ASan's mlock does nothing and reports success: not testable there.) */
+#ifdef __SANITIZE_ADDRESS__
+	skip();
+#endif
 	assert_int_equal(getrlimit(RLIMIT_MEMLOCK, &old), 0);
 	small = old;
 	small.rlim_cur = 256 << 10;
