@@ -142,18 +142,24 @@ expect_fail "a key that is not a recipient" "no header packet could be decrypted
 [ -e out.bin ] && bad "wrong key left an output file"
 
 # The terminal prompt: echo off, asked twice by keygen, once by decrypt.
-# ontty PASSPHRASE CMD...: runs CMD on a new pseudo-terminal, answers every
-# prompt with PASSPHRASE, prints what the terminal showed, exits as CMD.
+# ontty ANSWER CMD...: runs CMD on a new pseudo-terminal, answers every prompt
+# with ANSWER and Enter (ANSWER '^C': types Ctrl-C instead), prints what the
+# terminal showed, exits as CMD, or 124 if CMD sat 10 s without ending.
 ontty() {
 	python3 - "$@" <<'PY'
-import os, pty, sys
-pw = sys.argv[1].encode() + b"\n"
+import os, pty, select, signal, sys
+pw = b"\x03" if sys.argv[1] == "^C" else sys.argv[1].encode() + b"\n"
 pid, fd = pty.fork()
 if pid == 0:
     os.environ.pop("C4GH_PASSPHRASE", None)
     os.execv(sys.argv[2], sys.argv[2:])
 seen = b""
 while True:
+    if not select.select([fd], [], [], 10)[0]:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        sys.stdout.write(seen.decode(errors="replace") + "<hung>")
+        sys.exit(124)
     try:
         chunk = os.read(fd, 1024)
     except OSError:
@@ -177,41 +183,13 @@ ontty 'tty secret' "$V" decrypt --sk t.sec -i tty.c4gh -o tty.out >tty.txt && cm
 grep -q "Passphrase for t.sec" tty.txt || bad "decrypt prompt: $(cat tty.txt)"
 ontty 'wrong' "$V" decrypt --sk t.sec -i tty.c4gh -o tty.out2 >tty.txt && bad "a wrong typed passphrase was accepted"
 # Ctrl-C at the prompt ends the command at once (exit 130), not after Enter.
-# ctrlc CMD...: runs CMD on a new pseudo-terminal, types Ctrl-C at the first
-# prompt, prints CMD's exit status, or "hung" if it did not end.
-ctrlc() {
-	python3 - "$@" <<'PY'
-import os, pty, signal, sys, time
-pid, fd = pty.fork()
-if pid == 0:
-    os.environ.pop("C4GH_PASSPHRASE", None)
-    os.execv(sys.argv[1], sys.argv[1:])
-seen = b""
-while not seen.rstrip().endswith(b":"):
-    try:
-        chunk = os.read(fd, 1024)
-    except OSError:
-        break
-    if not chunk:
-        break
-    seen += chunk
-os.write(fd, b"\x03")
-for _ in range(200):
-    done, status = os.waitpid(pid, os.WNOHANG)
-    if done:
-        print(os.waitstatus_to_exitcode(status))
-        sys.exit(0)
-    time.sleep(0.05)
-os.kill(pid, signal.SIGKILL)
-os.waitpid(pid, 0)
-print("hung")
-PY
-}
-rc=$(ctrlc "$V" decrypt --sk t.sec -i tty.c4gh -o ctrlc.out)
-[ "$rc" = 130 ] || bad "Ctrl-C at the decrypt prompt: '$rc', expected exit status 130"
+ontty '^C' "$V" decrypt --sk t.sec -i tty.c4gh -o ctrlc.out >tty.txt
+rc=$?
+[ $rc -eq 130 ] || bad "Ctrl-C at the decrypt prompt: exit $rc, expected 130: $(cat tty.txt)"
 [ -e ctrlc.out ] && bad "Ctrl-C at the decrypt prompt left an output file"
-rc=$(ctrlc "$V" keygen --sk ctrlc.sec --pk ctrlc.pub)
-[ "$rc" = 130 ] || bad "Ctrl-C at the keygen prompt: '$rc', expected exit status 130"
+ontty '^C' "$V" keygen --sk ctrlc.sec --pk ctrlc.pub >tty.txt
+rc=$?
+[ $rc -eq 130 ] || bad "Ctrl-C at the keygen prompt: exit $rc, expected 130: $(cat tty.txt)"
 [ -e ctrlc.sec ] || [ -e ctrlc.pub ] && bad "Ctrl-C at the keygen prompt left a key file"
 # The longest passphrase (4096 bytes) in a file, with its newline.
 head -c 4096 /dev/zero | tr '\0' 'x' >long.pass
