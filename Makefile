@@ -118,6 +118,15 @@ $(O)/tests/test_%: $(O)/obj/tests/unit/test_%.o $(LIB)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
 
+# The CLI's helpers (output files, passphrases, dispatch) are tested against
+# the CLI objects, with the system calls they make wrapped so that the test
+# can make them fail.
+CLI_TEST_WRAPS := open write close pwrite umask mkostemp rename
+$(O)/tests/test_cli: $(O)/obj/tests/unit/test_cli.o $(CLI_OBJ) $(LIB)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) $(CLI_TEST_WRAPS:%=-Wl,--wrap=%) -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
+
 $(O)/tests/replay_%: $(O)/obj/tests/fuzz/%.o $(O)/obj/tests/fuzz/replay_main.o $(LIB)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"

@@ -137,10 +137,12 @@ VV_EXPORT int vv_c4gh_header_span(const uint8_t *buf, size_t len, size_t *hdrlen
  * Parses the header at the start of buf[0..len) (bytes after the header are
  * not read) and decrypts every packet that sk can open.  Packets for other
  * keys, with an unknown packet method, or (when writer_pk is not NULL) from
- * another writer are skipped.  Returns 0 and *out (caller frees with
+ * another writer are skipped.  Every packet that opens must carry the same
+ * writer key (docs/c4gh.md).  Returns 0 and *out (caller frees with
  * vv_c4gh_header_free), or with *out NULL:
  *   VV_ERR_C4GH_MAGIC, VV_ERR_C4GH_VERSION
- *   VV_ERR_C4GH_HEADER    malformed or truncated header, a malformed packet
+ *   VV_ERR_C4GH_HEADER    malformed or truncated header, a malformed packet,
+ *                         or packets for sk from two writer keys
  *   VV_ERR_C4GH_NOKEY     no packet opens with sk (another recipient's file,
  *                         or the packet was altered: the two look the same)
  *   VV_ERR_C4GH_WRITER    writer_pk given and no packet comes from it
@@ -268,9 +270,10 @@ VV_EXPORT int vv_c4gh_decrypt_fd(int fd, const vv_c4gh_seckey *sk, const uint8_t
 				 vv_c4gh_sink_fn sink, void *ctx) VV_MUST_CHECK;
 
 /*
- * Decrypts the whole stream ct[0..n) and appends the plaintext to out, a
- * secure buffer (its max bounds the output: VV_ERR_RANGE past it).  Nothing
- * is handed on from a failing stream: on failure out is wiped and emptied.
+ * Decrypts the whole stream ct[0..n) into out, a secure buffer whose earlier
+ * contents are wiped on entry (its max bounds the output: VV_ERR_RANGE past
+ * it).  Nothing is handed on from a failing stream: on failure out is wiped
+ * and empty.
  */
 VV_EXPORT int vv_c4gh_decrypt_mem(const uint8_t *ct, size_t n, const vv_c4gh_seckey *sk,
 				  const uint8_t *writer_pk, vv_sbuf *out) VV_MUST_CHECK;

@@ -13,6 +13,7 @@
 #define VARVAULT_CORE_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -118,16 +119,19 @@ VV_EXPORT int vv_core_init(void) VV_MUST_CHECK;
 VV_EXPORT int vv_harden_process(void) VV_MUST_CHECK;
 
 /*
- * Secure buffers: sodium_malloc memory (guard pages, canary, mlock attempt,
- * MADV_DONTDUMP) that can grow for streams.  Growing allocates a new region,
- * copies, and wipes + frees the old one, so plaintext never lands in
- * ordinary heap memory.  Not thread-safe; one owner at a time.
+ * Secure buffers: sodium_malloc memory (guard pages, canary, MADV_DONTDUMP)
+ * that can grow for streams.  Growing allocates a new region, copies, and
+ * wipes + frees the old one, so plaintext never lands in ordinary heap
+ * memory.  Each region is locked in RAM (mlock) when RLIMIT_MEMLOCK allows;
+ * when it does not, the buffer still works but may reach swap, and
+ * vv_sbuf_locked() says so.  Not thread-safe; one owner at a time.
  */
 typedef struct vv_sbuf {
 	uint8_t *data;  /* sodium_malloc'd, or NULL while empty */
 	size_t len;     /* bytes in use */
 	size_t cap;     /* bytes allocated */
 	size_t max;     /* growth limit; 0 means no limit beyond SIZE_MAX */
+	bool locked;    /* data is locked in RAM; true while there is none */
 } vv_sbuf;
 
 /* Prepares an empty buffer that may grow to max bytes (0: unlimited). */
@@ -137,9 +141,14 @@ VV_EXPORT int vv_sbuf_reserve(vv_sbuf *b, size_t extra) VV_MUST_CHECK;
 /* Appends n bytes. */
 VV_EXPORT int vv_sbuf_append(vv_sbuf *b, const void *p, size_t n) VV_MUST_CHECK;
 /* Appends everything readable from fd until end of file (retrying on
- * EINTR).  VV_ERR_RANGE past max (what was read stays, for the caller to
- * wipe), VV_ERR_IO with errno kept, VV_ERR_NOMEM. */
+ * EINTR); an input of exactly max bytes is accepted.  VV_ERR_RANGE past max
+ * (what was read stays, for the caller to wipe), VV_ERR_IO with errno kept,
+ * VV_ERR_NOMEM. */
 VV_EXPORT int vv_sbuf_read_fd(vv_sbuf *b, int fd) VV_MUST_CHECK;
+/* Whether the buffer's memory is locked in RAM (true while it holds none).
+ * False when mlock failed, usually because the region is larger than
+ * RLIMIT_MEMLOCK allows (`ulimit -l`): the contents may then be swapped. */
+VV_EXPORT bool vv_sbuf_locked(const vv_sbuf *b);
 /* Wipes the contents and sets len to 0, keeping the allocation. */
 VV_EXPORT void vv_sbuf_wipe(vv_sbuf *b);
 /* Wipes and frees; the buffer is empty and reusable afterwards.  NULL-safe. */

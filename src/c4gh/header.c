@@ -13,6 +13,8 @@ struct vv_c4gh_header {
 	uint64_t *edits;   /* the edit list, or NULL */
 	size_t nedits;
 	size_t edit_packet; /* which packet held it (1-based), for messages */
+	uint8_t writer[VV_C4GH_KEY_LEN]; /* the writer key of the packets we opened */
+	size_t writer_packet; /* the first packet we opened (1-based), 0 before */
 };
 
 /* What happened to the packets, for the error when no key comes out. */
@@ -101,7 +103,7 @@ static int take_edit_list(vv_c4gh_header *h, size_t idx, const uint8_t *p, size_
 			       "header packet %zu: edit list of %u lengths does not fit in %zu bytes", idx,
 			       count, n);
 	if ((h->edits = malloc(count * sizeof *h->edits)) == NULL)
-		return VV_ERR_NOMEM;
+		return vv_errf(VV_ERR_NOMEM, "header packet %zu: edit list of %u lengths", idx, count);
 	for (uint32_t i = 0; i < count; i++)
 		h->edits[i] = c4gh_le64(p + 8 + 8 * (size_t)i);
 	h->nedits = count;
@@ -146,6 +148,19 @@ static int open_packet(vv_c4gh_header *h, struct open_stats *st, size_t idx, con
 		return 0; /* for another reader, or altered */
 	pt->len = (size_t)n;
 	st->opened++;
+	/* One writer seals every packet a reader gets (reference encrypt,
+	 * reencrypt and rearrange included).  A packet for us from a second key
+	 * was added by someone else, who could hide regions with an edit list or
+	 * splice in segments under a data key of their own. */
+	if (!h->writer_packet) {
+		memcpy(h->writer, wpk, VV_C4GH_KEY_LEN);
+		h->writer_packet = idx;
+	} else if (sodium_memcmp(h->writer, wpk, VV_C4GH_KEY_LEN) != 0) {
+		return vv_errf(VV_ERR_C4GH_HEADER,
+			       "header packet %zu was written by another key than packet %zu: the "
+			       "packets for one reader must all come from one writer (refused; see "
+			       "docs/c4gh.md)", idx, h->writer_packet);
+	}
 	if (n < 4)
 		return vv_errf(VV_ERR_C4GH_HEADER, "header packet %zu: payload of %llu bytes has no type",
 			       idx, n);
@@ -199,7 +214,7 @@ int vv_c4gh_header_parse(const uint8_t *buf, size_t len, const vv_c4gh_seckey *s
 		return vv_errf(VV_ERR_C4GH_HEADER, "header truncated: %zu bytes, at least %zu needed", len,
 			       hdrlen);
 	if ((h = calloc(1, sizeof *h)) == NULL || (kx = sodium_malloc(2 * VV_C4GH_KEY_LEN)) == NULL) {
-		rc = VV_ERR_NOMEM;
+		rc = vv_errf(VV_ERR_NOMEM, "header: parse state");
 		goto out;
 	}
 	vv_sbuf_init(&h->keys, (size_t)VV_C4GH_MAX_PACKETS * VV_C4GH_KEY_LEN);
@@ -237,7 +252,7 @@ int vv_c4gh_header_read(int fd, const vv_c4gh_seckey *sk, const uint8_t *writer_
 	for (;;) {
 		/* need never exceeds VV_C4GH_MAX_HEADER_LEN + 4: span bounds it */
 		if ((nbuf = realloc(buf, need)) == NULL) {
-			rc = VV_ERR_NOMEM;
+			rc = vv_errf(VV_ERR_NOMEM, "header: %zu bytes", need);
 			goto out;
 		}
 		buf = nbuf;
@@ -309,7 +324,7 @@ int c4gh_packet_seal(const vv_c4gh_seckey *writer, const uint8_t recipient_pk[VV
 		return vv_errf(VV_ERR_RANGE, "header packet payload of %zu bytes is too long", n + pad);
 	plen = C4GH_PACKET_MIN_LEN + n + pad;
 	if ((kx = sodium_malloc(2 * VV_C4GH_KEY_LEN)) == NULL) {
-		rc = VV_ERR_NOMEM;
+		rc = vv_errf(VV_ERR_NOMEM, "header packet: key exchange");
 		goto out;
 	}
 	/* The writer is crypto_kx's server: its tx is the reader's rx. */

@@ -55,7 +55,7 @@ int vv_c4gh_seckey_generate(vv_c4gh_seckey **out)
 
 	*out = NULL;
 	if (!k)
-		return VV_ERR_NOMEM;
+		return vv_errf(VV_ERR_NOMEM, "a new secret key");
 	if (crypto_box_keypair(k->pk, k->sk) != 0) {
 		vv_c4gh_seckey_free(k);
 		return vv_errf(VV_ERR_INTERNAL, "key generation failed");
@@ -71,7 +71,7 @@ int vv_c4gh_seckey_from_raw(const uint8_t sk[VV_C4GH_KEY_LEN], vv_c4gh_seckey **
 
 	*out = NULL;
 	if (!k)
-		return VV_ERR_NOMEM;
+		return vv_errf(VV_ERR_NOMEM, "a secret key");
 	memcpy(k->sk, sk, VV_C4GH_KEY_LEN);
 	if ((rc = seckey_finish(k)) != 0) {
 		vv_c4gh_seckey_free(k);
@@ -325,7 +325,7 @@ static int seckey_unlock(const struct seckey_fields *f, const char *pass, size_t
 	if (!pass)
 		return vv_errf(VV_ERR_KEY_NEEDPASS, "the key is protected with a passphrase");
 	if ((kek = sodium_malloc(VV_C4GH_KEY_LEN)) == NULL)
-		return VV_ERR_NOMEM;
+		return vv_errf(VV_ERR_NOMEM, "the key-encryption key");
 	rc = c4gh_kdf_derive(f->kdf, f->rounds, f->salt, f->saltlen, pass, passlen, kek);
 	if (rc == 0 &&
 	    (crypto_aead_chacha20poly1305_ietf_decrypt(k->sk, &n, NULL, f->blob + C4GH_NONCE_LEN,
@@ -366,7 +366,7 @@ int vv_c4gh_seckey_parse(const char *text, size_t len, const char *pass, size_t 
 	if ((rc = armor_decode(&a, &bin)) != 0 || (rc = seckey_fields_parse(&bin, &f)) != 0)
 		goto out;
 	if ((k = seckey_alloc()) == NULL) {
-		rc = VV_ERR_NOMEM;
+		rc = vv_errf(VV_ERR_NOMEM, "a secret key");
 		goto out;
 	}
 	if ((rc = seckey_unlock(&f, pass, passlen, k)) != 0 || (rc = seckey_finish(k)) != 0)
@@ -434,7 +434,7 @@ static int put_protected(vv_sbuf *bin, const vv_c4gh_seckey *k, const char *pass
 	randombytes_buf(opts + 4, KEY_SALT_LEN);
 	randombytes_buf(blob, C4GH_NONCE_LEN);
 	if ((kek = sodium_malloc(VV_C4GH_KEY_LEN)) == NULL)
-		return VV_ERR_NOMEM;
+		return vv_errf(VV_ERR_NOMEM, "the key-encryption key");
 	rc = c4gh_kdf_derive(C4GH_KDF_SCRYPT, 0, opts + 4, KEY_SALT_LEN, pass, passlen, kek);
 	if (rc == 0)
 		crypto_aead_chacha20poly1305_ietf_encrypt(blob + C4GH_NONCE_LEN, NULL, k->sk,

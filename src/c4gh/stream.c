@@ -91,6 +91,9 @@ void vv_c4gh_decryptor_free(vv_c4gh_decryptor *d)
 	if (d->pt)
 		sodium_free(d->pt);
 	free(d->in.buf);
+	/* The edit list says which regions a reader gets: wiped like the header's. */
+	if (d->edits)
+		sodium_memzero(d->edits, d->nedits * sizeof *d->edits);
 	free(d->edits);
 	free(d);
 }
@@ -114,7 +117,7 @@ int vv_c4gh_decryptor_new(const uint8_t *keys, size_t nkeys, const uint64_t *edi
 	if (nedits > SIZE_MAX / sizeof *edits)
 		return vv_errf(VV_ERR_RANGE, "decryptor: edit list too long");
 	if ((d = calloc(1, sizeof *d)) == NULL)
-		return VV_ERR_NOMEM;
+		return vv_errf(VV_ERR_NOMEM, "decryptor");
 	d->keys = sodium_malloc(nkeys * VV_C4GH_KEY_LEN);
 	d->pt = sodium_malloc(SEG_LEN);
 	d->in.buf = malloc(SEG_CT_LEN);
@@ -123,7 +126,7 @@ int vv_c4gh_decryptor_new(const uint8_t *keys, size_t nkeys, const uint64_t *edi
 		d->edits = malloc(nedits * sizeof *edits);
 	if (!d->keys || !d->pt || !d->in.buf || (nedits && !d->edits)) {
 		vv_c4gh_decryptor_free(d);
-		return VV_ERR_NOMEM;
+		return vv_errf(VV_ERR_NOMEM, "decryptor: keys, buffers and edit list");
 	}
 	memcpy(d->keys, keys, nkeys * VV_C4GH_KEY_LEN);
 	d->nkeys = nkeys;
@@ -375,14 +378,14 @@ int vv_c4gh_encryptor_new(const vv_c4gh_seckey *sender, const uint8_t *recipient
 	if (nedits > (VV_C4GH_MAX_PACKET_LEN - C4GH_PACKET_MIN_LEN - 8) / 8)
 		return vv_errf(VV_ERR_INVAL, "an edit list of %zu lengths is too long", nedits);
 	if ((e = calloc(1, sizeof *e)) == NULL)
-		return VV_ERR_NOMEM;
+		return vv_errf(VV_ERR_NOMEM, "encryptor");
 	vv_sbuf_init(&e->header, VV_C4GH_MAX_HEADER_LEN);
 	e->key = sodium_malloc(VV_C4GH_KEY_LEN);
 	e->in.buf = sodium_malloc(SEG_LEN);
 	e->in.bs = SEG_LEN;
 	e->ct = malloc(SEG_CT_LEN);
 	if (!e->key || !e->in.buf || !e->ct) {
-		rc = VV_ERR_NOMEM;
+		rc = vv_errf(VV_ERR_NOMEM, "encryptor: key and buffers");
 		goto out;
 	}
 	crypto_aead_chacha20poly1305_ietf_keygen(e->key);
@@ -471,7 +474,7 @@ int vv_c4gh_decrypt_fd(int fd, const vv_c4gh_seckey *sk, const uint8_t *writer_p
 		goto out;
 	d->base = vv_c4gh_header_length(h);
 	if ((buf = malloc(READ_CHUNK)) == NULL) {
-		rc = VV_ERR_NOMEM;
+		rc = vv_errf(VV_ERR_NOMEM, "a read buffer");
 		goto out;
 	}
 	do {
@@ -500,6 +503,7 @@ int vv_c4gh_decrypt_mem(const uint8_t *ct, size_t n, const vv_c4gh_seckey *sk,
 	size_t hdrlen;
 	int rc;
 
+	vv_sbuf_wipe(out); /* the output is replaced: zeroed on entry and on failure */
 	if ((rc = vv_c4gh_header_parse(ct, n, sk, writer_pk, &h)) != 0 ||
 	    (rc = vv_c4gh_decryptor_from_header(h, &d)) != 0)
 		goto out;
@@ -526,7 +530,7 @@ int vv_c4gh_encrypt_fd(int fd, const vv_c4gh_seckey *sender, const uint8_t *reci
 	if ((rc = vv_c4gh_encryptor_new(sender, recipients, nrecipients, NULL, 0, &e)) != 0)
 		return rc;
 	if ((buf = sodium_malloc(4 * (size_t)SEG_LEN)) == NULL) {
-		rc = VV_ERR_NOMEM;
+		rc = vv_errf(VV_ERR_NOMEM, "a read buffer");
 		goto out;
 	}
 	do {

@@ -34,6 +34,8 @@ int vv_cli_dispatch(const char *prog, const struct vv_cli_cmd *cmds, size_t ncmd
 			char name[128];
 			snprintf(name, sizeof name, "%s %s", prog, cmds[i].name);
 			vv_log_init(name, VV_LOG_INFO);
+			/* An error that sets no detail must not print an older one. */
+			vv_err_clear();
 			return cmds[i].fn(argc - 1, argv + 1);
 		}
 	}
@@ -64,5 +66,5 @@ int vv_cli_fail(int err, const char *fmt, ...)
 	vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
 	(void)vv_log_err(err, "%s", what);
-	return VV_EXIT_FAIL;
+	return err == VV_ERR_CANCELLED ? VV_EXIT_CANCELLED : VV_EXIT_FAIL;
 }

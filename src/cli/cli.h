@@ -5,8 +5,9 @@
 
 #include "varvault/core.h"
 
-/* Exit statuses of every command. */
-enum { VV_EXIT_OK = 0, VV_EXIT_FAIL = 1, VV_EXIT_USAGE = 2 };
+/* Exit statuses of every command; 130 (128 + SIGINT, as a shell reports a
+ * process that Ctrl-C ended) when the user interrupted a prompt. */
+enum { VV_EXIT_OK = 0, VV_EXIT_FAIL = 1, VV_EXIT_USAGE = 2, VV_EXIT_CANCELLED = 130 };
 
 /* A command receives argv with argv[0] set to its own name ("keygen") and
  * returns an exit status.  It prints its own --help. */
@@ -18,8 +19,9 @@ struct vv_cli_cmd {
 	const char *summary;
 };
 
-/* Runs the command named by argv[1] from the table; handles --help,
- * --version and unknown commands.  Returns the exit status. */
+/* Runs the command named by argv[1] from the table, with no error detail
+ * left from before; handles --help, --version and unknown commands.
+ * Returns the exit status. */
 int vv_cli_dispatch(const char *prog, const struct vv_cli_cmd *cmds, size_t ncmds,
 		    int argc, char **argv);
 
@@ -28,7 +30,7 @@ int vv_cli_dispatch(const char *prog, const struct vv_cli_cmd *cmds, size_t ncmd
 int vv_cli_usage_error(const char *cmd, const char *fmt, ...) VV_PRINTF(2, 3);
 
 /* Reports a failed library call as "what: <strerror>: <detail>" and returns
- * VV_EXIT_FAIL. */
+ * VV_EXIT_FAIL, or VV_EXIT_CANCELLED for VV_ERR_CANCELLED. */
 int vv_cli_fail(int err, const char *fmt, ...) VV_PRINTF(2, 3);
 
 /* Commands of varvault (the client). */

@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "outfile.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -41,7 +42,8 @@ static const char annotate_usage[] =
 	"                       depend on it, nor on --batch\n"
 	"  --max-input BYTES    refuse inputs larger than this (default 4 GiB)\n"
 	"  --summary-json FILE  also write the run's counts and timings as JSON\n"
-	"  --force              replace an existing output file\n"
+	"                       (mode 0600, like OUT: appears only when complete)\n"
+	"  --force              replace an existing output or summary file\n"
 	"  -q, --quiet          no notice, progress or summary on stderr\n"
 	"  -h, --help           this text\n"
 	"\n"
@@ -61,14 +63,22 @@ static int parse_size(const char *cmd, const char *opt, const char *s, size_t *o
 	char *end;
 	unsigned long long v;
 
+	/* strtoull skips spaces and negates "-1" into a huge value: a digit first. */
+	if (!isdigit((unsigned char)s[0]))
+		return vv_cli_usage_error(cmd, "%s: expected a positive number, got '%s'", opt, s);
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v == 0 || v > SIZE_MAX)
+	if (errno || *end || v == 0 || v > SIZE_MAX)
 		return vv_cli_usage_error(cmd, "%s: expected a positive number, got '%s'", opt, s);
 	*out = (size_t)v;
 	return 0;
 }
 
+/* What annotate_args returns after --help: no exit status nor VV_ERR_*. */
+#define ARGS_HELP_SHOWN 1000
+
+/* Parses the options into o.  Returns 0 (run), VV_EXIT_USAGE (reported), or
+ * ARGS_HELP_SHOWN. */
 static int annotate_args(int argc, char **argv, struct annotate_opts *o)
 {
 	static const struct option longs[] = {
@@ -131,7 +141,7 @@ static int annotate_args(int argc, char **argv, struct annotate_opts *o)
 			break;
 		case 'h':
 			fputs(annotate_usage, stdout);
-			return -1;
+			return ARGS_HELP_SHOWN;
 		default:
 			return vv_cli_usage_error(cmd, "unknown option");
 		}
@@ -183,7 +193,7 @@ static int write_output(const struct annotate_opts *o, const vv_sbuf *res)
 
 	if (!o->output || !strcmp(o->output, "-"))
 		return vv_write_all(1, res->data, res->len);
-	if ((rc = vv_cli_out_open(&out, o->output, 0600)) != 0)
+	if ((rc = vv_cli_out_open(&out, o->output, 0600, 0)) != 0)
 		return rc;
 	if ((rc = vv_cli_out_write(&out, res->data, res->len)) != 0) {
 		vv_cli_out_abort(&out, true);
@@ -192,16 +202,20 @@ static int write_output(const struct annotate_opts *o, const vv_sbuf *res)
 	return vv_cli_out_commit(&out, o->force);
 }
 
-/* The summary for scripts (counts and timings only, no patient data). */
-static int write_summary_json(const char *path, const struct vv_interpret_summary *s)
+/* The summary for scripts (counts and timings only, no patient data),
+ * written as the main output is: whole or not at all, an existing file
+ * replaced only with --force. */
+static int write_summary_json(const char *path, const struct vv_interpret_summary *s, bool force)
 {
 	json_object *o = json_object_new_object(), *ev = json_object_new_object();
-	int rc = 0;
+	struct vv_cli_out out;
+	const char *text;
+	int rc;
 
 	if (!o || !ev) {
 		json_object_put(o);
 		json_object_put(ev);
-		return VV_ERR_NOMEM;
+		return vv_errf(VV_ERR_NOMEM, "the summary");
 	}
 	json_object_object_add(o, "records", json_object_new_int64((int64_t)s->records));
 	json_object_object_add(o, "variants", json_object_new_int64((int64_t)s->variants));
@@ -214,8 +228,16 @@ static int write_summary_json(const char *path, const struct vv_interpret_summar
 		json_object_object_add(ev, vv_evidence_name((enum vv_evidence)e),
 				       json_object_new_int64((int64_t)s->evidence[e]));
 	json_object_object_add(o, "evidence", ev);
-	if (json_object_to_file_ext(path, o, JSON_C_TO_STRING_PRETTY) != 0)
-		rc = vv_errf(VV_ERR_IO, "%s: %s", path, json_util_get_last_err());
+	/* The text is owned by o. */
+	if ((text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY)) == NULL) {
+		rc = vv_errf(VV_ERR_NOMEM, "the summary");
+	} else if ((rc = vv_cli_out_open(&out, path, 0600, 0)) == 0) {
+		if ((rc = vv_cli_out_write(&out, text, strlen(text))) != 0 ||
+		    (rc = vv_cli_out_write(&out, "\n", 1)) != 0)
+			vv_cli_out_abort(&out, false);
+		else
+			rc = vv_cli_out_commit(&out, force);
+	}
 	json_object_put(o);
 	return rc;
 }
@@ -252,7 +274,7 @@ int vv_cmd_annotate(int argc, char **argv)
 	int rc;
 
 	if ((rc = annotate_args(argc, argv, &o)) != 0)
-		return rc < 0 ? VV_EXIT_OK : rc;
+		return rc == ARGS_HELP_SHOWN ? VV_EXIT_OK : rc;
 	if (vv_core_init() != 0 || vv_harden_process() != 0)
 		return vv_cli_fail(VV_ERR_INTERNAL, "start-up");
 	vv_vcf_init();
@@ -299,7 +321,7 @@ int vv_cmd_annotate(int argc, char **argv)
 		what = o.output ? o.output : "stdout";
 		goto out;
 	}
-	if (o.summary && (rc = write_summary_json(o.summary, &sum)) != 0) {
+	if (o.summary && (rc = write_summary_json(o.summary, &sum, o.force)) != 0) {
 		what = o.summary;
 		goto out;
 	}

@@ -6,6 +6,7 @@
 #include "passphrase.h"
 #include "varvault/c4gh.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -23,20 +24,23 @@ static const char keygen_help[] =
 	"                       [--passphrase-file FILE]\n"
 	"\n"
 	"Makes a Crypt4GH X25519 key pair: the secret key (c4gh-v1, mode 0600) in\n"
-	"--sk and the public key in --pk.  The secret key is protected with a\n"
-	"passphrase (scrypt, as crypt4gh-keygen does) unless --nocrypt is given.\n"
+	"--sk and the public key in --pk, two different files (not one file under\n"
+	"two names).  The secret key is protected with a passphrase (scrypt, as\n"
+	"crypt4gh-keygen does) unless --nocrypt is given.\n"
 	"\n"
 	"  --sk FILE               where to write the secret key\n"
 	"  --pk FILE               where to write the public key\n"
 	"  --nocrypt               write the secret key without a passphrase\n"
 	"  -C, --comment TEXT      a comment stored in the secret key file\n"
-	"  -f, --force             replace existing files\n"
+	"  -f, --force             replace existing files (if the new pair cannot be\n"
+	"                          written, the old one is left as it was)\n"
 	"  --passphrase-file FILE  read the passphrase from FILE (one trailing newline\n"
 	"                          is dropped); otherwise $C4GH_PASSPHRASE, otherwise\n"
 	"                          asked twice on the terminal\n"
 	"  -h, --help              this text\n"
 	"\n"
-	"Exit status: 0 done, 1 failed, 2 usage error.\n";
+	"Exit status: 0 done, 1 failed, 2 usage error, 130 interrupted at the\n"
+	"passphrase prompt.\n";
 
 static const char encrypt_help[] =
 	"usage: varvault encrypt --recipient-pk PK [--recipient-pk PK ...] [--sk FILE]\n"
@@ -54,7 +58,8 @@ static const char encrypt_help[] =
 	"  -o, --output OUT        the Crypt4GH file ('-': stdout); replaced if it exists\n"
 	"  -h, --help              this text\n"
 	"\n"
-	"--recipient_pk is accepted too.  Exit status: 0 done, 1 failed, 2 usage error.\n";
+	"--recipient_pk is accepted too.  Exit status: 0 done, 1 failed, 2 usage error,\n"
+	"130 interrupted at the passphrase prompt.\n";
 
 static const char decrypt_help[] =
 	"usage: varvault decrypt --sk FILE [--sender-pk PK] [--passphrase-file FILE]\n"
@@ -63,8 +68,8 @@ static const char decrypt_help[] =
 	"Decrypts the Crypt4GH file IN (default: stdin) with the secret key and\n"
 	"writes the plaintext to OUT (default: stdout).  Nothing is handed on from a\n"
 	"file that fails: OUT appears only after every segment has authenticated\n"
-	"(a failure leaves no file), and output to stdout is held in locked memory\n"
-	"until then.\n"
+	"(a failure leaves no file), and output to stdout is held in secure memory\n"
+	"until then (locked when RLIMIT_MEMLOCK allows; a warning says when not).\n"
 	"\n"
 	"  --sk FILE               the recipient's secret key\n"
 	"  --sender-pk PK          accept only header packets written by this key\n"
@@ -72,7 +77,8 @@ static const char decrypt_help[] =
 	"                          asked on the terminal, when the key has one)\n"
 	"  -i, --input IN          the Crypt4GH file ('-': stdin)\n"
 	"  -o, --output OUT        the plaintext, mode 0600 ('-': stdout); replaced\n"
-	"                          if it exists\n"
+	"                          if it exists; its folder's file system must have\n"
+	"                          O_TMPFILE (ext4, xfs, btrfs, tmpfs)\n"
 	"  --max-buffer SIZE       most plaintext held for stdout (suffix K, M, G;\n"
 	"                          default 1G); larger files need -o\n"
 	"  -h, --help              this text\n"
@@ -80,7 +86,8 @@ static const char decrypt_help[] =
 	"--sender_pk is accepted too.  A file cut at a segment boundary, or with whole\n"
 	"segments reordered, cannot be told from a genuine one (the format has no\n"
 	"length or sequence numbers); compare a checksum sent alongside.\n"
-	"Exit status: 0 done, 1 failed, 2 usage error.\n";
+	"Exit status: 0 done, 1 failed, 2 usage error, 130 interrupted at the\n"
+	"passphrase prompt.\n";
 
 /* Reports an option getopt refused. */
 static int bad_option(const char *cmd, char **argv)
@@ -107,7 +114,8 @@ static int load_seckey(const char *path, const char *passfile, vv_c4gh_seckey **
 	rc = vv_c4gh_seckey_load(path, NULL, 0, out);
 	if (rc != VV_ERR_KEY_NEEDPASS)
 		return rc;
-	vv_sbuf_init(&pass, VV_PASSPHRASE_MAX + 1);
+	vv_err_clear(); /* an expected answer, handled here: not the detail of a later error */
+	vv_sbuf_init(&pass, VV_PASSPHRASE_BUF);
 	rc = vv_cli_passphrase(passfile, path, false, &pass);
 	if (rc == 0)
 		rc = vv_c4gh_seckey_load(path, (const char *)pass.data, pass.len, out);
@@ -135,17 +143,33 @@ static int fd_sink(void *ctx, const uint8_t *p, size_t n)
 	return vv_write_all(*(const int *)ctx, p, n);
 }
 
-static int sbuf_sink(void *ctx, const uint8_t *p, size_t n)
-{
-	vv_sbuf *b = ctx;
+/* The plaintext that decrypt holds for stdout. */
+struct held {
+	vv_sbuf buf;
+	bool warned; /* that it is not locked in memory */
+};
 
-	if (vv_sbuf_append(b, p, n) == 0)
+static int held_sink(void *ctx, const uint8_t *p, size_t n)
+{
+	struct held *h = ctx;
+	vv_sbuf *b = &h->buf;
+
+	if (vv_sbuf_append(b, p, n) == 0) {
+		if (!h->warned && !vv_sbuf_locked(b)) {
+			h->warned = true;
+			vv_log(VV_LOG_WARN,
+			       "the plaintext held for stdout (%zu MiB so far) is larger than the "
+			       "memory-lock limit allows (RLIMIT_MEMLOCK, 'ulimit -l'): it is not "
+			       "locked and may reach swap; raise the limit, or decrypt with -o",
+			       (b->len + (1u << 20) - 1) >> 20);
+		}
 		return 0;
+	}
 	if (n > b->max - b->len)
 		return vv_errf(VV_ERR_RANGE,
 			       "the plaintext is larger than --max-buffer (%zu bytes): write it to a "
 			       "file with -o", b->max);
-	return VV_ERR_NOMEM;
+	return vv_errf(VV_ERR_NOMEM, "holding %zu bytes of plaintext for stdout", b->len + n);
 }
 
 /* Parses "1024", "64K", "512M", "1G". */
@@ -154,9 +178,12 @@ static int parse_size(const char *s, size_t *out)
 	unsigned long long v, mul = 1;
 	char *end;
 
+	/* strtoull skips spaces and negates "-1" into a huge value: a digit first. */
+	if (!isdigit((unsigned char)s[0]))
+		return -1;
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
+	if (errno || end == s)
 		return -1;
 	switch (*end) {
 	case 'K': case 'k': mul = 1ull << 10; end++; break;
@@ -178,15 +205,18 @@ struct keygen_opts {
 	bool nocrypt, force;
 };
 
-/* Writes both files; each appears whole or not at all. */
+/* Writes both files; each appears whole or not at all, and a failure
+ * leaves an earlier pair as it was.  The public key is committed first and
+ * the secret key last: should undoing the first fail too, what is left is
+ * a new public key next to the old secret key, never the reverse. */
 static int keygen_write(const struct keygen_opts *o, const vv_sbuf *sktext, const char *pktext)
 {
 	struct vv_cli_out skf, pkf;
 	int rc;
 
-	if ((rc = vv_cli_out_open(&skf, o->sk, 0600)) != 0)
+	if ((rc = vv_cli_out_open(&skf, o->sk, 0600, 0)) != 0)
 		return rc;
-	if ((rc = vv_cli_out_open(&pkf, o->pk, 0644)) != 0) {
+	if ((rc = vv_cli_out_open(&pkf, o->pk, 0644, 0)) != 0) {
 		vv_cli_out_abort(&skf, true);
 		return rc;
 	}
@@ -196,14 +226,7 @@ static int keygen_write(const struct keygen_opts *o, const vv_sbuf *sktext, cons
 		vv_cli_out_abort(&pkf, false);
 		return rc;
 	}
-	if ((rc = vv_cli_out_commit(&skf, o->force)) != 0) {
-		vv_cli_out_abort(&pkf, false);
-		return rc;
-	}
-	/* A secret key without its public key is a half-made pair: remove it. */
-	if ((rc = vv_cli_out_commit(&pkf, o->force)) != 0)
-		(void)unlink(o->sk);
-	return rc;
+	return vv_cli_out_commit_pair(&pkf, &skf, o->force);
 }
 
 int vv_cmd_keygen(int argc, char **argv)
@@ -242,16 +265,18 @@ int vv_cmd_keygen(int argc, char **argv)
 		return vv_cli_usage_error("varvault keygen", "unexpected argument '%s'", argv[optind]);
 	if (!o.sk || !o.pk)
 		return vv_cli_usage_error("varvault keygen", "--sk and --pk are both required");
-	if (strcmp(o.sk, o.pk) == 0)
+	/* Not just the same string: "a.sec" and "./a.sec", links, a linked folder. */
+	if (vv_cli_same_file(o.sk, o.pk))
 		return vv_cli_usage_error("varvault keygen", "--sk and --pk name the same file");
 	if ((rc = secret_command_start()) != 0)
 		return rc;
 	for (int i = 0; i < 2 && !o.force; i++) {
 		const char *path = i ? o.pk : o.sk;
 		if (access(path, F_OK) == 0)
-			return vv_cli_fail(VV_ERR_EXISTS, "%s exists (--force replaces it)", path);
+			return vv_cli_fail(vv_errf(VV_ERR_EXISTS, "%s (--force replaces it)", path),
+					   "keygen");
 	}
-	vv_sbuf_init(&pass, VV_PASSPHRASE_MAX + 1);
+	vv_sbuf_init(&pass, VV_PASSPHRASE_BUF);
 	vv_sbuf_init(&sktext, VV_C4GH_KEYFILE_MAX);
 	if (!o.nocrypt) {
 		if ((rc = vv_cli_passphrase(o.passfile, "the new secret key", true, &pass)) != 0)
@@ -322,7 +347,7 @@ int vv_cmd_encrypt(int argc, char **argv)
 	if ((rc = secret_command_start()) != 0)
 		return rc;
 	if ((pks = malloc(n * VV_C4GH_KEY_LEN)) == NULL) {
-		rc = VV_ERR_NOMEM;
+		rc = vv_errf(VV_ERR_NOMEM, "%zu recipient keys", n);
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -334,7 +359,7 @@ int vv_cmd_encrypt(int argc, char **argv)
 		goto out;
 	if (is_stdio(outpath)) {
 		rc = vv_c4gh_encrypt_fd(fd, sender, pks, n, fd_sink, &out_fd);
-	} else if ((rc = vv_cli_out_open(&of, outpath, 0666)) == 0) {
+	} else if ((rc = vv_cli_out_open(&of, outpath, 0666, 0)) == 0) {
 		rc = vv_c4gh_encrypt_fd(fd, sender, pks, n, vv_cli_out_sink, &of);
 		if (rc == 0)
 			rc = vv_cli_out_commit(&of, true);
@@ -352,18 +377,18 @@ out:
 /* ---- decrypt ---------------------------------------------------------------- */
 
 /* Decrypts fd to stdout, holding the plaintext in secure memory until the
- * stream has authenticated. */
+ * stream has authenticated; warns once if that memory cannot be locked. */
 static int decrypt_to_stdout(int fd, const vv_c4gh_seckey *key, const uint8_t *writer,
 			     size_t max)
 {
-	vv_sbuf plain;
+	struct held plain = {.warned = false};
 	int rc;
 
-	vv_sbuf_init(&plain, max);
-	rc = vv_c4gh_decrypt_fd(fd, key, writer, sbuf_sink, &plain);
+	vv_sbuf_init(&plain.buf, max);
+	rc = vv_c4gh_decrypt_fd(fd, key, writer, held_sink, &plain);
 	if (rc == 0)
-		rc = vv_write_all(1, plain.data, plain.len);
-	vv_sbuf_done(&plain); /* wipes */
+		rc = vv_write_all(1, plain.buf.data, plain.buf.len);
+	vv_sbuf_done(&plain.buf); /* wipes */
 	return rc;
 }
 
@@ -375,7 +400,7 @@ static int decrypt_to_file(int fd, const vv_c4gh_seckey *key, const uint8_t *wri
 	struct vv_cli_out of;
 	int rc;
 
-	if ((rc = vv_cli_out_open(&of, path, 0600)) != 0)
+	if ((rc = vv_cli_out_open(&of, path, 0600, VV_CLI_OUT_UNNAMED_ONLY)) != 0)
 		return rc;
 	rc = vv_c4gh_decrypt_fd(fd, key, writer, vv_cli_out_sink, &of);
 	if (rc == 0)

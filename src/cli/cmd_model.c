@@ -1,6 +1,7 @@
 /* varvault-admin model: info, check, tokenize and logits on a model directory. */
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
@@ -56,7 +57,7 @@ static int parse_ids(const char *s, int32_t vocab, struct line *out, size_t line
 
 	out->n = 0;
 	if ((out->ids = malloc(cap * sizeof *out->ids)) == NULL)
-		return VV_ERR_NOMEM;
+		return vv_errf(VV_ERR_NOMEM, "token ids");
 	for (;;) {
 		long v;
 		while (*s == ' ' || *s == '\t')
@@ -72,7 +73,7 @@ static int parse_ids(const char *s, int32_t vocab, struct line *out, size_t line
 		if (out->n == cap) {
 			int32_t *n2 = realloc(out->ids, 2 * cap * sizeof *n2);
 			if (!n2)
-				return VV_ERR_NOMEM;
+				return vv_errf(VV_ERR_NOMEM, "%zu token ids", 2 * cap);
 			out->ids = n2;
 			cap *= 2;
 		}
@@ -92,8 +93,9 @@ static int tokenize_line(const vv_model *m, const char *s, size_t len, struct li
 	out->ids = NULL;
 	if ((rc = vv_model_tokenize(m, s, len, NULL, NULL, 0, &need)) != 0 && rc != VV_ERR_RANGE)
 		return rc;
+	vv_err_clear(); /* RANGE only measured the size */
 	if ((out->ids = malloc((need ? need : 1) * sizeof *out->ids)) == NULL)
-		return VV_ERR_NOMEM;
+		return vv_errf(VV_ERR_NOMEM, "%zu token ids", need);
 	return vv_model_tokenize(m, s, len, out->ids, NULL, need, &out->n);
 }
 
@@ -124,7 +126,7 @@ static int read_lines(const vv_model *m, int as_ids, struct line **out, size_t *
 			size_t nc = lcap ? 2 * lcap : 64;
 			struct line *nl = realloc(l, nc * sizeof *nl);
 			if (!nl) {
-				rc = VV_ERR_NOMEM;
+				rc = vv_errf(VV_ERR_NOMEM, "%zu input lines", nc);
 				goto out;
 			}
 			l = nl;
@@ -189,9 +191,12 @@ static int parse_size(const char *cmd, const char *opt, const char *s, size_t ma
 	char *end;
 	unsigned long long x;
 
+	/* A digit first: strtoull would skip spaces and negate a '-'. */
+	if (!isdigit((unsigned char)s[0]))
+		return vv_cli_usage_error(cmd, "%s wants a number from 1 to %zu", opt, max);
 	errno = 0;
 	x = strtoull(s, &end, 10);
-	if (!*s || *end || errno || x == 0 || x > max)
+	if (*end || errno || x == 0 || x > max)
 		return vv_cli_usage_error(cmd, "%s wants a number from 1 to %zu", opt, max);
 	*v = (size_t)x;
 	return 0;
@@ -262,7 +267,7 @@ static int model_info_json(const struct vv_model_info *I, size_t run, size_t bat
 #undef MIB
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (!text || printf("%s\n", text) < 0)
-		rc = vv_cli_fail(VV_ERR_IO, "stdout");
+		rc = vv_cli_fail(vv_errf(VV_ERR_IO, "writing the JSON"), "stdout");
 	json_object_put(o);
 	return rc;
 }
@@ -433,6 +438,7 @@ static int model_logits(const char *dir, int as_ids, int hidden, size_t batch, i
 		return vv_cli_fail(rc, "cannot load model");
 	I = vv_model_get_info(m);
 	if (!hidden && I->head == VV_MODEL_HEAD_NONE) {
+		vv_err_clear(); /* these errors have no detail: none from before */
 		vv_cli_fail(VV_ERR_UNSUPPORTED, "the model has no head; use --hidden");
 		goto out;
 	}
@@ -441,11 +447,13 @@ static int model_logits(const char *dir, int as_ids, int hidden, size_t batch, i
 		goto out;
 	}
 	if (n == 0) {
+		vv_err_clear();
 		vv_cli_fail(VV_ERR_INVAL, "no input lines");
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (l[i].n > (size_t)I->max_tokens) {
+			vv_err_clear();
 			vv_cli_fail(VV_ERR_MODEL_SEQLEN, "line %zu: %zu tokens, the model allows %d", i + 1, l[i].n,
 				    I->max_tokens);
 			goto out;
@@ -462,11 +470,13 @@ static int model_logits(const char *dir, int as_ids, int hidden, size_t batch, i
 		width = (size_t)I->num_labels;
 	per_line = (hidden || I->head == VV_MODEL_HEAD_MLM) ? T * width : width;
 	if (vv_size_mul(n, per_line, &total) || total > MODEL_MAX_OUT / sizeof(float)) {
+		vv_err_clear();
 		vv_cli_fail(VV_ERR_RANGE, "output of %zu lines would exceed %zu GiB", n, MODEL_MAX_OUT >> 30);
 		goto out;
 	}
 	if ((out = calloc(total ? total : 1, sizeof *out)) == NULL ||
 	    (seqs = calloc(batch, sizeof *seqs)) == NULL || (at = calloc(T, sizeof *at)) == NULL) {
+		vv_err_clear();
 		vv_cli_fail(VV_ERR_NOMEM, "allocating the output");
 		goto out;
 	}

@@ -30,33 +30,67 @@ static char *dir_of(const char *path, const char **base)
 	return strndup(path, slash == path ? 1 : (size_t)(slash - path));
 }
 
-int vv_cli_out_open(struct vv_cli_out *out, const char *path, mode_t mode)
+/* The process umask, read without changing it: umask(2) can only be read
+ * by setting it, which for a moment would change it for every thread.  The
+ * Umask line of /proc/self/status, else the usual 022. */
+static mode_t current_umask(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	unsigned int m;
+	mode_t mask = 022;
+
+	if (!f)
+		return mask;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "Umask: %o", &m) == 1) {
+			mask = (mode_t)m & 0777;
+			break;
+		}
+	fclose(f);
+	return mask;
+}
+
+int vv_cli_out_open(struct vv_cli_out *out, const char *path, mode_t mode, unsigned flags)
 {
 	const char *base;
 	char *dir = dir_of(path, &base);
-	mode_t mask;
-	int rc = 0;
+	int rc = 0, saved;
 
 	out->fd = -1;
 	out->tmp = NULL;
 	out->written = 0;
 	out->path = strdup(path);
 	if (!dir || !out->path || !*base) {
-		rc = *base ? VV_ERR_NOMEM : vv_errf(VV_ERR_INVAL, "%s: not a file name", path);
+		rc = *base ? vv_errf(VV_ERR_NOMEM, "%s", path)
+			   : vv_errf(VV_ERR_INVAL, "%s: not a file name", path);
 		goto out;
 	}
 	out->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
 	if (out->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+		if (flags & VV_CLI_OUT_UNNAMED_ONLY) {
+			rc = vv_errf(VV_ERR_UNSUPPORTED,
+				     "%s: the file system of folder %s cannot make unnamed files "
+				     "(O_TMPFILE), and plaintext is never written under a temporary "
+				     "name that a crash would leave behind: write to stdout, or into a "
+				     "folder on a file system with O_TMPFILE (ext4, xfs, btrfs, tmpfs)",
+				     path, dir);
+			goto out;
+		}
 		/* No O_TMPFILE here: a hidden name that commit renames and abort removes. */
 		if (asprintf(&out->tmp, "%s/.%s.XXXXXX", dir, base) < 0) {
 			out->tmp = NULL;
-			rc = VV_ERR_NOMEM;
+			rc = vv_errf(VV_ERR_NOMEM, "%s: a temporary name", path);
 			goto out;
 		}
 		out->fd = mkostemp(out->tmp, O_CLOEXEC);
-		mask = umask(0);
-		umask(mask);
-		if (out->fd >= 0 && fchmod(out->fd, mode & ~mask) != 0) {
+		if (out->fd < 0) {
+			/* Whatever name the template holds now is not ours to remove. */
+			saved = errno;
+			free(out->tmp);
+			out->tmp = NULL;
+			errno = saved;
+		} else if (fchmod(out->fd, mode & ~current_umask()) != 0) {
 			rc = io_error("chmod", out->tmp);
 			goto out;
 		}
@@ -106,7 +140,7 @@ static int link_temp(struct vv_cli_out *out)
 	char *dir = dir_of(out->path, &base);
 
 	if (!dir)
-		return VV_ERR_NOMEM;
+		return vv_errf(VV_ERR_NOMEM, "%s", out->path);
 	for (int i = 0; i < 1000; i++) {
 		if (asprintf(&out->tmp, "%s/.%s.%ld.%d", dir, base, (long)getpid(), i) < 0) {
 			out->tmp = NULL;
@@ -155,22 +189,175 @@ int vv_cli_out_commit(struct vv_cli_out *out, bool replace)
 		out->tmp = NULL;
 	}
 out:
-	if (rc == 0 && close(out->fd) != 0)
-		rc = io_error("close", out->path);
-	if (rc == 0)
+	if (rc == 0) {
+		/* Synced and named: a failing close loses nothing, and the descriptor
+		 * is gone either way, so abort must not close it again. */
+		if (close(out->fd) != 0)
+			vv_log(VV_LOG_WARN, "closing %s: %s (it was written and synced)", out->path,
+			       strerror(errno));
 		out->fd = -1;
+	}
 	vv_cli_out_abort(out, rc != 0);
 	return rc;
+}
+
+static bool same_inode(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* Keeps the file that path names (if any) under a fresh hidden name next to
+ * it, as a hard link, so that it can be put back.  *kept: that name, or NULL
+ * when path names nothing. */
+static int keep_old(const char *path, char **kept)
+{
+	const char *base;
+	struct stat st;
+	char *dir;
+	int e, rc;
+
+	*kept = NULL;
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? 0 : io_error("stat", path);
+	if ((dir = dir_of(path, &base)) == NULL)
+		return vv_errf(VV_ERR_NOMEM, "%s", path);
+	for (int i = 0; i < 1000; i++) {
+		if (asprintf(kept, "%s/.%s.old.%ld.%d", dir, base, (long)getpid(), i) < 0) {
+			*kept = NULL;
+			free(dir);
+			return vv_errf(VV_ERR_NOMEM, "%s", path);
+		}
+		if (link(path, *kept) == 0) {
+			free(dir);
+			return 0;
+		}
+		e = errno;
+		free(*kept);
+		*kept = NULL;
+		if (e != EEXIST) {
+			errno = e;
+			break;
+		}
+	}
+	free(dir);
+	e = errno;
+	rc = vv_errf(VV_ERR_IO, "%s: cannot keep the old file (as a hard link) while it is replaced: %s",
+		     path, strerror(e));
+	errno = e;
+	return rc;
+}
+
+/* Undoes the commit that made path the file `made` (NULL: unknown): puts
+ * back the kept old file, or removes the new one if path still names it
+ * (a commit that replaced nothing).  Best effort, on a failure path; frees
+ * kept. */
+static void undo_commit(const char *path, const struct stat *made, char *kept)
+{
+	struct stat st;
+
+	if (kept) {
+		if (rename(kept, path) != 0)
+			vv_log(VV_LOG_WARN, "could not put back the old %s (%s): it is kept as %s", path,
+			       strerror(errno), kept);
+	} else if (made && lstat(path, &st) == 0 && same_inode(&st, made)) {
+		(void)unlink(path);
+	}
+	free(kept);
+}
+
+int vv_cli_out_commit_pair(struct vv_cli_out *first, struct vv_cli_out *last, bool replace)
+{
+	char *path = strdup(first->path), *lpath = strdup(last->path), *kept = NULL;
+	struct stat made, st, lst;
+	bool known;
+	int rc;
+
+	if (!path || !lpath) {
+		rc = vv_errf(VV_ERR_NOMEM, "%s", first->path);
+		goto fail_both;
+	}
+	if (replace && (rc = keep_old(path, &kept)) != 0)
+		goto fail_both;
+	if ((rc = vv_cli_out_commit(first, replace)) != 0) {
+		vv_cli_out_abort(last, true);
+		if (kept)
+			(void)unlink(kept); /* our extra link: path still names the old file */
+		free(kept);
+		goto out;
+	}
+	known = lstat(path, &made) == 0;
+	/* last must not be another name of what first has just become. */
+	if (known && stat(lpath, &st) == 0 && same_inode(&st, &made)) {
+		rc = vv_errf(VV_ERR_INVAL, "%s and %s name the same file", path, lpath);
+		vv_cli_out_abort(last, true);
+		undo_commit(path, &made, kept);
+		goto out;
+	}
+	if ((rc = vv_cli_out_commit(last, replace)) != 0) {
+		undo_commit(path, known ? &made : NULL, kept);
+		goto out;
+	}
+	if (kept)
+		(void)unlink(kept);
+	free(kept);
+	/* Two names of one directory entry: committing last wrote over first. */
+	if (lstat(path, &st) == 0 && lstat(lpath, &lst) == 0 && same_inode(&st, &lst))
+		rc = vv_errf(VV_ERR_INVAL,
+			     "%s turned out to be another name of %s, so the second file was written "
+			     "over the first: give two different files", lpath, path);
+	goto out;
+fail_both:
+	vv_cli_out_abort(first, true);
+	vv_cli_out_abort(last, true);
+out:
+	free(path);
+	free(lpath);
+	return rc;
+}
+
+/* The folder of path resolved (realpath) and its last component: one
+ * spelling per directory entry.  NULL if the folder does not resolve. */
+static char *canonical(const char *path)
+{
+	const char *base;
+	char *dir = dir_of(path, &base), *real = NULL, *out = NULL;
+
+	if (dir && (real = realpath(dir, NULL)) != NULL && asprintf(&out, "%s/%s", real, base) < 0)
+		out = NULL;
+	free(dir);
+	free(real);
+	return out;
+}
+
+bool vv_cli_same_file(const char *a, const char *b)
+{
+	char *ca = canonical(a), *cb = canonical(b);
+	bool same = strcmp(a, b) == 0 || (ca && cb && strcmp(ca, cb) == 0);
+	struct stat sa, sb;
+
+	free(ca);
+	free(cb);
+	if (!same && lstat(a, &sa) == 0 && lstat(b, &sb) == 0)
+		same = same_inode(&sa, &sb);
+	if (!same && stat(a, &sa) == 0 && stat(b, &sb) == 0)
+		same = same_inode(&sa, &sb);
+	return same;
 }
 
 void vv_cli_out_abort(struct vv_cli_out *out, bool wipe)
 {
 	static const uint8_t zeros[65536];
+	struct stat st;
+	uint64_t size;
 
 	if (out->fd >= 0) {
-		for (uint64_t off = 0; wipe && off < out->written;) {
-			size_t n = out->written - off < sizeof zeros ? (size_t)(out->written - off)
-								     : sizeof zeros;
+		/* A write that failed midway may have left bytes that `written` does
+		 * not count: wipe up to the file's real size. */
+		size = out->written;
+		if (wipe && fstat(out->fd, &st) == 0 && st.st_size > 0 && (uint64_t)st.st_size > size)
+			size = (uint64_t)st.st_size;
+		for (uint64_t off = 0; wipe && off < size;) {
+			size_t n = size - off < sizeof zeros ? (size_t)(size - off) : sizeof zeros;
 			ssize_t w = pwrite(out->fd, zeros, n, (off_t)off);
 			if (w < 0 && errno == EINTR)
 				continue;
@@ -178,7 +365,7 @@ void vv_cli_out_abort(struct vv_cli_out *out, bool wipe)
 				break;
 			off += (uint64_t)w;
 		}
-		if (wipe && out->written)
+		if (wipe && size)
 			(void)fdatasync(out->fd);
 		if (ftruncate(out->fd, 0) != 0) {
 			/* nothing more to do: the file is dropped below anyway */

@@ -71,12 +71,13 @@ static int vv_conf_valid_name(const char *s)
 static int vv_conf_add(vv_conf *c, const char *section, const char *key, const char *value, int line)
 {
 	struct vv_conf_entry *e;
+	int rc;
 
 	if (vv_conf_find(c, section, key))
 		return vv_errf(VV_ERR_FORMAT, "%s:%d: '%s' set twice in section [%s]", c->name, line,
 			       key, section);
-	if (vv_array_grow((void **)&c->e, &c->cap, c->n, sizeof *c->e, 16) != 0)
-		return VV_ERR_NOMEM;
+	if ((rc = vv_array_grow((void **)&c->e, &c->cap, c->n, sizeof *c->e, 16)) != 0)
+		return vv_err_prefix(rc, "%s:%d", c->name, line);
 	e = &c->e[c->n];
 	e->section = strdup(section);
 	e->key = strdup(key);
@@ -86,7 +87,7 @@ static int vv_conf_add(vv_conf *c, const char *section, const char *key, const c
 		free(e->section);
 		free(e->key);
 		free(e->value);
-		return VV_ERR_NOMEM;
+		return vv_errf(VV_ERR_NOMEM, "%s:%d", c->name, line);
 	}
 	c->n++;
 	return 0;
@@ -133,7 +134,7 @@ int vv_conf_parse(const char *buf, size_t len, const char *name, vv_conf **out)
 	line = malloc(VV_CONF_MAXLINE + 1);
 	section = calloc(1, VV_CONF_MAXLINE + 1);
 	if (!c || !line || !section || !(c->name = strdup(name ? name : "config"))) {
-		rc = VV_ERR_NOMEM;
+		rc = vv_errf(VV_ERR_NOMEM, "%s: parser state", name ? name : "config");
 		goto out;
 	}
 	while (pos < len) {

@@ -52,6 +52,7 @@ void vv_sbuf_init(vv_sbuf *b, size_t max)
 	b->len = 0;
 	b->cap = 0;
 	b->max = max ? max : SIZE_MAX;
+	b->locked = true;
 }
 
 int vv_sbuf_reserve(vv_sbuf *b, size_t extra)
@@ -70,14 +71,22 @@ int vv_sbuf_reserve(vv_sbuf *b, size_t extra)
 		cap = b->max;
 	p = sodium_malloc(cap);
 	if (!p)
-		return VV_ERR_NOMEM;
+		return vv_errf(VV_ERR_NOMEM, "a secure buffer of %zu bytes", cap);
 	if (b->len)
 		memcpy(p, b->data, b->len);
 	if (b->data)
 		sodium_free(b->data); /* zeroes the old copy */
 	b->data = p;
 	b->cap = cap;
+	/* sodium_malloc ignores a failed mlock; ask again to know the answer
+	 * (locking pages it did lock is a no-op). */
+	b->locked = sodium_mlock(p, cap) == 0;
 	return 0;
+}
+
+bool vv_sbuf_locked(const vv_sbuf *b)
+{
+	return b->locked;
 }
 
 int vv_sbuf_append(vv_sbuf *b, const void *p, size_t n)
@@ -100,8 +109,20 @@ int vv_sbuf_read_fd(vv_sbuf *b, int fd)
 		ssize_t r;
 		int rc;
 
-		if (b->len == b->max)
+		if (b->len == b->max) {
+			/* Full: an input of exactly max bytes is fine if nothing follows. */
+			uint8_t probe[1];
+
+			do
+				r = read(fd, probe, sizeof probe);
+			while (r < 0 && errno == EINTR);
+			if (r < 0)
+				return vv_errf(VV_ERR_IO, "read: %s", strerror(errno));
+			if (r == 0)
+				return 0;
+			vv_wipe(probe, sizeof probe);
 			return vv_errf(VV_ERR_RANGE, "input larger than %zu bytes", b->max);
+		}
 		room = b->cap - b->len;
 		if (room == 0) {
 			/* grow by what the limit allows, at most 1 MiB at a time */
@@ -137,6 +158,7 @@ void vv_sbuf_done(vv_sbuf *b)
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;
+	b->locked = true;
 }
 
 struct vv_sha256 {

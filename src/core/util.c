@@ -33,12 +33,10 @@ int vv_array_grow(void **items, size_t *cap, size_t n, size_t elem, size_t first
 	if (n < *cap)
 		return 0;
 	ncap = *cap ? *cap : first;
-	if (*cap && vv_size_mul(*cap, 2, &ncap) != 0)
-		return VV_ERR_RANGE;
-	if (vv_size_mul(ncap, elem, &bytes) != 0)
-		return VV_ERR_RANGE;
+	if ((*cap && vv_size_mul(*cap, 2, &ncap) != 0) || vv_size_mul(ncap, elem, &bytes) != 0)
+		return vv_errf(VV_ERR_RANGE, "an array of %zu elements cannot grow further", n);
 	if (!(p = realloc(*items, bytes)))
-		return VV_ERR_NOMEM;
+		return vv_errf(VV_ERR_NOMEM, "growing an array to %zu bytes", bytes);
 	*items = p;
 	*cap = ncap;
 	return 0;
@@ -69,7 +67,7 @@ int vv_read_file(const char *path, size_t max, char **out, size_t *len)
 			}
 			cap = cap ? cap * 2 : 4096;
 			if ((nbuf = realloc(buf, cap + 1)) == NULL) {
-				rc = VV_ERR_NOMEM;
+				rc = vv_errf(VV_ERR_NOMEM, "%s: %zu bytes", path, cap + 1);
 				goto out;
 			}
 			buf = nbuf;
@@ -90,7 +88,7 @@ int vv_read_file(const char *path, size_t max, char **out, size_t *len)
 		goto out;
 	}
 	if (!buf && (buf = malloc(1)) == NULL) {
-		rc = VV_ERR_NOMEM;
+		rc = vv_errf(VV_ERR_NOMEM, "%s", path);
 		goto out;
 	}
 	buf[n] = '\0';

@@ -38,6 +38,16 @@ set +e
 set -e
 [ $rc -eq 2 ] || fail "missing arguments: exit $rc, want 2"
 grep -q "required" "$T/err" || fail "missing arguments message"
+# sizes start with a digit: strtoull would skip the space and make " -1" SIZE_MAX
+for opt in --max-input --batch --window; do
+	set +e
+	"$ADMIN" annotate --model "$T/model" --reference models/demo/reference.fa.gz --vcf models/demo/sample.vcf \
+		$opt " -1" -o "$T/neg.out" 2>"$T/err"; rc=$?
+	set -e
+	[ $rc -eq 2 ] || fail "$opt ' -1': exit $rc, want 2"
+	grep -q "expected a positive number" "$T/err" || fail "$opt ' -1': $(cat "$T/err")"
+	[ ! -e "$T/neg.out" ] || fail "$opt ' -1' wrote an output"
+done
 
 # the three formats
 run --vcf $VCF --format json -o "$T/out.json"
@@ -159,4 +169,23 @@ run --vcf $VCF --format tsv -o "$T/out.tsv" 2>"$T/err"; rc=$?
 set -e
 [ $rc -eq 1 ] || fail "existing output replaced without --force"
 run --vcf $VCF --format tsv -o "$T/out.tsv" --force
+
+# --summary-json is written as the output is: mode 0600, an existing file kept
+# without --force, a symbolic link replaced rather than followed
+run --vcf $VCF --format tsv -o "$T/s1.tsv" --summary-json "$T/sum.json"
+"$PYTHON" -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["variants"] > 0 and "evidence" in d' "$T/sum.json" ||
+	fail "summary JSON"
+[ "$(stat -c %a "$T/sum.json")" = 600 ] || fail "summary mode $(stat -c %a "$T/sum.json"), want 600"
+echo keep >"$T/sum2.json"
+set +e
+run --vcf $VCF --format tsv -o "$T/s2.tsv" --summary-json "$T/sum2.json" 2>"$T/err"; rc=$?
+set -e
+[ $rc -eq 1 ] || fail "existing summary without --force: exit $rc, want 1"
+grep -q "already exists" "$T/err" || fail "existing summary: $(cat "$T/err")"
+[ "$(cat "$T/sum2.json")" = keep ] || fail "existing summary replaced without --force"
+echo target >"$T/target.json"
+ln -s target.json "$T/link.json"
+run --vcf $VCF --format tsv -o "$T/s3.tsv" --summary-json "$T/link.json" --force
+[ "$(cat "$T/target.json")" = target ] || fail "--summary-json followed a symbolic link"
+[ ! -L "$T/link.json" ] && grep -q '"variants"' "$T/link.json" || fail "--summary-json did not replace the link"
 echo "annotate ok"

@@ -48,6 +48,46 @@ expect_fail "keygen with no passphrase source" "needs a passphrase" notty env -u
 [ -e d.sec ] || [ -e d.pub ] && bad "keygen that failed left a file"
 : >empty.pass
 expect_fail "keygen with an empty passphrase" "empty passphrase" "$V" keygen --sk d.sec --pk d.pub --passphrase-file empty.pass
+# --sk and --pk naming one file other than by the same string are refused
+# before anything is written (--force used to put the public key over the
+# new secret key and exit 0).
+"$V" keygen --sk same.sec --pk same.pub --nocrypt || bad "keygen same.sec"
+cp same.sec same.sec.orig
+ln -s same.sec same.link
+ln same.sec same.hard
+mkdir sub && ln -s .. sub/up
+for pk in ./same.sec "$PWD/same.sec" same.link same.hard sub/up/same.sec sub/../same.sec; do
+	"$V" keygen --sk same.sec --pk "$pk" --nocrypt --force >/dev/null 2>stderr.txt
+	rc=$?
+	[ $rc -eq 2 ] || bad "keygen --sk same.sec --pk $pk --force: exit $rc, expected 2"
+	grep -q "name the same file" stderr.txt || bad "keygen --sk same.sec --pk $pk: $(cat stderr.txt)"
+	cmp -s same.sec same.sec.orig || bad "keygen --sk same.sec --pk $pk changed the secret key"
+done
+"$V" keygen --sk fresh.sec --pk sub/up/fresh.sec --nocrypt >/dev/null 2>&1
+rc=$?
+[ $rc -eq 2 ] || bad "keygen --sk fresh.sec --pk sub/up/fresh.sec: exit $rc, expected 2"
+[ -e fresh.sec ] && bad "keygen to one new file under two names wrote it"
+# a dangling link to the public key's name: found once the public key is there
+ln -s dangle.pub dangle.link
+expect_fail "keygen --sk a link to --pk" "name the same file" "$V" keygen --sk dangle.link --pk dangle.pub --nocrypt
+[ -e dangle.pub ] && bad "keygen --sk a link to --pk left the public key"
+[ -L dangle.link ] || bad "keygen --sk a link to --pk replaced the link"
+# A pair that cannot be written leaves an earlier pair as it was (--force
+# used to replace the secret key, then delete it when the public key failed).
+"$V" keygen --sk old.sec --pk old.pub --nocrypt || bad "keygen old.sec"
+cp old.sec old.sec.orig
+cp old.pub old.pub.orig
+mkdir pkdir skdir
+expect_fail "keygen --force, the public key a folder" "pkdir" "$V" keygen --sk old.sec --pk pkdir --nocrypt --force
+cmp -s old.sec old.sec.orig || bad "a keygen that failed on the public key changed the old secret key"
+expect_fail "keygen --force, the secret key a folder" "skdir" "$V" keygen --sk skdir --pk old.pub --nocrypt --force
+cmp -s old.pub old.pub.orig || bad "a keygen that failed on the secret key changed the old public key"
+ls -A | grep -q '^\.old\.' && bad "keygen left a temporary or a kept file: $(ls -A)"
+[ -z "$(find pkdir skdir -mindepth 1)" ] || bad "keygen wrote into a folder given as a key file"
+"$V" keygen --sk old.sec --pk old.pub --nocrypt --force || bad "keygen --force over a pair"
+cmp -s old.sec old.sec.orig && bad "keygen --force did not replace the secret key"
+cmp -s old.pub old.pub.orig && bad "keygen --force did not replace the public key"
+ls -A | grep -q '^\.old\.' && bad "keygen --force left a file: $(ls -A)"
 
 # ---- round trips, stdin/stdout and files ----
 for n in 0 1 65535 65536 65537 10485760; do
@@ -61,6 +101,29 @@ done
 [ "$(stat -c %s e0)" -eq 124 ] || bad "empty plaintext: $(stat -c %s e0) bytes, expected a bare 124-byte header"
 [ "$(stat -c %s e65536)" -eq $((124 + 65564)) ] || bad "65536 bytes: not exactly one segment"
 [ "$(stat -c %s e65537)" -eq $((124 + 65564 + 29)) ] || bad "65537 bytes: wrong segment layout"
+
+# ---- past the memory-lock limit: decrypt to stdout works, and warns once ----
+# lowlock CMD...: runs CMD with RLIMIT_MEMLOCK at 1 MiB and, for root, without
+# CAP_IPC_LOCK (which ignores the limit).
+lowlock() {
+	if [ "$(id -u)" = 0 ]; then
+		(ulimit -l 1024 && setpriv --inh-caps=-ipc_lock --bounding-set=-ipc_lock "$@")
+	else
+		(ulimit -l 1024 && "$@")
+	fi
+}
+if [ "${SANITIZE:-0}" = 1 ]; then
+	echo "note: ASan's mlock does nothing and reports success: the memory-lock warning is not checked"
+elif [ "$(id -u)" != 0 ] || command -v setpriv >/dev/null; then
+	lowlock "$V" decrypt --sk a.sec -i e10485760 2>lock.err | cmp -s - p10485760 ||
+		bad "decrypt to stdout past the memory-lock limit: $(cat lock.err)"
+	[ "$(grep -c 'not locked and may reach swap' lock.err)" = 1 ] ||
+		bad "decrypt past the memory-lock limit: expected one warning, got: $(cat lock.err)"
+	lowlock "$V" decrypt --sk a.sec -i e65537 2>lock.err | cmp -s - p65537 || bad "small decrypt under a low lock limit"
+	[ -s lock.err ] && bad "a small decrypt under the lock limit warned: $(cat lock.err)"
+else
+	echo "note: root without setpriv: the memory-lock warning is not checked"
+fi
 
 # ---- several recipients, each able to decrypt; passphrase sources ----
 "$V" encrypt --recipient-pk a.pub --recipient-pk b.pub --recipient_pk c.pub -i p65537 -o multi.c4gh ||
@@ -79,18 +142,24 @@ expect_fail "a key that is not a recipient" "no header packet could be decrypted
 [ -e out.bin ] && bad "wrong key left an output file"
 
 # The terminal prompt: echo off, asked twice by keygen, once by decrypt.
-# ontty PASSPHRASE CMD...: runs CMD on a new pseudo-terminal, answers every
-# prompt with PASSPHRASE, prints what the terminal showed, exits as CMD.
+# ontty ANSWER CMD...: runs CMD on a new pseudo-terminal, answers every prompt
+# with ANSWER and Enter (ANSWER '^C': types Ctrl-C instead), prints what the
+# terminal showed, exits as CMD, or 124 if CMD sat 10 s without ending.
 ontty() {
 	python3 - "$@" <<'PY'
-import os, pty, sys
-pw = sys.argv[1].encode() + b"\n"
+import os, pty, select, signal, sys
+pw = b"\x03" if sys.argv[1] == "^C" else sys.argv[1].encode() + b"\n"
 pid, fd = pty.fork()
 if pid == 0:
     os.environ.pop("C4GH_PASSPHRASE", None)
     os.execv(sys.argv[2], sys.argv[2:])
 seen = b""
 while True:
+    if not select.select([fd], [], [], 10)[0]:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        sys.stdout.write(seen.decode(errors="replace") + "<hung>")
+        sys.exit(124)
     try:
         chunk = os.read(fd, 1024)
     except OSError:
@@ -113,6 +182,26 @@ ontty 'tty secret' "$V" decrypt --sk t.sec -i tty.c4gh -o tty.out >tty.txt && cm
 	bad "decrypt with a passphrase typed on the terminal: $(cat tty.txt)"
 grep -q "Passphrase for t.sec" tty.txt || bad "decrypt prompt: $(cat tty.txt)"
 ontty 'wrong' "$V" decrypt --sk t.sec -i tty.c4gh -o tty.out2 >tty.txt && bad "a wrong typed passphrase was accepted"
+# Ctrl-C at the prompt ends the command at once (exit 130), not after Enter.
+ontty '^C' "$V" decrypt --sk t.sec -i tty.c4gh -o ctrlc.out >tty.txt
+rc=$?
+[ $rc -eq 130 ] || bad "Ctrl-C at the decrypt prompt: exit $rc, expected 130: $(cat tty.txt)"
+[ -e ctrlc.out ] && bad "Ctrl-C at the decrypt prompt left an output file"
+ontty '^C' "$V" keygen --sk ctrlc.sec --pk ctrlc.pub >tty.txt
+rc=$?
+[ $rc -eq 130 ] || bad "Ctrl-C at the keygen prompt: exit $rc, expected 130: $(cat tty.txt)"
+[ -e ctrlc.sec ] || [ -e ctrlc.pub ] && bad "Ctrl-C at the keygen prompt left a key file"
+# The longest passphrase (4096 bytes) in a file, with its newline.
+head -c 4096 /dev/zero | tr '\0' 'x' >long.pass
+echo >>long.pass
+notty "$V" keygen --sk long.sec --pk long.pub --passphrase-file long.pass ||
+	bad "keygen with a 4096-byte passphrase and a newline in the file"
+"$V" encrypt --recipient-pk long.pub -i p1 -o long.c4gh
+notty "$V" decrypt --sk long.sec --passphrase-file long.pass -i long.c4gh | cmp -s - p1 ||
+	bad "decrypt with a 4096-byte passphrase file"
+printf 'x' >>long.pass
+expect_fail "a 4097-byte passphrase" "longer than 4096 bytes" \
+	notty "$V" decrypt --sk long.sec --passphrase-file long.pass -i long.c4gh
 
 # ---- sender keys ----
 C4GH_PASSPHRASE='correct horse' "$V" encrypt --recipient-pk a.pub --sk b.sec -i p1 -o signed.c4gh ||
@@ -193,6 +282,12 @@ for args in "" "bogus" "decrypt" "decrypt --sk" "decrypt --sk a.sec extra" "encr
 	"$V" $args </dev/null >/dev/null 2>&1
 	rc=$?
 	[ $rc -eq 2 ] || bad "'varvault $args': exit $rc, expected 2"
+done
+# Sizes start with a digit: strtoull would skip spaces and turn " -1" into SIZE_MAX.
+for size in " -1" "-1" " 64K" "+64K" ""; do
+	"$V" decrypt --sk a.sec --max-buffer "$size" -i e1 >/dev/null 2>&1
+	rc=$?
+	[ $rc -eq 2 ] || bad "--max-buffer '$size': exit $rc, expected 2"
 done
 for cmd in keygen encrypt decrypt; do
 	"$V" $cmd --help | grep -q "^usage: varvault $cmd" || bad "$cmd --help"

@@ -566,6 +566,65 @@ static void test_policies(void **state)
 	vv_sbuf_done(&out);
 }
 
+/* Packets added to a genuine file by a second key are refused (docs/c4gh.md). */
+static void test_one_writer(void **state)
+{
+	const size_t n = 2 * SEG + 300;
+	uint8_t *plain = pattern(n, 23), pay[64], key[32];
+	const uint64_t hide[3] = {1000, 50, 100000}; /* keeps 50 bytes, hides the rest */
+	vv_c4gh_header *h = NULL;
+	vv_sbuf ct, f, out;
+	size_t plen;
+
+	(void)state;
+	vv_sbuf_init(&ct, BIG);
+	vv_sbuf_init(&f, BIG);
+	vv_sbuf_init(&out, BIG);
+	memset(key, 0x5a, 32);
+	/* A genuine file from carol: one packet, then the segments. */
+	encrypt_to(&ct, carol, alice_pk, 1, NULL, 0, plain, n, n);
+	plen = c4gh_le32(ct.data + 16);
+	/* mallory, who has alice's public key and can change the file, adds an
+	 * edit list packet; every segment still authenticates. */
+	preamble(&f, 2);
+	assert_int_equal(vv_sbuf_append(&f, ct.data + 16, plen), 0);
+	assert_int_equal(c4gh_packet_seal(mallory, alice_pk, pay, edit_payload(pay, 3, hide), 0, &f), 0);
+	assert_int_equal(vv_sbuf_append(&f, ct.data + 16 + plen, ct.len - 16 - plen), 0);
+	expect_err(vv_c4gh_header_parse(f.data, f.len, alice, NULL, &h), VV_ERR_C4GH_HEADER);
+	expect_detail("header packet 2 was written by another key than packet 1");
+	assert_null(h);
+	expect_err(vv_c4gh_decrypt_mem(f.data, f.len, alice, NULL, &out), VV_ERR_C4GH_HEADER);
+	assert_int_equal(out.len, 0);
+	/* With the writer required, mallory's packet is skipped, not opened. */
+	expect_err(vv_c4gh_decrypt_mem(f.data, f.len, alice, carol_pk, &out), 0);
+	assert_int_equal(out.len, n);
+	assert_memory_equal(out.data, plain, n);
+	/* The same for an added data key (segments of mallory's own spliced in). */
+	preamble(&f, 2);
+	assert_int_equal(c4gh_packet_seal(mallory, alice_pk, pay, key_payload(pay, 0, 0, key), 0, &f), 0);
+	assert_int_equal(vv_sbuf_append(&f, ct.data + 16, ct.len - 16), 0);
+	expect_err(vv_c4gh_header_parse(f.data, f.len, alice, NULL, &h), VV_ERR_C4GH_HEADER);
+	expect_detail("header packet 2 was written by another key than packet 1");
+	/* Packets for other readers may come from any writer: they are not opened. */
+	vv_sbuf_wipe(&out);
+	preamble(&f, 3);
+	assert_int_equal(c4gh_packet_seal(mallory, bob_pk, pay, key_payload(pay, 0, 0, key), 0, &f), 0);
+	assert_int_equal(vv_sbuf_append(&f, ct.data + 16, plen), 0);
+	assert_int_equal(c4gh_packet_seal(bob, mallory_pk, pay, edit_payload(pay, 3, hide), 0, &f), 0);
+	assert_int_equal(vv_sbuf_append(&f, ct.data + 16 + plen, ct.len - 16 - plen), 0);
+	expect_err(vv_c4gh_decrypt_mem(f.data, f.len, alice, NULL, &out), 0);
+	assert_int_equal(out.len, n);
+	/* One writer, several packets (a data key and an edit list): fine. */
+	encrypt_to(&ct, carol, alice_pk, 1, hide, 3, plain, n, n);
+	vv_sbuf_wipe(&out);
+	expect_err(vv_c4gh_decrypt_mem(ct.data, ct.len, alice, NULL, &out), 0);
+	assert_int_equal(out.len, 50 + n - 101050);
+	free(plain);
+	vv_sbuf_done(&ct);
+	vv_sbuf_done(&f);
+	vv_sbuf_done(&out);
+}
+
 /* ---- wiping ---- */
 
 struct capture {
@@ -640,6 +699,14 @@ static void test_wiping(void **state)
 	expect_err(vv_c4gh_decrypt_mem(ct.data, ct.len, alice, NULL, &out), VV_ERR_C4GH_SEGMENT);
 	assert_int_equal(out.len, 0);
 	assert_true(all_zero(out.data, out.cap));
+	/* Its output is replaced, not appended to: earlier contents are wiped on
+	 * entry, so success and failure both leave out holding this stream only. */
+	ct.data[124 + SEGCT + 50] ^= 1;
+	assert_int_equal(vv_sbuf_append(&out, "prefix", 6), 0);
+	expect_err(vv_c4gh_decrypt_mem(ct.data, ct.len, alice, NULL, &out), 0);
+	assert_int_equal(out.len, 2 * SEG + 10);
+	assert_memory_equal(out.data, plain, 2 * SEG + 10);
+	ct.data[124 + SEGCT + 50] ^= 1;
 	/* Outputs are cleared on failure. */
 	uint8_t pk[32];
 	memset(pk, 0xff, 32);
@@ -858,6 +925,7 @@ int main(void)
 		cmocka_unit_test(test_header_limits),
 		cmocka_unit_test(test_header_read_fd),
 		cmocka_unit_test(test_policies),
+		cmocka_unit_test(test_one_writer),
 		cmocka_unit_test(test_wiping),
 		cmocka_unit_test(test_key_files),
 		cmocka_unit_test(test_key_load),
