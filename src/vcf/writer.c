@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -402,8 +403,14 @@ static int split_fmt_numeric(vv_vcf_writer *w, bcf1_t *src, bcf1_t *dst, const c
 	if (!keep_index(vl, ialt, 0, which)) /* not split: copy */
 		return bcf_update_format(w->hdr, dst, key, w->arr, n, type) < 0 ? VV_ERR_NOMEM : 0;
 	nw_max = vl == BCF_VL_A ? 1 : vl == BCF_VL_R ? 2 : 3;
-	if (hts_resize(uint8_t, (size_t)nsmpl * (size_t)nw_max * sz, &w->narr2, &w->arr2, 0) < 0)
-		return VV_ERR_NOMEM;
+	{
+		/* hts_resize counts in int */
+		size_t need = (size_t)nsmpl * (size_t)nw_max * sz;
+		if (need > INT_MAX)
+			return vv_errf(VV_ERR_RANGE, "output: FORMAT/%s too large to split", key);
+		if (hts_resize(uint8_t, (int)need, &w->narr2, &w->arr2, 0) < 0)
+			return VV_ERR_NOMEM;
+	}
 	for (int s = 0; s < nsmpl; s++) {
 		int cnt = 0, nw;
 		uint8_t *in = (uint8_t *)w->arr + (size_t)s * (size_t)per * sz;
