@@ -1,7 +1,10 @@
 /* Command dispatch and error reporting shared by varvault and varvault-admin. */
 #include "cli.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void vv_cli_list(FILE *f, const char *prog, const struct vv_cli_cmd *cmds, size_t n)
@@ -67,4 +70,27 @@ int vv_cli_fail(int err, const char *fmt, ...)
 	va_end(ap);
 	(void)vv_log_err(err, "%s", what);
 	return err == VV_ERR_CANCELLED ? VV_EXIT_CANCELLED : VV_EXIT_FAIL;
+}
+
+int vv_cli_parse_size(const char *s, size_t max, size_t *out)
+{
+	unsigned long long v, mul = 1;
+	char *end;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	switch (*end) {
+	case 'K': case 'k': mul = 1ull << 10; end++; break;
+	case 'M': case 'm': mul = 1ull << 20; end++; break;
+	case 'G': case 'g': mul = 1ull << 30; end++; break;
+	default: break;
+	}
+	if (*end || v == 0 || v > max / mul)
+		return -1;
+	*out = (size_t)(v * mul);
+	return 0;
 }

@@ -29,6 +29,12 @@ int vv_cli_dispatch(const char *prog, const struct vv_cli_cmd *cmds, size_t ncmd
  * VV_EXIT_USAGE. */
 int vv_cli_usage_error(const char *cmd, const char *fmt, ...) VV_PRINTF(2, 3);
 
+/* Parses a positive count or size for an option: decimal digits first
+ * ("-1" and " 1" are refused: strtoull would skip the space and negate),
+ * with an optional K, M or G suffix (powers of 1024).  Returns 0 with
+ * *out in 1..max, or -1 (the caller reports the usage error). */
+int vv_cli_parse_size(const char *s, size_t max, size_t *out);
+
 /* Reports a failed library call as "what: <strerror>: <detail>" and returns
  * VV_EXIT_FAIL, or VV_EXIT_CANCELLED for VV_ERR_CANCELLED. */
 int vv_cli_fail(int err, const char *fmt, ...) VV_PRINTF(2, 3);

@@ -60,17 +60,8 @@ struct annotate_opts {
 
 static int parse_size(const char *cmd, const char *opt, const char *s, size_t *out)
 {
-	char *end;
-	unsigned long long v;
-
-	/* strtoull skips spaces and negates "-1" into a huge value: a digit first. */
-	if (!isdigit((unsigned char)s[0]))
+	if (vv_cli_parse_size(s, SIZE_MAX, out) != 0)
 		return vv_cli_usage_error(cmd, "%s: expected a positive number, got '%s'", opt, s);
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v == 0 || v > SIZE_MAX)
-		return vv_cli_usage_error(cmd, "%s: expected a positive number, got '%s'", opt, s);
-	*out = (size_t)v;
 	return 0;
 }
 

@@ -172,32 +172,6 @@ static int held_sink(void *ctx, const uint8_t *p, size_t n)
 	return vv_errf(VV_ERR_NOMEM, "holding %zu bytes of plaintext for stdout", b->len + n);
 }
 
-/* Parses "1024", "64K", "512M", "1G". */
-static int parse_size(const char *s, size_t *out)
-{
-	unsigned long long v, mul = 1;
-	char *end;
-
-	/* strtoull skips spaces and negates "-1" into a huge value: a digit first. */
-	if (!isdigit((unsigned char)s[0]))
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	switch (*end) {
-	case 'K': case 'k': mul = 1ull << 10; end++; break;
-	case 'M': case 'm': mul = 1ull << 20; end++; break;
-	case 'G': case 'g': mul = 1ull << 30; end++; break;
-	case '\0': break;
-	default: return -1;
-	}
-	if (*end || v == 0 || v > SIZE_MAX / mul)
-		return -1;
-	*out = (size_t)(v * mul);
-	return 0;
-}
-
 /* ---- keygen ----------------------------------------------------------------- */
 
 struct keygen_opts {
@@ -437,7 +411,7 @@ int vv_cmd_decrypt(int argc, char **argv)
 		case 'i': in = optarg; break;
 		case 'o': outpath = optarg; break;
 		case 'b':
-			if (parse_size(optarg, &max) != 0)
+			if (vv_cli_parse_size(optarg, SIZE_MAX, &max) != 0)
 				return vv_cli_usage_error("varvault decrypt", "--max-buffer: not a size: '%s'",
 							  optarg);
 			break;

@@ -188,17 +188,8 @@ static int write_npy(const char *path, const float *data, const size_t *shape, i
 
 static int parse_size(const char *cmd, const char *opt, const char *s, size_t max, size_t *v)
 {
-	char *end;
-	unsigned long long x;
-
-	/* A digit first: strtoull would skip spaces and negate a '-'. */
-	if (!isdigit((unsigned char)s[0]))
+	if (vv_cli_parse_size(s, max, v) != 0)
 		return vv_cli_usage_error(cmd, "%s wants a number from 1 to %zu", opt, max);
-	errno = 0;
-	x = strtoull(s, &end, 10);
-	if (*end || errno || x == 0 || x > max)
-		return vv_cli_usage_error(cmd, "%s wants a number from 1 to %zu", opt, max);
-	*v = (size_t)x;
 	return 0;
 }
 

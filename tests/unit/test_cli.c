@@ -472,6 +472,28 @@ static void test_dispatch_clears_detail(void **state)
 	assert_int_equal(detail_seen, 0);
 }
 
+/* One parser for every count and size option of the commands. */
+static void test_parse_size(void **state)
+{
+	static const char *const bad[] = {"", " 1", "-1", " -1", "+64K", "0", "1x", "64KB", "1T",
+					  "99999999999999999999999"};
+	size_t v = 7;
+
+	(void)state;
+	assert_int_equal(vv_cli_parse_size("1024", SIZE_MAX, &v), 0);
+	assert_int_equal(v, 1024);
+	assert_int_equal(vv_cli_parse_size("64K", SIZE_MAX, &v), 0);
+	assert_int_equal(v, 64 << 10);
+	assert_int_equal(vv_cli_parse_size("2g", SIZE_MAX, &v), 0);
+	assert_int_equal(v, (size_t)2 << 30);
+	assert_int_equal(vv_cli_parse_size("4096", 4096, &v), 0);
+	assert_int_equal(vv_cli_parse_size("4097", 4096, &v), -1);
+	assert_int_equal(vv_cli_parse_size("5K", 4096, &v), -1);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (vv_cli_parse_size(bad[i], SIZE_MAX, &v) != -1)
+			fail_msg("'%s' was accepted", bad[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -484,6 +506,7 @@ int main(void)
 		cmocka_unit_test(test_passphrase_file_lengths),
 		cmocka_unit_test(test_passphrase_env_removed),
 		cmocka_unit_test(test_dispatch_clears_detail),
+		cmocka_unit_test(test_parse_size),
 	};
 	if (vv_core_init() != 0)
 		return 1;
