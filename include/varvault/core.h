@@ -46,6 +46,7 @@ enum vv_err {
 	VV_ERR_CANCELLED = -10,   /* stopped on request */
 	VV_ERR_MLOCK = -11,       /* memory could not be locked */
 	VV_ERR_TRUNCATED = -12,   /* input ended early */
+	VV_ERR_AUTH = -13,        /* sealed data failed authentication (tampered or wrong key) */
 	/* Crypt4GH and keys */
 	VV_ERR_C4GH_MAGIC = -100,       /* not a Crypt4GH file */
 	VV_ERR_C4GH_VERSION = -101,     /* unsupported Crypt4GH version */
@@ -219,6 +220,58 @@ VV_EXPORT int vv_conf_bool(const vv_conf *c, const char *section, const char *ke
  * (sections: NULL-terminated; keys: "section.key" or "section.*", NULL-
  * terminated), so that a typo in a policy is an error, not a default. */
 VV_EXPORT int vv_conf_check_known(const vv_conf *c, const char *const *keys) VV_MUST_CHECK;
+
+/*
+ * Sealed secrets at rest (libsodium).  Two uses, both for the appliance's
+ * store: per-sample data keys wrapped by the master key, and result chunks
+ * encrypted with a sample's data key.
+ */
+#define VV_KEY_LEN 32
+/* A wrapped key: 24-byte nonce, 32-byte key, 16-byte tag. */
+#define VV_KEY_WRAP_LEN 72
+
+/* Fills key with VV_KEY_LEN random bytes (randombytes_buf). */
+VV_EXPORT void vv_key_random(uint8_t key[VV_KEY_LEN]);
+
+/* Wraps key under kek with XChaCha20-Poly1305 and a random nonce; ad (which
+ * may be NULL when adlen is 0) is bound to the result, so a wrapped key
+ * cannot be moved to another owner (pass the sample's pseudonym).
+ * Returns 0 or VV_ERR_INVAL. */
+VV_EXPORT int vv_key_wrap(const uint8_t kek[VV_KEY_LEN], const uint8_t key[VV_KEY_LEN],
+			  const void *ad, size_t adlen, uint8_t out[VV_KEY_WRAP_LEN]) VV_MUST_CHECK;
+/* Unwraps into key (which should be secret memory).  VV_ERR_AUTH when the
+ * bytes, the ad or the kek do not match; key is zeroed on failure. */
+VV_EXPORT int vv_key_unwrap(const uint8_t kek[VV_KEY_LEN], const uint8_t wrapped[VV_KEY_WRAP_LEN],
+			    const void *ad, size_t adlen, uint8_t key[VV_KEY_LEN]) VV_MUST_CHECK;
+
+/*
+ * Result chunks.  A result is stored as chunks 0..n-1; each is its own
+ * crypto_secretstream_xchacha20poly1305 stream holding one message, whose
+ * additional data binds the job id, the chunk's index and whether it is the
+ * last one (the last also carries the FINAL tag).  So a chunk swapped in from
+ * another job, moved to another index, or presented as last when it was not
+ * fails to open.  A reader must open chunks 0, 1, ... in order and see
+ * last == true on the final one: a result whose last chunk was dropped then
+ * reads as truncated, not as short.
+ */
+/* Bytes a sealed chunk adds to its plaintext (stream header and tag). */
+#define VV_SEAL_OVERHEAD 41
+/* Largest chunk plaintext accepted (16 MiB). */
+#define VV_SEAL_MAX_CHUNK ((size_t)16 << 20)
+/* Longest job id bound into a chunk. */
+#define VV_SEAL_MAX_ID 128
+
+/* Seals n bytes of p into out (n + VV_SEAL_OVERHEAD bytes).  Returns 0, or
+ * VV_ERR_INVAL (id empty or too long) / VV_ERR_RANGE (n too large). */
+VV_EXPORT int vv_seal_chunk(const uint8_t key[VV_KEY_LEN], const char *job_id, uint32_t index,
+			    bool last, const uint8_t *p, size_t n, uint8_t *out) VV_MUST_CHECK;
+/* Opens a sealed chunk of n bytes into out (n - VV_SEAL_OVERHEAD bytes,
+ * which should be secret memory).  index and last are what the caller
+ * expects; VV_ERR_AUTH when the chunk was tampered with, belongs to another
+ * job, index or position, or the key is wrong (out is zeroed);
+ * VV_ERR_FORMAT when n is shorter than the overhead. */
+VV_EXPORT int vv_open_chunk(const uint8_t key[VV_KEY_LEN], const char *job_id, uint32_t index,
+			    bool last, const uint8_t *c, size_t n, uint8_t *out) VV_MUST_CHECK;
 
 /* Monotonic clock in seconds (for timings in summaries and benchmarks). */
 VV_EXPORT double vv_seconds(void);

@@ -21,6 +21,7 @@ static const struct {
 	{VV_ERR_CANCELLED, "cancelled"},
 	{VV_ERR_MLOCK, "memory could not be locked"},
 	{VV_ERR_TRUNCATED, "input truncated"},
+	{VV_ERR_AUTH, "authentication failed (data tampered with or wrong key)"},
 	{VV_ERR_C4GH_MAGIC, "not a Crypt4GH file (bad magic)"},
 	{VV_ERR_C4GH_VERSION, "unsupported Crypt4GH version"},
 	{VV_ERR_C4GH_HEADER, "malformed Crypt4GH header"},

@@ -332,6 +332,68 @@ static void test_conf_errors_name_line(void **state)
 	}
 }
 
+static void test_key_wrap(void **state)
+{
+	uint8_t kek[VV_KEY_LEN], key[VV_KEY_LEN], back[VV_KEY_LEN], w[VV_KEY_WRAP_LEN], w2[VV_KEY_WRAP_LEN];
+	(void)state;
+	assert_int_equal(vv_core_init(), 0);
+	vv_key_random(kek);
+	vv_key_random(key);
+	assert_int_equal(vv_key_wrap(kek, key, "alice", 5, w), 0);
+	assert_int_equal(vv_key_unwrap(kek, w, "alice", 5, back), 0);
+	assert_memory_equal(key, back, VV_KEY_LEN);
+	/* A fresh nonce each time: the same key wraps differently. */
+	assert_int_equal(vv_key_wrap(kek, key, "alice", 5, w2), 0);
+	assert_memory_not_equal(w, w2, VV_KEY_WRAP_LEN);
+	/* Another owner, another kek, one flipped bit: refused, output zeroed. */
+	memset(back, 0xAA, sizeof back);
+	assert_int_equal(vv_key_unwrap(kek, w, "alicf", 5, back), VV_ERR_AUTH);
+	for (size_t i = 0; i < VV_KEY_LEN; i++)
+		assert_int_equal(back[i], 0);
+	kek[0] ^= 1;
+	assert_int_equal(vv_key_unwrap(kek, w, "alice", 5, back), VV_ERR_AUTH);
+	kek[0] ^= 1;
+	for (size_t i = 0; i < VV_KEY_WRAP_LEN; i++) {
+		w[i] ^= 0x10;
+		assert_int_equal(vv_key_unwrap(kek, w, "alice", 5, back), VV_ERR_AUTH);
+		w[i] ^= 0x10;
+	}
+	assert_int_equal(vv_key_unwrap(kek, w, "alice", 5, back), 0);
+}
+
+static void test_seal_chunk(void **state)
+{
+	uint8_t key[VV_KEY_LEN], other[VV_KEY_LEN];
+	const uint8_t msg[] = "annotated chunk bytes";
+	uint8_t c[sizeof msg + VV_SEAL_OVERHEAD], p[sizeof msg];
+	(void)state;
+	assert_int_equal(vv_core_init(), 0);
+	vv_key_random(key);
+	vv_key_random(other);
+	assert_int_equal(vv_seal_chunk(key, "job1", 3, false, msg, sizeof msg, c), 0);
+	assert_int_equal(vv_open_chunk(key, "job1", 3, false, c, sizeof c, p), 0);
+	assert_memory_equal(p, msg, sizeof msg);
+	/* Bound to job, index, position and key. */
+	assert_int_equal(vv_open_chunk(key, "job2", 3, false, c, sizeof c, p), VV_ERR_AUTH);
+	for (size_t i = 0; i < sizeof p; i++)
+		assert_int_equal(p[i], 0);
+	assert_int_equal(vv_open_chunk(key, "job1", 4, false, c, sizeof c, p), VV_ERR_AUTH);
+	assert_int_equal(vv_open_chunk(key, "job1", 3, true, c, sizeof c, p), VV_ERR_AUTH);
+	assert_int_equal(vv_open_chunk(other, "job1", 3, false, c, sizeof c, p), VV_ERR_AUTH);
+	for (size_t i = 0; i < sizeof c; i++) {
+		c[i] ^= 0x01;
+		assert_int_equal(vv_open_chunk(key, "job1", 3, false, c, sizeof c, p), VV_ERR_AUTH);
+		c[i] ^= 0x01;
+	}
+	assert_int_equal(vv_open_chunk(key, "job1", 3, false, c, sizeof c - 1, p), VV_ERR_AUTH);
+	assert_int_equal(vv_open_chunk(key, "job1", 3, false, c, VV_SEAL_OVERHEAD - 1, p), VV_ERR_FORMAT);
+	/* The last chunk: FINAL tag and flag; an empty one is fine. */
+	assert_int_equal(vv_seal_chunk(key, "job1", 0, true, NULL, 0, c), 0);
+	assert_int_equal(vv_open_chunk(key, "job1", 0, true, c, VV_SEAL_OVERHEAD, p), 0);
+	assert_int_equal(vv_open_chunk(key, "job1", 0, false, c, VV_SEAL_OVERHEAD, p), VV_ERR_AUTH);
+	assert_int_equal(vv_seal_chunk(key, "", 0, true, msg, sizeof msg, c), VV_ERR_INVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -348,6 +410,8 @@ int main(void)
 		cmocka_unit_test(test_read_file),
 		cmocka_unit_test(test_conf_parse),
 		cmocka_unit_test(test_conf_errors_name_line),
+		cmocka_unit_test(test_key_wrap),
+		cmocka_unit_test(test_seal_chunk),
 	};
 	if (vv_core_init() != 0)
 		return 1;
