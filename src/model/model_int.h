@@ -68,10 +68,6 @@ struct vv_model_config {
  * detail naming the field. */
 int vv_config_parse(const char *txt, size_t len, struct vv_model_config *c);
 
-/* Parses JSON text of at most len bytes into *out (json-c, depth-limited).
- * what names the file in errors. */
-int vv_json_parse(const char *txt, size_t len, const char *what, struct json_object **out);
-
 /* ---- vocabulary and tokenizer (tokenizer.c) ---- */
 
 struct vv_vocab {

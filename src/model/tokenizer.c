@@ -206,7 +206,7 @@ int vv_tokenizer_init(struct vv_tokenizer *t, const struct vv_vocab *v,
 	memset(t, 0, sizeof *t);
 	t->kind = 0;
 	if (tcfg && (rc = vv_json_parse(tcfg, tcfg_len, "tokenizer_config.json", &root)) != 0)
-		return rc == VV_ERR_MODEL_FORMAT ? VV_ERR_MODEL_VOCAB : rc;
+		return rc == VV_ERR_FORMAT || rc == VV_ERR_RANGE ? VV_ERR_MODEL_VOCAB : rc;
 	if (root && json_object_object_get_ex(root, "tokenizer_class", &o) &&
 	    json_object_is_type(o, json_type_string)) {
 		const char *cls = json_object_get_string(o);
