@@ -1,11 +1,9 @@
 /* The reader: input detection, the line reader, the header, the record loop
- * that validates and normalizes, the variant accessors and the warnings. */
+ * that validates and normalizes, and the variant accessors.  Warnings are
+ * kept by warn.c, name sets by nameset.c. */
 #include "vcf_int.h"
 
-#include <htslib/khash_str2int.h>
-
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,153 +55,7 @@ static void limits_fill(vv_vcf_limits *dst, const vv_vcf_limits *src)
 }
 
 /* ------------------------------------------------------------------ */
-/* Small helpers                                                        */
-
-void vv_ks_wipe_free(kstring_t *s)
-{
-	if (s->s) {
-		vv_wipe(s->s, s->m);
-		free(s->s);
-	}
-	s->s = NULL;
-	s->l = s->m = 0;
-}
-
-void vv_bcf_wipe_destroy(bcf1_t *b)
-{
-	if (!b)
-		return;
-	if (b->shared.s)
-		vv_wipe(b->shared.s, b->shared.m);
-	if (b->indiv.s)
-		vv_wipe(b->indiv.s, b->indiv.m);
-	if (b->d.als)
-		vv_wipe(b->d.als, (size_t)b->d.m_als);
-	if (b->d.id)
-		vv_wipe(b->d.id, (size_t)b->d.m_id);
-	bcf_destroy(b);
-}
-
-void vv_wvec_done(struct vv_wvec *v)
-{
-	free(v->w);
-	v->w = NULL;
-	v->n = v->cap = 0;
-}
-
-static int wvec_push(struct vv_wvec *v, const vv_vcf_warning *w)
-{
-	if (v->n == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 8;
-		vv_vcf_warning *p = realloc(v->w, cap * sizeof *p);
-		if (!p)
-			return VV_ERR_NOMEM;
-		v->w = p;
-		v->cap = cap;
-	}
-	v->w[v->n++] = *w;
-	return 0;
-}
-
-int vv_nameset_has(const struct vv_nameset *s, const char *name)
-{
-	return s->h && khash_str2int_has_key(s->h, name);
-}
-
-int vv_nameset_add(struct vv_nameset *s, const char *name)
-{
-	char *c;
-
-	if (!s->h && !(s->h = khash_str2int_init()))
-		return VV_ERR_NOMEM;
-	if (khash_str2int_has_key(s->h, name))
-		return 0;
-	if (!(c = strdup(name)))
-		return VV_ERR_NOMEM;
-	if (khash_str2int_inc(s->h, c) < 0) {
-		free(c);
-		return VV_ERR_NOMEM;
-	}
-	return 0;
-}
-
-void vv_nameset_done(struct vv_nameset *s)
-{
-	khash_str2int_destroy_free(s->h);
-	s->h = NULL;
-}
-
-static const char *const vv_warn_names[VV_VCF_W_NKINDS] = {
-	[VV_VCF_W_HEADER] = "HEADER",
-	[VV_VCF_W_HEADER_DROPPED] = "HEADER_DROPPED",
-	[VV_VCF_W_RESERVED] = "RESERVED",
-	[VV_VCF_W_UNDECLARED] = "UNDECLARED",
-	[VV_VCF_W_TO_MISSING] = "TO_MISSING",
-	[VV_VCF_W_CHANGED] = "CHANGED",
-	[VV_VCF_W_VALUE] = "VALUE",
-	[VV_VCF_W_COUNT] = "COUNT",
-	[VV_VCF_W_SYNTAX] = "SYNTAX",
-	[VV_VCF_W_ORDER] = "ORDER",
-	[VV_VCF_W_CONTIG_NAME] = "CONTIG_NAME",
-	[VV_VCF_W_FORMAT_END] = "FILE_FORMAT",
-	[VV_VCF_W_ALLELE] = "ALLELE",
-};
-
-const char *vv_vcf_warn_name(enum vv_vcf_warn kind)
-{
-	if ((int)kind <= 0 || (int)kind >= VV_VCF_W_NKINDS || !vv_warn_names[kind])
-		return "UNKNOWN";
-	return vv_warn_names[kind];
-}
-
-static int warn_v(vv_vcf_reader *r, struct vv_rec *rec, uint64_t line, enum vv_vcf_warn kind,
-		  const char *field, const char *fmt, va_list ap)
-{
-	vv_vcf_warning w;
-	int rc = 0;
-
-	memset(&w, 0, sizeof w);
-	w.line = line;
-	w.kind = kind;
-	snprintf(w.field, sizeof w.field, "%s", field);
-	vsnprintf(w.message, sizeof w.message, fmt, ap);
-	r->wtotal++;
-	if ((int)kind > 0 && (int)kind < VV_VCF_W_NKINDS)
-		r->wcount[kind]++;
-	if (r->warn.n < r->lim.max_warnings)
-		rc = wvec_push(&r->warn, &w);
-	if (!rc && rec && rec->warn.n < 64)
-		rc = wvec_push(&rec->warn, &w);
-	return rc;
-}
-
-int vv_warn(vv_vcf_reader *r, struct vv_rec *rec, uint64_t line, enum vv_vcf_warn kind,
-	    const char *field, const char *fmt, ...)
-{
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	rc = warn_v(r, rec, line, kind, field, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
-int vv_warn_once(vv_vcf_reader *r, struct vv_rec *rec, const char *key, uint64_t line,
-		 enum vv_vcf_warn kind, const char *field, const char *fmt, ...)
-{
-	va_list ap;
-	int rc;
-
-	if (vv_nameset_has(&r->warned, key))
-		return 0;
-	if ((rc = vv_nameset_add(&r->warned, key)) != 0)
-		return rc;
-	va_start(ap, fmt);
-	rc = warn_v(r, rec, line, kind, field, fmt, ap);
-	va_end(ap);
-	return rc;
-}
+/* The reader's state, for the checks                                  */
 
 int vv_declared(const vv_vcf_reader *r, int hl, int id)
 {
@@ -213,18 +65,6 @@ int vv_declared(const vv_vcf_reader *r, int hl, int id)
 uint64_t vv_reader_where(const vv_vcf_reader *r)
 {
 	return r->kind == VV_VCF_IN_BCF ? r->nrec : r->lineno;
-}
-
-int vv_rec_errf(const vv_vcf_reader *r, int err, const char *field, const char *fmt, ...)
-{
-	char msg[400];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	return vv_errf(err, "%s %llu, field %s: %s", r->kind == VV_VCF_IN_BCF ? "record" : "line",
-		       (unsigned long long)vv_reader_where(r), field, msg);
 }
 
 /* ------------------------------------------------------------------ */
