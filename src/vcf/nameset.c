@@ -7,12 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-int vv_nameset_has(const struct vv_nameset *s, const char *name)
+int vv_vcf_nameset_has(const struct vv_nameset *s, const char *name)
 {
 	return s->h && khash_str2int_has_key(s->h, name);
 }
 
-int vv_nameset_add(struct vv_nameset *s, const char *name)
+int vv_vcf_nameset_add(struct vv_nameset *s, const char *name)
 {
 	char *c;
 
@@ -29,7 +29,7 @@ int vv_nameset_add(struct vv_nameset *s, const char *name)
 	return 0;
 }
 
-void vv_nameset_done(struct vv_nameset *s)
+void vv_vcf_nameset_done(struct vv_nameset *s)
 {
 	khash_str2int_destroy_free(s->h);
 	s->h = NULL;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void vv_wvec_done(struct vv_wvec *v)
+void vv_vcf_wvec_done(struct vv_wvec *v)
 {
 	free(v->w);
 	v->w = NULL;
@@ -72,7 +72,7 @@ static int warn_v(vv_vcf_reader *r, struct vv_rec *rec, uint64_t line, enum vv_v
 	return rc;
 }
 
-int vv_warn(vv_vcf_reader *r, struct vv_rec *rec, uint64_t line, enum vv_vcf_warn kind,
+int vv_vcf_warnf(vv_vcf_reader *r, struct vv_rec *rec, uint64_t line, enum vv_vcf_warn kind,
 	    const char *field, const char *fmt, ...)
 {
 	va_list ap;
@@ -84,15 +84,15 @@ int vv_warn(vv_vcf_reader *r, struct vv_rec *rec, uint64_t line, enum vv_vcf_war
 	return rc;
 }
 
-int vv_warn_once(vv_vcf_reader *r, struct vv_rec *rec, const char *key, uint64_t line,
+int vv_vcf_warn_once(vv_vcf_reader *r, struct vv_rec *rec, const char *key, uint64_t line,
 		 enum vv_vcf_warn kind, const char *field, const char *fmt, ...)
 {
 	va_list ap;
 	int rc;
 
-	if (vv_nameset_has(&r->warned, key))
+	if (vv_vcf_nameset_has(&r->warned, key))
 		return 0;
-	if ((rc = vv_nameset_add(&r->warned, key)) != 0)
+	if ((rc = vv_vcf_nameset_add(&r->warned, key)) != 0)
 		return rc;
 	va_start(ap, fmt);
 	rc = warn_v(r, rec, line, kind, field, fmt, ap);
@@ -100,7 +100,7 @@ int vv_warn_once(vv_vcf_reader *r, struct vv_rec *rec, const char *key, uint64_t
 	return rc;
 }
 
-int vv_rec_errf(const vv_vcf_reader *r, int err, const char *field, const char *fmt, ...)
+int vv_vcf_rec_errf(const vv_vcf_reader *r, int err, const char *field, const char *fmt, ...)
 {
 	char msg[400];
 	va_list ap;
@@ -109,5 +109,5 @@ int vv_rec_errf(const vv_vcf_reader *r, int err, const char *field, const char *
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	return vv_errf(err, "%s %llu, field %s: %s", r->kind == VV_VCF_IN_BCF ? "record" : "line",
-		       (unsigned long long)vv_reader_where(r), field, msg);
+		       (unsigned long long)vv_vcf_reader_where(r), field, msg);
 }

@@ -3,7 +3,7 @@
 
 #include <stdlib.h>
 
-void vv_ks_wipe_free(kstring_t *s)
+void vv_vcf_ks_wipe_free(kstring_t *s)
 {
 	if (s->s) {
 		vv_wipe(s->s, s->m);
@@ -13,7 +13,7 @@ void vv_ks_wipe_free(kstring_t *s)
 	s->l = s->m = 0;
 }
 
-void vv_bcf_wipe_destroy(bcf1_t *b)
+void vv_vcf_bcf_wipe_destroy(bcf1_t *b)
 {
 	if (!b)
 		return;

@@ -400,6 +400,43 @@ static void test_json_parse(void **state)
 	assert_null(o);
 }
 
+/* Secret memory, a SHA-256 context dropped unfinished, a configuration
+ * read from a file: the public calls the programs do not use yet. */
+static void test_secret_sha_conf_load(void **state)
+{
+	char path[] = "/tmp/vv_conf_XXXXXX";
+	const char text[] = "[s]\nk = 1.5\n";
+	vv_conf *c = NULL;
+	vv_sha256 *h;
+	uint8_t *p;
+	double d = 0;
+	int fd;
+
+	(void)state;
+	p = vv_secret_alloc(100);
+	assert_non_null(p);
+	memset(p, 0xaa, 100);
+	vv_secret_free(p);
+	vv_secret_free(NULL);
+	h = vv_sha256_new();
+	assert_non_null(h);
+	vv_sha256_update(h, "abc", 3);
+	vv_sha256_free(h);
+	vv_sha256_free(NULL);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(vv_write_all(fd, text, sizeof text - 1), 0);
+	close(fd);
+	assert_int_equal(vv_conf_load(path, &c), 0);
+	assert_string_equal(vv_conf_name(c), path);
+	assert_int_equal(vv_conf_double(c, "s", "k", &d), 1);
+	assert_true(d == 1.5);
+	vv_conf_free(c);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(vv_conf_load(path, &c), VV_ERR_IO);
+	assert_null(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -417,6 +454,7 @@ int main(void)
 		cmocka_unit_test(test_conf_parse),
 		cmocka_unit_test(test_conf_errors_name_line),
 		cmocka_unit_test(test_json_parse),
+		cmocka_unit_test(test_secret_sha_conf_load),
 	};
 	if (vv_core_init() != 0)
 		return 1;
