@@ -59,12 +59,12 @@ static inline void c4gh_put_le64(uint8_t *p, uint64_t v)
  * recipient key), VV_ERR_RANGE or VV_ERR_NOMEM.
  */
 int vv_c4gh_packet_seal(const vv_c4gh_seckey *writer, const uint8_t recipient_pk[VV_C4GH_KEY_LEN],
-		     const uint8_t *payload, size_t n, size_t pad, vv_sbuf *out) VV_MUST_CHECK;
+			const uint8_t *payload, size_t n, size_t pad, vv_sbuf *out) VV_MUST_CHECK;
 
 /* Appends one data segment: a random nonce, plain[0..n) encrypted with key,
  * the MAC.  n may be 0 (tests use it).  Returns 0 or VV_ERR_NOMEM/RANGE. */
 int vv_c4gh_segment_seal(const uint8_t key[VV_C4GH_KEY_LEN], const uint8_t *plain, size_t n,
-		      vv_sbuf *out) VV_MUST_CHECK;
+			 vv_sbuf *out) VV_MUST_CHECK;
 
 /* Reads from fd into buf until n bytes or EOF; *got says how many.
  * Returns 0 or VV_ERR_IO (errno kept). */
@@ -87,6 +87,6 @@ enum c4gh_kdf { C4GH_KDF_NONE, C4GH_KDF_SCRYPT, C4GH_KDF_PBKDF2_SHA256 };
  * ignores rounds (N=2^14, r=8, p=1, as the reference).  Returns 0,
  * VV_ERR_KEY_FORMAT (rounds out of range) or VV_ERR_INTERNAL. */
 int vv_c4gh_kdf_derive(enum c4gh_kdf kdf, uint32_t rounds, const uint8_t *salt, size_t saltlen,
-		    const char *pass, size_t passlen, uint8_t key[VV_C4GH_KEY_LEN]) VV_MUST_CHECK;
+		       const char *pass, size_t passlen, uint8_t key[VV_C4GH_KEY_LEN]) VV_MUST_CHECK;
 
 #endif /* VARVAULT_C4GH_INT_H */

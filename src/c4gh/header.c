@@ -311,7 +311,7 @@ void vv_c4gh_header_free(vv_c4gh_header *h)
 }
 
 int vv_c4gh_packet_seal(const vv_c4gh_seckey *writer, const uint8_t recipient_pk[VV_C4GH_KEY_LEN],
-		     const uint8_t *payload, size_t n, size_t pad, vv_sbuf *out)
+			const uint8_t *payload, size_t n, size_t pad, vv_sbuf *out)
 {
 	uint8_t *kx = NULL, *pkt;
 	vv_sbuf pt;

@@ -282,7 +282,7 @@ static void seal(uint8_t *ct, const uint8_t *key, const uint8_t *plain, size_t n
 }
 
 int vv_c4gh_segment_seal(const uint8_t key[VV_C4GH_KEY_LEN], const uint8_t *plain, size_t n,
-		      vv_sbuf *out)
+			 vv_sbuf *out)
 {
 	int rc;
 

@@ -380,7 +380,7 @@ static int model_build(vv_model *m, const struct vv_model_source *src)
 	if ((rc = vv_model_vocab_parse(src->vocab, src->vocab_len, (size_t)m->cfg.vocab_size, &m->vocab)) != 0)
 		goto out;
 	if ((rc = vv_model_tokenizer_init(&m->tok, &m->vocab, &m->cfg, src->tokenizer_config,
-				    src->tokenizer_config_len)) != 0)
+					  src->tokenizer_config_len)) != 0)
 		goto out;
 	if ((rc = vv_model_st_parse(src->weights, src->weights_len, &st)) != 0)
 		goto out;

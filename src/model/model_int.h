@@ -93,7 +93,7 @@ int32_t vv_model_vocab_find(const struct vv_vocab *v, const char *s, size_t n);
 /* Decides the tokenizer from the vocabulary, tokenizer_config.json (may be
  * NULL) and the architecture; see docs/model.md. */
 int vv_model_tokenizer_init(struct vv_tokenizer *t, const struct vv_vocab *v,
-		      const struct vv_model_config *c, const char *tcfg, size_t tcfg_len) VV_MUST_CHECK;
+			    const struct vv_model_config *c, const char *tcfg, size_t tcfg_len) VV_MUST_CHECK;
 void vv_model_tokenizer_done(struct vv_tokenizer *t);
 
 /* ---- weights (load.c) and the model ---- */

@@ -192,7 +192,7 @@ static int tcfg_special(struct json_object *root, const char *key, const struct 
 }
 
 int vv_model_tokenizer_init(struct vv_tokenizer *t, const struct vv_vocab *v,
-		      const struct vv_model_config *c, const char *tcfg, size_t tcfg_len)
+			    const struct vv_model_config *c, const char *tcfg, size_t tcfg_len)
 {
 	static const char *const cls_names[] = {"<cls>", "[CLS]", NULL};
 	static const char *const eos_names[] = {"<eos>", "[SEP]", "<sep>", NULL};

@@ -235,7 +235,7 @@ static int check_info_format(vv_vcf_reader *r, const char *what, const struct kv
 	snprintf(key, sizeof key, "DEF:%s/%s", what, idbuf);
 	if (vv_vcf_nameset_has(&r->warned, key)) {
 		rc = vv_vcf_warnf(r, NULL, ln, VV_VCF_W_HEADER_DROPPED, field,
-			     "%s/%s is defined twice; htslib keeps the first definition", what, idbuf);
+				  "%s/%s is defined twice; htslib keeps the first definition", what, idbuf);
 		if (rc)
 			return rc;
 	} else if ((rc = vv_vcf_nameset_add(&r->warned, key)) != 0) {
@@ -245,16 +245,16 @@ static int check_info_format(vv_vcf_reader *r, const char *what, const struct kv
 		return rc;
 	if (!num) {
 		if ((rc = vv_vcf_warnf(r, NULL, ln, VV_VCF_W_HEADER_DROPPED, field,
-				  "%s/%s has no Number; htslib assumes '.'", what, idbuf)) != 0)
+				       "%s/%s has no Number; htslib assumes '.'", what, idbuf)) != 0)
 			return rc;
 	} else if (!number_ok(num)) {
 		if ((rc = vv_vcf_warnf(r, NULL, ln, VV_VCF_W_HEADER_DROPPED, field,
-				  "%s/%s has an invalid Number; htslib reads it as a fixed count", what, idbuf)) != 0)
+				       "%s/%s has an invalid Number; htslib reads it as a fixed count", what, idbuf)) != 0)
 			return rc;
 	}
 	if (!type) {
 		if ((rc = vv_vcf_warnf(r, NULL, ln, VV_VCF_W_HEADER_DROPPED, field,
-				  "%s/%s has no Type; htslib assumes String", what, idbuf)) != 0)
+				       "%s/%s has no Type; htslib assumes String", what, idbuf)) != 0)
 			return rc;
 	} else {
 		if (kv_is(type, "Integer")) t = BCF_HT_INT;
@@ -262,12 +262,12 @@ static int check_info_format(vv_vcf_reader *r, const char *what, const struct kv
 		else if (kv_is(type, "String") || kv_is(type, "Character")) t = BCF_HT_STR;
 		else if (kv_is(type, "Flag") && !is_fmt) t = BCF_HT_FLAG;
 		if (t < 0 && (rc = vv_vcf_warnf(r, NULL, ln, VV_VCF_W_HEADER_DROPPED, field,
-					   "%s/%s has an invalid Type; htslib reads it as String", what,
-					   idbuf)) != 0)
+						"%s/%s has an invalid Type; htslib reads it as String", what,
+						idbuf)) != 0)
 			return rc;
 		if (t == BCF_HT_FLAG && num && !kv_is(num, "0") &&
 		    (rc = vv_vcf_warnf(r, NULL, ln, VV_VCF_W_HEADER_DROPPED, field,
-				  "Flag %s/%s must have Number=0; htslib forces it", what, idbuf)) != 0)
+				       "Flag %s/%s must have Number=0; htslib forces it", what, idbuf)) != 0)
 			return rc;
 	}
 	if (!desc)
@@ -279,13 +279,13 @@ static int check_info_format(vv_vcf_reader *r, const char *what, const struct kv
 	res = vv_vcf_reserved_find(is_fmt, idbuf, r->vmajor, r->vminor);
 	if (res && num && number_ok(num) && !kv_is(num, res->number) &&
 	    (rc = vv_vcf_warnf(r, NULL, ln, VV_VCF_W_RESERVED, field,
-			  "reserved %s/%s declared Number=%.*s; the specification says %s", what, idbuf,
-			  (int)(num->vlen < 8 ? num->vlen : 8), num->val, res->number)) != 0)
+			       "reserved %s/%s declared Number=%.*s; the specification says %s", what, idbuf,
+			       (int)(num->vlen < 8 ? num->vlen : 8), num->val, res->number)) != 0)
 		return rc;
 	if (res && res->type >= 0 && t >= 0 && t != res->type &&
 	    (rc = vv_vcf_warnf(r, NULL, ln, VV_VCF_W_RESERVED, field,
-			  "reserved %s/%s declared Type=%s; the specification says %s", what, idbuf,
-			  type_name(t), type_name(res->type))) != 0)
+			       "reserved %s/%s declared Type=%s; the specification says %s", what, idbuf,
+			       type_name(t), type_name(res->type))) != 0)
 		return rc;
 	return 0;
 }
@@ -479,7 +479,7 @@ int vv_vcf_check_header_line(vv_vcf_reader *r, const char *line, size_t len, uin
 		const char *gt = memchr(p, '>', (size_t)(end - p));
 		if (gt && !memchr(gt, '"', (size_t)(end - gt)))
 			return vv_vcf_warnf(r, NULL, ln, VV_VCF_W_HEADER_DROPPED, field,
-				       "text after the closing '>' (htslib drops it)");
+					    "text after the closing '>' (htslib drops it)");
 		return HW("structured line without its closing '>'");
 	}
 	n = split_kv(p + 1, end - 1, kv, &why);

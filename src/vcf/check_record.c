@@ -309,18 +309,18 @@ static int check_chrom(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *t
 		if (!is_v43(r))
 			return REFUSE("CHROM", "':' in a contig name (VCF 4.2 forbids it)");
 		if ((rc = vv_vcf_warn_once(r, rec, key, rec->line, VV_VCF_W_CONTIG_NAME, "CHROM",
-				       "contig %s has ':' (allowed by VCF 4.3, ambiguous in breakends)", key)) != 0)
+					   "contig %s has ':' (allowed by VCF 4.3, ambiguous in breakends)", key)) != 0)
 			return rc;
 	} else if (is_v43(r) && memchr(p, '*', n) &&
 		   (rc = vv_vcf_warn_once(r, rec, key, rec->line, VV_VCF_W_CONTIG_NAME, "CHROM",
-				      "contig %s has '*'", key)) != 0) {
+					  "contig %s has '*'", key)) != 0) {
 		return rc;
 	}
 	if (bcf_hdr_name2id(r->hdr, key) < 0 || bcf_hdr_name2id(r->hdr, key) >= r->ncontigs_declared) {
 		char wk[320];
 		snprintf(wk, sizeof wk, "CTG:%s", key);
 		return vv_vcf_warn_once(r, rec, wk, rec->line, VV_VCF_W_UNDECLARED, "CHROM",
-				    "contig %s has no ##contig line; htslib adds one", key);
+					"contig %s has no ##contig line; htslib adds one", key);
 	}
 	return 0;
 }
@@ -440,7 +440,7 @@ static int check_filter(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *
 			if (!vv_vcf_declared(r, BCF_HL_FLT, id)) {
 				snprintf(key, sizeof key, "FLT:%s", name);
 				if ((rc = vv_vcf_warn_once(r, rec, key, rec->line, VV_VCF_W_UNDECLARED, "FILTER",
-						       "FILTER %s has no header line; htslib adds one", name)) != 0)
+							   "FILTER %s has no header line; htslib adds one", name)) != 0)
 					return rc;
 			}
 		}
@@ -684,7 +684,7 @@ static int check_info(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *t,
 		if (!d.declared) {
 			snprintf(wk, sizeof wk, "INFO:%s", key);
 			if ((rc = vv_vcf_warn_once(r, rec, wk, rec->line, VV_VCF_W_UNDECLARED, field,
-					       "INFO/%s has no header line; htslib reads it as a String", key)) != 0)
+						   "INFO/%s has no header line; htslib reads it as a String", key)) != 0)
 				return rc;
 		}
 		if (strcmp(key, "END") == 0) {
@@ -822,8 +822,8 @@ static int check_format(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *
 		if (!k->d.declared) {
 			snprintf(wk, sizeof wk, "FMT:%s", k->name);
 			if ((rc = vv_vcf_warn_once(r, rec, wk, rec->line, VV_VCF_W_UNDECLARED, field,
-					       "FORMAT/%s has no header line; htslib reads it as a String",
-					       k->name)) != 0)
+						   "FORMAT/%s has no header line; htslib reads it as a String",
+						   k->name)) != 0)
 				goto out;
 		}
 		if (k->is_gt) {
@@ -904,13 +904,13 @@ int vv_vcf_check_record_text(vv_vcf_reader *r, struct vv_rec *rec, const char *l
 	}
 	if (ncol < 8)
 		return vv_vcf_rec_errf(r, VV_ERR_VCF_PARSE, names[ncol], "missing (the line has %d tab-separated columns)",
-				   ncol);
+				       ncol);
 	if (r->nsamples == 0 && ncol > 8)
 		return vv_vcf_rec_errf(r, VV_ERR_VCF_PARSE, "FORMAT",
-				   "the line has FORMAT or sample columns, the header has no samples");
+				       "the line has FORMAT or sample columns, the header has no samples");
 	if (r->nsamples > 0 && (ncol < 9 || nsample_cols != r->nsamples))
 		return vv_vcf_rec_errf(r, VV_ERR_VCF_PARSE, ncol < 9 ? "FORMAT" : "samples",
-				   "%d sample columns, the header has %d", ncol < 9 ? 0 : nsample_cols, r->nsamples);
+				       "%d sample columns, the header has %d", ncol < 9 ? 0 : nsample_cols, r->nsamples);
 	if ((rc = check_chrom(r, rec, &col[0])) != 0 || (rc = check_pos(r, &col[1])) != 0 ||
 	    (rc = check_id(r, rec, &col[2])) != 0 || (rc = check_alleles(r, rec, &col[3], &col[4], &n_alts)) != 0 ||
 	    (rc = check_qual(r, &col[5])) != 0 || (rc = check_filter(r, rec, &col[6])) != 0 ||
@@ -988,14 +988,14 @@ static int check_bcf(vv_vcf_reader *r, struct vv_rec *rec)
 		const bcf_info_t *in = &b->d.info[i];
 		if (!stored_type_ok(bcf_hdr_id2type(r->hdr, BCF_HL_INFO, in->key), in->type, in->len, 0))
 			return vv_vcf_rec_errf(r, VV_ERR_VCF_PARSE, "INFO", "%s stored with a type its header line does not allow",
-					   bcf_hdr_int2id(r->hdr, BCF_DT_ID, in->key));
+					       bcf_hdr_int2id(r->hdr, BCF_DT_ID, in->key));
 	}
 	for (int i = 0; i < b->n_fmt; i++) {
 		const bcf_fmt_t *f = &b->d.fmt[i];
 		int gt = strcmp(bcf_hdr_int2id(r->hdr, BCF_DT_ID, f->id), "GT") == 0;
 		if (!stored_type_ok(bcf_hdr_id2type(r->hdr, BCF_HL_FMT, f->id), f->type, f->n, gt))
 			return vv_vcf_rec_errf(r, VV_ERR_VCF_PARSE, "FORMAT", "%s stored with a type its header line does not allow",
-					   bcf_hdr_int2id(r->hdr, BCF_DT_ID, f->id));
+					       bcf_hdr_int2id(r->hdr, BCF_DT_ID, f->id));
 	}
 	for (int i = 0; i < b->n_fmt; i++) {
 		bcf_fmt_t *f = &b->d.fmt[i];
@@ -1042,8 +1042,8 @@ static int check_bcf(vv_vcf_reader *r, struct vv_rec *rec)
 				continue;
 			if ((vl == BCF_VL_A || vl == BCF_VL_R || vl == BCF_VL_G) && (uint64_t)in->len != want)
 				return vv_vcf_rec_errf(r, VV_ERR_VCF_FIELD, "INFO", "%s: %d values, Number=A/R/G needs %llu",
-						   bcf_hdr_int2id(r->hdr, BCF_DT_ID, in->key), in->len,
-						   (unsigned long long)want);
+						       bcf_hdr_int2id(r->hdr, BCF_DT_ID, in->key), in->len,
+						       (unsigned long long)want);
 		}
 		for (int i = 0; i < b->n_fmt; i++) {
 			bcf_fmt_t *f = &b->d.fmt[i];
@@ -1063,7 +1063,7 @@ static int check_bcf(vv_vcf_reader *r, struct vv_rec *rec)
 				    (c == 1 && vl != BCF_VL_A))
 					continue;
 				return vv_vcf_rec_errf(r, VV_ERR_VCF_FIELD, "FORMAT", "%s, sample %d: %d values, Number=A/R/G needs more",
-						   bcf_hdr_int2id(r->hdr, BCF_DT_ID, f->id), s + 1, c);
+						       bcf_hdr_int2id(r->hdr, BCF_DT_ID, f->id), s + 1, c);
 			}
 		}
 	}
@@ -1080,7 +1080,7 @@ int vv_vcf_check_record_parsed(vv_vcf_reader *r, struct vv_rec *rec)
 		return vv_vcf_rec_errf(r, VV_ERR_VCF_LIMIT, "ALT", "more than %u ALT alleles", r->lim.max_alts);
 	if (b->n_sample != 0 && b->n_sample != (uint32_t)r->nsamples)
 		return vv_vcf_rec_errf(r, VV_ERR_VCF_PARSE, "samples", "%u sample columns, the header has %d",
-				   b->n_sample, r->nsamples);
+				       b->n_sample, r->nsamples);
 	if (r->kind == VV_VCF_IN_BCF)
 		return check_bcf(r, rec);
 	return 0;

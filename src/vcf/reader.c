@@ -131,8 +131,8 @@ static int check_duplicate(vv_vcf_reader *r, struct vv_rec *rec, int rid, const 
 		if (k->ref && k->rid == rid && k->pos == pos && strlen(k->ref) == rl && strlen(k->alt) == al &&
 		    strncasecmp(k->ref, ref, rl) == 0 && strncasecmp(k->alt, alt, al) == 0)
 			return vv_vcf_warnf(r, rec, rec->line ? rec->line : rec->index, VV_VCF_W_ORDER, "POS",
-				       "the same variant was already given in %s %llu",
-				       rec->line ? "line" : "record", (unsigned long long)k->line);
+					    "the same variant was already given in %s %llu",
+					    rec->line ? "line" : "record", (unsigned long long)k->line);
 	}
 	k = &r->dups->k[r->dups->next];
 	r->dups->next = (r->dups->next + 1) % VV_DUP_RING;
@@ -251,7 +251,7 @@ got:
 		if (!r->cr_warned) {
 			r->cr_warned = 1;
 			if ((rc = vv_vcf_warnf(r, NULL, r->lineno, VV_VCF_W_FORMAT_END, "file",
-					  "lines end in CR LF; the CR is dropped")) != 0)
+					       "lines end in CR LF; the CR is dropped")) != 0)
 				return rc;
 		}
 	}
@@ -346,7 +346,7 @@ static int read_vcf_header(vv_vcf_reader *r)
 		}
 		if (r->line.l == 0) {
 			if ((rc = vv_vcf_warnf(r, NULL, r->lineno, VV_VCF_W_FORMAT_END, "header",
-					  "blank line in the header; skipped")) != 0)
+					       "blank line in the header; skipped")) != 0)
 				goto out;
 			continue;
 		}
@@ -438,7 +438,7 @@ static int open_common(vv_vcf_reader *r)
 	r->hf = NULL;
 	if (r->kind == VV_VCF_IN_VCF_BGZF && bgzf_check_EOF(r->bgzf) == 0) {
 		rc = vv_vcf_warnf(r, NULL, 0, VV_VCF_W_FORMAT_END, "file",
-			     "the BGZF end-of-file block is missing: the file may be truncated");
+				  "the BGZF end-of-file block is missing: the file may be truncated");
 		if (rc)
 			return rc;
 	}
@@ -661,7 +661,7 @@ static int order_checks(vv_vcf_reader *r, struct vv_rec *rec)
 	if (rid != r->last_rid) {
 		if (vv_vcf_nameset_has(&r->done_contigs, rec->contig))
 			rc = vv_vcf_warnf(r, rec, where, VV_VCF_W_ORDER, "CHROM",
-				     "records of contig %s are split into separate blocks", rec->contig);
+					  "records of contig %s are split into separate blocks", rec->contig);
 		if (!rc && r->last_rid >= 0)
 			rc = vv_vcf_nameset_add(&r->done_contigs, bcf_hdr_id2name(r->hdr, r->last_rid));
 		r->last_rid = rid;
@@ -696,7 +696,7 @@ static int read_record(vv_vcf_reader *r, struct vv_rec **out)
 			if (!r->blank_warned) {
 				r->blank_warned = 1;
 				if ((rc = vv_vcf_warnf(r, NULL, r->lineno, VV_VCF_W_FORMAT_END, "file",
-						  "blank line among the records; skipped")) != 0)
+						       "blank line among the records; skipped")) != 0)
 					return rc;
 			}
 		}
@@ -821,7 +821,7 @@ int vv_vcf_next(vv_vcf_reader *r, vv_vcf_var **out)
 			if (r->no_final_newline && r->kind != VV_VCF_IN_BCF) {
 				r->no_final_newline = 0;
 				if ((rc = vv_vcf_warnf(r, NULL, r->lineno, VV_VCF_W_FORMAT_END, "file",
-						  "the last line has no newline")) != 0)
+						       "the last line has no newline")) != 0)
 					return fail(r, rc);
 			}
 			r->at_end = 1;

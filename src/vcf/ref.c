@@ -132,7 +132,7 @@ static void to_acgtn(char *s, size_t n)
 }
 
 int vv_vcf_ref_fetch0(const vv_ref *ref, const char *contig, int64_t beg, int64_t end, char **seq,
-		  size_t *len)
+		      size_t *len)
 {
 	int64_t clen = vv_ref_contig_length(ref, contig);
 	hts_pos_t got = 0;

@@ -119,10 +119,10 @@ struct vv_ref {
  * message are printf-free text; message may be a format.  Returns 0 or
  * VV_ERR_NOMEM. */
 int vv_vcf_warnf(vv_vcf_reader *r, struct vv_rec *rec, uint64_t line, enum vv_vcf_warn kind,
-	    const char *field, const char *fmt, ...) VV_PRINTF(6, 7) VV_MUST_CHECK;
+		 const char *field, const char *fmt, ...) VV_PRINTF(6, 7) VV_MUST_CHECK;
 /* As vv_vcf_warnf, but only the first time `key` is seen in this file. */
 int vv_vcf_warn_once(vv_vcf_reader *r, struct vv_rec *rec, const char *key, uint64_t line,
-		 enum vv_vcf_warn kind, const char *field, const char *fmt, ...)
+		     enum vv_vcf_warn kind, const char *field, const char *fmt, ...)
 	VV_PRINTF(7, 8) VV_MUST_CHECK;
 void vv_vcf_wvec_done(struct vv_wvec *v);
 
@@ -194,7 +194,7 @@ int vv_vcf_norm_variant(vv_vcf_reader *r, struct vv_vcf_var *v) VV_MUST_CHECK;
 /* Raw fetch of 0-based [beg, end) into *seq (malloc'd, upper case, non-ACGT
  * as N); clipped at the contig end. */
 int vv_vcf_ref_fetch0(const vv_ref *ref, const char *contig, int64_t beg, int64_t end, char **seq,
-		  size_t *len) VV_MUST_CHECK;
+		      size_t *len) VV_MUST_CHECK;
 
 /* --- shared helpers --- */
 

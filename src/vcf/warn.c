@@ -73,7 +73,7 @@ static int warn_v(vv_vcf_reader *r, struct vv_rec *rec, uint64_t line, enum vv_v
 }
 
 int vv_vcf_warnf(vv_vcf_reader *r, struct vv_rec *rec, uint64_t line, enum vv_vcf_warn kind,
-	    const char *field, const char *fmt, ...)
+		 const char *field, const char *fmt, ...)
 {
 	va_list ap;
 	int rc;
@@ -85,7 +85,7 @@ int vv_vcf_warnf(vv_vcf_reader *r, struct vv_rec *rec, uint64_t line, enum vv_vc
 }
 
 int vv_vcf_warn_once(vv_vcf_reader *r, struct vv_rec *rec, const char *key, uint64_t line,
-		 enum vv_vcf_warn kind, const char *field, const char *fmt, ...)
+		     enum vv_vcf_warn kind, const char *field, const char *fmt, ...)
 {
 	va_list ap;
 	int rc;

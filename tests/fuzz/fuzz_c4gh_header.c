@@ -88,7 +88,7 @@ static void run_sealed(const uint8_t *data, size_t size)
 	if (vv_c4gh_header_parse(f.data, f.len, key, NULL, &h) == 0) {
 		for (; pos < size; pos += seg)
 			if (vv_c4gh_segment_seal(vv_c4gh_header_keys(h), data + pos,
-					      size - pos < seg ? size - pos : seg, &f) != 0)
+						 size - pos < seg ? size - pos : seg, &f) != 0)
 				goto out;
 	}
 	run_stream(f.data, f.len, key_pk);
