@@ -26,6 +26,12 @@ endif
 PKGS      := libsodium openssl sqlite3 openblas htslib libsystemd libseccomp json-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+# Each program links only the libraries its own objects need: the client
+# (varvault) runs without OpenBLAS, htslib, json-c, SQLite (DESIGN.md's
+# small client; tests/integration/test_link.sh checks it with readelf).
+VARVAULT_PKGS := libsodium openssl
+VARVAULT_LIBS := $(shell pkg-config --libs $(VARVAULT_PKGS) 2>/dev/null) -lpthread
+ADMIN_LIBS    := $(PKG_LIBS)
 TEST_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 TEST_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null)
 
@@ -46,11 +52,17 @@ LIB_SRC  := $(sort $(wildcard $(addsuffix /*.c,$(addprefix src/,$(LIB_MODULES)))
 LIB_OBJ  := $(LIB_SRC:%.c=$(O)/obj/%.o)
 LIB      := $(O)/libvarvault.a
 
-# Programs: thin mains; src/cli/*.c other than the mains are shared by both.
-CLI_MAINS  := src/cli/varvault.c src/cli/varvault-admin.c
-CLI_COMMON := $(filter-out $(CLI_MAINS),$(sort $(wildcard src/cli/*.c)))
-CLI_OBJ    := $(CLI_COMMON:%.c=$(O)/obj/%.o)
-PROGS      := $(O)/varvault $(O)/varvault-admin
+# Programs: thin mains over their own command files; cli.c (dispatch,
+# option helpers) is shared.  A command file belongs to one program, so the
+# client's objects never reach model, vcf or interpret.
+CLI_SHARED   := src/cli/cli.c
+VARVAULT_SRC := src/cli/varvault.c src/cli/cmd_c4gh.c src/cli/passphrase.c $(CLI_SHARED)
+ADMIN_SRC    := src/cli/varvault-admin.c src/cli/cmd_model.c src/cli/cmd_annotate.c $(CLI_SHARED)
+VARVAULT_OBJ := $(VARVAULT_SRC:%.c=$(O)/obj/%.o)
+ADMIN_OBJ    := $(ADMIN_SRC:%.c=$(O)/obj/%.o)
+# What tests/unit/test_cli.c links: the client's helpers without its main.
+CLI_OBJ      := $(filter-out $(O)/obj/src/cli/varvault.o,$(VARVAULT_OBJ))
+PROGS        := $(O)/varvault $(O)/varvault-admin
 
 # Unit tests: tests/unit/test_<module>.c, each its own cmocka program.
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
@@ -100,13 +112,13 @@ $(LIB): $(LIB_OBJ)
 	$(Q)rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(O)/varvault: $(O)/obj/src/cli/varvault.o $(CLI_OBJ) $(LIB)
+$(O)/varvault: $(VARVAULT_OBJ) $(LIB)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(VARVAULT_LIBS)
 
-$(O)/varvault-admin: $(O)/obj/src/cli/varvault-admin.o $(CLI_OBJ) $(LIB)
+$(O)/varvault-admin: $(ADMIN_OBJ) $(LIB)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ADMIN_LIBS)
 
 $(O)/obj/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
@@ -118,14 +130,20 @@ $(O)/tests/test_%: $(O)/obj/tests/unit/test_%.o $(LIB)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
 
-# The CLI's helpers (output files, passphrases, dispatch) are tested against
-# the CLI objects, with the system calls they make wrapped so that the test
-# can make them fail.
-CLI_TEST_WRAPS := open write close pwrite umask mkostemp rename
+# The CLI's helpers (passphrases, dispatch) are tested against the CLI
+# objects.
 $(O)/tests/test_cli: $(O)/obj/tests/unit/test_cli.o $(CLI_OBJ) $(LIB)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_LDFLAGS) $(CLI_TEST_WRAPS:%=-Wl,--wrap=%) -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
+
+# Core's output files are tested with the system calls they make wrapped,
+# so that the test can make them fail.
+OUTFILE_TEST_WRAPS := open write close pwrite umask mkostemp rename
+$(O)/tests/test_outfile: $(O)/obj/tests/unit/test_outfile.o $(LIB)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) $(OUTFILE_TEST_WRAPS:%=-Wl,--wrap=%) -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
 
 $(O)/tests/replay_%: $(O)/obj/tests/fuzz/%.o $(O)/obj/tests/fuzz/replay_main.o $(LIB)
 	@mkdir -p $(@D)

@@ -17,7 +17,7 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 "$PYTHON" bench/make_bench_vcf.py "$T/bench.vcf" "$N"
 threads=$(nproc)
-"$BIN/varvault-admin" annotate -q --model "$MODEL" --reference models/demo/reference.fa.gz \
+"$BIN/varvault-admin" annotate -q --model "$MODEL" --reference demo/reference.fa.gz \
 	--vcf "$T/bench.vcf" --format tsv -o "$T/out.tsv" --threads "$threads" --summary-json "$T/s.json"
 "$PYTHON" -c '
 import json, sys

@@ -14,7 +14,7 @@ LO, HI = 60_100_001, 60_300_000  # the demo reference's unmasked region
 def main():
     path, n = sys.argv[1], int(sys.argv[2])
     parts = []
-    with gzip.open("models/demo/reference.fa.gz", "rt") as f:
+    with gzip.open("demo/reference.fa.gz", "rt") as f:
         for line in f:
             if not line.startswith(">"):
                 parts.append(line.strip())

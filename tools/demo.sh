@@ -1,6 +1,6 @@
 #!/bin/bash
 # `make demo`: the main job on the bundled defaults.  The synthetic demo VCF
-# (models/demo/sample.vcf, no patient data) is encrypted as a lab would
+# (demo/sample.vcf, no patient data) is encrypted as a lab would
 # encrypt it, decrypted into memory, and interpreted with the bundled model
 # (models/demo-dna-mlm) against the bundled reference and evidence policy.
 # Results land in build/demo/.  (Once varvaultd exists, the demo goes
@@ -16,15 +16,15 @@ trap 'rm -rf "$T"' EXIT
 
 echo "== 1. the lab encrypts its VCF to the appliance's Crypt4GH key"
 "$BIN/varvault" keygen --nocrypt --sk "$T/appliance.sec" --pk "$T/appliance.pub"
-"$BIN/varvault" encrypt --recipient-pk "$T/appliance.pub" -i models/demo/sample.vcf -o "$T/sample.vcf.c4gh"
-echo "   models/demo/sample.vcf -> $(stat -c %s "$T/sample.vcf.c4gh") bytes of Crypt4GH"
+"$BIN/varvault" encrypt --recipient-pk "$T/appliance.pub" -i demo/sample.vcf -o "$T/sample.vcf.c4gh"
+echo "   demo/sample.vcf -> $(stat -c %s "$T/sample.vcf.c4gh") bytes of Crypt4GH"
 
 echo "== 2. decrypted in memory, normalized, scored by $MODEL, graded by policy/evidence.conf"
 for fmt in vcf json tsv; do
 	ext=$fmt
 	[ $fmt = vcf ] && ext=vcf.gz
 	"$BIN/varvault" decrypt --sk "$T/appliance.sec" -i "$T/sample.vcf.c4gh" |
-		"$BIN/varvault-admin" annotate -q --model "$MODEL" --reference models/demo/reference.fa.gz \
+		"$BIN/varvault-admin" annotate -q --model "$MODEL" --reference demo/reference.fa.gz \
 			--policy policy/evidence.conf --vcf - --format $fmt --force -o "$OUT/result.$ext" \
 			--summary-json "$OUT/summary.json"
 done

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes varvault's bundled demo reference and demo VCF (models/demo/).
+"""Writes varvault's bundled demo reference and demo VCF (demo/).
 
 Offline tool; the outputs are committed so `make demo` needs nothing else.
 
@@ -14,7 +14,7 @@ Offline tool; the outputs are committed so `make demo` needs nothing else.
   breakend, a spanning deletion `*`, a gVCF reference block, and a REF that
   does not match the reference.
 
-Usage: make_demo_data.py [--out models/demo] [--seed 42]
+Usage: make_demo_data.py [--out demo] [--seed 42]
 """
 import argparse
 import gzip
@@ -131,7 +131,7 @@ def write_vcf(recs, out):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default="models/demo")
+    ap.add_argument("--out", default="demo")
     ap.add_argument("--fasta", default=FASTA)
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args()

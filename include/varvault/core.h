@@ -279,4 +279,99 @@ VV_EXPORT double vv_seconds(void);
 /* Hex encoding of n bytes into out (2n+1 bytes, NUL-terminated). */
 VV_EXPORT void vv_hex(const uint8_t *p, size_t n, char *out);
 
+/*
+ * Output files that appear whole or not at all: written unnamed (O_TMPFILE)
+ * in the target's folder until committed, or, where the file system lacks
+ * O_TMPFILE and the caller allows it, under a hidden temporary name that
+ * abort removes.  Only a regular file is ever replaced: a target that is,
+ * or is a symbolic link to, a device, FIFO, socket or directory is refused,
+ * on open and again on commit, so that `-o /dev/full --force` run as root
+ * cannot rename over a device node.
+ * One owner at a time; the struct is the caller's.
+ */
+struct vv_outfile {
+	int fd;            /* -1 once closed */
+	char *path;        /* the final name */
+	char *tmp;         /* the temporary name of the fallback, or NULL */
+	uint64_t written;  /* bytes written so far */
+};
+
+/* Flags of vv_outfile_open. */
+enum {
+	/* Never under a temporary name: for plaintext, which a crash must not
+	 * leave in a named file (it may not even have authenticated yet).  Where
+	 * the file system lacks O_TMPFILE, open fails instead of falling back. */
+	VV_OUTFILE_UNNAMED_ONLY = 1u << 0,
+};
+
+/* Starts writing what will become path, with permissions mode (less the
+ * umask), as flags say.  Returns 0, VV_ERR_IO (errno kept), VV_ERR_NOMEM,
+ * VV_ERR_UNSUPPORTED (VV_OUTFILE_UNNAMED_ONLY on a file system without
+ * O_TMPFILE), or VV_ERR_INVAL when path names (through symbolic links)
+ * something other than a regular file (a device, FIFO, socket, directory);
+ * on failure out holds nothing to release. */
+VV_EXPORT int vv_outfile_open(struct vv_outfile *out, const char *path, unsigned int mode,
+			      unsigned flags) VV_MUST_CHECK;
+
+/* Appends n bytes.  Returns 0 or VV_ERR_IO. */
+VV_EXPORT int vv_outfile_write(struct vv_outfile *out, const void *p, size_t n) VV_MUST_CHECK;
+
+/* Flushes the file to disk and gives it its name.  With replace an existing
+ * regular file of that name is replaced atomically; without, an existing
+ * one makes it fail with VV_ERR_EXISTS.  A target that has meanwhile become
+ * a device, FIFO, socket or directory is refused (VV_ERR_INVAL) and left
+ * alone.  Either way out is released; on failure no file is left.  Once the
+ * file has its name, a failing close() is only warned about: the data was
+ * synced.  Returns 0, VV_ERR_EXISTS, VV_ERR_INVAL or VV_ERR_IO. */
+VV_EXPORT int vv_outfile_commit(struct vv_outfile *out, bool replace) VV_MUST_CHECK;
+
+/*
+ * Commits two files that belong together (a key pair): first, then last,
+ * each as vv_outfile_commit does.  If last cannot be committed, first is
+ * undone: with replace the file it replaced was kept under a hidden name
+ * (a hard link) and is put back; without, the new file is removed if path
+ * still names it.  So a failure leaves both names as they were (unless
+ * putting back fails too, which is reported).  Refuses (VV_ERR_INVAL, first
+ * undone) when last names the file first has just become, and reports it
+ * when, once committed, the two paths turn out to be one directory entry
+ * (a case-insensitive file system, a folder swapped meanwhile).  Both outs
+ * are released.  Returns 0, VV_ERR_INVAL, or the errors of
+ * vv_outfile_commit (VV_ERR_IO also when the old first file cannot be kept).
+ */
+VV_EXPORT int vv_outfile_commit_pair(struct vv_outfile *first, struct vv_outfile *last,
+				     bool replace) VV_MUST_CHECK;
+
+/* Whether paths a and b name the same file: the same name in the same
+ * folder (resolved with realpath, so "a.sec", "./a.sec" and a path through a
+ * symbolic link to the folder match), or, for files that exist, the same
+ * file (st_dev, st_ino) through a symbolic or a hard link. */
+VV_EXPORT bool vv_outfile_same_file(const char *a, const char *b);
+
+/* Drops the file: nothing appears under path.  With wipe, the whole file
+ * (its real size, also bytes of a write that failed midway) is first
+ * overwritten with zeros (best effort: a copy-on-write or flash file system
+ * may keep the old blocks).  Releases out; safe to call twice. */
+VV_EXPORT void vv_outfile_abort(struct vv_outfile *out, bool wipe);
+
+/* A vv_c4gh_sink_fn-shaped writer: ctx is a struct vv_outfile. */
+VV_EXPORT int vv_outfile_sink(void *ctx, const uint8_t *p, size_t n) VV_MUST_CHECK;
+
+/*
+ * JSON: every JSON text varvault reads goes through this one parser, so
+ * that json-c's tokener is used from one place with one set of bounds.
+ * Parses len bytes of buf (no NUL needed; a NUL byte inside is refused) as
+ * one JSON object: strict syntax, valid UTF-8, nesting at most
+ * VV_JSON_MAX_DEPTH, at most VV_JSON_MAX_BYTES, nothing but white space
+ * after the value.  what names the text in errors ("config.json"); the
+ * detail also gives the byte offset and line where parsing stopped, never
+ * the text itself.  On success *out is a new json-c object the caller
+ * releases with json_object_put(); on failure *out is NULL.  Returns 0,
+ * VV_ERR_FORMAT, VV_ERR_RANGE (too large) or VV_ERR_NOMEM.  Thread-safe.
+ */
+#define VV_JSON_MAX_DEPTH 16
+#define VV_JSON_MAX_BYTES ((size_t)256 << 20)
+struct json_object;
+VV_EXPORT int vv_json_parse(const char *buf, size_t len, const char *what,
+			    struct json_object **out) VV_MUST_CHECK;
+
 #endif /* VARVAULT_CORE_H */

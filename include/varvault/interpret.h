@@ -169,4 +169,10 @@ VV_EXPORT int vv_interpret_run(vv_scorer *sc, struct vv_ref *ref, const vv_polic
 			       const void *vcf, size_t len, const struct vv_interpret_opts *o,
 			       vv_sbuf *out, struct vv_interpret_summary *sum) VV_MUST_CHECK;
 
+/* The summary for scripts as one pretty-printed JSON object (no trailing
+ * newline): counts per status and evidence, and timings; no patient data.
+ * *out is malloc'd; the caller frees it.  Returns 0 or VV_ERR_NOMEM (*out
+ * NULL). */
+VV_EXPORT int vv_interpret_summary_json(const struct vv_interpret_summary *s, char **out) VV_MUST_CHECK;
+
 #endif /* VARVAULT_INTERPRET_H */

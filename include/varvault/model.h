@@ -294,4 +294,35 @@ VV_EXPORT int vv_model_mlm_logits(vv_model_run *r, const struct vv_model_at *at,
  * classification head) or VV_ERR_INVAL (no forward). */
 VV_EXPORT int vv_model_cls_logits(vv_model_run *r, float *out) VV_MUST_CHECK;
 
+/* ---- Self-test and description (for `model check`, `model import`,
+ * `model info --json` and the daemon's health verb) ---- */
+
+/* What vv_model_selftest ran. */
+struct vv_model_selftest_result {
+	size_t tokens[2];   /* tokens of the two sequences of the batch */
+};
+
+/*
+ * Runs one forward on a synthetic, padded batch of two DNA sequences of
+ * different lengths and checks that every hidden state and every logit of
+ * the model's head (masked-LM: two positions; classification: both rows)
+ * is finite.  Allocates and frees its own run-state, single-threaded; m is
+ * only read, so other threads may share it meanwhile.  res may be NULL.
+ * Returns 0, the errors of vv_model_tokenize / vv_model_run_new /
+ * vv_model_forward, VV_ERR_NOMEM, or VV_ERR_INTERNAL with a detail naming
+ * what was not finite.
+ */
+VV_EXPORT int vv_model_selftest(const vv_model *m, struct vv_model_selftest_result *res) VV_MUST_CHECK;
+
+/*
+ * The facts of `model info` as one pretty-printed JSON object (no trailing
+ * newline): architecture, sizes, special ids, parameters, SHA-256 of the
+ * weights, and memory (run-state for batch sequences of tokens tokens and
+ * threads threads; max_rss_kib, the caller's peak RSS in KiB, is included
+ * when >= 0).  *out is malloc'd; the caller frees it.  Returns 0 or
+ * VV_ERR_NOMEM (*out NULL).
+ */
+VV_EXPORT int vv_model_info_json(const vv_model *m, size_t batch, size_t tokens, int threads,
+				 long max_rss_kib, char **out) VV_MUST_CHECK;
+
 #endif /* VARVAULT_MODEL_H */

@@ -1,6 +1,6 @@
 /* The passphrase KDFs of c4gh-v1 private keys: scrypt (libsodium) and
  * PBKDF2-HMAC-SHA256 (OpenSSL). */
-#include "kdf.h"
+#include "c4gh_int.h"
 
 #include <limits.h>
 #include <sodium.h>
@@ -17,8 +17,8 @@
 #define C4GH_SCRYPT_R 8u
 #define C4GH_SCRYPT_P 1u
 
-int c4gh_kdf_derive(enum c4gh_kdf kdf, uint32_t rounds, const uint8_t *salt, size_t saltlen,
-		    const char *pass, size_t passlen, uint8_t key[VV_C4GH_KEY_LEN])
+int vv_c4gh_kdf_derive(enum c4gh_kdf kdf, uint32_t rounds, const uint8_t *salt, size_t saltlen,
+		       const char *pass, size_t passlen, uint8_t key[VV_C4GH_KEY_LEN])
 {
 	switch (kdf) {
 	case C4GH_KDF_SCRYPT:

@@ -72,17 +72,17 @@ int vv_cli_fail(int err, const char *fmt, ...)
 	return err == VV_ERR_CANCELLED ? VV_EXIT_CANCELLED : VV_EXIT_FAIL;
 }
 
-int vv_cli_parse_size(const char *s, size_t max, size_t *out)
+bool vv_cli_parse_size(const char *s, size_t max, size_t *out)
 {
 	unsigned long long v, mul = 1;
 	char *end;
 
 	if (!isdigit((unsigned char)s[0]))
-		return -1;
+		return false;
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (errno)
-		return -1;
+		return false;
 	switch (*end) {
 	case 'K': case 'k': mul = 1ull << 10; end++; break;
 	case 'M': case 'm': mul = 1ull << 20; end++; break;
@@ -90,7 +90,7 @@ int vv_cli_parse_size(const char *s, size_t max, size_t *out)
 	default: break;
 	}
 	if (*end || v == 0 || v > max / mul)
-		return -1;
+		return false;
 	*out = (size_t)(v * mul);
-	return 0;
+	return true;
 }

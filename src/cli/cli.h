@@ -31,9 +31,10 @@ int vv_cli_usage_error(const char *cmd, const char *fmt, ...) VV_PRINTF(2, 3);
 
 /* Parses a positive count or size for an option: decimal digits first
  * ("-1" and " 1" are refused: strtoull would skip the space and negate),
- * with an optional K, M or G suffix (powers of 1024).  Returns 0 with
- * *out in 1..max, or -1 (the caller reports the usage error). */
-int vv_cli_parse_size(const char *s, size_t max, size_t *out);
+ * with an optional K, M or G suffix (powers of 1024).  True with *out in
+ * 1..max; false, *out untouched, otherwise (the caller reports the usage
+ * error). */
+bool vv_cli_parse_size(const char *s, size_t max, size_t *out) VV_MUST_CHECK;
 
 /* Reports a failed library call as "what: <strerror>: <detail>" and returns
  * VV_EXIT_FAIL, or VV_EXIT_CANCELLED for VV_ERR_CANCELLED. */

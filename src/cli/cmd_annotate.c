@@ -1,13 +1,11 @@
 /* varvault-admin annotate: interprets a VCF of public, non-patient data
  * with a model, a reference and the evidence policy (validation runs). */
 #include "cli.h"
-#include "outfile.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +58,7 @@ struct annotate_opts {
 
 static int parse_size(const char *cmd, const char *opt, const char *s, size_t *out)
 {
-	if (vv_cli_parse_size(s, SIZE_MAX, out) != 0)
+	if (!vv_cli_parse_size(s, SIZE_MAX, out))
 		return vv_cli_usage_error(cmd, "%s: expected a positive number, got '%s'", opt, s);
 	return 0;
 }
@@ -177,59 +175,36 @@ static void show_progress(void *ctx, uint64_t done, uint64_t total)
 	fflush(stderr);
 }
 
-static int write_output(const struct annotate_opts *o, const vv_sbuf *res)
+/* Writes the result into out (opened before the run, NULL for stdout) and
+ * commits it: the file appears whole or not at all. */
+static int write_output(struct vv_outfile *out, bool force, const vv_sbuf *res)
 {
-	struct vv_cli_out out;
 	int rc;
 
-	if (!o->output || !strcmp(o->output, "-"))
+	if (!out)
 		return vv_write_all(1, res->data, res->len);
-	if ((rc = vv_cli_out_open(&out, o->output, 0600, 0)) != 0)
-		return rc;
-	if ((rc = vv_cli_out_write(&out, res->data, res->len)) != 0) {
-		vv_cli_out_abort(&out, true);
+	if ((rc = vv_outfile_write(out, res->data, res->len)) != 0) {
+		vv_outfile_abort(out, true);
 		return rc;
 	}
-	return vv_cli_out_commit(&out, o->force);
+	return vv_outfile_commit(out, force);
 }
 
 /* The summary for scripts (counts and timings only, no patient data),
  * written as the main output is: whole or not at all, an existing file
  * replaced only with --force. */
-static int write_summary_json(const char *path, const struct vv_interpret_summary *s, bool force)
+static int write_summary_json(struct vv_outfile *out, const struct vv_interpret_summary *s, bool force)
 {
-	json_object *o = json_object_new_object(), *ev = json_object_new_object();
-	struct vv_cli_out out;
-	const char *text;
+	char *text = NULL;
 	int rc;
 
-	if (!o || !ev) {
-		json_object_put(o);
-		json_object_put(ev);
-		return vv_errf(VV_ERR_NOMEM, "the summary");
-	}
-	json_object_object_add(o, "records", json_object_new_int64((int64_t)s->records));
-	json_object_object_add(o, "variants", json_object_new_int64((int64_t)s->variants));
-	json_object_object_add(o, "scored", json_object_new_int64((int64_t)s->scored));
-	json_object_object_add(o, "not_scored", json_object_new_int64((int64_t)s->not_scored));
-	json_object_object_add(o, "input_warnings", json_object_new_int64((int64_t)s->warnings));
-	json_object_object_add(o, "engine_seconds", json_object_new_double(s->engine_seconds));
-	json_object_object_add(o, "total_seconds", json_object_new_double(s->total_seconds));
-	for (int e = VV_EV_NONE; e <= VV_EV_BP4_STRONG; e++)
-		json_object_object_add(ev, vv_evidence_name((enum vv_evidence)e),
-				       json_object_new_int64((int64_t)s->evidence[e]));
-	json_object_object_add(o, "evidence", ev);
-	/* The text is owned by o. */
-	if ((text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY)) == NULL) {
-		rc = vv_errf(VV_ERR_NOMEM, "the summary");
-	} else if ((rc = vv_cli_out_open(&out, path, 0600, 0)) == 0) {
-		if ((rc = vv_cli_out_write(&out, text, strlen(text))) != 0 ||
-		    (rc = vv_cli_out_write(&out, "\n", 1)) != 0)
-			vv_cli_out_abort(&out, false);
-		else
-			rc = vv_cli_out_commit(&out, force);
-	}
-	json_object_put(o);
+	if ((rc = vv_interpret_summary_json(s, &text)) != 0 ||
+	    (rc = vv_outfile_write(out, text, strlen(text))) != 0 ||
+	    (rc = vv_outfile_write(out, "\n", 1)) != 0)
+		vv_outfile_abort(out, false);
+	else
+		rc = vv_outfile_commit(out, force);
+	free(text);
 	return rc;
 }
 
@@ -261,6 +236,10 @@ int vv_cmd_annotate(int argc, char **argv)
 	vv_policy *policy = NULL;
 	vv_scorer *sc = NULL;
 	vv_sbuf in, res;
+	/* Opened before the run, so that an output that cannot be written (a
+	 * device, a folder without room) fails at once, not after it. */
+	struct vv_outfile out = {.fd = -1}, sumout = {.fd = -1};
+	bool to_file;
 	const char *what = NULL;
 	int rc;
 
@@ -276,6 +255,15 @@ int vv_cmd_annotate(int argc, char **argv)
 	if (!o.quiet)
 		vv_log(VV_LOG_INFO, "validation mode: for public, non-patient data only "
 		       "(patient VCFs go through varvaultd)");
+	to_file = o.output && strcmp(o.output, "-") != 0;
+	if (to_file && (rc = vv_outfile_open(&out, o.output, 0600, 0)) != 0) {
+		what = o.output;
+		goto out;
+	}
+	if (o.summary && (rc = vv_outfile_open(&sumout, o.summary, 0600, 0)) != 0) {
+		what = o.summary;
+		goto out;
+	}
 	if ((rc = vv_policy_load(o.policy, &policy)) != 0) {
 		what = o.policy;
 		goto out;
@@ -308,11 +296,11 @@ int vv_cmd_annotate(int argc, char **argv)
 		what = strcmp(o.vcf, "-") ? o.vcf : "stdin";
 		goto out;
 	}
-	if ((rc = write_output(&o, &res)) != 0) {
+	if ((rc = write_output(to_file ? &out : NULL, o.force, &res)) != 0) {
 		what = o.output ? o.output : "stdout";
 		goto out;
 	}
-	if (o.summary && (rc = write_summary_json(o.summary, &sum, o.force)) != 0) {
+	if (o.summary && (rc = write_summary_json(&sumout, &sum, o.force)) != 0) {
 		what = o.summary;
 		goto out;
 	}
@@ -323,6 +311,9 @@ int vv_cmd_annotate(int argc, char **argv)
 			       vv_policy_name(policy));
 	}
 out:
+	/* Released by commit, or dropped here: nothing appears after a failure. */
+	vv_outfile_abort(&out, true);
+	vv_outfile_abort(&sumout, false);
 	vv_sbuf_done(&in);
 	vv_sbuf_done(&res);
 	vv_scorer_free(sc);

@@ -2,7 +2,6 @@
  * with the crypt4gh tool's conventions (stdin and stdout by default,
  * C4GH_PASSPHRASE). */
 #include "cli.h"
-#include "outfile.h"
 #include "passphrase.h"
 #include "varvault/c4gh.h"
 
@@ -185,22 +184,22 @@ struct keygen_opts {
  * a new public key next to the old secret key, never the reverse. */
 static int keygen_write(const struct keygen_opts *o, const vv_sbuf *sktext, const char *pktext)
 {
-	struct vv_cli_out skf, pkf;
+	struct vv_outfile skf, pkf;
 	int rc;
 
-	if ((rc = vv_cli_out_open(&skf, o->sk, 0600, 0)) != 0)
+	if ((rc = vv_outfile_open(&skf, o->sk, 0600, 0)) != 0)
 		return rc;
-	if ((rc = vv_cli_out_open(&pkf, o->pk, 0644, 0)) != 0) {
-		vv_cli_out_abort(&skf, true);
-		return rc;
-	}
-	if ((rc = vv_cli_out_write(&skf, sktext->data, sktext->len)) != 0 ||
-	    (rc = vv_cli_out_write(&pkf, pktext, strlen(pktext))) != 0) {
-		vv_cli_out_abort(&skf, true);
-		vv_cli_out_abort(&pkf, false);
+	if ((rc = vv_outfile_open(&pkf, o->pk, 0644, 0)) != 0) {
+		vv_outfile_abort(&skf, true);
 		return rc;
 	}
-	return vv_cli_out_commit_pair(&pkf, &skf, o->force);
+	if ((rc = vv_outfile_write(&skf, sktext->data, sktext->len)) != 0 ||
+	    (rc = vv_outfile_write(&pkf, pktext, strlen(pktext))) != 0) {
+		vv_outfile_abort(&skf, true);
+		vv_outfile_abort(&pkf, false);
+		return rc;
+	}
+	return vv_outfile_commit_pair(&pkf, &skf, o->force);
 }
 
 int vv_cmd_keygen(int argc, char **argv)
@@ -240,7 +239,7 @@ int vv_cmd_keygen(int argc, char **argv)
 	if (!o.sk || !o.pk)
 		return vv_cli_usage_error("varvault keygen", "--sk and --pk are both required");
 	/* Not just the same string: "a.sec" and "./a.sec", links, a linked folder. */
-	if (vv_cli_same_file(o.sk, o.pk))
+	if (vv_outfile_same_file(o.sk, o.pk))
 		return vv_cli_usage_error("varvault keygen", "--sk and --pk name the same file");
 	if ((rc = secret_command_start()) != 0)
 		return rc;
@@ -293,7 +292,7 @@ int vv_cmd_encrypt(int argc, char **argv)
 	const char *sk = NULL, *passfile = NULL, *in = NULL, *outpath = NULL;
 	uint8_t *pks = NULL;
 	vv_c4gh_seckey *sender = NULL;
-	struct vv_cli_out of = {.fd = -1};
+	struct vv_outfile of = {.fd = -1};
 	size_t n = 0;
 	int c, rc, fd = 0, out_fd = 1;
 
@@ -333,12 +332,12 @@ int vv_cmd_encrypt(int argc, char **argv)
 		goto out;
 	if (is_stdio(outpath)) {
 		rc = vv_c4gh_encrypt_fd(fd, sender, pks, n, fd_sink, &out_fd);
-	} else if ((rc = vv_cli_out_open(&of, outpath, 0666, 0)) == 0) {
-		rc = vv_c4gh_encrypt_fd(fd, sender, pks, n, vv_cli_out_sink, &of);
+	} else if ((rc = vv_outfile_open(&of, outpath, 0666, 0)) == 0) {
+		rc = vv_c4gh_encrypt_fd(fd, sender, pks, n, vv_outfile_sink, &of);
 		if (rc == 0)
-			rc = vv_cli_out_commit(&of, true);
+			rc = vv_outfile_commit(&of, true);
 		else
-			vv_cli_out_abort(&of, false);
+			vv_outfile_abort(&of, false);
 	}
 out:
 	if (fd > 0)
@@ -371,15 +370,15 @@ static int decrypt_to_stdout(int fd, const vv_c4gh_seckey *key, const uint8_t *w
 static int decrypt_to_file(int fd, const vv_c4gh_seckey *key, const uint8_t *writer,
 			   const char *path)
 {
-	struct vv_cli_out of;
+	struct vv_outfile of;
 	int rc;
 
-	if ((rc = vv_cli_out_open(&of, path, 0600, VV_CLI_OUT_UNNAMED_ONLY)) != 0)
+	if ((rc = vv_outfile_open(&of, path, 0600, VV_OUTFILE_UNNAMED_ONLY)) != 0)
 		return rc;
-	rc = vv_c4gh_decrypt_fd(fd, key, writer, vv_cli_out_sink, &of);
+	rc = vv_c4gh_decrypt_fd(fd, key, writer, vv_outfile_sink, &of);
 	if (rc == 0)
-		return vv_cli_out_commit(&of, true);
-	vv_cli_out_abort(&of, true);
+		return vv_outfile_commit(&of, true);
+	vv_outfile_abort(&of, true);
 	return rc;
 }
 
@@ -411,7 +410,7 @@ int vv_cmd_decrypt(int argc, char **argv)
 		case 'i': in = optarg; break;
 		case 'o': outpath = optarg; break;
 		case 'b':
-			if (vv_cli_parse_size(optarg, SIZE_MAX, &max) != 0)
+			if (!vv_cli_parse_size(optarg, SIZE_MAX, &max))
 				return vv_cli_usage_error("varvault decrypt", "--max-buffer: not a size: '%s'",
 							  optarg);
 			break;

@@ -4,8 +4,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
-#include <json-c/json.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,7 +186,7 @@ static int write_npy(const char *path, const float *data, const size_t *shape, i
 
 static int parse_size(const char *cmd, const char *opt, const char *s, size_t max, size_t *v)
 {
-	if (vv_cli_parse_size(s, max, v) != 0)
+	if (!vv_cli_parse_size(s, max, v))
 		return vv_cli_usage_error(cmd, "%s wants a number from 1 to %zu", opt, max);
 	return 0;
 }
@@ -196,71 +194,6 @@ static int parse_size(const char *cmd, const char *opt, const char *s, size_t ma
 static double mib(size_t b)
 {
 	return (double)b / (1024.0 * 1024.0);
-}
-
-/* model info --json: the same facts as one JSON object. */
-static int model_info_json(const struct vv_model_info *I, size_t run, size_t batch, size_t tokens,
-			   int threads, long maxrss_kib)
-{
-	json_object *o = json_object_new_object(), *sp = json_object_new_object(), *mem = json_object_new_object();
-	const char *text;
-	int rc = VV_EXIT_OK;
-
-#define STR(obj, k, v) json_object_object_add(obj, k, json_object_new_string(v))
-#define INT(obj, k, v) json_object_object_add(obj, k, json_object_new_int64((int64_t)(v)))
-#define BOOL(obj, k, v) json_object_object_add(obj, k, json_object_new_boolean(v))
-#define MIB(obj, k, v) json_object_object_add(obj, k, json_object_new_double(mib(v)))
-	STR(o, "name", I->name);
-	STR(o, "architecture", vv_model_arch_name(I->arch));
-	STR(o, "head", vv_model_head_name(I->head));
-	BOOL(o, "tied_decoder", I->tied_decoder);
-	STR(o, "positions", vv_model_posenc_name(I->posenc));
-	BOOL(o, "pre_layernorm", I->pre_layernorm);
-	BOOL(o, "embedding_layernorm", I->emb_layernorm);
-	STR(o, "feed_forward", vv_model_ffn_name(I->ffn));
-	BOOL(o, "feed_forward_bias", I->ffn_bias);
-	BOOL(o, "token_dropout", I->token_dropout);
-	INT(o, "hidden_size", I->hidden_size);
-	INT(o, "num_layers", I->num_layers);
-	INT(o, "num_heads", I->num_heads);
-	INT(o, "intermediate_size", I->intermediate_size);
-	INT(o, "vocab_size", I->vocab_size);
-	INT(o, "vocab_tokens", I->vocab_tokens);
-	INT(o, "max_positions", I->max_positions);
-	INT(o, "max_tokens", I->max_tokens);
-	INT(o, "num_labels", I->num_labels);
-	json_object_object_add(o, "layer_norm_eps", json_object_new_double((double)I->layer_norm_eps));
-	STR(o, "tokenizer", vv_model_tok_name(I->tokenizer));
-	INT(o, "k", I->k);
-	BOOL(o, "eos_appended", I->append_eos);
-	INT(sp, "cls", I->cls_id);
-	INT(sp, "eos", I->eos_id);
-	INT(sp, "pad", I->pad_id);
-	INT(sp, "mask", I->mask_id);
-	INT(sp, "unk", I->unk_id);
-	json_object_object_add(o, "special_ids", sp);
-	INT(o, "parameters", I->n_params);
-	STR(o, "weights_sha256", I->sha256);
-	INT(o, "weights_file_bytes", I->weights_file_bytes);
-	MIB(mem, "weights_mapped_mib", I->weights_mapped_bytes);
-	MIB(mem, "weights_converted_mib", I->weights_owned_bytes);
-	MIB(mem, "run_state_mib", run);
-	INT(mem, "run_state_batch", batch);
-	INT(mem, "run_state_tokens", tokens);
-	INT(mem, "run_state_threads", threads);
-	MIB(mem, "peak_estimate_mib", I->weights_mapped_bytes + I->weights_owned_bytes + run);
-	if (maxrss_kib >= 0)
-		json_object_object_add(mem, "max_rss_after_load_mib", json_object_new_double((double)maxrss_kib / 1024.0));
-	json_object_object_add(o, "memory", mem);
-#undef STR
-#undef INT
-#undef BOOL
-#undef MIB
-	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-	if (!text || printf("%s\n", text) < 0)
-		rc = vv_cli_fail(vv_errf(VV_ERR_IO, "writing the JSON"), "stdout");
-	json_object_put(o);
-	return rc;
 }
 
 static int model_info(const char *dir, size_t batch, size_t tokens, int threads, int as_json)
@@ -278,9 +211,15 @@ static int model_info(const char *dir, size_t batch, size_t tokens, int threads,
 		tokens = (size_t)I->max_tokens;
 	run = vv_model_run_bytes(m, batch, tokens, threads);
 	if (as_json) {
-		rc = model_info_json(I, run, batch, tokens, threads,
-				     getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1);
+		char *text = NULL;
+		rc = vv_model_info_json(m, batch, tokens, threads,
+					getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1, &text);
 		vv_model_free(m);
+		if (rc)
+			return vv_cli_fail(rc, "model info");
+		rc = printf("%s\n", text) < 0 ? vv_cli_fail(vv_errf(VV_ERR_IO, "writing the JSON"), "stdout")
+					      : VV_EXIT_OK;
+		free(text);
 		return rc;
 	}
 	printf("name: %s\n", I->name);
@@ -317,77 +256,25 @@ static int model_info(const char *dir, size_t batch, size_t tokens, int threads,
 	return VV_EXIT_OK;
 }
 
-static int all_finite(const float *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!isfinite(p[i]))
-			return 0;
-	return 1;
-}
-
 static int model_check(const char *dir)
 {
-	static const char dna[] = "ACGTNACGTTGCAACGGTACCATGACGTAGCTAGCTTAGCCGATCGATCGGATCCAGTCAGT";
-	vv_model *m = NULL;
-	vv_model_run *r = NULL;
+	struct vv_model_selftest_result res;
 	const struct vv_model_info *I;
-	int32_t ids[2][sizeof dna + 2];
-	struct vv_model_seq seqs[2];
-	float *out = NULL;
-	size_t n0, n1, T;
-	int rc, status = VV_EXIT_FAIL;
+	vv_model *m = NULL;
+	int rc;
 
 	if ((rc = vv_model_load(dir, &m)) != 0)
 		return vv_cli_fail(rc, "cannot load model");
+	if ((rc = vv_model_selftest(m, &res)) != 0) {
+		vv_model_free(m);
+		return vv_cli_fail(rc, "self-test");
+	}
 	I = vv_model_get_info(m);
-	/* Two sequences of different lengths, so the batch is padded. */
-	if ((rc = vv_model_tokenize(m, dna, sizeof dna - 1, ids[0], NULL, sizeof dna + 2, &n0)) != 0 ||
-	    (rc = vv_model_tokenize(m, dna, 17, ids[1], NULL, sizeof dna + 2, &n1)) != 0) {
-		vv_cli_fail(rc, "tokenize");
-		goto out;
-	}
-	if (n0 > (size_t)I->max_tokens)
-		n0 = (size_t)I->max_tokens;
-	if (n1 > (size_t)I->max_tokens)
-		n1 = (size_t)I->max_tokens;
-	T = n0 > n1 ? n0 : n1;
-	seqs[0] = (struct vv_model_seq){ids[0], n0};
-	seqs[1] = (struct vv_model_seq){ids[1], n1};
-	if ((rc = vv_model_run_new(m, 2, T, &r)) != 0 || (rc = vv_model_forward(r, seqs, 2)) != 0) {
-		vv_cli_fail(rc, "forward");
-		goto out;
-	}
-	for (size_t s = 0; s < 2; s++) {
-		const float *h;
-		size_t len;
-		if ((rc = vv_model_hidden(r, s, &h, &len)) != 0 || !all_finite(h, len * (size_t)I->hidden_size)) {
-			vv_cli_fail(rc ? rc : VV_ERR_INTERNAL, "hidden states of sequence %zu are not finite", s);
-			goto out;
-		}
-	}
-	if (I->head == VV_MODEL_HEAD_MLM) {
-		struct vv_model_at at[2] = {{0, 1}, {1, (uint32_t)(n1 - 1)}};
-		if ((out = malloc(2 * (size_t)I->vocab_size * sizeof *out)) == NULL ||
-		    (rc = vv_model_mlm_logits(r, at, 2, out)) != 0 || !all_finite(out, 2 * (size_t)I->vocab_size)) {
-			vv_cli_fail(rc ? rc : VV_ERR_INTERNAL, "masked-LM logits are not finite");
-			goto out;
-		}
-	} else if (I->head == VV_MODEL_HEAD_CLS) {
-		if ((out = malloc(2 * (size_t)I->num_labels * sizeof *out)) == NULL ||
-		    (rc = vv_model_cls_logits(r, out)) != 0 || !all_finite(out, 2 * (size_t)I->num_labels)) {
-			vv_cli_fail(rc ? rc : VV_ERR_INTERNAL, "classification logits are not finite");
-			goto out;
-		}
-	}
 	printf("ok: %s (%s, %s head, %d layers, %llu parameters) ran a batch of 2 sequences (%zu and %zu tokens)\n",
 	       I->name, vv_model_arch_name(I->arch), vv_model_head_name(I->head), I->num_layers,
-	       (unsigned long long)I->n_params, n0, n1);
-	status = VV_EXIT_OK;
-out:
-	free(out);
-	vv_model_run_free(r);
+	       (unsigned long long)I->n_params, res.tokens[0], res.tokens[1]);
 	vv_model_free(m);
-	return status;
+	return VV_EXIT_OK;
 }
 
 static int model_tokenize(const char *dir)

@@ -2,7 +2,7 @@
  * writer), JSON (schema docs/schema/result.schema.json) and TSV.  Every one
  * records the model, reference and policy it came from, and says when the
  * policy is uncalibrated. */
-#include "job.h"
+#include "interpret_int.h"
 
 #include <json-c/json.h>
 #include <ctype.h>

@@ -1,6 +1,6 @@
 /* The interpretation job: read and normalize the VCF, score the variants in
  * chunks, grade them, and hand each to the output sink in input order. */
-#include "job.h"
+#include "interpret_int.h"
 
 #include <math.h>
 #include <stdarg.h>

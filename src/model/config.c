@@ -133,7 +133,7 @@ static int cfg_arch(struct json_object *root, struct vv_model_config *c)
 	return 0;
 }
 
-int vv_config_parse(const char *txt, size_t len, struct vv_model_config *c)
+int vv_model_config_parse(const char *txt, size_t len, struct vv_model_config *c)
 {
 	struct json_object *root = NULL, *o;
 	const char *s;
@@ -142,7 +142,7 @@ int vv_config_parse(const char *txt, size_t len, struct vv_model_config *c)
 
 	memset(c, 0, sizeof *c);
 	if ((rc = vv_json_parse(txt, len, "config.json", &root)) != 0)
-		return rc == VV_ERR_MODEL_FORMAT ? VV_ERR_MODEL_CONFIG : rc;
+		return rc == VV_ERR_FORMAT || rc == VV_ERR_RANGE ? VV_ERR_MODEL_CONFIG : rc;
 	if ((rc = cfg_arch(root, c)) != 0)
 		goto out;
 	/* Hugging Face's defaults for absent fields. */

@@ -20,57 +20,12 @@ static const struct {
 };
 #define VV_ST_NDTYPES (sizeof vv_st_dtypes / sizeof vv_st_dtypes[0])
 
-const char *vv_st_dtype_name(enum vv_st_dtype d)
+const char *vv_model_st_dtype_name(enum vv_st_dtype d)
 {
 	for (size_t i = 0; i < VV_ST_NDTYPES; i++)
 		if (vv_st_dtypes[i].dtype == d)
 			return vv_st_dtypes[i].name;
 	return "?";
-}
-
-int vv_json_parse(const char *txt, size_t len, const char *what, struct json_object **out)
-{
-	struct json_tokener *tok = NULL;
-	struct json_object *obj = NULL;
-	enum json_tokener_error jerr;
-	int rc = 0;
-
-	*out = NULL;
-	if (len > INT_MAX)
-		return vv_errf(VV_ERR_MODEL_FORMAT, "%s: too large", what);
-	if (memchr(txt, '\0', len))
-		return vv_errf(VV_ERR_MODEL_FORMAT, "%s: NUL byte in JSON", what);
-	if ((tok = json_tokener_new_ex(16)) == NULL)
-		return VV_ERR_NOMEM;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	obj = json_tokener_parse_ex(tok, txt, (int)len);
-	jerr = json_tokener_get_error(tok);
-	if (!obj && jerr == json_tokener_continue) {
-		/* Input ended inside a value; let the tokener say so. */
-		obj = json_tokener_parse_ex(tok, "", 1);
-		jerr = json_tokener_get_error(tok);
-	}
-	if (!obj || jerr != json_tokener_success) {
-		rc = vv_errf(VV_ERR_MODEL_FORMAT, "%s: invalid JSON at byte %zu: %s", what,
-			     json_tokener_get_parse_end(tok), json_tokener_error_desc(jerr));
-		goto out;
-	}
-	for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
-		if (txt[i] != ' ' && txt[i] != '\n' && txt[i] != '\r' && txt[i] != '\t') {
-			rc = vv_errf(VV_ERR_MODEL_FORMAT, "%s: trailing bytes after the JSON value", what);
-			goto out;
-		}
-	}
-	if (!json_object_is_type(obj, json_type_object)) {
-		rc = vv_errf(VV_ERR_MODEL_FORMAT, "%s: not a JSON object", what);
-		goto out;
-	}
-	*out = obj;
-	obj = NULL;
-out:
-	json_object_put(obj);
-	json_tokener_free(tok);
-	return rc;
 }
 
 /* Reads a non-negative JSON integer no larger than max. */
@@ -168,7 +123,7 @@ static int vv_st_entry(const char *name, struct json_object *e, const uint8_t *d
 	return 0;
 }
 
-int vv_st_parse(const uint8_t *buf, size_t len, struct vv_st *st)
+int vv_model_st_parse(const uint8_t *buf, size_t len, struct vv_st *st)
 {
 	struct json_object *root = NULL;
 	struct vv_st_tensor **order = NULL;
@@ -190,7 +145,7 @@ int vv_st_parse(const uint8_t *buf, size_t len, struct vv_st *st)
 			       "safetensors: header length %llu does not fit the %zu-byte file",
 			       (unsigned long long)hlen, len);
 	if ((rc = vv_json_parse((const char *)buf + 8, (size_t)hlen, "safetensors header", &root)) != 0)
-		return rc;
+		return rc == VV_ERR_FORMAT || rc == VV_ERR_RANGE ? VV_ERR_MODEL_FORMAT : rc;
 	data = buf + 8 + hlen;
 	data_len = len - 8 - (size_t)hlen;
 	cap = (size_t)json_object_object_length(root);
@@ -257,11 +212,11 @@ out:
 	free(order);
 	json_object_put(root);
 	if (rc)
-		vv_st_done(st);
+		vv_model_st_done(st);
 	return rc;
 }
 
-void vv_st_done(struct vv_st *st)
+void vv_model_st_done(struct vv_st *st)
 {
 	if (!st)
 		return;
@@ -272,7 +227,7 @@ void vv_st_done(struct vv_st *st)
 	st->n = 0;
 }
 
-const struct vv_st_tensor *vv_st_find(const struct vv_st *st, const char *name)
+const struct vv_st_tensor *vv_model_st_find(const struct vv_st *st, const char *name)
 {
 	size_t lo = 0, hi = st->n;
 

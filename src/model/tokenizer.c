@@ -20,7 +20,7 @@ static uint64_t vv_hash(const char *s, size_t n)
 	return h;
 }
 
-int32_t vv_vocab_find(const struct vv_vocab *v, const char *s, size_t n)
+int32_t vv_model_vocab_find(const struct vv_vocab *v, const char *s, size_t n)
 {
 	size_t mask = v->nslot - 1, i;
 
@@ -40,7 +40,7 @@ static int is_space(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-int vv_vocab_parse(const char *txt, size_t len, size_t max_tokens, struct vv_vocab *v)
+int vv_model_vocab_parse(const char *txt, size_t len, size_t max_tokens, struct vv_vocab *v)
 {
 	size_t lines = 0, cap;
 	const char *p = txt, *end = txt + len;
@@ -106,11 +106,11 @@ int vv_vocab_parse(const char *txt, size_t len, size_t max_tokens, struct vv_voc
 	}
 out:
 	if (rc)
-		vv_vocab_done(v);
+		vv_model_vocab_done(v);
 	return rc;
 }
 
-void vv_vocab_done(struct vv_vocab *v)
+void vv_model_vocab_done(struct vv_vocab *v)
 {
 	if (!v)
 		return;
@@ -136,7 +136,7 @@ static int base_code(unsigned char c)
 static int32_t first_of(const struct vv_vocab *v, const char *const *names)
 {
 	for (; *names; names++) {
-		int32_t id = vv_vocab_find(v, *names, strlen(*names));
+		int32_t id = vv_model_vocab_find(v, *names, strlen(*names));
 		if (id >= 0)
 			return id;
 	}
@@ -156,7 +156,7 @@ static int kmer_table(struct vv_tokenizer *t, const struct vv_vocab *v, int k)
 	for (size_t code = 0; code < n; code++) {
 		for (int j = 0; j < k; j++)
 			s[j] = "ACGT"[(code >> (2 * (k - 1 - j))) & 3];
-		if ((tab[code] = vv_vocab_find(v, s, (size_t)k)) < 0) {
+		if ((tab[code] = vv_model_vocab_find(v, s, (size_t)k)) < 0) {
 			free(tab);
 			return 0;
 		}
@@ -186,13 +186,13 @@ static int tcfg_special(struct json_object *root, const char *key, const struct 
 	if (!json_object_is_type(o, json_type_string))
 		return vv_errf(VV_ERR_MODEL_VOCAB, "tokenizer_config.json: '%s' is not a token", key);
 	s = json_object_get_string(o);
-	if ((*id = vv_vocab_find(v, s, strlen(s))) < 0)
+	if ((*id = vv_model_vocab_find(v, s, strlen(s))) < 0)
 		return vv_errf(VV_ERR_MODEL_VOCAB, "tokenizer_config.json: '%s' names a token not in vocab.txt", key);
 	return 1;
 }
 
-int vv_tokenizer_init(struct vv_tokenizer *t, const struct vv_vocab *v,
-		      const struct vv_model_config *c, const char *tcfg, size_t tcfg_len)
+int vv_model_tokenizer_init(struct vv_tokenizer *t, const struct vv_vocab *v,
+			    const struct vv_model_config *c, const char *tcfg, size_t tcfg_len)
 {
 	static const char *const cls_names[] = {"<cls>", "[CLS]", NULL};
 	static const char *const eos_names[] = {"<eos>", "[SEP]", "<sep>", NULL};
@@ -206,7 +206,7 @@ int vv_tokenizer_init(struct vv_tokenizer *t, const struct vv_vocab *v,
 	memset(t, 0, sizeof *t);
 	t->kind = 0;
 	if (tcfg && (rc = vv_json_parse(tcfg, tcfg_len, "tokenizer_config.json", &root)) != 0)
-		return rc == VV_ERR_MODEL_FORMAT ? VV_ERR_MODEL_VOCAB : rc;
+		return rc == VV_ERR_FORMAT || rc == VV_ERR_RANGE ? VV_ERR_MODEL_VOCAB : rc;
 	if (root && json_object_object_get_ex(root, "tokenizer_class", &o) &&
 	    json_object_is_type(o, json_type_string)) {
 		const char *cls = json_object_get_string(o);
@@ -241,7 +241,7 @@ int vv_tokenizer_init(struct vv_tokenizer *t, const struct vv_vocab *v,
 		t->letter[i] = -1;
 	for (int i = 1; i < 256; i++) {
 		char s = (char)i;
-		t->letter[i] = vv_vocab_find(v, &s, 1);
+		t->letter[i] = vv_model_vocab_find(v, &s, 1);
 	}
 	has_singles = t->letter['A'] >= 0 && t->letter['C'] >= 0 && t->letter['G'] >= 0 && t->letter['T'] >= 0;
 	if (forced) {
@@ -315,11 +315,11 @@ int vv_tokenizer_init(struct vv_tokenizer *t, const struct vv_vocab *v,
 out:
 	json_object_put(root);
 	if (rc)
-		vv_tokenizer_done(t);
+		vv_model_tokenizer_done(t);
 	return rc;
 }
 
-void vv_tokenizer_done(struct vv_tokenizer *t)
+void vv_model_tokenizer_done(struct vv_tokenizer *t)
 {
 	if (!t)
 		return;
@@ -410,7 +410,7 @@ int vv_model_tokenize(const vv_model *m, const char *seq, size_t len, int32_t *i
 
 int vv_model_token_id(const vv_model *m, const char *token)
 {
-	int32_t id = vv_vocab_find(&m->vocab, token, strlen(token));
+	int32_t id = vv_model_vocab_find(&m->vocab, token, strlen(token));
 	return id >= 0 ? id : VV_ERR_NOTFOUND;
 }
 

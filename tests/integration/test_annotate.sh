@@ -27,8 +27,8 @@ c = hfref.make_config("esm", "mlm", v, hidden_size=32, num_hidden_layers=2, num_
                       name="annotate-test")
 hfref.save_hf(sys.argv[1], hfref.randomize(hfref.build(c), seed=5), c, v)
 EOF
-REF=models/demo/reference.fa.gz
-VCF=models/demo/sample.vcf
+REF=demo/reference.fa.gz
+VCF=demo/sample.vcf
 run() { "$ADMIN" annotate -q --model "$T/model" --reference $REF "$@"; }
 
 # --help and usage errors
@@ -41,7 +41,7 @@ grep -q "required" "$T/err" || fail "missing arguments message"
 # sizes start with a digit: strtoull would skip the space and make " -1" SIZE_MAX
 for opt in --max-input --batch --window; do
 	set +e
-	"$ADMIN" annotate --model "$T/model" --reference models/demo/reference.fa.gz --vcf models/demo/sample.vcf \
+	"$ADMIN" annotate --model "$T/model" --reference demo/reference.fa.gz --vcf demo/sample.vcf \
 		$opt " -1" -o "$T/neg.out" 2>"$T/err"; rc=$?
 	set -e
 	[ $rc -eq 2 ] || fail "$opt ' -1': exit $rc, want 2"
@@ -97,7 +97,7 @@ cmp <(bcftools view -H "$T/out.vcf.gz") <(bcftools view -H "$T/rt.vcf.gz") || fa
 # norm), and a variant near the masked part of the reference is not scored
 "$PYTHON" - "$T/edge.vcf" <<'EOF'
 import gzip, sys
-seq = "".join(l.strip() for l in gzip.open("models/demo/reference.fa.gz", "rt") if not l.startswith(">"))
+seq = "".join(l.strip() for l in gzip.open("demo/reference.fa.gz", "rt") if not l.startswith(">"))
 p = 60_101_600
 with open(sys.argv[1], "w") as f:
     f.write('##fileformat=VCFv4.2\n##contig=<ID=20,length=63025520>\n')
@@ -134,7 +134,7 @@ done
 # reaches the output header: htslib turns an out-of-range Integer to missing
 "$PYTHON" - "$T/late.vcf" <<'EOF'
 import gzip, sys
-seq = "".join(l.strip() for l in gzip.open("models/demo/reference.fa.gz", "rt") if not l.startswith(">"))
+seq = "".join(l.strip() for l in gzip.open("demo/reference.fa.gz", "rt") if not l.startswith(">"))
 with open(sys.argv[1], "w") as f:
     f.write('##fileformat=VCFv4.2\n##contig=<ID=20,length=63025520>\n')
     f.write('##INFO=<ID=DP,Number=1,Type=Integer,Description="Depth">\n')

@@ -14,6 +14,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "varvault/core.h"
 
 static void test_strerror_names_every_code(void **state)
@@ -394,6 +396,109 @@ static void test_seal_chunk(void **state)
 	assert_int_equal(vv_seal_chunk(key, "", 0, true, msg, sizeof msg, c), VV_ERR_INVAL);
 }
 
+/* One JSON parser: objects only, strict, bounded in depth; the detail names
+ * the text and the byte and line where it stopped, never the content. */
+static void test_json_parse(void **state)
+{
+	static const struct {
+		const char *text;
+		int rc;
+		const char *detail;
+	} cases[] = {
+		{"{\"a\": [1, 2, {\"b\": null}]}\n", 0, NULL},
+		{"  {}  \r\n\t", 0, NULL},
+		{"[1, 2]", VV_ERR_FORMAT, "not a JSON object"},
+		{"\"secret\"", VV_ERR_FORMAT, "not a JSON object"},
+		{"{\"a\": 1}\n{}", VV_ERR_FORMAT, "at byte 9 (line 2)"},
+		{"{\n\"a\":\n tru}", VV_ERR_FORMAT, "(line 3)"},
+		{"{\"a\": 1", VV_ERR_FORMAT, "invalid JSON at byte"},
+		{"{\"a\" 1}", VV_ERR_FORMAT, "invalid JSON at byte 5 (line 1)"},
+		{"{\"a\": \"\xff\"}", VV_ERR_FORMAT, "invalid JSON"},
+		{"", VV_ERR_FORMAT, "invalid JSON at byte 0"},
+	};
+	struct json_object *o = (struct json_object *)&o, *v;
+	char deep[128], nul[] = "{\"a\": 1}\0{}";
+	size_t n = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		vv_err_clear();
+		int rc = vv_json_parse(cases[i].text, strlen(cases[i].text), "t.json", &o);
+		if (rc != cases[i].rc || (cases[i].detail && (!strstr(vv_err_detail(), cases[i].detail) ||
+							   strncmp(vv_err_detail(), "t.json: ", 8) != 0)))
+			fail_msg("case %zu: rc %d, detail '%s'", i, rc, vv_err_detail());
+		if (rc == 0) {
+			assert_true(json_object_is_type(o, json_type_object));
+			json_object_put(o);
+		} else {
+			assert_null(o);
+			assert_null(strstr(vv_err_detail(), "secret"));
+		}
+	}
+	assert_int_equal(vv_json_parse("{\"k\": \"v\"}", 10, "t.json", &o), 0);
+	assert_true(json_object_object_get_ex(o, "k", &v));
+	assert_string_equal(json_object_get_string(v), "v");
+	json_object_put(o);
+	/* not NUL-terminated: only len bytes are read */
+	assert_int_equal(vv_json_parse("{}garbage", 2, "t.json", &o), 0);
+	json_object_put(o);
+	assert_int_equal(vv_json_parse(nul, sizeof nul - 1, "t.json", &o), VV_ERR_FORMAT);
+	assert_non_null(strstr(vv_err_detail(), "NUL byte in JSON at byte 8"));
+	/* depth: VV_JSON_MAX_DEPTH levels parse, one more does not */
+	for (int d = 0; d < VV_JSON_MAX_DEPTH + 1; d++) {
+		n = 0;
+		deep[n++] = '{';
+		for (int i = 1; i < d + 1; i++) {
+			memcpy(deep + n, "\"a\":{", 5);
+			n += 5;
+		}
+		memset(deep + n, '}', (size_t)d + 1);
+		n += (size_t)d + 1;
+		assert_int_equal(vv_json_parse(deep, n, "deep.json", &o),
+				 d + 1 <= VV_JSON_MAX_DEPTH ? 0 : VV_ERR_FORMAT);
+		json_object_put(o);
+	}
+	assert_int_equal(vv_json_parse("{}", VV_JSON_MAX_BYTES + 1, "big.json", &o), VV_ERR_RANGE);
+	assert_null(o);
+}
+
+/* Secret memory, a SHA-256 context dropped unfinished, a configuration
+ * read from a file: the public calls the programs do not use yet. */
+static void test_secret_sha_conf_load(void **state)
+{
+	char path[] = "/tmp/vv_conf_XXXXXX";
+	const char text[] = "[s]\nk = 1.5\n";
+	vv_conf *c = NULL;
+	vv_sha256 *h;
+	uint8_t *p;
+	double d = 0;
+	int fd;
+
+	(void)state;
+	p = vv_secret_alloc(100);
+	assert_non_null(p);
+	memset(p, 0xaa, 100);
+	vv_secret_free(p);
+	vv_secret_free(NULL);
+	h = vv_sha256_new();
+	assert_non_null(h);
+	vv_sha256_update(h, "abc", 3);
+	vv_sha256_free(h);
+	vv_sha256_free(NULL);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(vv_write_all(fd, text, sizeof text - 1), 0);
+	close(fd);
+	assert_int_equal(vv_conf_load(path, &c), 0);
+	assert_string_equal(vv_conf_name(c), path);
+	assert_int_equal(vv_conf_double(c, "s", "k", &d), 1);
+	assert_true(d == 1.5);
+	vv_conf_free(c);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(vv_conf_load(path, &c), VV_ERR_IO);
+	assert_null(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -412,6 +517,8 @@ int main(void)
 		cmocka_unit_test(test_conf_errors_name_line),
 		cmocka_unit_test(test_key_wrap),
 		cmocka_unit_test(test_seal_chunk),
+		cmocka_unit_test(test_json_parse),
+		cmocka_unit_test(test_secret_sha_conf_load),
 	};
 	if (vv_core_init() != 0)
 		return 1;

@@ -12,6 +12,8 @@
 
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "varvault/interpret.h"
 #include "varvault/model.h"
 
@@ -264,12 +266,42 @@ static void test_scorer_independent_of_batch(void **state)
 	vv_model_free(m);
 }
 
+/* The summary for scripts: every count and timing, one key per evidence. */
+static void test_summary_json(void **state)
+{
+	struct vv_interpret_summary sum = {.records = 7, .variants = 9, .scored = 6, .not_scored = 3,
+					   .warnings = 2, .engine_seconds = 0.5, .total_seconds = 1.25};
+	struct json_object *root = NULL, *v, *ev;
+	char *text = NULL;
+
+	(void)state;
+	for (int e = VV_EV_NONE; e <= VV_EV_BP4_STRONG; e++)
+		sum.evidence[e] = (uint64_t)(10 + e);
+	assert_int_equal(vv_interpret_summary_json(&sum, &text), 0);
+	assert_int_equal(vv_json_parse(text, strlen(text), "summary", &root), 0);
+	assert_true(json_object_object_get_ex(root, "variants", &v));
+	assert_int_equal(json_object_get_int64(v), 9);
+	assert_true(json_object_object_get_ex(root, "input_warnings", &v));
+	assert_int_equal(json_object_get_int64(v), 2);
+	assert_true(json_object_object_get_ex(root, "total_seconds", &v));
+	assert_true(json_object_get_double(v) == 1.25);
+	assert_true(json_object_object_get_ex(root, "evidence", &ev));
+	assert_int_equal(json_object_object_length(ev), VV_EV_BP4_STRONG - VV_EV_NONE + 1);
+	for (int e = VV_EV_NONE; e <= VV_EV_BP4_STRONG; e++) {
+		assert_true(json_object_object_get_ex(ev, vv_evidence_name((enum vv_evidence)e), &v));
+		assert_int_equal(json_object_get_int64(v), 10 + e);
+	}
+	json_object_put(root);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_policy_classifies_each_band),
 		cmocka_unit_test(test_policy_rejects_bad_files),
 		cmocka_unit_test(test_bundled_policy_loads),
+		cmocka_unit_test(test_summary_json),
 		cmocka_unit_test(test_scorer_needs_mlm),
 		cmocka_unit_test(test_scorer_windows),
 		cmocka_unit_test(test_scorer_reasons),

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "model_fixture.h"
 #include "varvault/model.h"
 
@@ -512,6 +514,60 @@ static void test_directory_load_pickle_and_shards(void **state)
 	fx_free(&f);
 }
 
+/* The self-test runs a padded batch through each head and catches weights
+ * that make the output non-finite; the info JSON carries the model's facts. */
+static void test_selftest_and_info_json(void **state)
+{
+	struct fx_opts o = fx_esm();
+	struct vv_model_selftest_result res = {{0, 0}};
+	struct json_object *root = NULL, *v, *mem;
+	struct fx f;
+	vv_model *m = NULL;
+	char *text = NULL;
+	uint64_t hlen = 0;
+
+	(void)state;
+	fx_build(&o, &f);
+	assert_int_equal(fx_load(&f, NULL, &m), 0);
+	assert_int_equal(vv_model_selftest(m, &res), 0);
+	assert_int_equal(res.tokens[0], 64); /* the 62 bases, cls and eos: cut to max_tokens */
+	assert_int_equal(res.tokens[1], 19); /* 17 bases, cls, eos */
+	assert_int_equal(vv_model_info_json(m, 2, 8, 1, -1, &text), 0);
+	assert_int_equal(vv_json_parse(text, strlen(text), "info", &root), 0);
+	assert_true(json_object_object_get_ex(root, "name", &v));
+	assert_string_equal(json_object_get_string(v), "fixture-model");
+	assert_true(json_object_object_get_ex(root, "parameters", &v));
+	assert_int_equal(json_object_get_int64(v), (int64_t)vv_model_get_info(m)->n_params);
+	assert_true(json_object_object_get_ex(root, "memory", &mem));
+	assert_true(json_object_object_get_ex(mem, "run_state_batch", &v));
+	assert_int_equal(json_object_get_int64(v), 2);
+	assert_false(json_object_object_get_ex(mem, "max_rss_after_load_mib", &v));
+	json_object_put(root);
+	free(text);
+	vv_model_free(m);
+
+	/* every weight NaN: the load accepts it, the self-test does not */
+	for (int i = 0; i < 8; i++)
+		hlen |= (uint64_t)f.st[i] << (8 * i);
+	for (size_t off = 8 + (size_t)hlen; off + 4 <= f.st_len; off += 4)
+		memcpy(f.st + off, &(uint32_t){0x7fc00000u}, 4);
+	assert_int_equal(fx_load(&f, NULL, &m), 0);
+	vv_err_clear();
+	assert_int_equal(vv_model_selftest(m, NULL), VV_ERR_INTERNAL);
+	assert_non_null(strstr(vv_err_detail(), "not finite"));
+	vv_model_free(m);
+	fx_free(&f);
+
+	/* a classification head */
+	o = fx_esm();
+	o.head = VV_MODEL_HEAD_CLS;
+	fx_build(&o, &f);
+	assert_int_equal(fx_load(&f, NULL, &m), 0);
+	assert_int_equal(vv_model_selftest(m, NULL), 0);
+	vv_model_free(m);
+	fx_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -525,6 +581,7 @@ int main(void)
 		cmocka_unit_test(test_ntv2_config_without_model_type),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_heads_and_arguments),
+		cmocka_unit_test(test_selftest_and_info_json),
 		cmocka_unit_test(test_directory_load_pickle_and_shards),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

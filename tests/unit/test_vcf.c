@@ -468,6 +468,9 @@ static void test_normalization_statuses(void **state)
 			rc = vv_vcf_next(r, &v);
 		if (rc != 1)
 			fail_msg("case %zu: rc %d: %s", i, rc, vv_err_detail());
+		/* the input's POS is kept beside the normalized one */
+		if (vv_vcf_var_orig_pos(v) != strtoll(strchr(cases[i].line, '\t') + 1, NULL, 10))
+			fail_msg("case %zu: orig_pos %lld", i, (long long)vv_vcf_var_orig_pos(v));
 		if (vv_vcf_var_pos(v) != cases[i].pos || strcmp(vv_vcf_var_ref(v), cases[i].ref) != 0 ||
 		    strcmp(vv_vcf_var_alt(v), cases[i].alt) != 0 || vv_vcf_var_status(v) != cases[i].st)
 			fail_msg("case %zu: got %lld %s>%s %s", i, (long long)vv_vcf_var_pos(v), vv_vcf_var_ref(v),

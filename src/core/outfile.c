@@ -1,6 +1,6 @@
 /* Output files that appear under their name only once complete: written
  * unnamed with O_TMPFILE and linked into place on commit. */
-#include "outfile.h"
+#include "varvault/core.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +15,29 @@ static int io_error(const char *what, const char *path)
 	int saved = errno, rc = vv_errf(VV_ERR_IO, "%s %s: %s", what, path, strerror(saved));
 	errno = saved;
 	return rc;
+}
+
+/* Refuses a target that exists and is not a regular file, following
+ * symbolic links: renaming over a device node, FIFO or socket would replace
+ * it with a regular file (as root, /dev/full; through /dev/stdout, the
+ * terminal's link), and a directory is never an output.  A name that does
+ * not exist yet (or a dangling link) is fine. */
+static int check_target(const char *path)
+{
+	struct stat st;
+	const char *kind;
+
+	if (stat(path, &st) != 0)
+		return errno == ENOENT ? 0 : io_error("stat", path);
+	if (S_ISREG(st.st_mode))
+		return 0;
+	kind = S_ISDIR(st.st_mode) ? "a directory" : S_ISCHR(st.st_mode) ? "a character device"
+	     : S_ISBLK(st.st_mode) ? "a block device" : S_ISFIFO(st.st_mode) ? "a FIFO"
+	     : S_ISSOCK(st.st_mode) ? "a socket" : "not a regular file";
+	return vv_errf(VV_ERR_INVAL,
+		       "%s is %s, not a regular file: an output is written whole under a temporary "
+		       "name and then renamed into place, which would replace it; give a regular "
+		       "file (or write to stdout)", path, kind);
 }
 
 /* Splits path into its folder (malloc'd) and its last component. */
@@ -51,7 +74,7 @@ static mode_t current_umask(void)
 	return mask;
 }
 
-int vv_cli_out_open(struct vv_cli_out *out, const char *path, mode_t mode, unsigned flags)
+int vv_outfile_open(struct vv_outfile *out, const char *path, unsigned int mode, unsigned flags)
 {
 	const char *base;
 	char *dir = dir_of(path, &base);
@@ -66,9 +89,11 @@ int vv_cli_out_open(struct vv_cli_out *out, const char *path, mode_t mode, unsig
 			   : vv_errf(VV_ERR_INVAL, "%s: not a file name", path);
 		goto out;
 	}
+	if ((rc = check_target(path)) != 0)
+		goto out;
 	out->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
 	if (out->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
-		if (flags & VV_CLI_OUT_UNNAMED_ONLY) {
+		if (flags & VV_OUTFILE_UNNAMED_ONLY) {
 			rc = vv_errf(VV_ERR_UNSUPPORTED,
 				     "%s: the file system of folder %s cannot make unnamed files "
 				     "(O_TMPFILE), and plaintext is never written under a temporary "
@@ -100,11 +125,11 @@ int vv_cli_out_open(struct vv_cli_out *out, const char *path, mode_t mode, unsig
 out:
 	free(dir);
 	if (rc)
-		vv_cli_out_abort(out, false);
+		vv_outfile_abort(out, false);
 	return rc;
 }
 
-int vv_cli_out_write(struct vv_cli_out *out, const void *p, size_t n)
+int vv_outfile_write(struct vv_outfile *out, const void *p, size_t n)
 {
 	int rc = vv_write_all(out->fd, p, n);
 
@@ -114,27 +139,28 @@ int vv_cli_out_write(struct vv_cli_out *out, const void *p, size_t n)
 	return 0;
 }
 
-int vv_cli_out_sink(void *ctx, const uint8_t *p, size_t n)
+int vv_outfile_sink(void *ctx, const uint8_t *p, size_t n)
 {
-	return vv_cli_out_write(ctx, p, n);
+	return vv_outfile_write(ctx, p, n);
 }
 
-/* Gives the unnamed file behind fd the name dst. */
-static int link_fd(int fd, const char *dst)
+/* Gives the unnamed file behind fd the name dst.  Whether it worked; on
+ * failure errno says why. */
+static bool link_fd(int fd, const char *dst)
 {
 	char proc[64];
 
 	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
 	if (linkat(AT_FDCWD, proc, AT_FDCWD, dst, AT_SYMLINK_FOLLOW) == 0)
-		return 0;
+		return true;
 	if (errno != ENOENT)
-		return -1;
+		return false;
 	/* No /proc: AT_EMPTY_PATH works where the caller may use it. */
-	return linkat(fd, "", AT_FDCWD, dst, AT_EMPTY_PATH);
+	return linkat(fd, "", AT_FDCWD, dst, AT_EMPTY_PATH) == 0;
 }
 
 /* Names the unnamed file at a fresh temporary name next to out->path. */
-static int link_temp(struct vv_cli_out *out)
+static int link_temp(struct vv_outfile *out)
 {
 	const char *base;
 	char *dir = dir_of(out->path, &base);
@@ -146,7 +172,7 @@ static int link_temp(struct vv_cli_out *out)
 			out->tmp = NULL;
 			break;
 		}
-		if (link_fd(out->fd, out->tmp) == 0) {
+		if (link_fd(out->fd, out->tmp)) {
 			free(dir);
 			return 0;
 		}
@@ -159,7 +185,7 @@ static int link_temp(struct vv_cli_out *out)
 	return io_error("link", out->path);
 }
 
-int vv_cli_out_commit(struct vv_cli_out *out, bool replace)
+int vv_outfile_commit(struct vv_outfile *out, bool replace)
 {
 	int rc = 0;
 
@@ -168,7 +194,7 @@ int vv_cli_out_commit(struct vv_cli_out *out, bool replace)
 		goto out;
 	}
 	if (!out->tmp && !replace) {
-		if (link_fd(out->fd, out->path) != 0)
+		if (!link_fd(out->fd, out->path))
 			rc = errno == EEXIST ? vv_errf(VV_ERR_EXISTS, "%s already exists", out->path)
 					     : io_error("link", out->path);
 		goto out;
@@ -176,6 +202,9 @@ int vv_cli_out_commit(struct vv_cli_out *out, bool replace)
 	if (!out->tmp && (rc = link_temp(out)) != 0)
 		goto out;
 	if (replace) {
+		/* Checked again: the target may have changed since open. */
+		if ((rc = check_target(out->path)) != 0)
+			goto out;
 		if (rename(out->tmp, out->path) != 0)
 			rc = io_error("rename to", out->path);
 	} else if (link(out->tmp, out->path) != 0) {
@@ -197,7 +226,7 @@ out:
 			       strerror(errno));
 		out->fd = -1;
 	}
-	vv_cli_out_abort(out, rc != 0);
+	vv_outfile_abort(out, rc != 0);
 	return rc;
 }
 
@@ -265,7 +294,7 @@ static void undo_commit(const char *path, const struct stat *made, char *kept)
 	free(kept);
 }
 
-int vv_cli_out_commit_pair(struct vv_cli_out *first, struct vv_cli_out *last, bool replace)
+int vv_outfile_commit_pair(struct vv_outfile *first, struct vv_outfile *last, bool replace)
 {
 	char *path = strdup(first->path), *lpath = strdup(last->path), *kept = NULL;
 	struct stat made, st, lst;
@@ -278,8 +307,8 @@ int vv_cli_out_commit_pair(struct vv_cli_out *first, struct vv_cli_out *last, bo
 	}
 	if (replace && (rc = keep_old(path, &kept)) != 0)
 		goto fail_both;
-	if ((rc = vv_cli_out_commit(first, replace)) != 0) {
-		vv_cli_out_abort(last, true);
+	if ((rc = vv_outfile_commit(first, replace)) != 0) {
+		vv_outfile_abort(last, true);
 		if (kept)
 			(void)unlink(kept); /* our extra link: path still names the old file */
 		free(kept);
@@ -289,11 +318,11 @@ int vv_cli_out_commit_pair(struct vv_cli_out *first, struct vv_cli_out *last, bo
 	/* last must not be another name of what first has just become. */
 	if (known && stat(lpath, &st) == 0 && same_inode(&st, &made)) {
 		rc = vv_errf(VV_ERR_INVAL, "%s and %s name the same file", path, lpath);
-		vv_cli_out_abort(last, true);
+		vv_outfile_abort(last, true);
 		undo_commit(path, &made, kept);
 		goto out;
 	}
-	if ((rc = vv_cli_out_commit(last, replace)) != 0) {
+	if ((rc = vv_outfile_commit(last, replace)) != 0) {
 		undo_commit(path, known ? &made : NULL, kept);
 		goto out;
 	}
@@ -307,8 +336,8 @@ int vv_cli_out_commit_pair(struct vv_cli_out *first, struct vv_cli_out *last, bo
 			     "over the first: give two different files", lpath, path);
 	goto out;
 fail_both:
-	vv_cli_out_abort(first, true);
-	vv_cli_out_abort(last, true);
+	vv_outfile_abort(first, true);
+	vv_outfile_abort(last, true);
 out:
 	free(path);
 	free(lpath);
@@ -329,7 +358,7 @@ static char *canonical(const char *path)
 	return out;
 }
 
-bool vv_cli_same_file(const char *a, const char *b)
+bool vv_outfile_same_file(const char *a, const char *b)
 {
 	char *ca = canonical(a), *cb = canonical(b);
 	bool same = strcmp(a, b) == 0 || (ca && cb && strcmp(ca, cb) == 0);
@@ -344,7 +373,7 @@ bool vv_cli_same_file(const char *a, const char *b)
 	return same;
 }
 
-void vv_cli_out_abort(struct vv_cli_out *out, bool wipe)
+void vv_outfile_abort(struct vv_outfile *out, bool wipe)
 {
 	static const uint8_t zeros[65536];
 	struct stat st;

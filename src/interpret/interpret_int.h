@@ -1,6 +1,6 @@
 /* Private to src/interpret: one interpretation job and its output sinks. */
-#ifndef VARVAULT_INTERPRET_JOB_H
-#define VARVAULT_INTERPRET_JOB_H
+#ifndef VARVAULT_INTERPRET_INT_H
+#define VARVAULT_INTERPRET_INT_H
 
 #include "varvault/interpret.h"
 #include "varvault/model.h"
@@ -46,7 +46,7 @@ struct vv_job {
 extern const struct vv_sink vv_interpret_sink_vcf, vv_interpret_sink_json, vv_interpret_sink_tsv;
 
 /* Appends a string to the job's output, honouring max_out. */
-int vv_interpret_put(struct vv_job *j, const char *s, size_t n);
-int vv_interpret_putf(struct vv_job *j, const char *fmt, ...) VV_PRINTF(2, 3);
+int vv_interpret_put(struct vv_job *j, const char *s, size_t n) VV_MUST_CHECK;
+int vv_interpret_putf(struct vv_job *j, const char *fmt, ...) VV_PRINTF(2, 3) VV_MUST_CHECK;
 
 #endif
