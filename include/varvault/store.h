@@ -132,7 +132,9 @@ VV_EXPORT int vv_store_sample_exists(vv_store *s, const char *pseudonym) VV_MUST
  * then removes the jobs' spool files.  Jobs in any state go, running ones
  * too: the caller stops their workers (their later calls fail with
  * VV_ERR_NOTFOUND).  *jobs_deleted (may be NULL) gets the number of jobs.
- * VV_ERR_NOTFOUND when there is no such sample. */
+ * VV_ERR_NOTFOUND when there is no such sample.  An error after the
+ * deletion committed (the checkpoint, a file removal) still leaves the
+ * sample deleted; the next checkpoint or open finishes the cleanup. */
 VV_EXPORT int vv_store_delete_sample(vv_store *s, const char *pseudonym, size_t *jobs_deleted) VV_MUST_CHECK;
 
 /*
