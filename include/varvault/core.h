@@ -78,6 +78,13 @@ enum vv_err {
 	VV_ERR_REF_IO = -305,           /* reference or index unreadable */
 	/* policy, store, audit, net: appended when those modules land */
 	VV_ERR_POLICY = -400,           /* policy file invalid */
+	/* store (src/store) */
+	VV_ERR_DB = -410,               /* the database failed (SQLite) */
+	VV_ERR_DB_VERSION = -411,       /* database schema newer than this program */
+	VV_ERR_BUSY = -412,             /* state directory or database in use */
+	VV_ERR_STATE = -413,            /* job is not in a state that allows this */
+	VV_ERR_DB_CORRUPT = -414,       /* database file corrupt or not a database */
+	VV_ERR_NOSPACE = -415,          /* disk full */
 };
 
 /* Names an error code; never NULL, static storage. */
