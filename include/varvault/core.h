@@ -81,7 +81,7 @@ enum vv_err {
 	/* store (src/store) */
 	VV_ERR_DB = -410,               /* the database failed (SQLite) */
 	VV_ERR_DB_VERSION = -411,       /* database schema newer than this program */
-	VV_ERR_BUSY = -412,             /* state directory or database in use */
+	VV_ERR_DB_BUSY = -412,          /* state directory or database in use */
 	VV_ERR_STATE = -413,            /* job is not in a state that allows this */
 	VV_ERR_DB_CORRUPT = -414,       /* database file corrupt or not a database */
 	VV_ERR_NOSPACE = -415,          /* disk full */

@@ -51,7 +51,7 @@ static const struct {
 	{VV_ERR_POLICY, "invalid policy"},
 	{VV_ERR_DB, "database error"},
 	{VV_ERR_DB_VERSION, "database was written by a newer version"},
-	{VV_ERR_BUSY, "state directory or database in use"},
+	{VV_ERR_DB_BUSY, "state directory or database in use"},
 	{VV_ERR_STATE, "job is not in a state that allows this"},
 	{VV_ERR_DB_CORRUPT, "database corrupt"},
 	{VV_ERR_NOSPACE, "no space left on device"},

@@ -66,7 +66,7 @@ int vv_store_sql_err(sqlite3 *db, int rc, const char *op)
 	switch (rc & 0xff) {
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
-		e = VV_ERR_BUSY;
+		e = VV_ERR_DB_BUSY;
 		break;
 	case SQLITE_FULL:
 		e = VV_ERR_NOSPACE;
@@ -478,7 +478,7 @@ int vv_store_open(const char *state_dir, vv_store **out)
 	}
 	if (flock(s->lockfd, LOCK_EX | LOCK_NB) != 0) {
 		rc = errno == EWOULDBLOCK
-			     ? vv_errf(VV_ERR_BUSY, "store: %s is open elsewhere (store.lock is held)", state_dir)
+			     ? vv_errf(VV_ERR_DB_BUSY, "store: %s is open elsewhere (store.lock is held)", state_dir)
 			     : vv_errf(VV_ERR_IO, "store: lock %s/store.lock: %s", state_dir, strerror(errno));
 		goto out;
 	}

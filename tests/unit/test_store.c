@@ -214,7 +214,7 @@ static void test_open_layout_and_lock(void **state)
 	assert_int_equal(mode_of("varvault.db-wal"), 0600);
 	assert_int_equal(mode_of("store.lock"), 0600);
 	/* One store per state directory. */
-	assert_int_equal(vv_store_open(dir, &s2), VV_ERR_BUSY);
+	assert_int_equal(vv_store_open(dir, &s2), VV_ERR_DB_BUSY);
 	assert_null(s2);
 	vv_store_close(s);
 	db = raw_db();
