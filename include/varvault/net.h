@@ -87,7 +87,9 @@ VV_EXPORT int vv_net_server_issue(const char *ca_dir, const char *cert_path, con
  * overwritten (VV_ERR_EXISTS).  days: lifetime in days; 0 means
  * VV_NET_CERT_DAYS; a negative value makes a certificate that expired
  * |days| days ago (for tests; the command line refuses it).  info, if not
- * NULL, receives the index entry.  VV_ERR_INVAL (bad name), VV_ERR_PKI (CSR
+ * NULL, receives the index entry.  A name may be issued again (renewal):
+ * each certificate is its own entry, and revoking the name revokes all.
+ * VV_ERR_INVAL (bad name), VV_ERR_PKI (CSR
  * unreadable, bad signature, weak key), VV_ERR_IO, VV_ERR_NOTFOUND. */
 VV_EXPORT int vv_net_client_issue(const char *ca_dir, const char *name, const char *csr_path,
 				  const char *cert_path, const char *key_path, int days,

@@ -527,6 +527,15 @@ static void test_client_checks_server_identity(void **state)
 	assert_int_not_equal(v.rc_accept, 0);
 	srv_done(&v);
 	vv_net_client_free(cl);
+	/* A server whose certificate carries another name. */
+	cfg = (struct vv_net_client_cfg){F.ca_crt, NULL, NULL, "not-varvaultd"};
+	assert_int_equal(vv_net_client_new(&cfg, &cl), 0);
+	srv_start(&v, HS_MS, IO_MS);
+	assert_int_equal(vv_net_connect(cl, F.sock, HS_MS, &c), VV_ERR_PEER_CERT);
+	assert_non_null(strstr(vv_err_detail(), "server certificate: hostname mismatch"));
+	srv_join(&v);
+	srv_done(&v);
+	vv_net_client_free(cl);
 	/* Nothing listening. */
 	cl = client_named("alice");
 	assert_int_equal(vv_net_connect(cl, "/nonexistent/varvault.sock", HS_MS, &c), VV_ERR_IO);
