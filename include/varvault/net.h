@@ -280,6 +280,10 @@ VV_EXPORT void vv_net_request_free(vv_net_request *r);
 VV_EXPORT enum vv_net_verb vv_net_request_verb(const vv_net_request *r);
 VV_EXPORT const char *vv_net_request_id(const vv_net_request *r);
 
+/* The whole request object (owned by r), for parameters that the typed
+ * getters below do not cover (arrays, nested objects).  Read only. */
+VV_EXPORT struct json_object *vv_net_request_json(const vv_net_request *r);
+
 /* Parameter getters.  Each returns 1 and sets *out if the field is present
  * with the right type; 0 if absent (out untouched) and required is false;
  * VV_ERR_PROTO with a detail naming the field if absent and required, or

@@ -763,6 +763,7 @@ static void test_request_parse(void **state)
 	assert_int_equal(vv_net_req_str(r, "missing", true, 10, &s), VV_ERR_PROTO);
 	assert_non_null(strstr(vv_err_detail(), "'missing' is required"));
 	assert_int_equal(vv_net_req_bool(r, "s", false, &b), VV_ERR_PROTO);
+	assert_true(json_object_is_type(vv_net_request_json(r), json_type_object));
 	vv_net_request_free(r);
 	r = NULL;
 
