@@ -93,6 +93,23 @@ static bool vv_alert_is_cert(int alert)
 	}
 }
 
+/* An alert's name; OpenSSL 3.0 lacks the TLS 1.3 ones ("unknown"). */
+static const char *vv_alert_name(int alert)
+{
+	switch (alert) {
+	case SSL_AD_CERTIFICATE_REQUIRED:
+		return "certificate required";
+	case SSL_AD_MISSING_EXTENSION:
+		return "missing extension";
+	case SSL_AD_UNRECOGNIZED_NAME:
+		return "unrecognized name";
+	case SSL_AD_NO_APPLICATION_PROTOCOL:
+		return "no application protocol";
+	default:
+		return SSL_alert_desc_string_long(alert);
+	}
+}
+
 /* Translates a failed SSL_* call (ret, with OpenSSL's queue) into a vv_err
  * code with a detail naming what failed.  Called once per failure. */
 static int vv_net_ssl_fail(vv_net_conn *c, int ret, const char *what)
@@ -146,8 +163,8 @@ static int vv_net_ssl_fail(vv_net_conn *c, int ret, const char *what)
 		ERR_clear_error();
 		if (vv_alert_is_cert(alert))
 			return vv_errf(VV_ERR_PEER_CERT, "the %s refused our certificate: %s", other,
-				       SSL_alert_desc_string_long(alert));
-		return vv_errf(VV_ERR_TLS, "%s: the %s sent alert: %s", what, other, SSL_alert_desc_string_long(alert));
+				       vv_alert_name(alert));
+		return vv_errf(VV_ERR_TLS, "%s: the %s sent alert: %s", what, other, vv_alert_name(alert));
 	}
 	vv_net_ossl_reason(buf, sizeof buf);
 	return vv_errf(VV_ERR_TLS, "%s: %s", what, buf[0] ? buf : "TLS failure");

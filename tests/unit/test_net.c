@@ -292,6 +292,7 @@ static void test_refuses_no_client_certificate(void **state)
 	assert_int_equal(vv_net_client_new(&cfg, &cl), 0);
 	srv_start(&v, HS_MS, IO_MS);
 	assert_int_equal(client_try(cl), VV_ERR_PEER_CERT);
+	assert_string_equal(vv_err_detail(), "the server refused our certificate: certificate required");
 	srv_join(&v);
 	assert_int_equal(v.rc_accept, VV_ERR_PEER_CERT);
 	assert_non_null(strstr(v.detail, "client certificate: none offered"));
@@ -358,6 +359,7 @@ static void test_revoked_after_reload_keeps_open_connections(void **state)
 	assert_int_equal(vv_net_server_reload(F.srv), 0);
 	srv_start(&v3, HS_MS, IO_MS);
 	assert_int_equal(client_try(bob), VV_ERR_PEER_CERT);
+	assert_string_equal(vv_err_detail(), "the server refused our certificate: certificate revoked");
 	srv_join(&v3);
 	assert_int_equal(v3.rc_accept, VV_ERR_PEER_CERT);
 	assert_non_null(strstr(v3.detail, "client certificate: certificate revoked"));
