@@ -79,7 +79,7 @@ VV_EXPORT int vv_net_server_issue(const char *ca_dir, const char *cert_path, con
 				  int days) VV_MUST_CHECK;
 
 /* Issues a client certificate (CN = name, extendedKeyUsage clientAuth, a
- * random 128-bit serial) signed by the CA in ca_dir, and records it in the
+ * 128-bit serial of which 127 bits are random) signed by the CA in ca_dir, and records it in the
  * index.  With csr_path, the public key comes from that PEM CSR, whose
  * signature must verify (its subject is ignored: the CN is name); key_path
  * must then be NULL.  Without, a new P-256 key is made and written to
