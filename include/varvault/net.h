@@ -159,8 +159,9 @@ VV_EXPORT int vv_net_client_new(const struct vv_net_client_cfg *cfg, vv_net_clie
 VV_EXPORT void vv_net_client_free(vv_net_client *c);
 
 /* Binds and listens on a Unix socket at path (mode 0660, close-on-exec).  A
- * socket already at path (left by a dead daemon) is replaced; anything else
- * is refused with VV_ERR_EXISTS.  Protect the socket's directory: the mode
+ * socket already at path that nobody answers on (left by a dead daemon) is
+ * replaced; a live one (the probe leaves it one connection that closes at
+ * once), or anything else, is refused with VV_ERR_EXISTS.  Protect the socket's directory: the mode
  * is set after bind.  *fd gets the listening socket. */
 VV_EXPORT int vv_net_listen(const char *path, int backlog, int *fd) VV_MUST_CHECK;
 

@@ -375,8 +375,14 @@ int vv_net_listen(const char *path, int backlog, int *fd)
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
 			return vv_errf(VV_ERR_EXISTS, "%s: exists and is not a socket", path);
-		/* A socket left by a daemon that died: nothing listens there now
-		 * (the unit or the caller makes sure only one daemon runs). */
+		/* Replace it only if nothing answers there: a socket left by a
+		 * daemon that died refuses connections. */
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		int live = probe >= 0 && (connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0 || errno == EAGAIN);
+		if (probe >= 0)
+			close(probe);
+		if (live)
+			return vv_errf(VV_ERR_EXISTS, "%s: another server is listening there", path);
 		if (unlink(path) != 0)
 			return vv_errf(VV_ERR_IO, "%s: %s", path, strerror(errno));
 	}

@@ -577,6 +577,37 @@ static void test_lab_ca(void **state)
 	vv_net_client_free(alice);
 }
 
+static void test_listen(void **state)
+{
+	char path[160];
+	struct stat st;
+	int fd = -1, fd2 = -1;
+
+	(void)state;
+	/* The fixture's socket is live. */
+	assert_int_equal(vv_net_listen(F.sock, 4, &fd), VV_ERR_EXISTS);
+	assert_non_null(strstr(vv_err_detail(), "another server is listening"));
+	close(accept4(F.lfd, NULL, NULL, SOCK_CLOEXEC)); /* the probe's connection */
+	/* A file that is not a socket stays. */
+	snprintf(path, sizeof path, "%s/not-a-socket", F.dir);
+	fclose(fopen(path, "w"));
+	assert_int_equal(vv_net_listen(path, 4, &fd), VV_ERR_EXISTS);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	/* A stale socket is replaced; the new one is 0660. */
+	snprintf(path, sizeof path, "%s/stale.sock", F.dir);
+	assert_int_equal(vv_net_listen(path, 4, &fd), 0);
+	close(fd);
+	assert_int_equal(vv_net_listen(path, 4, &fd2), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0660);
+	close(fd2);
+	memset(path, 'x', sizeof path - 1);
+	path[sizeof path - 1] = '\0';
+	assert_int_equal(vv_net_listen(path, 4, &fd), VV_ERR_RANGE);
+}
+
 static void test_reload_failure_keeps_context(void **state)
 {
 	struct vv_net_server_cfg cfg = {F.srv_crt, F.srv_key, F.ca_crt, "/nonexistent/crl.pem"};
@@ -952,6 +983,7 @@ int main(void)
 		cmocka_unit_test(test_slow_peer_hits_deadlines),
 		cmocka_unit_test(test_client_checks_server_identity),
 		cmocka_unit_test(test_lab_ca),
+		cmocka_unit_test(test_listen),
 		cmocka_unit_test(test_reload_failure_keeps_context),
 		cmocka_unit_test(test_pki_index_and_files),
 		cmocka_unit_test(test_pki_from_csr),
