@@ -55,6 +55,17 @@ static const struct {
 	{VV_ERR_STATE, "job is not in a state that allows this"},
 	{VV_ERR_DB_CORRUPT, "database corrupt"},
 	{VV_ERR_NOSPACE, "no space left on device"},
+	{VV_ERR_TLS, "TLS failure"},
+	{VV_ERR_PEER_CERT, "peer certificate refused"},
+	{VV_ERR_PROTO, "protocol error"},
+	{VV_ERR_TIMEOUT, "timed out"},
+	{VV_ERR_DENIED, "permission denied"},
+	{VV_ERR_CLOSED, "connection closed by peer"},
+	{VV_ERR_UNKNOWN_VERB, "unknown verb"},
+	{VV_ERR_PROTO_VERSION, "unsupported protocol version"},
+	{VV_ERR_FRAME_SIZE, "frame too large"},
+	{VV_ERR_PKI, "certificate or key operation failed"},
+	{VV_ERR_BUSY, "server busy"},
 };
 
 const char *vv_strerror(int err)

@@ -15,7 +15,8 @@ static size_t line_of(const char *buf, size_t off)
 	return line;
 }
 
-int vv_json_parse(const char *buf, size_t len, const char *what, struct json_object **out)
+int vv_json_parse_depth(const char *buf, size_t len, const char *what, int depth,
+			 struct json_object **out)
 {
 	struct json_tokener *tok = NULL;
 	struct json_object *obj = NULL;
@@ -25,6 +26,9 @@ int vv_json_parse(const char *buf, size_t len, const char *what, struct json_obj
 	int rc = 0;
 
 	*out = NULL;
+	if (depth < 1 || depth > VV_JSON_MAX_DEPTH)
+		return vv_errf(VV_ERR_INVAL, "%s: JSON depth limit %d outside 1..%d", what, depth,
+			       VV_JSON_MAX_DEPTH);
 	if (len > VV_JSON_MAX_BYTES || len > INT_MAX)
 		return vv_errf(VV_ERR_RANGE, "%s: %zu bytes of JSON, more than the %zu allowed", what,
 			       len, VV_JSON_MAX_BYTES);
@@ -32,7 +36,7 @@ int vv_json_parse(const char *buf, size_t len, const char *what, struct json_obj
 	if ((nul = memchr(buf, '\0', len)) != NULL)
 		return vv_errf(VV_ERR_FORMAT, "%s: NUL byte in JSON at byte %zu (line %zu)", what,
 			       (size_t)(nul - buf), line_of(buf, (size_t)(nul - buf)));
-	if ((tok = json_tokener_new_ex(VV_JSON_MAX_DEPTH)) == NULL)
+	if ((tok = json_tokener_new_ex(depth)) == NULL)
 		return vv_errf(VV_ERR_NOMEM, "%s: a JSON tokener", what);
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	obj = json_tokener_parse_ex(tok, buf, (int)len);
@@ -67,4 +71,9 @@ out:
 	json_object_put(obj);
 	json_tokener_free(tok);
 	return rc;
+}
+
+int vv_json_parse(const char *buf, size_t len, const char *what, struct json_object **out)
+{
+	return vv_json_parse_depth(buf, len, what, VV_JSON_MAX_DEPTH, out);
 }
