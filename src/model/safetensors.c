@@ -73,18 +73,19 @@ out:
 	return rc;
 }
 
-/* Reads a non-negative JSON integer no larger than max. */
-static int vv_st_uint(struct json_object *o, uint64_t max, uint64_t *v)
+/* Reads a non-negative JSON integer no larger than max; false if o is
+ * not one. */
+static bool vv_st_uint(struct json_object *o, uint64_t max, uint64_t *v)
 {
 	int64_t x;
 
 	if (!json_object_is_type(o, json_type_int))
-		return -1;
+		return false;
 	x = json_object_get_int64(o);
 	if (x < 0 || (uint64_t)x > max)
-		return -1;
+		return false;
 	*v = (uint64_t)x;
-	return 0;
+	return true;
 }
 
 static int vv_st_cmp_name(const void *a, const void *b)
@@ -138,7 +139,7 @@ static int vv_st_entry(const char *name, struct json_object *e, const uint8_t *d
 			       VV_ST_MAX_RANK);
 	t->rank = (int)json_object_array_length(shape);
 	for (int i = 0; i < t->rank; i++) {
-		if (vv_st_uint(json_object_array_get_idx(shape, (size_t)i), SIZE_MAX, &dim) != 0)
+		if (!vv_st_uint(json_object_array_get_idx(shape, (size_t)i), SIZE_MAX, &dim))
 			return vv_errf(VV_ERR_MODEL_FORMAT,
 				       "safetensors: tensor '%s': shape[%d] is not a non-negative integer", name, i);
 		t->shape[i] = (size_t)dim;
@@ -150,8 +151,8 @@ static int vv_st_entry(const char *name, struct json_object *e, const uint8_t *d
 		return vv_errf(VV_ERR_MODEL_FORMAT, "safetensors: tensor '%s': byte size overflows", name);
 	if (!json_object_object_get_ex(e, "data_offsets", &offs) ||
 	    !json_object_is_type(offs, json_type_array) || json_object_array_length(offs) != 2 ||
-	    vv_st_uint(json_object_array_get_idx(offs, 0), data_len, &b) != 0 ||
-	    vv_st_uint(json_object_array_get_idx(offs, 1), data_len, &end) != 0)
+	    !vv_st_uint(json_object_array_get_idx(offs, 0), data_len, &b) ||
+	    !vv_st_uint(json_object_array_get_idx(offs, 1), data_len, &end))
 		return vv_errf(VV_ERR_MODEL_FORMAT,
 			       "safetensors: tensor '%s': data_offsets must be two integers inside the data (%zu bytes)",
 			       name, data_len);

@@ -126,7 +126,7 @@ int vv_warn_once(vv_vcf_reader *r, struct vv_rec *rec, const char *key, uint64_t
 	VV_PRINTF(7, 8) VV_MUST_CHECK;
 void vv_wvec_done(struct vv_wvec *v);
 
-int vv_nameset_has(const struct vv_nameset *s, const char *name);
+bool vv_nameset_has(const struct vv_nameset *s, const char *name);
 int vv_nameset_add(struct vv_nameset *s, const char *name) VV_MUST_CHECK;
 void vv_nameset_done(struct vv_nameset *s);
 
@@ -139,7 +139,7 @@ uint64_t vv_reader_where(const vv_vcf_reader *r);
 
 /* 1 when the header itself (not a dummy htslib added) defines id for hl
  * (BCF_HL_INFO, BCF_HL_FMT, BCF_HL_FLT). */
-int vv_declared(const vv_vcf_reader *r, int hl, int id);
+bool vv_declared(const vv_vcf_reader *r, int hl, int id);
 
 /* --- header checks (check_header.c) --- */
 
@@ -174,14 +174,14 @@ int vv_check_record_text(vv_vcf_reader *r, struct vv_rec *rec, const char *line,
 int vv_check_record_parsed(vv_vcf_reader *r, struct vv_rec *rec) VV_MUST_CHECK;
 /* An INFO/FORMAT key: [A-Za-z_][0-9A-Za-z_.]* or 1000G; strict42: VCF 4.2
  * FORMAT keys, alphanumeric only. */
-int vv_key_ok(const char *p, size_t n, int strict42);
+bool vv_key_ok(const char *p, size_t n, int strict42);
 /* A character of a contig name in the VCF 4.3 grammar
  * [0-9A-Za-z!#$%&+./:;?@^_|~-][0-9A-Za-z!#$%&*+./:;=?@^_|~-]* */
-int vv_contig_char(char c, int first);
+bool vv_contig_char(char c, int first);
 /* Classifies one ALT allele's text. */
 enum vv_allele vv_allele_class(const char *a, size_t n);
-/* 1 when every byte of s[0..n) is one of ACGTN (any case). */
-int vv_is_bases(const char *s, size_t n);
+/* Whether every byte of s[0..n) is one of ACGTN (any case). */
+bool vv_is_bases(const char *s, size_t n);
 
 /* --- normalization (norm.c) --- */
 
