@@ -73,6 +73,112 @@ out:
 	return rc;
 }
 
+static size_t vv_st_skip_ws(const char *txt, size_t len, size_t pos)
+{
+	while (pos < len && (txt[pos] == ' ' || txt[pos] == '\t' || txt[pos] == '\n' || txt[pos] == '\r'))
+		pos++;
+	return pos;
+}
+
+/* Reads the one JSON value at txt[*pos..len) with tok, moving *pos past it
+ * (and the blanks after it).  *out gets the value (NULL for JSON null); the
+ * caller puts it.  The text has parsed as a whole already, so a failure
+ * here is internal. */
+static int vv_st_read_value(struct json_tokener *tok, const char *txt, size_t len, size_t *pos,
+			    struct json_object **out)
+{
+	json_tokener_reset(tok);
+	*out = json_tokener_parse_ex(tok, txt + *pos, (int)(len - *pos));
+	if (json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(*out);
+		*out = NULL;
+		return vv_errf(VV_ERR_INTERNAL, "safetensors: header re-read failed at byte %zu", *pos);
+	}
+	*pos += json_tokener_get_parse_end(tok);
+	return 0;
+}
+
+/* Refuses a key given twice in the JSON object txt[0..len): at the top level
+ * (a tensor named twice) and, levels > 1, inside each entry (two dtypes,
+ * say).  json-c keeps the last of repeated keys without a word, which would
+ * make the file mean what its last entry says while other readers may take
+ * the first; so the header text is read again here, each key and value
+ * through json_tokener, only the separators between them by hand.  txt must
+ * have parsed as one JSON object (vv_json_parse).  entry names the enclosing
+ * tensor, NULL at the top. */
+static int vv_st_unique_keys(struct json_tokener *tok, const char *txt, size_t len, int levels,
+			     const char *entry)
+{
+	struct json_object *seen = NULL, *key = NULL, *val = NULL;
+	size_t pos = vv_st_skip_ws(txt, len, 0);
+	int rc = 0;
+
+	if (pos >= len || txt[pos] != '{')
+		return vv_errf(VV_ERR_INTERNAL, "safetensors: header re-read found no object");
+	pos = vv_st_skip_ws(txt, len, pos + 1);
+	if (pos < len && txt[pos] == '}')
+		return 0;
+	if ((seen = json_object_new_object()) == NULL)
+		return VV_ERR_NOMEM;
+	for (;;) {
+		const char *k;
+		size_t vstart;
+
+		if ((rc = vv_st_read_value(tok, txt, len, &pos, &key)) != 0)
+			goto out;
+		if (!json_object_is_type(key, json_type_string)) {
+			rc = vv_errf(VV_ERR_INTERNAL, "safetensors: header re-read found a key that is no string");
+			goto out;
+		}
+		k = json_object_get_string(key);
+		/* json-c cuts keys at a NUL: "a\u0000b" would become "a" */
+		if (strlen(k) != (size_t)json_object_get_string_len(key)) {
+			rc = entry ? vv_errf(VV_ERR_MODEL_FORMAT, "safetensors: tensor '%s': a key holds a NUL character", entry)
+				   : vv_errf(VV_ERR_MODEL_FORMAT, "safetensors: a tensor name holds a NUL character");
+			goto out;
+		}
+		if (json_object_object_get_ex(seen, k, NULL)) {
+			rc = entry ? vv_errf(VV_ERR_MODEL_FORMAT, "safetensors: tensor '%s': key '%s' given twice", entry, k)
+			     : strcmp(k, "__metadata__") == 0
+				   ? vv_errf(VV_ERR_MODEL_FORMAT, "safetensors: __metadata__ is given twice in the header")
+				   : vv_errf(VV_ERR_MODEL_FORMAT, "safetensors: tensor '%s' is named twice in the header", k);
+			goto out;
+		}
+		if (json_object_object_add(seen, k, NULL) != 0) {
+			rc = VV_ERR_NOMEM;
+			goto out;
+		}
+		if (pos >= len || txt[pos] != ':') {
+			rc = vv_errf(VV_ERR_INTERNAL, "safetensors: header re-read found no ':' at byte %zu", pos);
+			goto out;
+		}
+		pos = vv_st_skip_ws(txt, len, pos + 1);
+		vstart = pos;
+		if ((rc = vv_st_read_value(tok, txt, len, &pos, &val)) != 0)
+			goto out;
+		json_object_put(val);
+		val = NULL;
+		if (levels > 1 && txt[vstart] == '{' &&
+		    (rc = vv_st_unique_keys(tok, txt + vstart, pos - vstart, levels - 1, k)) != 0)
+			goto out;
+		json_object_put(key);
+		key = NULL;
+		pos = vv_st_skip_ws(txt, len, pos);
+		if (pos < len && txt[pos] == '}')
+			break;
+		if (pos >= len || txt[pos] != ',') {
+			rc = vv_errf(VV_ERR_INTERNAL, "safetensors: header re-read found no ',' at byte %zu", pos);
+			goto out;
+		}
+		pos = vv_st_skip_ws(txt, len, pos + 1);
+	}
+out:
+	json_object_put(key);
+	json_object_put(val);
+	json_object_put(seen);
+	return rc;
+}
+
 /* Reads a non-negative JSON integer no larger than max; false if o is
  * not one. */
 static bool vv_st_uint(struct json_object *o, uint64_t max, uint64_t *v)
@@ -172,6 +278,7 @@ static int vv_st_entry(const char *name, struct json_object *e, const uint8_t *d
 int vv_st_parse(const uint8_t *buf, size_t len, struct vv_st *st)
 {
 	struct json_object *root = NULL;
+	struct json_tokener *tok = NULL;
 	struct vv_st_tensor **order = NULL;
 	uint64_t hlen = 0;
 	const uint8_t *data;
@@ -192,6 +299,14 @@ int vv_st_parse(const uint8_t *buf, size_t len, struct vv_st *st)
 			       (unsigned long long)hlen, len);
 	if ((rc = vv_json_parse((const char *)buf + 8, (size_t)hlen, "safetensors header", &root)) != 0)
 		return rc;
+	if ((tok = json_tokener_new_ex(16)) == NULL) {
+		rc = VV_ERR_NOMEM;
+		goto out;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS |
+				    JSON_TOKENER_VALIDATE_UTF8);
+	if ((rc = vv_st_unique_keys(tok, (const char *)buf + 8, (size_t)hlen, 2, NULL)) != 0)
+		goto out;
 	data = buf + 8 + hlen;
 	data_len = len - 8 - (size_t)hlen;
 	cap = (size_t)json_object_object_length(root);
@@ -247,15 +362,13 @@ int vv_st_parse(const uint8_t *buf, size_t len, struct vv_st *st)
 		rc = vv_errf(VV_ERR_MODEL_FORMAT, "safetensors: tensors cover %zu of %zu data bytes", pos, data_len);
 		goto out;
 	}
-	/* Names are unique here: json-c keeps the last of repeated keys (and
-	 * cuts a key at an escaped NUL), so a second entry of a name is dropped
-	 * before this point; its bytes then leave a gap that the coverage check
-	 * above refuses, unless it repeated the same offsets, which is
-	 * harmless. */
+	/* Names are unique: vv_st_unique_keys refused a repeated one. */
 	if (st->n)
 		qsort(st->t, st->n, sizeof *st->t, vv_st_cmp_name);
 out:
 	free(order);
+	if (tok)
+		json_tokener_free(tok);
 	json_object_put(root);
 	if (rc)
 		vv_st_done(st);
