@@ -127,13 +127,13 @@ $(O)/tests/test_cli: $(O)/obj/tests/unit/test_cli.o $(CLI_OBJ) $(LIB)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) $(CLI_TEST_WRAPS:%=-Wl,--wrap=%) -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
 
-# The VCF pipeline under failing allocations: malloc, calloc and realloc
-# wrapped so that the test can make the library's Nth allocation fail.
-VCF_OOM_WRAPS := malloc calloc realloc
-$(O)/tests/test_vcf_oom: $(O)/obj/tests/unit/test_vcf_oom.o $(LIB)
+# The VCF pipeline and the model loader under failing allocations: malloc,
+# calloc and realloc wrapped so that the test can make each one fail.
+OOM_WRAPS := malloc calloc realloc
+$(O)/tests/test_oom: $(O)/obj/tests/unit/test_oom.o $(LIB)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_LDFLAGS) $(VCF_OOM_WRAPS:%=-Wl,--wrap=%) -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) $(OOM_WRAPS:%=-Wl,--wrap=%) -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
 
 $(O)/tests/replay_%: $(O)/obj/tests/fuzz/%.o $(O)/obj/tests/fuzz/replay_main.o $(LIB)
 	@mkdir -p $(@D)
