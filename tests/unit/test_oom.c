@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "varvault/core.h"
+#include "varvault/interpret.h"
 #include "varvault/vcf.h"
 #include "model_fixture.h"
 
@@ -250,11 +251,50 @@ static void test_model_allocation_failures(void **state)
 	fx_free(&vv_fx_kmer);
 }
 
+/* The bundled policy: its name, source, digest and the evidence it gives
+ * along a sweep of scores of both classes. */
+static char *vv_policy_text;
+static size_t vv_policy_len;
+
+static int vv_policy_case(struct vv_result *res)
+{
+	vv_policy *p = NULL;
+	char buf[4096];
+	int rc, n = 0;
+
+	if ((rc = vv_policy_parse(vv_policy_text, vv_policy_len, "evidence.conf", &p)) != 0)
+		return rc;
+	n = snprintf(buf, sizeof buf, "%s|%d|%s|%s|", vv_policy_name(p), vv_policy_calibrated(p),
+		     vv_policy_source(p), vv_policy_sha256(p));
+	for (int cls = 0; cls < 2; cls++)
+		for (double x = -20; x <= 20 && n < (int)sizeof buf - 2; x += 0.25)
+			buf[n++] = (char)('a' + vv_policy_classify(p, (enum vv_varclass)cls, x));
+	vv_policy_free(p);
+	res->p = __real_malloc((size_t)n);
+	assert_non_null(res->p);
+	memcpy(res->p, buf, (size_t)n);
+	res->n = (size_t)n;
+	return 0;
+}
+
+static void test_policy_allocation_failures(void **state)
+{
+	struct vv_result want = {NULL, 0};
+
+	(void)state;
+	assert_int_equal(vv_read_file("policy/evidence.conf", 1 << 20, &vv_policy_text, &vv_policy_len), 0);
+	assert_int_equal(vv_policy_case(&want), 0);
+	assert_true(vv_sweep("policy", vv_policy_case, &want) > 3);
+	free(want.p);
+	free(vv_policy_text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vcf_allocation_failures),
 		cmocka_unit_test(test_model_allocation_failures),
+		cmocka_unit_test(test_policy_allocation_failures),
 	};
 	if (vv_core_init() != 0)
 		return 1;
