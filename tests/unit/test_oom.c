@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "varvault/core.h"
+#include "varvault/c4gh.h"
 #include "varvault/interpret.h"
 #include "varvault/vcf.h"
 #include "model_fixture.h"
@@ -289,12 +290,99 @@ static void test_policy_allocation_failures(void **state)
 	free(vv_policy_text);
 }
 
+/* Crypt4GH: a stream with an edit list, decrypted; and a plaintext
+ * encrypted (then decrypted with every allocation made, since each
+ * encryption draws a fresh data key). */
+#define VV_PT_LEN (65536 * 2 + 1000)
+static vv_c4gh_seckey *vv_key;
+static uint8_t vv_pk[VV_C4GH_KEY_LEN], *vv_pt;
+static vv_sbuf vv_ct;
+
+static int vv_sink(void *ctx, const uint8_t *p, size_t n)
+{
+	return vv_sbuf_append(ctx, p, n);
+}
+
+static int vv_encrypt(const uint64_t *edits, size_t nedits, vv_sbuf *ct)
+{
+	vv_c4gh_encryptor *e = NULL;
+	int rc;
+
+	vv_sbuf_init(ct, 0);
+	if ((rc = vv_c4gh_encryptor_new(vv_key, vv_pk, 1, edits, nedits, &e)) == 0 &&
+	    (rc = vv_c4gh_encryptor_update(e, vv_pt, VV_PT_LEN, vv_sink, ct)) == 0)
+		rc = vv_c4gh_encryptor_final(e, vv_sink, ct);
+	vv_c4gh_encryptor_free(e);
+	return rc;
+}
+
+static int vv_decrypt(const vv_sbuf *ct, struct vv_result *res)
+{
+	vv_sbuf out;
+	int rc;
+
+	vv_sbuf_init(&out, 0);
+	if ((rc = vv_c4gh_decrypt_mem(ct->data, ct->len, vv_key, vv_pk, &out)) == 0) {
+		res->p = __real_malloc(out.len ? out.len : 1);
+		assert_non_null(res->p);
+		memcpy(res->p, out.data, out.len);
+		res->n = out.len;
+	}
+	vv_sbuf_done(&out);
+	return rc;
+}
+
+static int vv_c4gh_decrypt_case(struct vv_result *res)
+{
+	return vv_decrypt(&vv_ct, res);
+}
+
+static int vv_c4gh_encrypt_case(struct vv_result *res)
+{
+	vv_sbuf ct;
+	int rc = vv_encrypt(NULL, 0, &ct);
+
+	if (rc == 0) {
+		int was = armed;
+		armed = 0;
+		assert_int_equal(vv_decrypt(&ct, res), 0);
+		armed = was;
+	}
+	vv_sbuf_done(&ct);
+	return rc;
+}
+
+static void test_c4gh_allocation_failures(void **state)
+{
+	static const uint64_t edits[] = {100, 70000, 5000, 1000000};
+	struct vv_result want = {NULL, 0};
+
+	(void)state;
+	assert_int_equal(vv_c4gh_seckey_generate(&vv_key), 0);
+	vv_c4gh_seckey_pubkey(vv_key, vv_pk);
+	vv_pt = __real_malloc(VV_PT_LEN);
+	assert_non_null(vv_pt);
+	for (size_t i = 0; i < VV_PT_LEN; i++)
+		vv_pt[i] = (uint8_t)(i * 131 + (i >> 9));
+	assert_int_equal(vv_encrypt(edits, 4, &vv_ct), 0);
+	assert_int_equal(vv_c4gh_decrypt_case(&want), 0);
+	assert_int_equal(want.n, 70000 + (VV_PT_LEN - 70100 - 5000));
+	assert_true(vv_sweep("c4gh decrypt", vv_c4gh_decrypt_case, &want) > 0);
+	free(want.p);
+	want = (struct vv_result){vv_pt, VV_PT_LEN};
+	assert_true(vv_sweep("c4gh encrypt", vv_c4gh_encrypt_case, &want) > 0);
+	vv_sbuf_done(&vv_ct);
+	free(vv_pt);
+	vv_c4gh_seckey_free(vv_key);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vcf_allocation_failures),
 		cmocka_unit_test(test_model_allocation_failures),
 		cmocka_unit_test(test_policy_allocation_failures),
+		cmocka_unit_test(test_c4gh_allocation_failures),
 	};
 	if (vv_core_init() != 0)
 		return 1;
