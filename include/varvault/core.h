@@ -7,7 +7,9 @@
  * (which file, line, field or tensor), the failing function records a detail
  * message with vv_errf(); the caller that handles the error prints
  * vv_strerror(rc) and vv_err_detail().  Details never carry patient data or
- * key bytes (rule 13): they name places, not values.
+ * key bytes (rule 13): they name places, not values.  No function returns
+ * a bare -1 (it is VV_ERR_NOMEM): "absent" is a bool answer with an out
+ * parameter, or a positive return documented as such (docs/architecture.md).
  */
 #ifndef VARVAULT_CORE_H
 #define VARVAULT_CORE_H
@@ -84,10 +86,12 @@ VV_EXPORT const char *vv_strerror(int err);
 
 /* Records a detail message for the current thread and returns err, so that
  * a failing function can write `return vv_errf(VV_ERR_FORMAT, "...")`.
- * The message must name places (file, line, field), never patient data. */
+ * The message must name places (file, line, field), never patient data.
+ * Keeps errno, so a caller may record a detail before it reads errno. */
 VV_EXPORT int vv_errf(int err, const char *fmt, ...) VV_PRINTF(2, 3);
 
-/* Prepends context ("file.vcf: ") to the current detail; returns err. */
+/* Prepends context ("file.vcf: ") to the current detail; returns err.
+ * Keeps errno. */
 VV_EXPORT int vv_err_prefix(int err, const char *fmt, ...) VV_PRINTF(2, 3);
 
 /* The last detail recorded on this thread, or "" if none.  Valid until the
@@ -98,7 +102,8 @@ VV_EXPORT const char *vv_err_detail(void);
 VV_EXPORT void vv_err_clear(void);
 
 /* Logging.  Messages go to stderr (journald joins when the daemon lands).
- * Library code logs at DEBUG only (rule 10). */
+ * Library code logs at DEBUG only (rule 10).  vv_log and vv_log_err keep
+ * errno. */
 enum vv_log_level { VV_LOG_ERROR = 0, VV_LOG_WARN, VV_LOG_INFO, VV_LOG_DEBUG };
 
 /* Sets the program name printed before messages and the threshold.
