@@ -58,20 +58,20 @@ static inline void c4gh_put_le64(uint8_t *p, uint64_t v)
  * padding; tests use it).  Returns 0, VV_ERR_KEY_FORMAT (low-order
  * recipient key), VV_ERR_RANGE or VV_ERR_NOMEM.
  */
-int c4gh_packet_seal(const vv_c4gh_seckey *writer, const uint8_t recipient_pk[VV_C4GH_KEY_LEN],
+int vv_c4gh_packet_seal(const vv_c4gh_seckey *writer, const uint8_t recipient_pk[VV_C4GH_KEY_LEN],
 		     const uint8_t *payload, size_t n, size_t pad, vv_sbuf *out) VV_MUST_CHECK;
 
 /* Appends one data segment: a random nonce, plain[0..n) encrypted with key,
  * the MAC.  n may be 0 (tests use it).  Returns 0 or VV_ERR_NOMEM/RANGE. */
-int c4gh_segment_seal(const uint8_t key[VV_C4GH_KEY_LEN], const uint8_t *plain, size_t n,
+int vv_c4gh_segment_seal(const uint8_t key[VV_C4GH_KEY_LEN], const uint8_t *plain, size_t n,
 		      vv_sbuf *out) VV_MUST_CHECK;
 
 /* Reads from fd into buf until n bytes or EOF; *got says how many.
  * Returns 0 or VV_ERR_IO (errno kept). */
-int c4gh_read_full(int fd, uint8_t *buf, size_t n, size_t *got) VV_MUST_CHECK;
+int vv_c4gh_read_full(int fd, uint8_t *buf, size_t n, size_t *got) VV_MUST_CHECK;
 
 /* Writes a printable, bounded rendering of an untrusted name from a file
  * (a KDF or cipher name) into out, for error details. */
-void c4gh_safe_name(const uint8_t *p, size_t n, char *out, size_t outsize);
+void vv_c4gh_safe_name(const uint8_t *p, size_t n, char *out, size_t outsize);
 
 #endif /* VARVAULT_C4GH_INT_H */

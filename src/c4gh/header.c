@@ -256,7 +256,7 @@ int vv_c4gh_header_read(int fd, const vv_c4gh_seckey *sk, const uint8_t *writer_
 			goto out;
 		}
 		buf = nbuf;
-		if ((rc = c4gh_read_full(fd, buf + have, need - have, &got)) != 0)
+		if ((rc = vv_c4gh_read_full(fd, buf + have, need - have, &got)) != 0)
 			goto out;
 		have += got;
 		if ((rc = vv_c4gh_header_span(buf, have, &need)) < 0)
@@ -310,7 +310,7 @@ void vv_c4gh_header_free(vv_c4gh_header *h)
 	free(h);
 }
 
-int c4gh_packet_seal(const vv_c4gh_seckey *writer, const uint8_t recipient_pk[VV_C4GH_KEY_LEN],
+int vv_c4gh_packet_seal(const vv_c4gh_seckey *writer, const uint8_t recipient_pk[VV_C4GH_KEY_LEN],
 		     const uint8_t *payload, size_t n, size_t pad, vv_sbuf *out)
 {
 	uint8_t *kx = NULL, *pkt;

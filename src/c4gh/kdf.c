@@ -17,7 +17,7 @@
 #define C4GH_SCRYPT_R 8u
 #define C4GH_SCRYPT_P 1u
 
-int c4gh_kdf_derive(enum c4gh_kdf kdf, uint32_t rounds, const uint8_t *salt, size_t saltlen,
+int vv_c4gh_kdf_derive(enum c4gh_kdf kdf, uint32_t rounds, const uint8_t *salt, size_t saltlen,
 		    const char *pass, size_t passlen, uint8_t key[VV_C4GH_KEY_LEN])
 {
 	switch (kdf) {

@@ -181,13 +181,13 @@ static int load_text(const char *path, vv_sbuf *buf)
 	if ((rc = vv_sbuf_reserve(buf, VV_C4GH_KEYFILE_MAX)) != 0)
 		goto out;
 	/* Read one byte past the limit to tell "exactly at" from "over". */
-	if ((rc = c4gh_read_full(fd, buf->data, VV_C4GH_KEYFILE_MAX, &got)) != 0)
+	if ((rc = vv_c4gh_read_full(fd, buf->data, VV_C4GH_KEYFILE_MAX, &got)) != 0)
 		goto out;
 	buf->len = got;
 	if (got == VV_C4GH_KEYFILE_MAX) {
 		uint8_t extra;
 		size_t more;
-		if ((rc = c4gh_read_full(fd, &extra, 1, &more)) != 0)
+		if ((rc = vv_c4gh_read_full(fd, &extra, 1, &more)) != 0)
 			goto out;
 		if (more) {
 			rc = vv_errf(VV_ERR_RANGE, "larger than %d bytes", VV_C4GH_KEYFILE_MAX);
@@ -267,7 +267,7 @@ static int seckey_fields_parse(const vv_sbuf *bin, struct seckey_fields *f)
 	if (c.n)
 		return vv_errf(VV_ERR_KEY_FORMAT, "%zu stray bytes after the comment", c.n);
 
-	c4gh_safe_name(kdf, kdflen, name, sizeof name);
+	vv_c4gh_safe_name(kdf, kdflen, name, sizeof name);
 	if (name_is(kdf, kdflen, "none")) {
 		f->kdf = C4GH_KDF_NONE;
 	} else if (name_is(kdf, kdflen, "scrypt")) {
@@ -284,7 +284,7 @@ static int seckey_fields_parse(const vv_sbuf *bin, struct seckey_fields *f)
 			       name, REPROTECT_HINT);
 	}
 
-	c4gh_safe_name(cipher, cipherlen, name, sizeof name);
+	vv_c4gh_safe_name(cipher, cipherlen, name, sizeof name);
 	if (f->kdf == C4GH_KDF_NONE) {
 		if (!name_is(cipher, cipherlen, "none"))
 			return vv_errf(VV_ERR_KEY_FORMAT, "kdf 'none' with cipher '%s'", name);
@@ -326,7 +326,7 @@ static int seckey_unlock(const struct seckey_fields *f, const char *pass, size_t
 		return vv_errf(VV_ERR_KEY_NEEDPASS, "the key is protected with a passphrase");
 	if ((kek = sodium_malloc(VV_C4GH_KEY_LEN)) == NULL)
 		return vv_errf(VV_ERR_NOMEM, "the key-encryption key");
-	rc = c4gh_kdf_derive(f->kdf, f->rounds, f->salt, f->saltlen, pass, passlen, kek);
+	rc = vv_c4gh_kdf_derive(f->kdf, f->rounds, f->salt, f->saltlen, pass, passlen, kek);
 	if (rc == 0 &&
 	    (crypto_aead_chacha20poly1305_ietf_decrypt(k->sk, &n, NULL, f->blob + C4GH_NONCE_LEN,
 						       f->bloblen - C4GH_NONCE_LEN, NULL, 0, f->blob,
@@ -435,7 +435,7 @@ static int put_protected(vv_sbuf *bin, const vv_c4gh_seckey *k, const char *pass
 	randombytes_buf(blob, C4GH_NONCE_LEN);
 	if ((kek = sodium_malloc(VV_C4GH_KEY_LEN)) == NULL)
 		return vv_errf(VV_ERR_NOMEM, "the key-encryption key");
-	rc = c4gh_kdf_derive(C4GH_KDF_SCRYPT, 0, opts + 4, KEY_SALT_LEN, pass, passlen, kek);
+	rc = vv_c4gh_kdf_derive(C4GH_KDF_SCRYPT, 0, opts + 4, KEY_SALT_LEN, pass, passlen, kek);
 	if (rc == 0)
 		crypto_aead_chacha20poly1305_ietf_encrypt(blob + C4GH_NONCE_LEN, NULL, k->sk,
 							  VV_C4GH_KEY_LEN, NULL, 0, NULL, blob, kek);

@@ -283,7 +283,7 @@ static void seal(uint8_t *ct, const uint8_t *key, const uint8_t *plain, size_t n
 						  ct, key);
 }
 
-int c4gh_segment_seal(const uint8_t key[VV_C4GH_KEY_LEN], const uint8_t *plain, size_t n,
+int vv_c4gh_segment_seal(const uint8_t key[VV_C4GH_KEY_LEN], const uint8_t *plain, size_t n,
 		      vv_sbuf *out)
 {
 	int rc;
@@ -350,10 +350,10 @@ static int build_header(vv_c4gh_encryptor *e, const vv_c4gh_seckey *writer,
 			seen = memcmp(recipients + q * VV_C4GH_KEY_LEN, pk, VV_C4GH_KEY_LEN) == 0;
 		if (seen)
 			continue;
-		if ((rc = c4gh_packet_seal(writer, pk, keyp.data, keyp.len, 0, &e->header)) != 0)
+		if ((rc = vv_c4gh_packet_seal(writer, pk, keyp.data, keyp.len, 0, &e->header)) != 0)
 			goto out;
 		count++;
-		if (nedits && (rc = c4gh_packet_seal(writer, pk, editp.data, editp.len, 0, &e->header)) != 0)
+		if (nedits && (rc = vv_c4gh_packet_seal(writer, pk, editp.data, editp.len, 0, &e->header)) != 0)
 			goto out;
 		count += nedits ? 1 : 0;
 	}
@@ -480,7 +480,7 @@ int vv_c4gh_decrypt_fd(int fd, const vv_c4gh_seckey *sk, const uint8_t *writer_p
 		goto out;
 	}
 	do {
-		if ((rc = c4gh_read_full(fd, buf, READ_CHUNK, &got)) != 0 ||
+		if ((rc = vv_c4gh_read_full(fd, buf, READ_CHUNK, &got)) != 0 ||
 		    (rc = vv_c4gh_decryptor_update(d, buf, got, sink, ctx)) != 0)
 			goto out;
 	} while (got == READ_CHUNK);
@@ -536,7 +536,7 @@ int vv_c4gh_encrypt_fd(int fd, const vv_c4gh_seckey *sender, const uint8_t *reci
 		goto out;
 	}
 	do {
-		if ((rc = c4gh_read_full(fd, buf, 4 * (size_t)SEG_LEN, &got)) != 0 ||
+		if ((rc = vv_c4gh_read_full(fd, buf, 4 * (size_t)SEG_LEN, &got)) != 0 ||
 		    (rc = vv_c4gh_encryptor_update(e, buf, got, sink, ctx)) != 0)
 			goto out;
 	} while (got == 4 * (size_t)SEG_LEN);

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-int c4gh_read_full(int fd, uint8_t *buf, size_t n, size_t *got)
+int vv_c4gh_read_full(int fd, uint8_t *buf, size_t n, size_t *got)
 {
 	size_t have = 0;
 
@@ -28,7 +28,7 @@ int c4gh_read_full(int fd, uint8_t *buf, size_t n, size_t *got)
 	return 0;
 }
 
-void c4gh_safe_name(const uint8_t *p, size_t n, char *out, size_t outsize)
+void vv_c4gh_safe_name(const uint8_t *p, size_t n, char *out, size_t outsize)
 {
 	size_t i, j = 0;
 

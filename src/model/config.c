@@ -133,7 +133,7 @@ static int cfg_arch(struct json_object *root, struct vv_model_config *c)
 	return 0;
 }
 
-int vv_config_parse(const char *txt, size_t len, struct vv_model_config *c)
+int vv_model_config_parse(const char *txt, size_t len, struct vv_model_config *c)
 {
 	struct json_object *root = NULL, *o;
 	const char *s;

@@ -56,7 +56,7 @@ static int req_add(struct vv_reqs *q, const char *name, int rank, size_t d0, siz
 /* Looks a tensor up, also under the old BERT spellings LayerNorm.gamma/beta. */
 static const struct vv_st_tensor *find_tensor(const struct vv_st *st, const char *name)
 {
-	const struct vv_st_tensor *t = vv_st_find(st, name);
+	const struct vv_st_tensor *t = vv_model_st_find(st, name);
 	char alt[200];
 	size_t n = strlen(name);
 
@@ -64,11 +64,11 @@ static const struct vv_st_tensor *find_tensor(const struct vv_st *st, const char
 		return t;
 	if (n > 7 && strcmp(name + n - 7, ".weight") == 0) {
 		snprintf(alt, sizeof alt, "%.*s.gamma", (int)(n - 7), name);
-		return vv_st_find(st, alt);
+		return vv_model_st_find(st, alt);
 	}
 	if (n > 5 && strcmp(name + n - 5, ".bias") == 0) {
 		snprintf(alt, sizeof alt, "%.*s.beta", (int)(n - 5), name);
-		return vv_st_find(st, alt);
+		return vv_model_st_find(st, alt);
 	}
 	return NULL;
 }
@@ -156,7 +156,7 @@ static int bind_all(vv_model *m, const struct vv_st *st, struct vv_reqs *q)
 		}
 		if (t->dtype != VV_ST_F32 && t->dtype != VV_ST_F16 && t->dtype != VV_ST_BF16)
 			return vv_errf(VV_ERR_MODEL_TENSOR, "model.safetensors: tensor '%s' has dtype %s (F32, F16, BF16 only)",
-				       r->name, vv_st_dtype_name(t->dtype));
+				       r->name, vv_model_st_dtype_name(t->dtype));
 		if (t->rank != r->rank || t->shape[0] != r->d0 || (r->rank == 2 && t->shape[1] != r->d1)) {
 			char got[64] = "", want[64];
 			for (int d = 0; d < t->rank && d < 4; d++)
@@ -374,15 +374,15 @@ static int model_build(vv_model *m, const struct vv_model_source *src)
 
 	if (!src->config || !src->weights || !src->vocab)
 		return vv_errf(VV_ERR_INVAL, "model: config, weights and vocab are all needed");
-	if ((rc = vv_config_parse(src->config, src->config_len, &m->cfg)) != 0)
+	if ((rc = vv_model_config_parse(src->config, src->config_len, &m->cfg)) != 0)
 		goto out;
 	snprintf(m->name, sizeof m->name, "%s", m->cfg.name[0] ? m->cfg.name : src->name ? src->name : "model");
-	if ((rc = vv_vocab_parse(src->vocab, src->vocab_len, (size_t)m->cfg.vocab_size, &m->vocab)) != 0)
+	if ((rc = vv_model_vocab_parse(src->vocab, src->vocab_len, (size_t)m->cfg.vocab_size, &m->vocab)) != 0)
 		goto out;
-	if ((rc = vv_tokenizer_init(&m->tok, &m->vocab, &m->cfg, src->tokenizer_config,
+	if ((rc = vv_model_tokenizer_init(&m->tok, &m->vocab, &m->cfg, src->tokenizer_config,
 				    src->tokenizer_config_len)) != 0)
 		goto out;
-	if ((rc = vv_st_parse(src->weights, src->weights_len, &st)) != 0)
+	if ((rc = vv_model_st_parse(src->weights, src->weights_len, &st)) != 0)
 		goto out;
 	if ((rc = build_requests(m, &st, &q)) != 0)
 		goto out;
@@ -397,7 +397,7 @@ static int model_build(vv_model *m, const struct vv_model_source *src)
 	}
 out:
 	free(q.r);
-	vv_st_done(&st);
+	vv_model_st_done(&st);
 	return rc;
 }
 
@@ -539,8 +539,8 @@ void vv_model_free(vv_model *m)
 		munmap(m->map, m->map_len);
 	free(m->owned);
 	free(m->w.layer);
-	vv_vocab_done(&m->vocab);
-	vv_tokenizer_done(&m->tok);
+	vv_model_vocab_done(&m->vocab);
+	vv_model_tokenizer_done(&m->tok);
 	free(m);
 }
 

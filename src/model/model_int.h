@@ -41,10 +41,10 @@ struct vv_st {
  * UTF-8 JSON, every entry's dtype, shape and data_offsets (inside the data
  * area, contiguous, not overlapping, covering it exactly).  Tensors point
  * into buf.  Returns 0 or VV_ERR_MODEL_FORMAT / VV_ERR_NOMEM / VV_ERR_RANGE. */
-int vv_st_parse(const uint8_t *buf, size_t len, struct vv_st *st);
-void vv_st_done(struct vv_st *st);
-const struct vv_st_tensor *vv_st_find(const struct vv_st *st, const char *name);
-const char *vv_st_dtype_name(enum vv_st_dtype d);
+int vv_model_st_parse(const uint8_t *buf, size_t len, struct vv_st *st);
+void vv_model_st_done(struct vv_st *st);
+const struct vv_st_tensor *vv_model_st_find(const struct vv_st *st, const char *name);
+const char *vv_model_st_dtype_name(enum vv_st_dtype d);
 
 /* ---- config.json (config.c) ---- */
 
@@ -66,7 +66,7 @@ struct vv_model_config {
 
 /* Parses config.json text; fills c.  Returns 0 or VV_ERR_MODEL_CONFIG with a
  * detail naming the field. */
-int vv_config_parse(const char *txt, size_t len, struct vv_model_config *c);
+int vv_model_config_parse(const char *txt, size_t len, struct vv_model_config *c);
 
 /* Parses JSON text of at most len bytes into *out (json-c, depth-limited).
  * what names the file in errors. */
@@ -94,17 +94,17 @@ struct vv_tokenizer {
 	int32_t *kmer;         /* 4^k ids indexed by base-4 code (A0 C1 G2 T3) */
 };
 
-int vv_vocab_parse(const char *txt, size_t len, size_t max_tokens, struct vv_vocab *v);
-void vv_vocab_done(struct vv_vocab *v);
+int vv_model_vocab_parse(const char *txt, size_t len, size_t max_tokens, struct vv_vocab *v);
+void vv_model_vocab_done(struct vv_vocab *v);
 /* Whether the vocabulary holds token s[0..n); *id gets its id, or
  * VV_TOK_NONE when it is absent. */
-bool vv_vocab_find(const struct vv_vocab *v, const char *s, size_t n, int32_t *id);
+bool vv_model_vocab_find(const struct vv_vocab *v, const char *s, size_t n, int32_t *id);
 
 /* Decides the tokenizer from the vocabulary, tokenizer_config.json (may be
  * NULL) and the architecture; see docs/model.md. */
-int vv_tokenizer_init(struct vv_tokenizer *t, const struct vv_vocab *v,
+int vv_model_tokenizer_init(struct vv_tokenizer *t, const struct vv_vocab *v,
 		      const struct vv_model_config *c, const char *tcfg, size_t tcfg_len);
-void vv_tokenizer_done(struct vv_tokenizer *t);
+void vv_model_tokenizer_done(struct vv_tokenizer *t);
 
 /* ---- weights (load.c) and the model ---- */
 

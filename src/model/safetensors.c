@@ -20,7 +20,7 @@ static const struct {
 };
 #define VV_ST_NDTYPES (sizeof vv_st_dtypes / sizeof vv_st_dtypes[0])
 
-const char *vv_st_dtype_name(enum vv_st_dtype d)
+const char *vv_model_st_dtype_name(enum vv_st_dtype d)
 {
 	for (size_t i = 0; i < VV_ST_NDTYPES; i++)
 		if (vv_st_dtypes[i].dtype == d)
@@ -275,7 +275,7 @@ static int vv_st_entry(const char *name, struct json_object *e, const uint8_t *d
 	return 0;
 }
 
-int vv_st_parse(const uint8_t *buf, size_t len, struct vv_st *st)
+int vv_model_st_parse(const uint8_t *buf, size_t len, struct vv_st *st)
 {
 	struct json_object *root = NULL;
 	struct json_tokener *tok = NULL;
@@ -371,11 +371,11 @@ out:
 		json_tokener_free(tok);
 	json_object_put(root);
 	if (rc)
-		vv_st_done(st);
+		vv_model_st_done(st);
 	return rc;
 }
 
-void vv_st_done(struct vv_st *st)
+void vv_model_st_done(struct vv_st *st)
 {
 	if (!st)
 		return;
@@ -386,7 +386,7 @@ void vv_st_done(struct vv_st *st)
 	st->n = 0;
 }
 
-const struct vv_st_tensor *vv_st_find(const struct vv_st *st, const char *name)
+const struct vv_st_tensor *vv_model_st_find(const struct vv_st *st, const char *name)
 {
 	size_t lo = 0, hi = st->n;
 

@@ -20,7 +20,7 @@ static uint64_t vv_hash(const char *s, size_t n)
 	return h;
 }
 
-bool vv_vocab_find(const struct vv_vocab *v, const char *s, size_t n, int32_t *id)
+bool vv_model_vocab_find(const struct vv_vocab *v, const char *s, size_t n, int32_t *id)
 {
 	size_t mask = v->nslot - 1, i;
 
@@ -43,7 +43,7 @@ static bool is_space(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-int vv_vocab_parse(const char *txt, size_t len, size_t max_tokens, struct vv_vocab *v)
+int vv_model_vocab_parse(const char *txt, size_t len, size_t max_tokens, struct vv_vocab *v)
 {
 	size_t lines = 0, cap;
 	const char *p = txt, *end = txt + len;
@@ -109,11 +109,11 @@ int vv_vocab_parse(const char *txt, size_t len, size_t max_tokens, struct vv_voc
 	}
 out:
 	if (rc)
-		vv_vocab_done(v);
+		vv_model_vocab_done(v);
 	return rc;
 }
 
-void vv_vocab_done(struct vv_vocab *v)
+void vv_model_vocab_done(struct vv_vocab *v)
 {
 	if (!v)
 		return;
@@ -142,7 +142,7 @@ static int32_t first_of(const struct vv_vocab *v, const char *const *names)
 	int32_t id;
 
 	for (; *names; names++)
-		if (vv_vocab_find(v, *names, strlen(*names), &id))
+		if (vv_model_vocab_find(v, *names, strlen(*names), &id))
 			return id;
 	return VV_TOK_NONE;
 }
@@ -160,7 +160,7 @@ static int kmer_table(struct vv_tokenizer *t, const struct vv_vocab *v, int k)
 	for (size_t code = 0; code < n; code++) {
 		for (int j = 0; j < k; j++)
 			s[j] = "ACGT"[(code >> (2 * (k - 1 - j))) & 3];
-		if (!vv_vocab_find(v, s, (size_t)k, &tab[code])) {
+		if (!vv_model_vocab_find(v, s, (size_t)k, &tab[code])) {
 			free(tab);
 			return 0;
 		}
@@ -190,12 +190,12 @@ static int tcfg_special(struct json_object *root, const char *key, const struct 
 	if (!json_object_is_type(o, json_type_string))
 		return vv_errf(VV_ERR_MODEL_VOCAB, "tokenizer_config.json: '%s' is not a token", key);
 	s = json_object_get_string(o);
-	if (!vv_vocab_find(v, s, strlen(s), id))
+	if (!vv_model_vocab_find(v, s, strlen(s), id))
 		return vv_errf(VV_ERR_MODEL_VOCAB, "tokenizer_config.json: '%s' names a token not in vocab.txt", key);
 	return 1;
 }
 
-int vv_tokenizer_init(struct vv_tokenizer *t, const struct vv_vocab *v,
+int vv_model_tokenizer_init(struct vv_tokenizer *t, const struct vv_vocab *v,
 		      const struct vv_model_config *c, const char *tcfg, size_t tcfg_len)
 {
 	static const char *const cls_names[] = {"<cls>", "[CLS]", NULL};
@@ -244,7 +244,7 @@ int vv_tokenizer_init(struct vv_tokenizer *t, const struct vv_vocab *v,
 	t->letter[0] = VV_TOK_NONE;
 	for (int i = 1; i < 256; i++) {
 		char s = (char)i;
-		if (!vv_vocab_find(v, &s, 1, &t->letter[i]))
+		if (!vv_model_vocab_find(v, &s, 1, &t->letter[i]))
 			t->letter[i] = VV_TOK_NONE;
 	}
 	has_singles = t->letter['A'] >= 0 && t->letter['C'] >= 0 && t->letter['G'] >= 0 && t->letter['T'] >= 0;
@@ -319,11 +319,11 @@ int vv_tokenizer_init(struct vv_tokenizer *t, const struct vv_vocab *v,
 out:
 	json_object_put(root);
 	if (rc)
-		vv_tokenizer_done(t);
+		vv_model_tokenizer_done(t);
 	return rc;
 }
 
-void vv_tokenizer_done(struct vv_tokenizer *t)
+void vv_model_tokenizer_done(struct vv_tokenizer *t)
 {
 	if (!t)
 		return;
@@ -419,7 +419,7 @@ int vv_model_token_id(const vv_model *m, const char *token)
 {
 	int32_t id;
 
-	return vv_vocab_find(&m->vocab, token, strlen(token), &id) ? id : VV_ERR_NOTFOUND;
+	return vv_model_vocab_find(&m->vocab, token, strlen(token), &id) ? id : VV_ERR_NOTFOUND;
 }
 
 const char *vv_model_token_str(const vv_model *m, int32_t id)

@@ -52,7 +52,7 @@ static const struct vv_reserved vv_reserved_fmt[] = {
 	{"PS", "1", BCF_HT_INT, 0, 0},
 };
 
-const struct vv_reserved *vv_reserved_find(int is_fmt, const char *id, int vmajor, int vminor)
+const struct vv_reserved *vv_vcf_reserved_find(int is_fmt, const char *id, int vmajor, int vminor)
 {
 	const struct vv_reserved *t = is_fmt ? vv_reserved_fmt : vv_reserved_info;
 	size_t n = is_fmt ? sizeof vv_reserved_fmt / sizeof *t : sizeof vv_reserved_info / sizeof *t;
@@ -215,7 +215,7 @@ static bool order_ok(const struct kv *kv, int n)
 	return true;
 }
 
-#define HW(...) vv_warn(r, NULL, ln, VV_VCF_W_HEADER, field, __VA_ARGS__)
+#define HW(...) vv_vcf_warnf(r, NULL, ln, VV_VCF_W_HEADER, field, __VA_ARGS__)
 
 static int check_info_format(vv_vcf_reader *r, const char *what, const struct kv *kv, int n, uint64_t ln,
 			     const char *field)
@@ -235,27 +235,27 @@ static int check_info_format(vv_vcf_reader *r, const char *what, const struct kv
 		return rc;
 	snprintf(idbuf, sizeof idbuf, "%.*s", (int)(id->vlen < 63 ? id->vlen : 63), id->val);
 	snprintf(key, sizeof key, "DEF:%s/%s", what, idbuf);
-	if (vv_nameset_has(&r->warned, key)) {
-		rc = vv_warn(r, NULL, ln, VV_VCF_W_HEADER_DROPPED, field,
+	if (vv_vcf_nameset_has(&r->warned, key)) {
+		rc = vv_vcf_warnf(r, NULL, ln, VV_VCF_W_HEADER_DROPPED, field,
 			     "%s/%s is defined twice; htslib keeps the first definition", what, idbuf);
 		if (rc)
 			return rc;
-	} else if ((rc = vv_nameset_add(&r->warned, key)) != 0) {
+	} else if ((rc = vv_vcf_nameset_add(&r->warned, key)) != 0) {
 		return rc;
 	}
-	if (!vv_key_ok(id->val, id->vlen, 0) && (rc = HW("%s ID is not a valid key", what)) != 0)
+	if (!vv_vcf_key_ok(id->val, id->vlen, 0) && (rc = HW("%s ID is not a valid key", what)) != 0)
 		return rc;
 	if (!num) {
-		if ((rc = vv_warn(r, NULL, ln, VV_VCF_W_HEADER_DROPPED, field,
+		if ((rc = vv_vcf_warnf(r, NULL, ln, VV_VCF_W_HEADER_DROPPED, field,
 				  "%s/%s has no Number; htslib assumes '.'", what, idbuf)) != 0)
 			return rc;
 	} else if (!number_ok(num)) {
-		if ((rc = vv_warn(r, NULL, ln, VV_VCF_W_HEADER_DROPPED, field,
+		if ((rc = vv_vcf_warnf(r, NULL, ln, VV_VCF_W_HEADER_DROPPED, field,
 				  "%s/%s has an invalid Number; htslib reads it as a fixed count", what, idbuf)) != 0)
 			return rc;
 	}
 	if (!type) {
-		if ((rc = vv_warn(r, NULL, ln, VV_VCF_W_HEADER_DROPPED, field,
+		if ((rc = vv_vcf_warnf(r, NULL, ln, VV_VCF_W_HEADER_DROPPED, field,
 				  "%s/%s has no Type; htslib assumes String", what, idbuf)) != 0)
 			return rc;
 	} else {
@@ -263,12 +263,12 @@ static int check_info_format(vv_vcf_reader *r, const char *what, const struct kv
 		else if (kv_is(type, "Float")) t = BCF_HT_REAL;
 		else if (kv_is(type, "String") || kv_is(type, "Character")) t = BCF_HT_STR;
 		else if (kv_is(type, "Flag") && !is_fmt) t = BCF_HT_FLAG;
-		if (t < 0 && (rc = vv_warn(r, NULL, ln, VV_VCF_W_HEADER_DROPPED, field,
+		if (t < 0 && (rc = vv_vcf_warnf(r, NULL, ln, VV_VCF_W_HEADER_DROPPED, field,
 					   "%s/%s has an invalid Type; htslib reads it as String", what,
 					   idbuf)) != 0)
 			return rc;
 		if (t == BCF_HT_FLAG && num && !kv_is(num, "0") &&
-		    (rc = vv_warn(r, NULL, ln, VV_VCF_W_HEADER_DROPPED, field,
+		    (rc = vv_vcf_warnf(r, NULL, ln, VV_VCF_W_HEADER_DROPPED, field,
 				  "Flag %s/%s must have Number=0; htslib forces it", what, idbuf)) != 0)
 			return rc;
 	}
@@ -278,14 +278,14 @@ static int check_info_format(vv_vcf_reader *r, const char *what, const struct kv
 		rc = HW("%s/%s Description must be in double quotes", what, idbuf);
 	if (rc)
 		return rc;
-	res = vv_reserved_find(is_fmt, idbuf, r->vmajor, r->vminor);
+	res = vv_vcf_reserved_find(is_fmt, idbuf, r->vmajor, r->vminor);
 	if (res && num && number_ok(num) && !kv_is(num, res->number) &&
-	    (rc = vv_warn(r, NULL, ln, VV_VCF_W_RESERVED, field,
+	    (rc = vv_vcf_warnf(r, NULL, ln, VV_VCF_W_RESERVED, field,
 			  "reserved %s/%s declared Number=%.*s; the specification says %s", what, idbuf,
 			  (int)(num->vlen < 8 ? num->vlen : 8), num->val, res->number)) != 0)
 		return rc;
 	if (res && res->type >= 0 && t >= 0 && t != res->type &&
-	    (rc = vv_warn(r, NULL, ln, VV_VCF_W_RESERVED, field,
+	    (rc = vv_vcf_warnf(r, NULL, ln, VV_VCF_W_RESERVED, field,
 			  "reserved %s/%s declared Type=%s; the specification says %s", what, idbuf,
 			  type_name(t), type_name(res->type))) != 0)
 		return rc;
@@ -341,12 +341,12 @@ static int check_contig(vv_vcf_reader *r, const struct kv *kv, int n, uint64_t l
 	if (!id || id->vlen == 0)
 		return HW("contig line without ID");
 	for (size_t i = 0; i < id->vlen; i++)
-		if (!vv_contig_char(id->val[i], i == 0))
+		if (!vv_vcf_contig_char(id->val[i], i == 0))
 			return HW("contig ID has a character the specification does not allow");
 	/* '*' is allowed by the 4.3 grammar after the first character, but
 	 * the conformance suite refuses it; ':' is ambiguous in breakends */
 	if (v43(r) && memchr(id->val, '*', id->vlen) &&
-	    (rc = vv_warn(r, NULL, ln, VV_VCF_W_CONTIG_NAME, field, "contig ID with '*'")) != 0)
+	    (rc = vv_vcf_warnf(r, NULL, ln, VV_VCF_W_CONTIG_NAME, field, "contig ID with '*'")) != 0)
 		return rc;
 	if (!v43(r) && memchr(id->val, ':', id->vlen))
 		return HW("contig ID with ':' (VCF 4.2 forbids it)");
@@ -433,10 +433,10 @@ static int htslib_check(vv_vcf_reader *r, const char *line, size_t len, uint64_t
 	}
 	if (consumed < 0)
 		return VV_ERR_NOMEM;
-	return vv_warn(r, NULL, ln, VV_VCF_W_HEADER_DROPPED, field, "htslib drops this header line");
+	return vv_vcf_warnf(r, NULL, ln, VV_VCF_W_HEADER_DROPPED, field, "htslib drops this header line");
 }
 
-int vv_check_header_line(vv_vcf_reader *r, const char *line, size_t len, uint64_t ln)
+int vv_vcf_check_header_line(vv_vcf_reader *r, const char *line, size_t len, uint64_t ln)
 {
 	const char *p = line + 2, *end = line + len, *eq;
 	struct kv kv[VV_MAX_KV];
@@ -480,7 +480,7 @@ int vv_check_header_line(vv_vcf_reader *r, const char *line, size_t len, uint64_
 	if (end[-1] != '>') {
 		const char *gt = memchr(p, '>', (size_t)(end - p));
 		if (gt && !memchr(gt, '"', (size_t)(end - gt)))
-			return vv_warn(r, NULL, ln, VV_VCF_W_HEADER_DROPPED, field,
+			return vv_vcf_warnf(r, NULL, ln, VV_VCF_W_HEADER_DROPPED, field,
 				       "text after the closing '>' (htslib drops it)");
 		return HW("structured line without its closing '>'");
 	}
@@ -510,7 +510,7 @@ int vv_check_header_line(vv_vcf_reader *r, const char *line, size_t len, uint64_
 	return 0;
 }
 
-int vv_check_chrom_line(vv_vcf_reader *r, const char *line, size_t len, uint64_t ln)
+int vv_vcf_check_chrom_line(vv_vcf_reader *r, const char *line, size_t len, uint64_t ln)
 {
 	static const char *const fixed[] = {"#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"};
 	const char *p = line, *end = line + len;
@@ -551,12 +551,12 @@ int vv_check_chrom_line(vv_vcf_reader *r, const char *line, size_t len, uint64_t
 					     (unsigned long long)ln, r->lim.max_samples);
 				goto out;
 			}
-			if (vv_nameset_has(&names, name)) {
+			if (vv_vcf_nameset_has(&names, name)) {
 				rc = vv_errf(VV_ERR_VCF_PARSE, "line %llu, field #CHROM: sample column %d repeats a name",
 					     (unsigned long long)ln, col - 8);
 				goto out;
 			}
-			if ((rc = vv_nameset_add(&names, name)) != 0)
+			if ((rc = vv_vcf_nameset_add(&names, name)) != 0)
 				goto out;
 		}
 		col++;
@@ -571,6 +571,6 @@ int vv_check_chrom_line(vv_vcf_reader *r, const char *line, size_t len, uint64_t
 		rc = vv_errf(VV_ERR_VCF_PARSE, "line %llu, field #CHROM: FORMAT column without sample columns",
 			     (unsigned long long)ln);
 out:
-	vv_nameset_done(&names);
+	vv_vcf_nameset_done(&names);
 	return rc;
 }

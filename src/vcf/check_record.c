@@ -67,7 +67,7 @@ static size_t count_values(const struct tok *t)
 	return n;
 }
 
-bool vv_is_bases(const char *s, size_t n)
+bool vv_vcf_is_bases(const char *s, size_t n)
 {
 	if (n == 0)
 		return false;
@@ -119,13 +119,13 @@ static bool mate_ok(const char *p, size_t n)
 	return true;
 }
 
-enum vv_allele vv_allele_class(const char *a, size_t n)
+enum vv_allele vv_vcf_allele_class(const char *a, size_t n)
 {
 	const char *b1, *b2;
 
 	if (n == 0)
 		return VV_AL_BAD;
-	if (vv_is_bases(a, n))
+	if (vv_vcf_is_bases(a, n))
 		return VV_AL_BASES;
 	if (n == 1 && a[0] == '*')
 		return VV_AL_STAR;
@@ -137,9 +137,9 @@ enum vv_allele vv_allele_class(const char *a, size_t n)
 		return VV_AL_SYMBOLIC;
 	}
 	/* single breakends: .t and t. */
-	if (n >= 2 && a[0] == '.' && vv_is_bases(a + 1, n - 1))
+	if (n >= 2 && a[0] == '.' && vv_vcf_is_bases(a + 1, n - 1))
 		return VV_AL_BREAKEND;
-	if (n >= 2 && a[n - 1] == '.' && vv_is_bases(a, n - 1))
+	if (n >= 2 && a[n - 1] == '.' && vv_vcf_is_bases(a, n - 1))
 		return VV_AL_BREAKEND;
 	/* t[p[  t]p]  ]p]t  [p[t */
 	b1 = NULL;
@@ -156,9 +156,9 @@ enum vv_allele vv_allele_class(const char *a, size_t n)
 	if (!mate_ok(b1 + 1, (size_t)(b2 - b1 - 1)))
 		return VV_AL_BAD;
 	if (b1 == a) /* ]p]t or [p[t */
-		return b2 + 1 < a + n && vv_is_bases(b2 + 1, (size_t)(a + n - b2 - 1)) ? VV_AL_BREAKEND : VV_AL_BAD;
+		return b2 + 1 < a + n && vv_vcf_is_bases(b2 + 1, (size_t)(a + n - b2 - 1)) ? VV_AL_BREAKEND : VV_AL_BAD;
 	/* t[p[ or t]p] */
-	return b2 == a + n - 1 && vv_is_bases(a, (size_t)(b1 - a)) ? VV_AL_BREAKEND : VV_AL_BAD;
+	return b2 == a + n - 1 && vv_vcf_is_bases(a, (size_t)(b1 - a)) ? VV_AL_BREAKEND : VV_AL_BAD;
 }
 
 /* VCF Float text: decimal or exponent notation, Inf, Infinity, NaN. */
@@ -244,7 +244,7 @@ static void parse_ll(const char *p, size_t n, long long *out)
 	*out = neg ? -v : v;
 }
 
-bool vv_key_ok(const char *p, size_t n, int strict42)
+bool vv_vcf_key_ok(const char *p, size_t n, int strict42)
 {
 	if (n == 5 && memcmp(p, "1000G", 5) == 0)
 		return true;
@@ -270,15 +270,15 @@ static bool is_v43(const vv_vcf_reader *r)
 	return r->vmajor > 4 || (r->vmajor == 4 && r->vminor >= 3);
 }
 
-bool vv_contig_char(char c, int first)
+bool vv_vcf_contig_char(char c, int first)
 {
 	if (isalnum((unsigned char)c) || strchr("!#$%&+./:;?@^_|~-", c))
 		return true;
 	return !first && (c == '*' || c == '=');
 }
 
-#define REFUSE(field, ...) vv_rec_errf(r, VV_ERR_VCF_FIELD, field, __VA_ARGS__)
-#define WARN(kind, field, ...) vv_warn(r, rec, vv_reader_where(r), kind, field, __VA_ARGS__)
+#define REFUSE(field, ...) vv_vcf_rec_errf(r, VV_ERR_VCF_FIELD, field, __VA_ARGS__)
+#define WARN(kind, field, ...) vv_vcf_warnf(r, rec, vv_vcf_reader_where(r), kind, field, __VA_ARGS__)
 
 static int check_chrom(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *t)
 {
@@ -300,25 +300,25 @@ static int check_chrom(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *t
 	for (size_t i = 0; i < n; i++) {
 		if (isspace((unsigned char)p[i]))
 			return REFUSE("CHROM", "contains whitespace");
-		if (!vv_contig_char(p[i], i == 0))
+		if (!vv_vcf_contig_char(p[i], i == 0))
 			return REFUSE("CHROM", "character %zu is not allowed in a contig name", i + 1);
 	}
 	snprintf(key, sizeof key, "%.*s", (int)t->n, t->p);
 	if (memchr(p, ':', n)) {
 		if (!is_v43(r))
 			return REFUSE("CHROM", "':' in a contig name (VCF 4.2 forbids it)");
-		if ((rc = vv_warn_once(r, rec, key, rec->line, VV_VCF_W_CONTIG_NAME, "CHROM",
+		if ((rc = vv_vcf_warn_once(r, rec, key, rec->line, VV_VCF_W_CONTIG_NAME, "CHROM",
 				       "contig %s has ':' (allowed by VCF 4.3, ambiguous in breakends)", key)) != 0)
 			return rc;
 	} else if (is_v43(r) && memchr(p, '*', n) &&
-		   (rc = vv_warn_once(r, rec, key, rec->line, VV_VCF_W_CONTIG_NAME, "CHROM",
+		   (rc = vv_vcf_warn_once(r, rec, key, rec->line, VV_VCF_W_CONTIG_NAME, "CHROM",
 				      "contig %s has '*'", key)) != 0) {
 		return rc;
 	}
 	if (bcf_hdr_name2id(r->hdr, key) < 0 || bcf_hdr_name2id(r->hdr, key) >= r->ncontigs_declared) {
 		char wk[320];
 		snprintf(wk, sizeof wk, "CTG:%s", key);
-		return vv_warn_once(r, rec, wk, rec->line, VV_VCF_W_UNDECLARED, "CHROM",
+		return vv_vcf_warn_once(r, rec, wk, rec->line, VV_VCF_W_UNDECLARED, "CHROM",
 				    "contig %s has no ##contig line; htslib adds one", key);
 	}
 	return 0;
@@ -365,7 +365,7 @@ static int check_alleles(vv_vcf_reader *r, struct vv_rec *rec, const struct tok 
 
 	if (ref->n == 0)
 		return REFUSE("REF", "empty");
-	if (!vv_is_bases(ref->p, ref->n))
+	if (!vv_vcf_is_bases(ref->p, ref->n))
 		return REFUSE("REF", "not a sequence of A, C, G, T, N");
 	*n_alts = 0;
 	if (tok_is(alt, "."))
@@ -374,10 +374,10 @@ static int check_alleles(vv_vcf_reader *r, struct vv_rec *rec, const struct tok 
 		enum vv_allele c;
 		k++;
 		if ((uint32_t)k > r->lim.max_alts)
-			return vv_rec_errf(r, VV_ERR_VCF_LIMIT, "ALT", "more than %u ALT alleles", r->lim.max_alts);
+			return vv_vcf_rec_errf(r, VV_ERR_VCF_LIMIT, "ALT", "more than %u ALT alleles", r->lim.max_alts);
 		if (one.n == 0)
 			return REFUSE("ALT", "allele %d is empty", k);
-		c = vv_allele_class(one.p, one.n);
+		c = vv_vcf_allele_class(one.p, one.n);
 		if (c == VV_AL_BAD)
 			return REFUSE("ALT", "allele %d is neither bases, '*', a <symbolic> allele nor a breakend", k);
 		if (c == VV_AL_BASES && one.n == ref->n && strncasecmp(one.p, ref->p, one.n) == 0 &&
@@ -436,9 +436,9 @@ static int check_filter(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *
 			char name[300], key[320];
 			snprintf(name, sizeof name, "%.*s", (int)(one.n < 256 ? one.n : 256), one.p);
 			int id = bcf_hdr_id2int(r->hdr, BCF_DT_ID, name);
-			if (!vv_declared(r, BCF_HL_FLT, id)) {
+			if (!vv_vcf_declared(r, BCF_HL_FLT, id)) {
 				snprintf(key, sizeof key, "FLT:%s", name);
-				if ((rc = vv_warn_once(r, rec, key, rec->line, VV_VCF_W_UNDECLARED, "FILTER",
+				if ((rc = vv_vcf_warn_once(r, rec, key, rec->line, VV_VCF_W_UNDECLARED, "FILTER",
 						       "FILTER %s has no header line; htslib adds one", name)) != 0)
 					return rc;
 			}
@@ -455,8 +455,8 @@ static void get_def(vv_vcf_reader *r, int hl, const char *key, struct def *d)
 	int id = bcf_hdr_id2int(r->hdr, BCF_DT_ID, key);
 
 	memset(d, 0, sizeof *d);
-	d->res = vv_reserved_find(hl == BCF_HL_FMT, key, r->vmajor, r->vminor);
-	if (vv_declared(r, hl, id)) {
+	d->res = vv_vcf_reserved_find(hl == BCF_HL_FMT, key, r->vmajor, r->vminor);
+	if (vv_vcf_declared(r, hl, id)) {
 		d->declared = 1;
 		d->type = bcf_hdr_id2type(r->hdr, hl, id);
 		d->vl = bcf_hdr_id2length(r->hdr, hl, id);
@@ -663,7 +663,7 @@ static int check_info(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *t,
 		snprintf(field, sizeof field, "INFO/%s", key);
 		if (k.n == 0)
 			return REFUSE("INFO", "an entry without a key");
-		if (!vv_key_ok(k.p, k.n, 0) && (rc = WARN(VV_VCF_W_SYNTAX, field, "not a valid INFO key")) != 0)
+		if (!vv_vcf_key_ok(k.p, k.n, 0) && (rc = WARN(VV_VCF_W_SYNTAX, field, "not a valid INFO key")) != 0)
 			return rc;
 		{
 			struct tok rest = all, other;
@@ -682,7 +682,7 @@ static int check_info(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *t,
 		get_def(r, BCF_HL_INFO, key, &d);
 		if (!d.declared) {
 			snprintf(wk, sizeof wk, "INFO:%s", key);
-			if ((rc = vv_warn_once(r, rec, wk, rec->line, VV_VCF_W_UNDECLARED, field,
+			if ((rc = vv_vcf_warn_once(r, rec, wk, rec->line, VV_VCF_W_UNDECLARED, field,
 					       "INFO/%s has no header line; htslib reads it as a String", key)) != 0)
 				return rc;
 		}
@@ -778,7 +778,7 @@ static int check_format(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *
 	for (size_t i = 0; i < fmt->n; i++)
 		nk += fmt->p[i] == ':';
 	if (nk >= VV_MAX_FMT)
-		return vv_rec_errf(r, VV_ERR_VCF_LIMIT, "FORMAT", "more than %d keys", VV_MAX_FMT);
+		return vv_vcf_rec_errf(r, VV_ERR_VCF_LIMIT, "FORMAT", "more than %d keys", VV_MAX_FMT);
 	if (!(keys = calloc((size_t)nk + 1, sizeof *keys)))
 		return VV_ERR_NOMEM;
 	nk = 0;
@@ -787,7 +787,7 @@ static int check_format(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *
 		char field[300];
 
 		if (nk == VV_MAX_FMT) {
-			rc = vv_rec_errf(r, VV_ERR_VCF_LIMIT, "FORMAT", "more than %d keys", VV_MAX_FMT);
+			rc = vv_vcf_rec_errf(r, VV_ERR_VCF_LIMIT, "FORMAT", "more than %d keys", VV_MAX_FMT);
 			goto out;
 		}
 		if (one.n == 0 || tok_is(&one, ".")) {
@@ -809,7 +809,7 @@ static int check_format(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *
 					goto out;
 				break;
 			}
-		if (!vv_key_ok(one.p, one.n, !is_v43(r)) && (rc = WARN(VV_VCF_W_SYNTAX, field, "not a valid FORMAT key")) != 0)
+		if (!vv_vcf_key_ok(one.p, one.n, !is_v43(r)) && (rc = WARN(VV_VCF_W_SYNTAX, field, "not a valid FORMAT key")) != 0)
 			goto out;
 		get_def(r, BCF_HL_FMT, k->name, &k->d);
 		if (k->d.declared && k->d.type == BCF_HT_STR) {
@@ -820,7 +820,7 @@ static int check_format(vv_vcf_reader *r, struct vv_rec *rec, const struct tok *
 		}
 		if (!k->d.declared) {
 			snprintf(wk, sizeof wk, "FMT:%s", k->name);
-			if ((rc = vv_warn_once(r, rec, wk, rec->line, VV_VCF_W_UNDECLARED, field,
+			if ((rc = vv_vcf_warn_once(r, rec, wk, rec->line, VV_VCF_W_UNDECLARED, field,
 					       "FORMAT/%s has no header line; htslib reads it as a String",
 					       k->name)) != 0)
 				goto out;
@@ -887,7 +887,7 @@ out:
 	return rc;
 }
 
-int vv_check_record_text(vv_vcf_reader *r, struct vv_rec *rec, const char *line, size_t len)
+int vv_vcf_check_record_text(vv_vcf_reader *r, struct vv_rec *rec, const char *line, size_t len)
 {
 	static const char *const names[] = {"CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT"};
 	struct tok all = {line, len}, col[9], samples = {NULL, 0};
@@ -902,13 +902,13 @@ int vv_check_record_text(vv_vcf_reader *r, struct vv_rec *rec, const char *line,
 			nsample_cols += all.p[i] == '\t';
 	}
 	if (ncol < 8)
-		return vv_rec_errf(r, VV_ERR_VCF_PARSE, names[ncol], "missing (the line has %d tab-separated columns)",
+		return vv_vcf_rec_errf(r, VV_ERR_VCF_PARSE, names[ncol], "missing (the line has %d tab-separated columns)",
 				   ncol);
 	if (r->nsamples == 0 && ncol > 8)
-		return vv_rec_errf(r, VV_ERR_VCF_PARSE, "FORMAT",
+		return vv_vcf_rec_errf(r, VV_ERR_VCF_PARSE, "FORMAT",
 				   "the line has FORMAT or sample columns, the header has no samples");
 	if (r->nsamples > 0 && (ncol < 9 || nsample_cols != r->nsamples))
-		return vv_rec_errf(r, VV_ERR_VCF_PARSE, ncol < 9 ? "FORMAT" : "samples",
+		return vv_vcf_rec_errf(r, VV_ERR_VCF_PARSE, ncol < 9 ? "FORMAT" : "samples",
 				   "%d sample columns, the header has %d", ncol < 9 ? 0 : nsample_cols, r->nsamples);
 	if ((rc = check_chrom(r, rec, &col[0])) != 0 || (rc = check_pos(r, &col[1])) != 0 ||
 	    (rc = check_id(r, rec, &col[2])) != 0 || (rc = check_alleles(r, rec, &col[3], &col[4], &n_alts)) != 0 ||
@@ -977,13 +977,13 @@ static int check_bcf(vv_vcf_reader *r, struct vv_rec *rec)
 
 	if (b->pos < -1 || b->pos >= INT32_MAX - 1)
 		return REFUSE("POS", "outside 0..2147483646");
-	if (b->n_allele < 1 || !vv_is_bases(b->d.allele[0], strlen(b->d.allele[0])))
+	if (b->n_allele < 1 || !vv_vcf_is_bases(b->d.allele[0], strlen(b->d.allele[0])))
 		return REFUSE("REF", "not a sequence of A, C, G, T, N");
 	if (b->n_allele == 2 && strcmp(b->d.allele[1], ".") == 0)
 		return REFUSE("ALT", "'.' stored as an allele");
 	for (int i = 1; i < b->n_allele; i++) {
 		const char *a = b->d.allele[i];
-		if (vv_allele_class(a, strlen(a)) == VV_AL_BAD)
+		if (vv_vcf_allele_class(a, strlen(a)) == VV_AL_BAD)
 			return REFUSE("ALT", "allele %d is neither bases, '*', a <symbolic> allele nor a breakend", i);
 		if (strcasecmp(a, b->d.allele[0]) == 0 &&
 		    (rc = WARN(VV_VCF_W_ALLELE, "ALT", "allele %d equals REF", i)) != 0)
@@ -996,14 +996,14 @@ static int check_bcf(vv_vcf_reader *r, struct vv_rec *rec)
 	for (int i = 0; i < b->n_info; i++) {
 		const bcf_info_t *in = &b->d.info[i];
 		if (!stored_type_ok(bcf_hdr_id2type(r->hdr, BCF_HL_INFO, in->key), in->type, in->len, 0))
-			return vv_rec_errf(r, VV_ERR_VCF_PARSE, "INFO", "%s stored with a type its header line does not allow",
+			return vv_vcf_rec_errf(r, VV_ERR_VCF_PARSE, "INFO", "%s stored with a type its header line does not allow",
 					   bcf_hdr_int2id(r->hdr, BCF_DT_ID, in->key));
 	}
 	for (int i = 0; i < b->n_fmt; i++) {
 		const bcf_fmt_t *f = &b->d.fmt[i];
 		int gt = strcmp(bcf_hdr_int2id(r->hdr, BCF_DT_ID, f->id), "GT") == 0;
 		if (!stored_type_ok(bcf_hdr_id2type(r->hdr, BCF_HL_FMT, f->id), f->type, f->n, gt))
-			return vv_rec_errf(r, VV_ERR_VCF_PARSE, "FORMAT", "%s stored with a type its header line does not allow",
+			return vv_vcf_rec_errf(r, VV_ERR_VCF_PARSE, "FORMAT", "%s stored with a type its header line does not allow",
 					   bcf_hdr_int2id(r->hdr, BCF_DT_ID, f->id));
 	}
 	for (int i = 0; i < b->n_fmt; i++) {
@@ -1050,7 +1050,7 @@ static int check_bcf(vv_vcf_reader *r, struct vv_rec *rec)
 			if (t != BCF_HT_INT && t != BCF_HT_REAL)
 				continue;
 			if ((vl == BCF_VL_A || vl == BCF_VL_R || vl == BCF_VL_G) && (uint64_t)in->len != want)
-				return vv_rec_errf(r, VV_ERR_VCF_FIELD, "INFO", "%s: %d values, Number=A/R/G needs %llu",
+				return vv_vcf_rec_errf(r, VV_ERR_VCF_FIELD, "INFO", "%s: %d values, Number=A/R/G needs %llu",
 						   bcf_hdr_int2id(r->hdr, BCF_DT_ID, in->key), in->len,
 						   (unsigned long long)want);
 		}
@@ -1071,7 +1071,7 @@ static int check_bcf(vv_vcf_reader *r, struct vv_rec *rec)
 				    (vl == BCF_VL_G && (uint64_t)c == expected_count(&d, n_alts, 1)) ||
 				    (c == 1 && vl != BCF_VL_A))
 					continue;
-				return vv_rec_errf(r, VV_ERR_VCF_FIELD, "FORMAT", "%s, sample %d: %d values, Number=A/R/G needs more",
+				return vv_vcf_rec_errf(r, VV_ERR_VCF_FIELD, "FORMAT", "%s, sample %d: %d values, Number=A/R/G needs more",
 						   bcf_hdr_int2id(r->hdr, BCF_DT_ID, f->id), s + 1, c);
 			}
 		}
@@ -1079,16 +1079,16 @@ static int check_bcf(vv_vcf_reader *r, struct vv_rec *rec)
 	return 0;
 }
 
-int vv_check_record_parsed(vv_vcf_reader *r, struct vv_rec *rec)
+int vv_vcf_check_record_parsed(vv_vcf_reader *r, struct vv_rec *rec)
 {
 	bcf1_t *b = rec->b;
 
 	if (b->n_allele < 1)
 		return REFUSE("REF", "missing");
 	if ((uint32_t)(b->n_allele - 1) > r->lim.max_alts)
-		return vv_rec_errf(r, VV_ERR_VCF_LIMIT, "ALT", "more than %u ALT alleles", r->lim.max_alts);
+		return vv_vcf_rec_errf(r, VV_ERR_VCF_LIMIT, "ALT", "more than %u ALT alleles", r->lim.max_alts);
 	if (b->n_sample != 0 && b->n_sample != (uint32_t)r->nsamples)
-		return vv_rec_errf(r, VV_ERR_VCF_PARSE, "samples", "%u sample columns, the header has %d",
+		return vv_vcf_rec_errf(r, VV_ERR_VCF_PARSE, "samples", "%u sample columns, the header has %d",
 				   b->n_sample, r->nsamples);
 	if (r->kind == VV_VCF_IN_BCF)
 		return check_bcf(r, rec);

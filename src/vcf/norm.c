@@ -70,7 +70,7 @@ static int align_left(const vv_ref *ref, const char *contig, int64_t *pos0, char
 			size_t got = 0;
 
 			(*rs)[rl] = (*as)[al] = '\0';
-			rc = vv_ref_fetch0(ref, contig, p - npad, p, &pad, &got);
+			rc = vv_vcf_ref_fetch0(ref, contig, p - npad, p, &pad, &got);
 			if (rc == 0 && got != (size_t)npad)
 				rc = VV_ERR_REF_IO;
 			if (rc == 0 && (rc = prepend(rs, &rl, &rcap, pad, got)) == 0)
@@ -111,13 +111,13 @@ static enum vv_vcf_status classify(const char *r, const char *a)
 	return VV_VCF_COMPLEX;
 }
 
-int vv_norm_variant(vv_vcf_reader *r, struct vv_vcf_var *v)
+int vv_vcf_norm_variant(vv_vcf_reader *r, struct vv_vcf_var *v)
 {
 	bcf1_t *b = v->rec->b;
 	const char *ref0 = b->d.allele[0];
 	const char *alt0 = v->alt_index ? b->d.allele[v->alt_index] : ".";
 	size_t rl = strlen(ref0), al = strlen(alt0);
-	enum vv_allele cls = v->alt_index ? vv_allele_class(alt0, al) : VV_AL_BAD;
+	enum vv_allele cls = v->alt_index ? vv_vcf_allele_class(alt0, al) : VV_AL_BAD;
 	const char *contig = v->rec->contig;
 	char *seq = NULL;
 	size_t got = 0;
@@ -145,7 +145,7 @@ int vv_norm_variant(vv_vcf_reader *r, struct vv_vcf_var *v)
 		v->status = VV_VCF_KEEP_OUTSIDE;
 		return 0;
 	}
-	rc = vv_ref_fetch0(r->ref, contig, v->pos - 1, v->pos - 1 + (int64_t)rl, &seq, &got);
+	rc = vv_vcf_ref_fetch0(r->ref, contig, v->pos - 1, v->pos - 1 + (int64_t)rl, &seq, &got);
 	if (rc)
 		return rc == VV_ERR_RANGE ? VV_ERR_REF_IO : rc;
 	rc = got != rl || strcmp(seq, v->ref) != 0;

@@ -59,7 +59,7 @@ static void limits_fill(vv_vcf_limits *dst, const vv_vcf_limits *src)
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                        */
 
-void vv_ks_wipe_free(kstring_t *s)
+void vv_vcf_ks_wipe_free(kstring_t *s)
 {
 	if (s->s) {
 		vv_wipe(s->s, s->m);
@@ -69,7 +69,7 @@ void vv_ks_wipe_free(kstring_t *s)
 	s->l = s->m = 0;
 }
 
-void vv_bcf_wipe_destroy(bcf1_t *b)
+void vv_vcf_bcf_wipe_destroy(bcf1_t *b)
 {
 	if (!b)
 		return;
@@ -84,7 +84,7 @@ void vv_bcf_wipe_destroy(bcf1_t *b)
 	bcf_destroy(b);
 }
 
-void vv_wvec_done(struct vv_wvec *v)
+void vv_vcf_wvec_done(struct vv_wvec *v)
 {
 	free(v->w);
 	v->w = NULL;
@@ -105,12 +105,12 @@ static int wvec_push(struct vv_wvec *v, const vv_vcf_warning *w)
 	return 0;
 }
 
-bool vv_nameset_has(const struct vv_nameset *s, const char *name)
+bool vv_vcf_nameset_has(const struct vv_nameset *s, const char *name)
 {
 	return s->h && khash_str2int_has_key(s->h, name);
 }
 
-int vv_nameset_add(struct vv_nameset *s, const char *name)
+int vv_vcf_nameset_add(struct vv_nameset *s, const char *name)
 {
 	char *c;
 
@@ -127,7 +127,7 @@ int vv_nameset_add(struct vv_nameset *s, const char *name)
 	return 0;
 }
 
-void vv_nameset_done(struct vv_nameset *s)
+void vv_vcf_nameset_done(struct vv_nameset *s)
 {
 	khash_str2int_destroy_free(s->h);
 	s->h = NULL;
@@ -177,7 +177,7 @@ static int warn_v(vv_vcf_reader *r, struct vv_rec *rec, uint64_t line, enum vv_v
 	return rc;
 }
 
-int vv_warn(vv_vcf_reader *r, struct vv_rec *rec, uint64_t line, enum vv_vcf_warn kind,
+int vv_vcf_warnf(vv_vcf_reader *r, struct vv_rec *rec, uint64_t line, enum vv_vcf_warn kind,
 	    const char *field, const char *fmt, ...)
 {
 	va_list ap;
@@ -189,15 +189,15 @@ int vv_warn(vv_vcf_reader *r, struct vv_rec *rec, uint64_t line, enum vv_vcf_war
 	return rc;
 }
 
-int vv_warn_once(vv_vcf_reader *r, struct vv_rec *rec, const char *key, uint64_t line,
+int vv_vcf_warn_once(vv_vcf_reader *r, struct vv_rec *rec, const char *key, uint64_t line,
 		 enum vv_vcf_warn kind, const char *field, const char *fmt, ...)
 {
 	va_list ap;
 	int rc;
 
-	if (vv_nameset_has(&r->warned, key))
+	if (vv_vcf_nameset_has(&r->warned, key))
 		return 0;
-	if ((rc = vv_nameset_add(&r->warned, key)) != 0)
+	if ((rc = vv_vcf_nameset_add(&r->warned, key)) != 0)
 		return rc;
 	va_start(ap, fmt);
 	rc = warn_v(r, rec, line, kind, field, fmt, ap);
@@ -205,17 +205,17 @@ int vv_warn_once(vv_vcf_reader *r, struct vv_rec *rec, const char *key, uint64_t
 	return rc;
 }
 
-bool vv_declared(const vv_vcf_reader *r, int hl, int id)
+bool vv_vcf_declared(const vv_vcf_reader *r, int hl, int id)
 {
 	return id >= 0 && id < r->ndeclared && (r->declared[id] & (1 << hl));
 }
 
-uint64_t vv_reader_where(const vv_vcf_reader *r)
+uint64_t vv_vcf_reader_where(const vv_vcf_reader *r)
 {
 	return r->kind == VV_VCF_IN_BCF ? r->nrec : r->lineno;
 }
 
-int vv_rec_errf(const vv_vcf_reader *r, int err, const char *field, const char *fmt, ...)
+int vv_vcf_rec_errf(const vv_vcf_reader *r, int err, const char *field, const char *fmt, ...)
 {
 	char msg[400];
 	va_list ap;
@@ -224,7 +224,7 @@ int vv_rec_errf(const vv_vcf_reader *r, int err, const char *field, const char *
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	return vv_errf(err, "%s %llu, field %s: %s", r->kind == VV_VCF_IN_BCF ? "record" : "line",
-		       (unsigned long long)vv_reader_where(r), field, msg);
+		       (unsigned long long)vv_vcf_reader_where(r), field, msg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -283,14 +283,14 @@ static int check_duplicate(vv_vcf_reader *r, struct vv_rec *rec, int rid, const 
 	int64_t pos = rec->pos;
 	struct vv_dupkey *k;
 
-	if (!vv_is_bases(ref, rl) || !vv_is_bases(alt, al))
+	if (!vv_vcf_is_bases(ref, rl) || !vv_vcf_is_bases(alt, al))
 		return 0;
 	minimal_form(&ref, &rl, &alt, &al, &pos);
 	for (size_t i = 0; i < VV_DUP_RING; i++) {
 		k = &r->dups->k[i];
 		if (k->ref && k->rid == rid && k->pos == pos && strlen(k->ref) == rl && strlen(k->alt) == al &&
 		    strncasecmp(k->ref, ref, rl) == 0 && strncasecmp(k->alt, alt, al) == 0)
-			return vv_warn(r, rec, rec->line ? rec->line : rec->index, VV_VCF_W_ORDER, "POS",
+			return vv_vcf_warnf(r, rec, rec->line ? rec->line : rec->index, VV_VCF_W_ORDER, "POS",
 				       "the same variant was already given in %s %llu",
 				       rec->line ? "line" : "record", (unsigned long long)k->line);
 	}
@@ -413,7 +413,7 @@ static int read_line(vv_vcf_reader *r)
 		r->line.s[--r->line.l] = '\0';
 		if (!r->cr_warned) {
 			r->cr_warned = 1;
-			if ((rc = vv_warn(r, NULL, r->lineno, VV_VCF_W_FORMAT_END, "file",
+			if ((rc = vv_vcf_warnf(r, NULL, r->lineno, VV_VCF_W_FORMAT_END, "file",
 					  "lines end in CR LF; the CR is dropped")) != 0)
 				return rc;
 		}
@@ -455,10 +455,10 @@ static int check_header_text(vv_vcf_reader *r, const char *txt, size_t len, uint
 		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
 
 		if (l >= 2 && p[0] == '#' && p[1] == '#') {
-			if ((rc = vv_check_header_line(r, p, l, ln)) != 0)
+			if ((rc = vv_vcf_check_header_line(r, p, l, ln)) != 0)
 				return rc;
 		} else if (l >= 1 && p[0] == '#') {
-			return vv_check_chrom_line(r, p, l, ln);
+			return vv_vcf_check_chrom_line(r, p, l, ln);
 		}
 		ln++;
 		p = nl ? nl + 1 : end;
@@ -508,7 +508,7 @@ static int read_vcf_header(vv_vcf_reader *r)
 			goto out;
 		}
 		if (r->line.l == 0) {
-			if ((rc = vv_warn(r, NULL, r->lineno, VV_VCF_W_FORMAT_END, "header",
+			if ((rc = vv_vcf_warnf(r, NULL, r->lineno, VV_VCF_W_FORMAT_END, "header",
 					  "blank line in the header; skipped")) != 0)
 				goto out;
 			continue;
@@ -530,9 +530,9 @@ static int read_vcf_header(vv_vcf_reader *r)
 			goto out;
 		}
 		if (r->line.s[1] == '#') {
-			if ((rc = vv_check_header_line(r, r->line.s, r->line.l, r->lineno)) != 0)
+			if ((rc = vv_vcf_check_header_line(r, r->line.s, r->line.l, r->lineno)) != 0)
 				goto out;
-		} else if ((rc = vv_check_chrom_line(r, r->line.s, r->line.l, r->lineno)) != 0) {
+		} else if ((rc = vv_vcf_check_chrom_line(r, r->line.s, r->line.l, r->lineno)) != 0) {
 			goto out;
 		}
 		if (kputsn(r->line.s, r->line.l, &txt) < 0 || kputc('\n', &txt) < 0) {
@@ -544,7 +544,7 @@ static int read_vcf_header(vv_vcf_reader *r)
 	}
 	rc = header_parse(r, txt.s);
 out:
-	vv_ks_wipe_free(&txt);
+	vv_vcf_ks_wipe_free(&txt);
 	return rc;
 }
 
@@ -600,7 +600,7 @@ static int open_common(vv_vcf_reader *r)
 		return vv_errf(VV_ERR_VCF_PARSE, "line 1: htslib cannot open the stream");
 	r->hf = NULL;
 	if (r->kind == VV_VCF_IN_VCF_BGZF && bgzf_check_EOF(r->bgzf) == 0) {
-		rc = vv_warn(r, NULL, 0, VV_VCF_W_FORMAT_END, "file",
+		rc = vv_vcf_warnf(r, NULL, 0, VV_VCF_W_FORMAT_END, "file",
 			     "the BGZF end-of-file block is missing: the file may be truncated");
 		if (rc)
 			return rc;
@@ -706,12 +706,12 @@ static void reader_free(vv_vcf_reader *r)
 		vv_wipe(r->buf, VV_READ_CHUNK);
 		free(r->buf);
 	}
-	vv_ks_wipe_free(&r->line);
-	vv_ks_wipe_free(&r->work);
+	vv_vcf_ks_wipe_free(&r->line);
+	vv_vcf_ks_wipe_free(&r->work);
 	free(r->declared);
-	vv_nameset_done(&r->done_contigs);
-	vv_nameset_done(&r->warned);
-	vv_wvec_done(&r->warn);
+	vv_vcf_nameset_done(&r->done_contigs);
+	vv_vcf_nameset_done(&r->warned);
+	vv_vcf_wvec_done(&r->warn);
 	free(r);
 }
 
@@ -794,13 +794,13 @@ uint64_t vv_vcf_warnings_of(const vv_vcf_reader *r, enum vv_vcf_warn kind)
 /* ------------------------------------------------------------------ */
 /* Records                                                              */
 
-void vv_rec_unref(struct vv_rec *rec)
+void vv_vcf_rec_unref(struct vv_rec *rec)
 {
 	if (!rec || --rec->refs > 0)
 		return;
-	vv_bcf_wipe_destroy(rec->b);
+	vv_vcf_bcf_wipe_destroy(rec->b);
 	free(rec->contig);
-	vv_wvec_done(&rec->warn);
+	vv_vcf_wvec_done(&rec->warn);
 	free(rec);
 }
 
@@ -816,24 +816,24 @@ void vv_vcf_var_free(vv_vcf_var *v)
 		vv_wipe(v->alt, strlen(v->alt));
 		free(v->alt);
 	}
-	vv_rec_unref(v->rec);
+	vv_vcf_rec_unref(v->rec);
 	free(v);
 }
 
 static int order_checks(vv_vcf_reader *r, struct vv_rec *rec)
 {
 	int rid = rec->b->rid, rc = 0;
-	uint64_t where = vv_reader_where(r);
+	uint64_t where = vv_vcf_reader_where(r);
 
 	if (rid != r->last_rid) {
-		if (vv_nameset_has(&r->done_contigs, rec->contig))
-			rc = vv_warn(r, rec, where, VV_VCF_W_ORDER, "CHROM",
+		if (vv_vcf_nameset_has(&r->done_contigs, rec->contig))
+			rc = vv_vcf_warnf(r, rec, where, VV_VCF_W_ORDER, "CHROM",
 				     "records of contig %s are split into separate blocks", rec->contig);
 		if (!rc && r->last_rid >= 0)
-			rc = vv_nameset_add(&r->done_contigs, bcf_hdr_id2name(r->hdr, r->last_rid));
+			rc = vv_vcf_nameset_add(&r->done_contigs, bcf_hdr_id2name(r->hdr, r->last_rid));
 		r->last_rid = rid;
 	} else if (rec->pos < r->last_pos) {
-		rc = vv_warn(r, rec, where, VV_VCF_W_ORDER, "POS", "records are not sorted by position");
+		rc = vv_vcf_warnf(r, rec, where, VV_VCF_W_ORDER, "POS", "records are not sorted by position");
 	}
 	r->last_pos = rec->pos;
 	return rc;
@@ -862,7 +862,7 @@ static int read_record(vv_vcf_reader *r, struct vv_rec **out)
 				break;
 			if (!r->blank_warned) {
 				r->blank_warned = 1;
-				if ((rc = vv_warn(r, NULL, r->lineno, VV_VCF_W_FORMAT_END, "file",
+				if ((rc = vv_vcf_warnf(r, NULL, r->lineno, VV_VCF_W_FORMAT_END, "file",
 						  "blank line among the records; skipped")) != 0)
 					return rc;
 			}
@@ -874,7 +874,7 @@ static int read_record(vv_vcf_reader *r, struct vv_rec **out)
 	if (r->nrec >= r->lim.max_records)
 		return vv_errf(VV_ERR_VCF_LIMIT, "%s %llu: more than %llu records",
 			       r->kind == VV_VCF_IN_BCF ? "record" : "line",
-			       (unsigned long long)vv_reader_where(r) + (r->kind == VV_VCF_IN_BCF),
+			       (unsigned long long)vv_vcf_reader_where(r) + (r->kind == VV_VCF_IN_BCF),
 			       (unsigned long long)r->lim.max_records);
 	if (!(rec = calloc(1, sizeof *rec)) || !(rec->b = bcf_init())) {
 		free(rec);
@@ -887,11 +887,11 @@ static int read_record(vv_vcf_reader *r, struct vv_rec **out)
 		rc = bcf_read(r->hts, r->hdr, rec->b);
 		if (rc == -1) {
 			r->nrec--;
-			vv_rec_unref(rec);
+			vv_vcf_rec_unref(rec);
 			return 0;
 		}
 		if (rc < 0 || rec->b->errcode) {
-			rc = vv_rec_errf(r, VV_ERR_VCF_PARSE, "record", "htslib cannot decode this BCF record");
+			rc = vv_vcf_rec_errf(r, VV_ERR_VCF_PARSE, "record", "htslib cannot decode this BCF record");
 			goto out;
 		}
 		r->text_bytes += rec->b->shared.l + rec->b->indiv.l;
@@ -902,7 +902,7 @@ static int read_record(vv_vcf_reader *r, struct vv_rec **out)
 		}
 	} else {
 		rec->line = r->lineno;
-		if ((rc = vv_check_record_text(r, rec, r->line.s, r->line.l)) != 0)
+		if ((rc = vv_vcf_check_record_text(r, rec, r->line.s, r->line.l)) != 0)
 			goto out;
 		r->work.l = 0;
 		if (kputsn(r->line.s, r->line.l, &r->work) < 0) {
@@ -911,16 +911,16 @@ static int read_record(vv_vcf_reader *r, struct vv_rec **out)
 		}
 		if (vcf_parse(&r->work, r->hdr, rec->b) != 0 ||
 		    (rec->b->errcode & ~(BCF_ERR_CTG_UNDEF | BCF_ERR_TAG_UNDEF))) {
-			rc = vv_rec_errf(r, VV_ERR_VCF_PARSE, "record", "htslib cannot parse this line");
+			rc = vv_vcf_rec_errf(r, VV_ERR_VCF_PARSE, "record", "htslib cannot parse this line");
 			goto out;
 		}
 	}
 	if (bcf_unpack(rec->b, BCF_UN_ALL) != 0) {
-		rc = vv_rec_errf(r, VV_ERR_VCF_PARSE, "record", "htslib cannot unpack this record");
+		rc = vv_vcf_rec_errf(r, VV_ERR_VCF_PARSE, "record", "htslib cannot unpack this record");
 		goto out;
 	}
 	if (rec->b->rid < 0 || rec->b->rid >= r->hdr->n[BCF_DT_CTG]) {
-		rc = vv_rec_errf(r, VV_ERR_VCF_FIELD, "CHROM", "no such contig");
+		rc = vv_vcf_rec_errf(r, VV_ERR_VCF_FIELD, "CHROM", "no such contig");
 		goto out;
 	}
 	if (!(rec->contig = strdup(bcf_hdr_id2name(r->hdr, rec->b->rid)))) {
@@ -929,7 +929,7 @@ static int read_record(vv_vcf_reader *r, struct vv_rec **out)
 	}
 	rec->pos = (int64_t)rec->b->pos + 1;
 	rec->n_alts = rec->b->n_allele > 0 ? rec->b->n_allele - 1 : 0;
-	if ((rc = vv_check_record_parsed(r, rec)) != 0)
+	if ((rc = vv_vcf_check_record_parsed(r, rec)) != 0)
 		goto out;
 	if ((rc = order_checks(r, rec)) != 0)
 		goto out;
@@ -937,7 +937,7 @@ static int read_record(vv_vcf_reader *r, struct vv_rec **out)
 	rec = NULL;
 	rc = 1;
 out:
-	vv_rec_unref(rec);
+	vv_vcf_rec_unref(rec);
 	return rc;
 }
 
@@ -961,7 +961,7 @@ static int make_variants(vv_vcf_reader *r, struct vv_rec *rec)
 		rec->refs++;
 		v->alt_index = rec->n_alts ? i + 1 : 0;
 		r->pending[r->npending++] = v;
-		if ((rc = vv_norm_variant(r, v)) != 0)
+		if ((rc = vv_vcf_norm_variant(r, v)) != 0)
 			return rc;
 		if (rec->n_alts && (rc = check_duplicate(r, rec, rec->b->rid, rec->b->d.allele[0],
 							 rec->b->d.allele[i + 1])) != 0)
@@ -988,7 +988,7 @@ int vv_vcf_next(vv_vcf_reader *r, vv_vcf_var **out)
 		if (rc == 0) {
 			if (r->no_final_newline && r->kind != VV_VCF_IN_BCF) {
 				r->no_final_newline = 0;
-				if ((rc = vv_warn(r, NULL, r->lineno, VV_VCF_W_FORMAT_END, "file",
+				if ((rc = vv_vcf_warnf(r, NULL, r->lineno, VV_VCF_W_FORMAT_END, "file",
 						  "the last line has no newline")) != 0)
 					return fail(r, rc);
 			}
@@ -996,7 +996,7 @@ int vv_vcf_next(vv_vcf_reader *r, vv_vcf_var **out)
 			return 0;
 		}
 		rc = make_variants(r, rec);
-		vv_rec_unref(rec);
+		vv_vcf_rec_unref(rec);
 		if (rc) {
 			pending_clear(r);
 			return fail(r, rc);

@@ -135,7 +135,7 @@ static void to_acgtn(char *s, size_t n)
 	}
 }
 
-int vv_ref_fetch0(const vv_ref *ref, const char *contig, int64_t beg, int64_t end, char **seq,
+int vv_vcf_ref_fetch0(const vv_ref *ref, const char *contig, int64_t beg, int64_t end, char **seq,
 		  size_t *len)
 {
 	int64_t clen;
@@ -173,7 +173,7 @@ int vv_ref_fetch(const vv_ref *ref, const char *contig, int64_t beg, int64_t end
 
 	if (!ref || !contig || !seq || !len)
 		return VV_ERR_INVAL;
-	rc = vv_ref_fetch0(ref, contig, beg - 1, end, seq, len);
+	rc = vv_vcf_ref_fetch0(ref, contig, beg - 1, end, seq, len);
 	if (rc == VV_ERR_REF_CONTIG)
 		return vv_errf(rc, "contig %s is not in reference %s", contig, ref->name);
 	if (rc == VV_ERR_RANGE)
@@ -305,7 +305,7 @@ int vv_ref_window_get(const vv_ref *ref, const char *contig, int64_t pos, size_t
 	if (start < 1)
 		start = 1;
 	beg0 = start - 1;
-	rc = vv_ref_fetch0(ref, contig, beg0, beg0 + (int64_t)width, &seq, &got);
+	rc = vv_vcf_ref_fetch0(ref, contig, beg0, beg0 + (int64_t)width, &seq, &got);
 	if (rc == VV_ERR_RANGE || rc == VV_ERR_REF_CONTIG)
 		return vv_errf(rc, "%s:%lld window out of the contig", contig, (long long)start);
 	if (rc)

@@ -118,37 +118,37 @@ struct vv_ref {
 /* Records a warning for the reader (and for rec, when not NULL).  field and
  * message are printf-free text; message may be a format.  Returns 0 or
  * VV_ERR_NOMEM. */
-int vv_warn(vv_vcf_reader *r, struct vv_rec *rec, uint64_t line, enum vv_vcf_warn kind,
+int vv_vcf_warnf(vv_vcf_reader *r, struct vv_rec *rec, uint64_t line, enum vv_vcf_warn kind,
 	    const char *field, const char *fmt, ...) VV_PRINTF(6, 7) VV_MUST_CHECK;
-/* As vv_warn, but only the first time `key` is seen in this file. */
-int vv_warn_once(vv_vcf_reader *r, struct vv_rec *rec, const char *key, uint64_t line,
+/* As vv_vcf_warnf, but only the first time `key` is seen in this file. */
+int vv_vcf_warn_once(vv_vcf_reader *r, struct vv_rec *rec, const char *key, uint64_t line,
 		 enum vv_vcf_warn kind, const char *field, const char *fmt, ...)
 	VV_PRINTF(7, 8) VV_MUST_CHECK;
-void vv_wvec_done(struct vv_wvec *v);
+void vv_vcf_wvec_done(struct vv_wvec *v);
 
-bool vv_nameset_has(const struct vv_nameset *s, const char *name);
-int vv_nameset_add(struct vv_nameset *s, const char *name) VV_MUST_CHECK;
-void vv_nameset_done(struct vv_nameset *s);
+bool vv_vcf_nameset_has(const struct vv_nameset *s, const char *name);
+int vv_vcf_nameset_add(struct vv_nameset *s, const char *name) VV_MUST_CHECK;
+void vv_vcf_nameset_done(struct vv_nameset *s);
 
 /* Records "line N, field F: <message>" (or "record N, ..." for BCF input)
  * for the record being read and returns err. */
-int vv_rec_errf(const vv_vcf_reader *r, int err, const char *field, const char *fmt, ...)
+int vv_vcf_rec_errf(const vv_vcf_reader *r, int err, const char *field, const char *fmt, ...)
 	VV_PRINTF(4, 5);
 /* The line (VCF text) or record number (BCF) of the record being read. */
-uint64_t vv_reader_where(const vv_vcf_reader *r);
+uint64_t vv_vcf_reader_where(const vv_vcf_reader *r);
 
 /* 1 when the header itself (not a dummy htslib added) defines id for hl
  * (BCF_HL_INFO, BCF_HL_FMT, BCF_HL_FLT). */
-bool vv_declared(const vv_vcf_reader *r, int hl, int id);
+bool vv_vcf_declared(const vv_vcf_reader *r, int hl, int id);
 
 /* --- header checks (check_header.c) --- */
 
 /* Checks one raw header line ("##..."), recording warnings.  lineno is its
  * 1-based line.  Returns 0 or VV_ERR_NOMEM. */
-int vv_check_header_line(vv_vcf_reader *r, const char *line, size_t len, uint64_t lineno)
+int vv_vcf_check_header_line(vv_vcf_reader *r, const char *line, size_t len, uint64_t lineno)
 	VV_MUST_CHECK;
 /* Checks the #CHROM line; returns 0 or VV_ERR_VCF_PARSE with a detail. */
-int vv_check_chrom_line(vv_vcf_reader *r, const char *line, size_t len, uint64_t lineno)
+int vv_vcf_check_chrom_line(vv_vcf_reader *r, const char *line, size_t len, uint64_t lineno)
 	VV_MUST_CHECK;
 
 /* The reserved definition of an INFO (is_fmt 0) or FORMAT key, or NULL:
@@ -161,47 +161,47 @@ struct vv_reserved {
 	int nonneg;
 	int min_v43;            /* defined from VCF 4.3 on */
 };
-const struct vv_reserved *vv_reserved_find(int is_fmt, const char *id, int vmajor, int vminor);
+const struct vv_reserved *vv_vcf_reserved_find(int is_fmt, const char *id, int vmajor, int vminor);
 
 /* --- record checks (check_record.c) --- */
 
 /* Checks the raw text of a data line before htslib parses it, recording
  * warnings on rec.  Returns 0, or VV_ERR_VCF_FIELD / VV_ERR_VCF_PARSE /
  * VV_ERR_VCF_LIMIT with "line N, field F: ..." recorded. */
-int vv_check_record_text(vv_vcf_reader *r, struct vv_rec *rec, const char *line, size_t len)
+int vv_vcf_check_record_text(vv_vcf_reader *r, struct vv_rec *rec, const char *line, size_t len)
 	VV_MUST_CHECK;
 /* Checks a parsed record (BCF input, and what only the parse shows). */
-int vv_check_record_parsed(vv_vcf_reader *r, struct vv_rec *rec) VV_MUST_CHECK;
+int vv_vcf_check_record_parsed(vv_vcf_reader *r, struct vv_rec *rec) VV_MUST_CHECK;
 /* An INFO/FORMAT key: [A-Za-z_][0-9A-Za-z_.]* or 1000G; strict42: VCF 4.2
  * FORMAT keys, alphanumeric only. */
-bool vv_key_ok(const char *p, size_t n, int strict42);
+bool vv_vcf_key_ok(const char *p, size_t n, int strict42);
 /* A character of a contig name in the VCF 4.3 grammar
  * [0-9A-Za-z!#$%&+./:;?@^_|~-][0-9A-Za-z!#$%&*+./:;=?@^_|~-]* */
-bool vv_contig_char(char c, int first);
+bool vv_vcf_contig_char(char c, int first);
 /* Classifies one ALT allele's text. */
-enum vv_allele vv_allele_class(const char *a, size_t n);
+enum vv_allele vv_vcf_allele_class(const char *a, size_t n);
 /* Whether every byte of s[0..n) is one of ACGTN (any case). */
-bool vv_is_bases(const char *s, size_t n);
+bool vv_vcf_is_bases(const char *s, size_t n);
 
 /* --- normalization (norm.c) --- */
 
 /* Fills v (alt_index and rec set) with normalized pos/ref/alt and status.
  * Returns 0, VV_ERR_REF_IO, VV_ERR_NOMEM. */
-int vv_norm_variant(vv_vcf_reader *r, struct vv_vcf_var *v) VV_MUST_CHECK;
+int vv_vcf_norm_variant(vv_vcf_reader *r, struct vv_vcf_var *v) VV_MUST_CHECK;
 
 /* --- reference (ref.c) --- */
 
 /* Raw fetch of 0-based [beg, end) into *seq (malloc'd, upper case, non-ACGT
  * as N); clipped at the contig end. */
-int vv_ref_fetch0(const vv_ref *ref, const char *contig, int64_t beg, int64_t end, char **seq,
+int vv_vcf_ref_fetch0(const vv_ref *ref, const char *contig, int64_t beg, int64_t end, char **seq,
 		  size_t *len) VV_MUST_CHECK;
 
 /* --- shared helpers --- */
 
 /* Wipes and frees a kstring. */
-void vv_ks_wipe_free(kstring_t *s);
+void vv_vcf_ks_wipe_free(kstring_t *s);
 /* Wipes the buffers of a record and destroys it; NULL-safe. */
-void vv_bcf_wipe_destroy(bcf1_t *b);
-void vv_rec_unref(struct vv_rec *rec);
+void vv_vcf_bcf_wipe_destroy(bcf1_t *b);
+void vv_vcf_rec_unref(struct vv_rec *rec);
 
 #endif

@@ -185,7 +185,7 @@ int vv_vcf_writer_declare_info(vv_vcf_writer *w, const char *id, const char *num
 {
 	if (!w || !id || !number || !description || w->header_done)
 		return vv_errf(VV_ERR_INVAL, "output: INFO definitions go before the first record");
-	if (strlen(id) >= 64 || !vv_key_ok(id, strlen(id), 0) || !type_text(type))
+	if (strlen(id) >= 64 || !vv_vcf_key_ok(id, strlen(id), 0) || !type_text(type))
 		return vv_errf(VV_ERR_INVAL, "output: INFO id or type not valid");
 	if (!(strcmp(number, "A") == 0 || strcmp(number, "R") == 0 || strcmp(number, "G") == 0 ||
 	      strcmp(number, ".") == 0 || (number[0] && strspn(number, "0123456789") == strlen(number))))
@@ -389,7 +389,7 @@ static int split_info(vv_vcf_writer *w, bcf1_t *src, bcf1_t *dst, int ialt)
 		if (bcf_update_info_string(h, dst, key, picked ? str.s : (char *)w->sarr) < 0)
 			rc = VV_ERR_NOMEM;
 	}
-	vv_ks_wipe_free(&str);
+	vv_vcf_ks_wipe_free(&str);
 	return rc;
 }
 
@@ -509,7 +509,7 @@ static int split_fmt_string(vv_vcf_writer *w, bcf1_t *src, bcf1_t *dst, const ch
 out:
 	if (parts)
 		for (int s = 0; s < nsmpl; s++)
-			vv_ks_wipe_free(&parts[s]);
+			vv_vcf_ks_wipe_free(&parts[s]);
 	free(parts);
 	free(ptrs);
 	if (vals) {
@@ -568,11 +568,11 @@ static int split_record(vv_vcf_writer *w, bcf1_t *src, int ialt, bcf1_t **out)
 	al[1] = src->d.allele[ialt];
 	if (bcf_update_id(w->hdr, dst, src->d.id ? src->d.id : ".") < 0 || bcf_update_alleles(w->hdr, dst, al, 2) < 0 ||
 	    (src->d.n_flt && bcf_update_filter(w->hdr, dst, src->d.flt, src->d.n_flt) < 0)) {
-		vv_bcf_wipe_destroy(dst);
+		vv_vcf_bcf_wipe_destroy(dst);
 		return VV_ERR_NOMEM;
 	}
 	if ((rc = split_info(w, src, dst, ialt)) != 0 || (rc = split_format(w, src, dst, ialt)) != 0) {
-		vv_bcf_wipe_destroy(dst);
+		vv_vcf_bcf_wipe_destroy(dst);
 		return rc;
 	}
 	*out = dst;
@@ -743,7 +743,7 @@ static int build(vv_vcf_writer *w, const vv_vcf_var *v, bcf1_t **out)
 		if (!(b = bcf_dup(src)))
 			return VV_ERR_NOMEM;
 		if (bcf_unpack(b, BCF_UN_ALL) != 0) {
-			vv_bcf_wipe_destroy(b);
+			vv_vcf_bcf_wipe_destroy(b);
 			return VV_ERR_NOMEM;
 		}
 	}
@@ -773,7 +773,7 @@ static int build(vv_vcf_writer *w, const vv_vcf_var *v, bcf1_t **out)
 out:
 	free(end);
 	if (rc) {
-		vv_bcf_wipe_destroy(b);
+		vv_vcf_bcf_wipe_destroy(b);
 		return rc;
 	}
 	*out = b;
@@ -794,20 +794,20 @@ int vv_vcf_writer_write(vv_vcf_writer *w, const vv_vcf_var *v, const vv_vcf_info
 	if ((rc = build(w, v, &b)) != 0)
 		goto out;
 	if ((rc = set_infos(w, b, v->rec, info, n)) != 0) {
-		vv_bcf_wipe_destroy(b);
+		vv_vcf_bcf_wipe_destroy(b);
 		if (rc == VV_ERR_INVAL)
 			return rc; /* the caller's mistake; the output is intact */
 		goto out;
 	}
 	w->line.l = 0;
 	if (vcf_format(w->hdr, b, &w->line) != 0) {
-		vv_bcf_wipe_destroy(b);
+		vv_vcf_bcf_wipe_destroy(b);
 		rc = vv_errf(VV_ERR_INTERNAL, "output: htslib could not format the record of line %llu",
 			     (unsigned long long)v->rec->line);
 		goto out;
 	}
 	rc = hold(w, b->rid, b->pos, &w->line);
-	vv_bcf_wipe_destroy(b);
+	vv_vcf_bcf_wipe_destroy(b);
 out:
 	if (rc)
 		w->broken = 1;
@@ -858,7 +858,7 @@ void vv_vcf_writer_free(vv_vcf_writer *w)
 	}
 	free(w->cblk);
 	vv_sbuf_done(&w->mem);
-	vv_ks_wipe_free(&w->line);
+	vv_vcf_ks_wipe_free(&w->line);
 	if (w->arr) {
 		vv_wipe(w->arr, (size_t)w->narr * 4);
 		free(w->arr);

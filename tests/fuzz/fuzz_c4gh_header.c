@@ -78,7 +78,7 @@ static void run_sealed(const uint8_t *data, size_t size)
 		size_t len = pos < size ? data[pos++] : 0;
 		if (len > size - pos)
 			len = size - pos;
-		if (c4gh_packet_seal(key, key_pk, data + pos, len, 0, &f) != 0)
+		if (vv_c4gh_packet_seal(key, key_pk, data + pos, len, 0, &f) != 0)
 			goto out;
 		pos += len;
 	}
@@ -87,7 +87,7 @@ static void run_sealed(const uint8_t *data, size_t size)
 		seg = VV_C4GH_SEGMENT_LEN;
 	if (vv_c4gh_header_parse(f.data, f.len, key, NULL, &h) == 0) {
 		for (; pos < size; pos += seg)
-			if (c4gh_segment_seal(vv_c4gh_header_keys(h), data + pos,
+			if (vv_c4gh_segment_seal(vv_c4gh_header_keys(h), data + pos,
 					      size - pos < seg ? size - pos : seg, &f) != 0)
 				goto out;
 	}

@@ -303,7 +303,7 @@ static void preamble(vv_sbuf *f, uint32_t count)
 static void segments(vv_sbuf *f, const uint8_t *key, const uint8_t *plain, size_t n)
 {
 	for (size_t off = 0; off < n; off += SEG)
-		assert_int_equal(c4gh_segment_seal(key, plain + off, n - off < SEG ? n - off : SEG, f), 0);
+		assert_int_equal(vv_c4gh_segment_seal(key, plain + off, n - off < SEG ? n - off : SEG, f), 0);
 }
 
 static void test_failures_each_distinct(void **state)
@@ -364,42 +364,42 @@ static void test_failures_each_distinct(void **state)
 
 	/* unknown data method, unknown packet type, second edit list */
 	preamble(&f, 1);
-	assert_int_equal(c4gh_packet_seal(bob, alice_pk, pay, key_payload(pay, 0, 1, key), 0, &f), 0);
+	assert_int_equal(vv_c4gh_packet_seal(bob, alice_pk, pay, key_payload(pay, 0, 1, key), 0, &f), 0);
 	expect_err(vv_c4gh_header_parse(f.data, f.len, alice, NULL, &h), VV_ERR_C4GH_METHOD);
 	expect_detail("data encryption method 1");
 	preamble(&f, 1);
-	assert_int_equal(c4gh_packet_seal(bob, alice_pk, pay, key_payload(pay, 7, 0, key), 0, &f), 0);
+	assert_int_equal(vv_c4gh_packet_seal(bob, alice_pk, pay, key_payload(pay, 7, 0, key), 0, &f), 0);
 	expect_err(vv_c4gh_header_parse(f.data, f.len, alice, NULL, &h), VV_ERR_C4GH_METHOD);
 	expect_detail("packet type 7");
 	preamble(&f, 3);
-	assert_int_equal(c4gh_packet_seal(bob, alice_pk, pay, key_payload(pay, 0, 0, key), 0, &f), 0);
-	assert_int_equal(c4gh_packet_seal(bob, alice_pk, pay, edit_payload(pay, 2, el), 0, &f), 0);
-	assert_int_equal(c4gh_packet_seal(bob, alice_pk, pay, edit_payload(pay, 2, el), 0, &f), 0);
+	assert_int_equal(vv_c4gh_packet_seal(bob, alice_pk, pay, key_payload(pay, 0, 0, key), 0, &f), 0);
+	assert_int_equal(vv_c4gh_packet_seal(bob, alice_pk, pay, edit_payload(pay, 2, el), 0, &f), 0);
+	assert_int_equal(vv_c4gh_packet_seal(bob, alice_pk, pay, edit_payload(pay, 2, el), 0, &f), 0);
 	expect_err(vv_c4gh_header_parse(f.data, f.len, alice, NULL, &h), VV_ERR_C4GH_EDITLIST);
 	expect_detail("header packet 3: a second edit list (the first is in packet 2)");
 	/* an edit list that claims more lengths than its packet holds */
 	preamble(&f, 2);
-	assert_int_equal(c4gh_packet_seal(bob, alice_pk, pay, key_payload(pay, 0, 0, key), 0, &f), 0);
+	assert_int_equal(vv_c4gh_packet_seal(bob, alice_pk, pay, key_payload(pay, 0, 0, key), 0, &f), 0);
 	edit_payload(pay, 2, el);
 	c4gh_put_le32(pay + 4, 3);
-	assert_int_equal(c4gh_packet_seal(bob, alice_pk, pay, 24, 0, &f), 0);
+	assert_int_equal(vv_c4gh_packet_seal(bob, alice_pk, pay, 24, 0, &f), 0);
 	expect_err(vv_c4gh_header_parse(f.data, f.len, alice, NULL, &h), VV_ERR_C4GH_EDITLIST);
 	/* a data key packet too short to hold a key */
 	preamble(&f, 1);
 	key_payload(pay, 0, 0, key);
-	assert_int_equal(c4gh_packet_seal(bob, alice_pk, pay, 39, 0, &f), 0);
+	assert_int_equal(vv_c4gh_packet_seal(bob, alice_pk, pay, 39, 0, &f), 0);
 	expect_err(vv_c4gh_header_parse(f.data, f.len, alice, NULL, &h), VV_ERR_C4GH_HEADER);
 	/* a header with no packets; an edit list but no key */
 	preamble(&f, 0);
 	expect_err(vv_c4gh_header_parse(f.data, f.len, alice, NULL, &h), VV_ERR_C4GH_NOKEY);
 	expect_detail("no packets");
 	preamble(&f, 1);
-	assert_int_equal(c4gh_packet_seal(bob, alice_pk, pay, edit_payload(pay, 2, el), 0, &f), 0);
+	assert_int_equal(vv_c4gh_packet_seal(bob, alice_pk, pay, edit_payload(pay, 2, el), 0, &f), 0);
 	expect_err(vv_c4gh_header_parse(f.data, f.len, alice, NULL, &h), VV_ERR_C4GH_NOKEY);
 	expect_detail("hold no data key");
 	/* a segment under a key that no packet gave */
 	preamble(&f, 1);
-	assert_int_equal(c4gh_packet_seal(bob, alice_pk, pay, key_payload(pay, 0, 0, key), 0, &f), 0);
+	assert_int_equal(vv_c4gh_packet_seal(bob, alice_pk, pay, key_payload(pay, 0, 0, key), 0, &f), 0);
 	segments(&f, other, plain, SEG);
 	expect_err(vv_c4gh_decrypt_mem(f.data, f.len, alice, NULL, &out), VV_ERR_C4GH_SEGMENT);
 	assert_null(h);
@@ -515,16 +515,16 @@ static void test_policies(void **state)
 	memset(key2, 0x22, 32);
 	/* 1. an authentic empty final segment: refused */
 	preamble(&f, 1);
-	assert_int_equal(c4gh_packet_seal(bob, alice_pk, pay, key_payload(pay, 0, 0, key), 0, &f), 0);
+	assert_int_equal(vv_c4gh_packet_seal(bob, alice_pk, pay, key_payload(pay, 0, 0, key), 0, &f), 0);
 	segments(&f, key, plain, SEG);
-	assert_int_equal(c4gh_segment_seal(key, plain, 0, &f), 0);
+	assert_int_equal(vv_c4gh_segment_seal(key, plain, 0, &f), 0);
 	expect_err(vv_c4gh_decrypt_mem(f.data, f.len, alice, NULL, &out), VV_ERR_UNSUPPORTED);
 	expect_detail("empty final segment");
 	assert_int_equal(out.len, 0);
 	/* 2. a corrupted segment the edit list skips entirely: still fails */
 	preamble(&f, 2);
-	assert_int_equal(c4gh_packet_seal(bob, alice_pk, pay, key_payload(pay, 0, 0, key), 0, &f), 0);
-	assert_int_equal(c4gh_packet_seal(bob, alice_pk, pay, edit_payload(pay, 4, skip_seg1), 0, &f), 0);
+	assert_int_equal(vv_c4gh_packet_seal(bob, alice_pk, pay, key_payload(pay, 0, 0, key), 0, &f), 0);
+	assert_int_equal(vv_c4gh_packet_seal(bob, alice_pk, pay, edit_payload(pay, 4, skip_seg1), 0, &f), 0);
 	size_t hdr = f.len;
 	segments(&f, key, plain, 150000 < 3 * SEG ? 150000 : 3 * SEG);
 	expect_err(vv_c4gh_decrypt_mem(f.data, f.len, alice, NULL, &out), 0);
@@ -535,13 +535,13 @@ static void test_policies(void **state)
 	expect_detail("segment 1");
 	/* 3. an empty edit list: refused */
 	preamble(&f, 2);
-	assert_int_equal(c4gh_packet_seal(bob, alice_pk, pay, key_payload(pay, 0, 0, key), 0, &f), 0);
-	assert_int_equal(c4gh_packet_seal(bob, alice_pk, pay, edit_payload(pay, 0, NULL), 0, &f), 0);
+	assert_int_equal(vv_c4gh_packet_seal(bob, alice_pk, pay, key_payload(pay, 0, 0, key), 0, &f), 0);
+	assert_int_equal(vv_c4gh_packet_seal(bob, alice_pk, pay, edit_payload(pay, 0, NULL), 0, &f), 0);
 	expect_err(vv_c4gh_header_parse(f.data, f.len, alice, NULL, &h), VV_ERR_C4GH_EDITLIST);
 	expect_detail("empty edit list");
 	/* 4. a padded data-key packet: the first 32 bytes are the key */
 	preamble(&f, 1);
-	assert_int_equal(c4gh_packet_seal(bob, alice_pk, pay, key_payload(pay, 0, 0, key), 16, &f), 0);
+	assert_int_equal(vv_c4gh_packet_seal(bob, alice_pk, pay, key_payload(pay, 0, 0, key), 16, &f), 0);
 	segments(&f, key, plain, 1000);
 	expect_err(vv_c4gh_decrypt_mem(f.data, f.len, alice, NULL, &out), 0);
 	assert_int_equal(out.len, 1000);
@@ -549,12 +549,12 @@ static void test_policies(void **state)
 	vv_sbuf_wipe(&out);
 	/* and: several data keys, segments alternating between them */
 	preamble(&f, 3);
-	assert_int_equal(c4gh_packet_seal(bob, alice_pk, pay, key_payload(pay, 0, 0, key), 0, &f), 0);
-	assert_int_equal(c4gh_packet_seal(bob, alice_pk, pay, key_payload(pay, 0, 0, key2), 0, &f), 0);
-	assert_int_equal(c4gh_packet_seal(bob, alice_pk, pay, key_payload(pay, 0, 0, key2), 0, &f), 0);
-	assert_int_equal(c4gh_segment_seal(key, plain, SEG, &f), 0);
-	assert_int_equal(c4gh_segment_seal(key2, plain + SEG, SEG, &f), 0);
-	assert_int_equal(c4gh_segment_seal(key, plain + 2 * SEG, 5, &f), 0);
+	assert_int_equal(vv_c4gh_packet_seal(bob, alice_pk, pay, key_payload(pay, 0, 0, key), 0, &f), 0);
+	assert_int_equal(vv_c4gh_packet_seal(bob, alice_pk, pay, key_payload(pay, 0, 0, key2), 0, &f), 0);
+	assert_int_equal(vv_c4gh_packet_seal(bob, alice_pk, pay, key_payload(pay, 0, 0, key2), 0, &f), 0);
+	assert_int_equal(vv_c4gh_segment_seal(key, plain, SEG, &f), 0);
+	assert_int_equal(vv_c4gh_segment_seal(key2, plain + SEG, SEG, &f), 0);
+	assert_int_equal(vv_c4gh_segment_seal(key, plain + 2 * SEG, 5, &f), 0);
 	expect_err(vv_c4gh_header_parse(f.data, f.len, alice, NULL, &h), 0);
 	assert_int_equal(vv_c4gh_header_nkeys(h), 2); /* the repeated key once */
 	vv_c4gh_header_free(h);
@@ -588,7 +588,7 @@ static void test_one_writer(void **state)
 	 * edit list packet; every segment still authenticates. */
 	preamble(&f, 2);
 	assert_int_equal(vv_sbuf_append(&f, ct.data + 16, plen), 0);
-	assert_int_equal(c4gh_packet_seal(mallory, alice_pk, pay, edit_payload(pay, 3, hide), 0, &f), 0);
+	assert_int_equal(vv_c4gh_packet_seal(mallory, alice_pk, pay, edit_payload(pay, 3, hide), 0, &f), 0);
 	assert_int_equal(vv_sbuf_append(&f, ct.data + 16 + plen, ct.len - 16 - plen), 0);
 	expect_err(vv_c4gh_header_parse(f.data, f.len, alice, NULL, &h), VV_ERR_C4GH_HEADER);
 	expect_detail("header packet 2 was written by another key than packet 1");
@@ -601,16 +601,16 @@ static void test_one_writer(void **state)
 	assert_memory_equal(out.data, plain, n);
 	/* The same for an added data key (segments of mallory's own spliced in). */
 	preamble(&f, 2);
-	assert_int_equal(c4gh_packet_seal(mallory, alice_pk, pay, key_payload(pay, 0, 0, key), 0, &f), 0);
+	assert_int_equal(vv_c4gh_packet_seal(mallory, alice_pk, pay, key_payload(pay, 0, 0, key), 0, &f), 0);
 	assert_int_equal(vv_sbuf_append(&f, ct.data + 16, ct.len - 16), 0);
 	expect_err(vv_c4gh_header_parse(f.data, f.len, alice, NULL, &h), VV_ERR_C4GH_HEADER);
 	expect_detail("header packet 2 was written by another key than packet 1");
 	/* Packets for other readers may come from any writer: they are not opened. */
 	vv_sbuf_wipe(&out);
 	preamble(&f, 3);
-	assert_int_equal(c4gh_packet_seal(mallory, bob_pk, pay, key_payload(pay, 0, 0, key), 0, &f), 0);
+	assert_int_equal(vv_c4gh_packet_seal(mallory, bob_pk, pay, key_payload(pay, 0, 0, key), 0, &f), 0);
 	assert_int_equal(vv_sbuf_append(&f, ct.data + 16, plen), 0);
-	assert_int_equal(c4gh_packet_seal(bob, mallory_pk, pay, edit_payload(pay, 3, hide), 0, &f), 0);
+	assert_int_equal(vv_c4gh_packet_seal(bob, mallory_pk, pay, edit_payload(pay, 3, hide), 0, &f), 0);
 	assert_int_equal(vv_sbuf_append(&f, ct.data + 16 + plen, ct.len - 16 - plen), 0);
 	expect_err(vv_c4gh_decrypt_mem(f.data, f.len, alice, NULL, &out), 0);
 	assert_int_equal(out.len, n);
@@ -821,7 +821,7 @@ static void test_key_files(void **state)
 	uint8_t kek[32];
 	opts[0] = 0, opts[1] = 0, opts[2] = 0x03, opts[3] = 0xe8;
 	memset(opts + 4, 0x5a, 16);
-	assert_int_equal(c4gh_kdf_derive(C4GH_KDF_PBKDF2_SHA256, 1000, opts + 4, 16, "pw", 2, kek), 0);
+	assert_int_equal(vv_c4gh_kdf_derive(C4GH_KDF_PBKDF2_SHA256, 1000, opts + 4, 16, "pw", 2, kek), 0);
 	memset(blob, 0x33, 12);
 	crypto_aead_chacha20poly1305_ietf_encrypt(blob + 12, NULL, raw, 32, NULL, 0, NULL, blob, kek);
 	armor_key(bin, key_bin(bin, "pbkdf2_hmac_sha256", opts, 20, "chacha20_poly1305", blob, 60), armored,
