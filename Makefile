@@ -145,6 +145,14 @@ $(O)/tests/test_outfile: $(O)/obj/tests/unit/test_outfile.o $(LIB)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) $(OUTFILE_TEST_WRAPS:%=-Wl,--wrap=%) -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
 
+# The VCF pipeline and the model loader under failing allocations: malloc,
+# calloc and realloc wrapped so that the test can make each one fail.
+OOM_WRAPS := malloc calloc realloc
+$(O)/tests/test_oom: $(O)/obj/tests/unit/test_oom.o $(LIB)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) $(OOM_WRAPS:%=-Wl,--wrap=%) -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
+
 $(O)/tests/replay_%: $(O)/obj/tests/fuzz/%.o $(O)/obj/tests/fuzz/replay_main.o $(LIB)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"

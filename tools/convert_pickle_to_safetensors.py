@@ -10,7 +10,7 @@ Reads DIR/pytorch_model.bin, writes DIR/model.safetensors (F32 by default,
 so that the appliance maps it and uses it in place), and keeps every tensor
 under its own name (the loader ignores the ones the forward does not use).
 Tied tensors (lm_head.decoder.weight = word embeddings) are stored once, as
-transformers does.  Needs only python3-torch (tools/hfref.py writes the
+transformers does.  Needs only python3-torch (tests/lib/hfref.py writes the
 format).
 """
 
@@ -20,7 +20,7 @@ import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "lib"))
 import hfref  # noqa: E402
 
 

@@ -28,7 +28,7 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "lib"))
 import hfref  # noqa: E402  (safetensors writer, torch reference modules)
 
 FASTA = "/usr/share/doc/vt/examples/ref/20.fa.gz"

@@ -7,7 +7,9 @@
  * (which file, line, field or tensor), the failing function records a detail
  * message with vv_errf(); the caller that handles the error prints
  * vv_strerror(rc) and vv_err_detail().  Details never carry patient data or
- * key bytes (rule 13): they name places, not values.
+ * key bytes (rule 13): they name places, not values.  No function returns
+ * a bare -1 (it is VV_ERR_NOMEM): "absent" is a bool answer with an out
+ * parameter, or a positive return documented as such (docs/architecture.md).
  */
 #ifndef VARVAULT_CORE_H
 #define VARVAULT_CORE_H
@@ -104,10 +106,12 @@ VV_EXPORT const char *vv_strerror(int err);
 
 /* Records a detail message for the current thread and returns err, so that
  * a failing function can write `return vv_errf(VV_ERR_FORMAT, "...")`.
- * The message must name places (file, line, field), never patient data. */
+ * The message must name places (file, line, field), never patient data.
+ * Keeps errno, so a caller may record a detail before it reads errno. */
 VV_EXPORT int vv_errf(int err, const char *fmt, ...) VV_PRINTF(2, 3);
 
-/* Prepends context ("file.vcf: ") to the current detail; returns err. */
+/* Prepends context ("file.vcf: ") to the current detail; returns err.
+ * Keeps errno. */
 VV_EXPORT int vv_err_prefix(int err, const char *fmt, ...) VV_PRINTF(2, 3);
 
 /* The last detail recorded on this thread, or "" if none.  Valid until the
@@ -118,7 +122,8 @@ VV_EXPORT const char *vv_err_detail(void);
 VV_EXPORT void vv_err_clear(void);
 
 /* Logging.  Messages go to stderr (journald joins when the daemon lands).
- * Library code logs at DEBUG only (rule 10). */
+ * Library code logs at DEBUG only (rule 10).  vv_log and vv_log_err keep
+ * errno. */
 enum vv_log_level { VV_LOG_ERROR = 0, VV_LOG_WARN, VV_LOG_INFO, VV_LOG_DEBUG };
 
 /* Sets the program name printed before messages and the threshold.
@@ -401,5 +406,21 @@ VV_EXPORT int vv_json_parse(const char *buf, size_t len, const char *what,
  * from a peer; VV_ERR_INVAL for a limit outside that range. */
 VV_EXPORT int vv_json_parse_depth(const char *buf, size_t len, const char *what, int depth,
 				  struct json_object **out) VV_MUST_CHECK;
+
+/* A key that json-c would have kept silently: it keeps the last of repeated
+ * keys, so a text that repeats one means what its last copy says while
+ * another reader may take the first. */
+struct vv_json_dup {
+	char key[128];    /* the repeated key (or the key holding a NUL), cut to fit */
+	char parent[128]; /* the key of the enclosing object, "" at the top */
+	bool nul;         /* the key holds a NUL character (json-c cuts it there) */
+};
+/* Looks for a key repeated in one object, in the top object of buf and in
+ * objects nested up to levels deep (1: the top only).  buf must already
+ * have parsed with vv_json_parse.  Returns 0 when every key is unique, 1
+ * with *dup filled at the first repeat (or NUL-holding key), or
+ * VV_ERR_INVAL / VV_ERR_NOMEM / VV_ERR_INTERNAL. */
+VV_EXPORT int vv_json_unique_keys(const char *buf, size_t len, int levels,
+				  struct vv_json_dup *dup) VV_MUST_CHECK;
 
 #endif /* VARVAULT_CORE_H */

@@ -40,7 +40,7 @@ VV_EXPORT const char *vv_evidence_name(enum vv_evidence e);
 /* The policy's name, whether it is calibrated, and its calibration source
  * ("none" when uncalibrated).  Owned by p. */
 VV_EXPORT const char *vv_policy_name(const vv_policy *p);
-VV_EXPORT int vv_policy_calibrated(const vv_policy *p);
+VV_EXPORT bool vv_policy_calibrated(const vv_policy *p);
 VV_EXPORT const char *vv_policy_source(const vv_policy *p);
 /* Lowercase hex SHA-256 of the policy file's bytes (65 bytes with NUL). */
 VV_EXPORT const char *vv_policy_sha256(const vv_policy *p);

@@ -146,8 +146,9 @@ VV_EXPORT int vv_ref_contig_md5(const vv_ref *ref, const char *contig, char hex[
 VV_EXPORT int vv_ref_ncontigs(const vv_ref *ref);
 VV_EXPORT const char *vv_ref_contig_name(const vv_ref *ref, int i);
 
-/* Length of a contig in bases, or -1 when the reference has no such contig. */
-VV_EXPORT int64_t vv_ref_contig_length(const vv_ref *ref, const char *contig);
+/* Whether the reference has contig; if so *len gets its length in bases
+ * (else 0). */
+VV_EXPORT bool vv_ref_contig_length(const vv_ref *ref, const char *contig, int64_t *len);
 
 /* Fetches bases beg..end (1-based, inclusive) of contig into *seq: NUL
  * terminated, upper case, every character other than A, C, G, T turned
@@ -238,8 +239,9 @@ VV_EXPORT int vv_vcf_nsamples(const vv_vcf_reader *r);
  * with a VV_VCF_W_UNDECLARED warning). */
 VV_EXPORT int vv_vcf_ncontigs(const vv_vcf_reader *r);
 VV_EXPORT const char *vv_vcf_contig_name(const vv_vcf_reader *r, int i);
-/* ##contig length=, or -1 when not given. */
-VV_EXPORT int64_t vv_vcf_contig_length(const vv_vcf_reader *r, int i);
+/* Whether contig i's ##contig line gives a length; if so *len gets it
+ * (else 0).  False also for i out of range. */
+VV_EXPORT bool vv_vcf_contig_length(const vv_vcf_reader *r, int i, int64_t *len);
 
 /* Records read so far. */
 VV_EXPORT uint64_t vv_vcf_records(const vv_vcf_reader *r);
@@ -281,8 +283,8 @@ enum vv_vcf_status {
 
 /* Stable lower-case name ("snv", "ref_mismatch"); "unknown" otherwise. */
 VV_EXPORT const char *vv_vcf_status_name(enum vv_vcf_status st);
-/* 1 for the four scorable statuses, 0 otherwise. */
-VV_EXPORT int vv_vcf_status_scorable(enum vv_vcf_status st);
+/* Whether st is one of the four scorable statuses. */
+VV_EXPORT bool vv_vcf_status_scorable(enum vv_vcf_status st);
 
 /* Next normalized variant, one per ALT allele of each record, in input
  * order (a record with ALT '.' gives one variant, VV_VCF_KEEP_NO_ALT).

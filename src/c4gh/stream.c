@@ -197,25 +197,27 @@ static int open_segment(vv_c4gh_decryptor *d, const uint8_t *ct, size_t n, bool 
 	uint64_t offset = d->base + d->segno * SEG_CT_LEN;
 	unsigned long long m = 0;
 	size_t k = d->last_key;
+	bool opened = false;
 	int rc;
 
-	for (size_t t = 0; t < d->nkeys; t++, k = (k + 1) % d->nkeys) {
-		if (crypto_aead_chacha20poly1305_ietf_decrypt(d->pt, &m, NULL, ct + C4GH_NONCE_LEN,
+	for (size_t t = 0; t < d->nkeys && !opened; t++) {
+		opened = crypto_aead_chacha20poly1305_ietf_decrypt(d->pt, &m, NULL, ct + C4GH_NONCE_LEN,
 							      n - C4GH_NONCE_LEN, NULL, 0, ct,
-							      d->keys + k * VV_C4GH_KEY_LEN) == 0)
-			goto opened;
+								   d->keys + k * VV_C4GH_KEY_LEN) == 0;
+		if (!opened)
+			k = (k + 1) % d->nkeys;
 	}
-	if (!final)
+	if (!opened && !final)
 		return dec_fail(d, vv_errf(VV_ERR_C4GH_SEGMENT,
 					   "segment %llu (offset %llu): authentication failed under "
 					   "%zu data key(s): the segment was altered",
 					   (unsigned long long)d->segno, (unsigned long long)offset,
 					   d->nkeys));
+	if (!opened)
 	return dec_fail(d, vv_errf(VV_ERR_C4GH_TRUNCATED,
 				   "segment %llu (offset %llu): the final %zu bytes do not "
 				   "authenticate: the stream ends inside this segment, or it was altered",
 				   (unsigned long long)d->segno, (unsigned long long)offset, n));
-opened:
 	d->last_key = k;
 	if (m == 0)
 		return dec_fail(d, vv_errf(VV_ERR_UNSUPPORTED,

@@ -58,14 +58,14 @@ static struct vv_conf_entry *vv_conf_find(const vv_conf *c, const char *section,
 	return NULL;
 }
 
-static int vv_conf_valid_name(const char *s)
+static bool vv_conf_valid_name(const char *s)
 {
 	if (!*s)
-		return 0;
+		return false;
 	for (; *s; s++)
 		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.')
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
 static int vv_conf_add(vv_conf *c, const char *section, const char *key, const char *value, int line)
@@ -232,7 +232,7 @@ int vv_conf_bool(const vv_conf *c, const char *section, const char *key, int *ou
 	return 1;
 }
 
-static int vv_conf_known(const char *const *keys, const char *section, const char *key)
+static bool vv_conf_known(const char *const *keys, const char *section, const char *key)
 {
 	size_t sl = strlen(section);
 
@@ -241,9 +241,9 @@ static int vv_conf_known(const char *const *keys, const char *section, const cha
 		if (!dot || (size_t)(dot - k) != sl || strncmp(k, section, sl) != 0)
 			continue;
 		if (!strcmp(dot + 1, "*") || !strcmp(dot + 1, key))
-			return 1;
+			return true;
 	}
-	return 0;
+	return false;
 }
 
 int vv_conf_check_known(const vv_conf *c, const char *const *keys)

@@ -1,6 +1,7 @@
 /* The error table and the per-thread detail message. */
 #include "varvault/core.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -79,18 +80,23 @@ const char *vv_strerror(int err)
 /* One detail per thread: the daemon's threads must not see each other's. */
 static _Thread_local char vv_detail[1024];
 
+/* vv_errf and vv_err_prefix keep errno: a caller reporting VV_ERR_IO reads
+ * errno after recording the detail, and vsnprintf may change it. */
 int vv_errf(int err, const char *fmt, ...)
 {
+	int saved = errno;
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(vv_detail, sizeof vv_detail, fmt, ap);
 	va_end(ap);
+	errno = saved;
 	return err;
 }
 
 int vv_err_prefix(int err, const char *fmt, ...)
 {
 	char old[sizeof vv_detail];
+	int saved = errno;
 	size_t n, room;
 	va_list ap;
 
@@ -98,8 +104,10 @@ int vv_err_prefix(int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(vv_detail, sizeof vv_detail, fmt, ap);
 	va_end(ap);
-	if (!old[0])
+	if (!old[0]) {
+		errno = saved;
 		return err;
+	}
 	/* Append ": old", truncating the old detail if the whole does not fit. */
 	n = strlen(vv_detail);
 	room = sizeof vv_detail - 1 - n;
@@ -113,6 +121,7 @@ int vv_err_prefix(int err, const char *fmt, ...)
 		memcpy(vv_detail + n, old, m);
 		vv_detail[n + m] = '\0';
 	}
+	errno = saved;
 	return err;
 }
 

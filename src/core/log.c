@@ -1,6 +1,7 @@
 /* Logging to stderr with a program name and a level threshold. */
 #include "varvault/core.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,10 +31,13 @@ void vv_log_init(const char *progname, enum vv_log_level level)
 		vv_threshold = VV_LOG_ERROR;
 }
 
+/* Logging keeps errno (stdio may change it), so that a caller can log and
+ * then still report the errno of the failure it logged. */
 static void vv_vlog(enum vv_log_level level, const char *fmt, va_list ap)
 {
 	static const char *tag[] = {"error", "warning", "info", "debug"};
 	char line[2048];
+	int saved = errno;
 
 	if (level > vv_threshold)
 		return;
@@ -43,6 +47,7 @@ static void vv_vlog(enum vv_log_level level, const char *fmt, va_list ap)
 		fprintf(stderr, "%s: %s\n", vv_progname, line);
 	else
 		fprintf(stderr, "%s: %s: %s\n", vv_progname, tag[level], line);
+	errno = saved;
 }
 
 void vv_log(enum vv_log_level level, const char *fmt, ...)
@@ -57,6 +62,7 @@ int vv_log_err(int err, const char *fmt, ...)
 {
 	char what[1024];
 	const char *detail = vv_err_detail();
+	int saved = errno;
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -66,5 +72,6 @@ int vv_log_err(int err, const char *fmt, ...)
 		vv_log(VV_LOG_ERROR, "%s: %s: %s", what, vv_strerror(err), detail);
 	else
 		vv_log(VV_LOG_ERROR, "%s: %s", what, vv_strerror(err));
+	errno = saved;
 	return err;
 }

@@ -299,14 +299,17 @@ int vv_outfile_commit_pair(struct vv_outfile *first, struct vv_outfile *last, bo
 	char *path = strdup(first->path), *lpath = strdup(last->path), *kept = NULL;
 	struct stat made, st, lst;
 	bool known;
-	int rc;
+	int rc = 0;
 
-	if (!path || !lpath) {
+	if (!path || !lpath)
 		rc = vv_errf(VV_ERR_NOMEM, "%s", first->path);
-		goto fail_both;
+	else if (replace)
+		rc = keep_old(path, &kept);
+	if (rc != 0 || !path || !lpath) {
+		vv_outfile_abort(first, true);
+		vv_outfile_abort(last, true);
+		goto out;
 	}
-	if (replace && (rc = keep_old(path, &kept)) != 0)
-		goto fail_both;
 	if ((rc = vv_outfile_commit(first, replace)) != 0) {
 		vv_outfile_abort(last, true);
 		if (kept)
@@ -334,10 +337,6 @@ int vv_outfile_commit_pair(struct vv_outfile *first, struct vv_outfile *last, bo
 		rc = vv_errf(VV_ERR_INVAL,
 			     "%s turned out to be another name of %s, so the second file was written "
 			     "over the first: give two different files", lpath, path);
-	goto out;
-fail_both:
-	vv_outfile_abort(first, true);
-	vv_outfile_abort(last, true);
 out:
 	free(path);
 	free(lpath);

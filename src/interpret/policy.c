@@ -174,7 +174,7 @@ const char *vv_policy_name(const vv_policy *p)
 	return p->name;
 }
 
-int vv_policy_calibrated(const vv_policy *p)
+bool vv_policy_calibrated(const vv_policy *p)
 {
 	return p->calibrated;
 }

@@ -169,32 +169,33 @@ int vv_scorer_new(const struct vv_model *m, const struct vv_score_opts *opts, vv
 			s->max_rows = vv_model_rows(s->max_tok);
 	}
 	if ((rc = vv_model_run_new_rows(m, s->batch, s->max_tok, s->max_rows, &s->run)) != 0)
-		goto fail;
+		goto out;
 	if (o.threads <= 0) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 		o.threads = cpus < 1 ? 1 : cpus > 64 ? 64 : (int)cpus;
 	}
 	if ((rc = vv_model_run_set_threads(s->run, o.threads)) != 0)
-		goto fail;
+		goto out;
 	if (vv_size_mul(s->batch, s->max_tok, &n) != 0) {
 		rc = VV_ERR_RANGE;
-		goto fail;
+		goto out;
 	}
 	s->ids = calloc(n, sizeof *s->ids);
 	s->seqs = calloc(s->batch, sizeof *s->seqs);
 	s->at = calloc(s->batch * s->max_mask, sizeof *s->at);
 	if (vv_size_mul(s->batch * s->max_mask, (size_t)I->vocab_size, &n) != 0) {
 		rc = VV_ERR_RANGE;
-		goto fail;
+		goto out;
 	}
 	s->logits = malloc(n * sizeof *s->logits);
 	if (!s->ids || !s->seqs || !s->at || !s->logits) {
 		rc = VV_ERR_NOMEM;
-		goto fail;
+		goto out;
 	}
 	*out = s;
-	return 0;
-fail:
+	s = NULL;
+	rc = 0;
+out:
 	vv_scorer_free(s);
 	return rc;
 }
@@ -252,12 +253,12 @@ static int vv_add_target(struct vv_score_work *w, size_t tok, int32_t plus, int3
 	return 0;
 }
 
-static int vv_only_acgt(const char *s)
+static bool vv_only_acgt(const char *s)
 {
 	for (; *s; s++)
 		if (*s != 'A' && *s != 'C' && *s != 'G' && *s != 'T')
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
 /* Tokenizes seq into slot which of request i; a failure is a reason. */
@@ -309,14 +310,17 @@ static const char *vv_plan_snv(vv_scorer *s, struct vv_score_work *w, size_t i, 
 	}
 	if (lo == SIZE_MAX)
 		return "no_token_at_variant";
-	if (vv_add_probe(w, i, 0, lo, hi) != 0)
-		goto oom;
-	for (size_t t = lo; t < hi; t++)
-		if (vv_add_target(w, t, alt_ids[t - lo], ids[t], ACC_LLR) != 0)
-			goto oom;
-	return NULL;
-oom:
-	*nomem = 1;
+	/* out of memory is no reason to skip the variant: the caller fails */
+	if (vv_add_probe(w, i, 0, lo, hi) != 0) {
+		*nomem = 1;
+		return NULL;
+	}
+	for (size_t t = lo; t < hi; t++) {
+		if (vv_add_target(w, t, alt_ids[t - lo], ids[t], ACC_LLR) != 0) {
+			*nomem = 1;
+			return NULL;
+		}
+	}
 	return NULL;
 }
 

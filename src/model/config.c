@@ -54,13 +54,13 @@ static const char *cfg_str(struct json_object *root, const char *key, int *bad)
 	return json_object_get_string(o);
 }
 
-static int ends_with(const char *s, const char *suffix)
+static bool ends_with(const char *s, const char *suffix)
 {
 	size_t a = strlen(s), b = strlen(suffix);
 	return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-static int contains_ci(const char *s, const char *needle)
+static bool contains_ci(const char *s, const char *needle)
 {
 	return strcasestr(s, needle) != NULL;
 }

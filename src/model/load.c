@@ -73,7 +73,7 @@ static const struct vv_st_tensor *find_tensor(const struct vv_st *st, const char
 	return NULL;
 }
 
-static int has_tensor(const struct vv_st *st, const char *name)
+static bool has_tensor(const struct vv_st *st, const char *name)
 {
 	return find_tensor(st, name) != NULL;
 }
@@ -129,13 +129,13 @@ static void convert(const struct vv_st_tensor *t, float *out)
 	}
 }
 
-static int in_place(const struct vv_st_tensor *t)
+static bool in_place(const struct vv_st_tensor *t)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	return t->dtype == VV_ST_F32 && ((uintptr_t)t->data % sizeof(float)) == 0;
 #else
 	(void)t;
-	return 0;
+	return false;
 #endif
 }
 
@@ -424,7 +424,7 @@ static int path_join(char *buf, size_t n, const char *dir, const char *file)
 	return 0;
 }
 
-static int file_exists(const char *path)
+static bool file_exists(const char *path)
 {
 	struct stat sb;
 	return stat(path, &sb) == 0;

@@ -70,6 +70,10 @@ int vv_model_config_parse(const char *txt, size_t len, struct vv_model_config *c
 
 /* ---- vocabulary and tokenizer (tokenizer.c) ---- */
 
+/* A token id that names no token: a special token the vocabulary lacks (the
+ * "-1 where absent" of vv_model_info).  Never a vv_err code. */
+#define VV_TOK_NONE (-1)
+
 struct vv_vocab {
 	char **tok;        /* tok[id], NUL-terminated */
 	size_t n;
@@ -82,13 +86,15 @@ struct vv_tokenizer {
 	int k;
 	int32_t cls, eos, pad, mask, unk;
 	int append_eos;
-	int32_t letter[256];   /* single-letter token ids, -1 absent */
+	int32_t letter[256];   /* single-letter token ids, VV_TOK_NONE absent */
 	int32_t *kmer;         /* 4^k ids indexed by base-4 code (A0 C1 G2 T3) */
 };
 
 int vv_model_vocab_parse(const char *txt, size_t len, size_t max_tokens, struct vv_vocab *v) VV_MUST_CHECK;
 void vv_model_vocab_done(struct vv_vocab *v);
-int32_t vv_model_vocab_find(const struct vv_vocab *v, const char *s, size_t n);
+/* Whether the vocabulary holds token s[0..n); *id gets its id, or
+ * VV_TOK_NONE when it is absent. */
+bool vv_model_vocab_find(const struct vv_vocab *v, const char *s, size_t n, int32_t *id);
 
 /* Decides the tokenizer from the vocabulary, tokenizer_config.json (may be
  * NULL) and the architecture; see docs/model.md. */

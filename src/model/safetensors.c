@@ -28,18 +28,40 @@ const char *vv_model_st_dtype_name(enum vv_st_dtype d)
 	return "?";
 }
 
-/* Reads a non-negative JSON integer no larger than max. */
-static int vv_st_uint(struct json_object *o, uint64_t max, uint64_t *v)
+/* Refuses a key given twice in the header: a tensor named twice, or a key
+ * repeated inside one entry.  json-c keeps the last of repeated keys without
+ * a word, which would make the file mean what its last entry says while
+ * other readers may take the first. */
+static int vv_st_unique_keys(const char *txt, size_t len)
+{
+	struct vv_json_dup d;
+	int rc = vv_json_unique_keys(txt, len, 2, &d);
+
+	if (rc <= 0)
+		return rc;
+	if (d.nul)
+		return d.parent[0] ? vv_errf(VV_ERR_MODEL_FORMAT, "safetensors: tensor '%s': a key holds a NUL character", d.parent)
+				   : vv_errf(VV_ERR_MODEL_FORMAT, "safetensors: a tensor name holds a NUL character");
+	if (d.parent[0])
+		return vv_errf(VV_ERR_MODEL_FORMAT, "safetensors: tensor '%s': key '%s' given twice", d.parent, d.key);
+	if (strcmp(d.key, "__metadata__") == 0)
+		return vv_errf(VV_ERR_MODEL_FORMAT, "safetensors: __metadata__ is given twice in the header");
+	return vv_errf(VV_ERR_MODEL_FORMAT, "safetensors: tensor '%s' is named twice in the header", d.key);
+}
+
+/* Reads a non-negative JSON integer no larger than max; false if o is
+ * not one. */
+static bool vv_st_uint(struct json_object *o, uint64_t max, uint64_t *v)
 {
 	int64_t x;
 
 	if (!json_object_is_type(o, json_type_int))
-		return -1;
+		return false;
 	x = json_object_get_int64(o);
 	if (x < 0 || (uint64_t)x > max)
-		return -1;
+		return false;
 	*v = (uint64_t)x;
-	return 0;
+	return true;
 }
 
 static int vv_st_cmp_name(const void *a, const void *b)
@@ -93,7 +115,7 @@ static int vv_st_entry(const char *name, struct json_object *e, const uint8_t *d
 			       VV_ST_MAX_RANK);
 	t->rank = (int)json_object_array_length(shape);
 	for (int i = 0; i < t->rank; i++) {
-		if (vv_st_uint(json_object_array_get_idx(shape, (size_t)i), SIZE_MAX, &dim) != 0)
+		if (!vv_st_uint(json_object_array_get_idx(shape, (size_t)i), SIZE_MAX, &dim))
 			return vv_errf(VV_ERR_MODEL_FORMAT,
 				       "safetensors: tensor '%s': shape[%d] is not a non-negative integer", name, i);
 		t->shape[i] = (size_t)dim;
@@ -105,8 +127,8 @@ static int vv_st_entry(const char *name, struct json_object *e, const uint8_t *d
 		return vv_errf(VV_ERR_MODEL_FORMAT, "safetensors: tensor '%s': byte size overflows", name);
 	if (!json_object_object_get_ex(e, "data_offsets", &offs) ||
 	    !json_object_is_type(offs, json_type_array) || json_object_array_length(offs) != 2 ||
-	    vv_st_uint(json_object_array_get_idx(offs, 0), data_len, &b) != 0 ||
-	    vv_st_uint(json_object_array_get_idx(offs, 1), data_len, &end) != 0)
+	    !vv_st_uint(json_object_array_get_idx(offs, 0), data_len, &b) ||
+	    !vv_st_uint(json_object_array_get_idx(offs, 1), data_len, &end))
 		return vv_errf(VV_ERR_MODEL_FORMAT,
 			       "safetensors: tensor '%s': data_offsets must be two integers inside the data (%zu bytes)",
 			       name, data_len);
@@ -146,6 +168,8 @@ int vv_model_st_parse(const uint8_t *buf, size_t len, struct vv_st *st)
 			       (unsigned long long)hlen, len);
 	if ((rc = vv_json_parse((const char *)buf + 8, (size_t)hlen, "safetensors header", &root)) != 0)
 		return rc == VV_ERR_FORMAT || rc == VV_ERR_RANGE ? VV_ERR_MODEL_FORMAT : rc;
+	if ((rc = vv_st_unique_keys((const char *)buf + 8, (size_t)hlen)) != 0)
+		goto out;
 	data = buf + 8 + hlen;
 	data_len = len - 8 - (size_t)hlen;
 	cap = (size_t)json_object_object_length(root);
@@ -201,11 +225,7 @@ int vv_model_st_parse(const uint8_t *buf, size_t len, struct vv_st *st)
 		rc = vv_errf(VV_ERR_MODEL_FORMAT, "safetensors: tensors cover %zu of %zu data bytes", pos, data_len);
 		goto out;
 	}
-	/* Names are unique here: json-c keeps the last of repeated keys (and
-	 * cuts a key at an escaped NUL), so a second entry of a name is dropped
-	 * before this point; its bytes then leave a gap that the coverage check
-	 * above refuses, unless it repeated the same offsets, which is
-	 * harmless. */
+	/* Names are unique: vv_st_unique_keys refused a repeated one. */
 	if (st->n)
 		qsort(st->t, st->n, sizeof *st->t, vv_st_cmp_name);
 out:

@@ -20,22 +20,25 @@ static uint64_t vv_hash(const char *s, size_t n)
 	return h;
 }
 
-int32_t vv_model_vocab_find(const struct vv_vocab *v, const char *s, size_t n)
+bool vv_model_vocab_find(const struct vv_vocab *v, const char *s, size_t n, int32_t *id)
 {
 	size_t mask = v->nslot - 1, i;
 
+	*id = VV_TOK_NONE;
 	if (!v->nslot)
-		return -1;
+		return false;
 	for (i = (size_t)vv_hash(s, n) & mask;; i = (i + 1) & mask) {
-		int32_t id = v->slot[i];
-		if (id < 0)
-			return -1;
-		if (strlen(v->tok[id]) == n && memcmp(v->tok[id], s, n) == 0)
-			return id;
+		int32_t slot = v->slot[i];
+		if (slot < 0)
+			return false;
+		if (strlen(v->tok[slot]) == n && memcmp(v->tok[slot], s, n) == 0) {
+			*id = slot;
+			return true;
+		}
 	}
 }
 
-static int is_space(char c)
+static bool is_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
@@ -122,25 +125,26 @@ void vv_model_vocab_done(struct vv_vocab *v)
 	memset(v, 0, sizeof *v);
 }
 
-static int base_code(unsigned char c)
+/* The base-4 code of c (A0 C1 G2 T3) into *b; false for any other letter. */
+static bool base_code(unsigned char c, int *b)
 {
-	switch (c) {
-	case 'A': return 0;
-	case 'C': return 1;
-	case 'G': return 2;
-	case 'T': return 3;
-	default: return -1;
-	}
+	const char *p = c ? strchr("ACGT", c) : NULL;
+
+	if (!p)
+		return false;
+	*b = (int)(p - "ACGT");
+	return true;
 }
 
+/* The id of the first of names in the vocabulary, or VV_TOK_NONE. */
 static int32_t first_of(const struct vv_vocab *v, const char *const *names)
 {
-	for (; *names; names++) {
-		int32_t id = vv_model_vocab_find(v, *names, strlen(*names));
-		if (id >= 0)
+	int32_t id;
+
+	for (; *names; names++)
+		if (vv_model_vocab_find(v, *names, strlen(*names), &id))
 			return id;
-	}
-	return -1;
+	return VV_TOK_NONE;
 }
 
 /* Fills t->kmer for k if every ACGT k-mer is in the vocabulary; returns 1 if
@@ -156,7 +160,7 @@ static int kmer_table(struct vv_tokenizer *t, const struct vv_vocab *v, int k)
 	for (size_t code = 0; code < n; code++) {
 		for (int j = 0; j < k; j++)
 			s[j] = "ACGT"[(code >> (2 * (k - 1 - j))) & 3];
-		if ((tab[code] = vv_model_vocab_find(v, s, (size_t)k)) < 0) {
+		if (!vv_model_vocab_find(v, s, (size_t)k, &tab[code])) {
 			free(tab);
 			return 0;
 		}
@@ -168,7 +172,7 @@ static int kmer_table(struct vv_tokenizer *t, const struct vv_vocab *v, int k)
 }
 
 /* A special token named by tokenizer_config.json: a string or an AddedToken
- * object {"content": ...}.  Returns 1 and sets *id (-1 for null) if the key
+ * object {"content": ...}.  Returns 1 and sets *id (VV_TOK_NONE for null) if the key
  * is there, 0 if absent, < 0 on error. */
 static int tcfg_special(struct json_object *root, const char *key, const struct vv_vocab *v, int32_t *id)
 {
@@ -178,7 +182,7 @@ static int tcfg_special(struct json_object *root, const char *key, const struct 
 	if (!root || !json_object_object_get_ex(root, key, &o))
 		return 0;
 	if (json_object_is_type(o, json_type_null)) {
-		*id = -1;
+		*id = VV_TOK_NONE;
 		return 1;
 	}
 	if (json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, "content", &c))
@@ -186,7 +190,7 @@ static int tcfg_special(struct json_object *root, const char *key, const struct 
 	if (!json_object_is_type(o, json_type_string))
 		return vv_errf(VV_ERR_MODEL_VOCAB, "tokenizer_config.json: '%s' is not a token", key);
 	s = json_object_get_string(o);
-	if ((*id = vv_model_vocab_find(v, s, strlen(s))) < 0)
+	if (!vv_model_vocab_find(v, s, strlen(s), id))
 		return vv_errf(VV_ERR_MODEL_VOCAB, "tokenizer_config.json: '%s' names a token not in vocab.txt", key);
 	return 1;
 }
@@ -237,11 +241,11 @@ int vv_model_tokenizer_init(struct vv_tokenizer *t, const struct vv_vocab *v,
 			forced_k = (int)json_object_get_int64(o);
 		}
 	}
-	for (int i = 0; i < 256; i++)
-		t->letter[i] = -1;
+	t->letter[0] = VV_TOK_NONE;
 	for (int i = 1; i < 256; i++) {
 		char s = (char)i;
-		t->letter[i] = vv_model_vocab_find(v, &s, 1);
+		if (!vv_model_vocab_find(v, &s, 1, &t->letter[i]))
+			t->letter[i] = VV_TOK_NONE;
 	}
 	has_singles = t->letter['A'] >= 0 && t->letter['C'] >= 0 && t->letter['G'] >= 0 && t->letter['T'] >= 0;
 	if (forced) {
@@ -332,18 +336,20 @@ static unsigned char upper(unsigned char c)
 	return c >= 'a' && c <= 'z' ? (unsigned char)(c - 'a' + 'A') : c;
 }
 
-/* Base-4 code of the k letters at s, or -1 if one is not A/C/G/T. */
-static long kmer_code(const unsigned char *s, int k)
+/* The base-4 code of the k letters at s into *code; false if one is not
+ * A/C/G/T. */
+static bool kmer_code(const unsigned char *s, int k, long *code)
 {
-	long code = 0;
+	long c = 0;
 
 	for (int j = 0; j < k; j++) {
-		int b = base_code(upper(s[j]));
-		if (b < 0)
-			return -1;
-		code = code * 4 + b;
+		int b;
+		if (!base_code(upper(s[j]), &b))
+			return false;
+		c = c * 4 + b;
 	}
-	return code;
+	*code = c;
+	return true;
 }
 
 static int32_t letter_id(const struct vv_tokenizer *t, unsigned char c)
@@ -382,8 +388,8 @@ int vv_model_tokenize(const vv_model *m, const char *seq, size_t len, int32_t *i
 		/* Greedy left to right: a whole k-mer of ACGT where one starts,
 		 * else one letter (N, IUPAC codes, the tail shorter than k). */
 		for (size_t i = 0; i < len;) {
-			long code = i + (size_t)k <= len ? kmer_code(s + i, k) : -1;
-			if (code >= 0) {
+			long code;
+			if (i + (size_t)k <= len && kmer_code(s + i, k, &code)) {
 				EMIT(t->kmer[code], i, k);
 				i += (size_t)k;
 			} else {
@@ -394,8 +400,9 @@ int vv_model_tokenize(const vv_model *m, const char *seq, size_t len, int32_t *i
 		break;
 	case VV_MODEL_TOK_KMER_OVERLAP:
 		for (size_t i = 0; i + (size_t)k <= len; i++) {
-			long code = kmer_code(s + i, k);
-			EMIT(code >= 0 ? t->kmer[code] : t->unk, i, k);
+			long code;
+			int32_t id = kmer_code(s + i, k, &code) ? t->kmer[code] : t->unk;
+			EMIT(id, i, k);
 		}
 		break;
 	}
@@ -410,8 +417,9 @@ int vv_model_tokenize(const vv_model *m, const char *seq, size_t len, int32_t *i
 
 int vv_model_token_id(const vv_model *m, const char *token)
 {
-	int32_t id = vv_model_vocab_find(&m->vocab, token, strlen(token));
-	return id >= 0 ? id : VV_ERR_NOTFOUND;
+	int32_t id;
+
+	return vv_model_vocab_find(&m->vocab, token, strlen(token), &id) ? id : VV_ERR_NOTFOUND;
 }
 
 const char *vv_model_token_str(const vv_model *m, int32_t id)

@@ -385,13 +385,13 @@ static int vv_pki_ca_load(const char *dir, X509 **ca, EVP_PKEY **key)
 	if ((rc = vv_pki_path(path, dir, "ca.crt")) != 0 || (rc = vv_net_cert_load(path, ca)) != 0)
 		return rc;
 	if ((rc = vv_pki_path(path, dir, "ca.key")) != 0 || (rc = vv_pki_key_load(path, key)) != 0)
-		goto fail;
+		goto out;
 	if (X509_check_private_key(*ca, *key) != 1) {
 		rc = vv_net_ossl_err(VV_ERR_PKI, "CA key does not match ca.crt");
-		goto fail;
+		goto out;
 	}
 	return 0;
-fail:
+out:
 	X509_free(*ca);
 	EVP_PKEY_free(*key);
 	*ca = NULL;

@@ -86,15 +86,16 @@ struct kv {
 
 #define VV_MAX_KV 64
 
-/* Splits the inside of <...> into key=value pairs.  Returns the number of
- * pairs, or -1 with *why set when the syntax is broken. */
-static int split_kv(const char *p, const char *end, struct kv *kv, const char **why)
+/* Splits the inside of <...> into key=value pairs, *count of them.  False
+ * with *why set when the syntax is broken. */
+static bool split_kv(const char *p, const char *end, struct kv *kv, int *count, const char **why)
 {
 	int n = 0;
 
+	*count = 0;
 	if (p == end) {
 		*why = "nothing inside <>";
-		return -1;
+		return false;
 	}
 	while (p < end) {
 		const char *k = p;
@@ -105,11 +106,11 @@ static int split_kv(const char *p, const char *end, struct kv *kv, const char **
 		kl = (size_t)(p - k);
 		if (p == end || *p != '=' || kl == 0) {
 			*why = "an entry without key=value";
-			return -1;
+			return false;
 		}
 		if (n == VV_MAX_KV) {
 			*why = "too many entries";
-			return -1;
+			return false;
 		}
 		snprintf(kv[n].key, sizeof kv[n].key, "%.*s", (int)(kl < 63 ? kl : 63), k);
 		kv[n].quoted = kv[n].bracketed = 0;
@@ -120,7 +121,7 @@ static int split_kv(const char *p, const char *end, struct kv *kv, const char **
 				p += *p == '\\' && p + 1 < end ? 2 : 1;
 			if (p >= end) {
 				*why = "a quoted value without its closing quote";
-				return -1;
+				return false;
 			}
 			kv[n].val = v;
 			kv[n].vlen = (size_t)(p - v);
@@ -128,7 +129,7 @@ static int split_kv(const char *p, const char *end, struct kv *kv, const char **
 			p++;
 			if (p < end && *p != ',') {
 				*why = "a quote inside a quoted value is not escaped";
-				return -1;
+				return false;
 			}
 		} else if (p < end && *p == '[') {
 			const char *v = p;
@@ -136,7 +137,7 @@ static int split_kv(const char *p, const char *end, struct kv *kv, const char **
 				p++;
 			if (p >= end) {
 				*why = "a '[' list without its ']'";
-				return -1;
+				return false;
 			}
 			p++;
 			kv[n].val = v;
@@ -144,7 +145,7 @@ static int split_kv(const char *p, const char *end, struct kv *kv, const char **
 			kv[n].bracketed = 1;
 			if (p < end && *p != ',') {
 				*why = "text after a ']' list";
-				return -1;
+				return false;
 			}
 		} else {
 			const char *v = p;
@@ -157,7 +158,8 @@ static int split_kv(const char *p, const char *end, struct kv *kv, const char **
 		if (p < end)
 			p++; /* the ',' */
 	}
-	return n;
+	*count = n;
+	return true;
 }
 
 static const struct kv *kv_get(const struct kv *kv, int n, const char *key, int *idx)
@@ -171,34 +173,34 @@ static const struct kv *kv_get(const struct kv *kv, int n, const char *key, int 
 	return NULL;
 }
 
-static int kv_is(const struct kv *v, const char *s)
+static bool kv_is(const struct kv *v, const char *s)
 {
 	return v && v->vlen == strlen(s) && strncmp(v->val, s, v->vlen) == 0;
 }
 
-static int span_has(const char *p, size_t n, const char *set)
+static bool span_has(const char *p, size_t n, const char *set)
 {
 	for (size_t i = 0; i < n; i++)
 		if (strchr(set, p[i]) || isspace((unsigned char)p[i]))
-			return 1;
-	return 0;
+			return true;
+	return false;
 }
 
 /* Number: an integer, A, R, G or '.' */
-static int number_ok(const struct kv *v)
+static bool number_ok(const struct kv *v)
 {
 	if (!v || v->vlen == 0 || v->quoted)
-		return 0;
+		return false;
 	if (v->vlen == 1 && strchr("ARG.", v->val[0]))
-		return 1;
+		return true;
 	for (size_t i = 0; i < v->vlen; i++)
 		if (!isdigit((unsigned char)v->val[i]))
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
 /* The relative order of the keys the specification lists first. */
-static int order_ok(const struct kv *kv, int n)
+static bool order_ok(const struct kv *kv, int n)
 {
 	static const char *const order[] = {"ID", "Number", "Type", "Description"};
 	int last = -1;
@@ -207,10 +209,10 @@ static int order_ok(const struct kv *kv, int n)
 		for (int j = 0; j < 4; j++)
 			if (strcmp(kv[i].key, order[j]) == 0) {
 				if (j < last)
-					return 0;
+					return false;
 				last = j;
 			}
-	return 1;
+	return true;
 }
 
 #define HW(...) vv_vcf_warnf(r, NULL, ln, VV_VCF_W_HEADER, field, __VA_ARGS__)
@@ -290,7 +292,7 @@ static int check_info_format(vv_vcf_reader *r, const char *what, const struct kv
 	return 0;
 }
 
-static int v43(const vv_vcf_reader *r)
+static bool v43(const vv_vcf_reader *r)
 {
 	return r->vmajor > 4 || (r->vmajor == 4 && r->vminor >= 3);
 }
@@ -398,16 +400,16 @@ static int check_meta(vv_vcf_reader *r, const struct kv *kv, int n, uint64_t ln,
 }
 
 /* A URL whose host is a bare number (ftp://8080:8080/) is no host. */
-static int url_host_numeric(const char *v, size_t n)
+static bool url_host_numeric(const char *v, size_t n)
 {
 	const char *p = memmem(v, n, "://", 3), *end = v + n, *h;
 
 	if (!p)
-		return 0;
+		return false;
 	h = p + 3;
 	for (p = h; p < end && *p != ':' && *p != '/'; p++)
 		if (!isdigit((unsigned char)*p))
-			return 0;
+			return false;
 	return p > h;
 }
 
@@ -482,8 +484,7 @@ int vv_vcf_check_header_line(vv_vcf_reader *r, const char *line, size_t len, uin
 					    "text after the closing '>' (htslib drops it)");
 		return HW("structured line without its closing '>'");
 	}
-	n = split_kv(p + 1, end - 1, kv, &why);
-	if (n < 0)
+	if (!split_kv(p + 1, end - 1, kv, &n, &why))
 		return HW("%s", why);
 	if (klen == 4 && strncmp(line + 2, "INFO", 4) == 0)
 		return check_info_format(r, "INFO", kv, n, ln, field);

@@ -34,12 +34,12 @@ struct def {
 	const struct vv_reserved *res;
 };
 
-static int next_tok(struct tok *all, struct tok *out, char sep)
+static bool next_tok(struct tok *all, struct tok *out, char sep)
 {
 	const char *e;
 
 	if (!all->p)
-		return 0;
+		return false;
 	e = memchr(all->p, sep, all->n);
 	out->p = all->p;
 	out->n = e ? (size_t)(e - all->p) : all->n;
@@ -50,10 +50,10 @@ static int next_tok(struct tok *all, struct tok *out, char sep)
 		all->p = NULL;
 		all->n = 0;
 	}
-	return 1;
+	return true;
 }
 
-static int tok_is(const struct tok *t, const char *s)
+static bool tok_is(const struct tok *t, const char *s)
 {
 	return t->n == strlen(s) && memcmp(t->p, s, t->n) == 0;
 }
@@ -67,39 +67,39 @@ static size_t count_values(const struct tok *t)
 	return n;
 }
 
-int vv_vcf_is_bases(const char *s, size_t n)
+bool vv_vcf_is_bases(const char *s, size_t n)
 {
 	if (n == 0)
-		return 0;
+		return false;
 	for (size_t i = 0; i < n; i++)
 		switch (s[i]) {
 		case 'A': case 'C': case 'G': case 'T': case 'N':
 		case 'a': case 'c': case 'g': case 't': case 'n':
 			break;
 		default:
-			return 0;
+			return false;
 		}
-	return 1;
+	return true;
 }
 
-static int symbolic_id_ok(const char *p, size_t n)
+static bool symbolic_id_ok(const char *p, size_t n)
 {
 	if (n == 0)
-		return 0;
+		return false;
 	for (size_t i = 0; i < n; i++)
 		if (isspace((unsigned char)p[i]) || p[i] == '<' || p[i] == '>' || p[i] == ',')
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
 /* chr:pos or <contig>:pos inside a breakend */
-static int mate_ok(const char *p, size_t n)
+static bool mate_ok(const char *p, size_t n)
 {
 	const char *colon;
 	size_t i;
 
 	if (n < 3)
-		return 0;
+		return false;
 	colon = NULL;
 	for (i = n; i > 0; i--)
 		if (p[i - 1] == ':') {
@@ -107,16 +107,16 @@ static int mate_ok(const char *p, size_t n)
 			break;
 		}
 	if (!colon || colon == p || colon == p + n - 1)
-		return 0;
+		return false;
 	for (const char *q = colon + 1; q < p + n; q++)
 		if (!isdigit((unsigned char)*q))
-			return 0;
+			return false;
 	for (const char *q = p; q < colon; q++)
 		if (isspace((unsigned char)*q) || *q == '[' || *q == ']' || *q == ',')
-			return 0;
+			return false;
 	if (p[0] == '<' && colon[-1] != '>')
-		return 0;
-	return 1;
+		return false;
+	return true;
 }
 
 enum vv_allele vv_vcf_allele_class(const char *a, size_t n)
@@ -162,16 +162,16 @@ enum vv_allele vv_vcf_allele_class(const char *a, size_t n)
 }
 
 /* VCF Float text: decimal or exponent notation, Inf, Infinity, NaN. */
-static int float_syntax(const char *p, size_t n)
+static bool float_syntax(const char *p, size_t n)
 {
 	size_t i = 0, digits = 0;
 
 	if (i < n && (p[i] == '+' || p[i] == '-'))
 		i++;
 	if (n - i == 3 && (strncasecmp(p + i, "inf", 3) == 0 || strncasecmp(p + i, "nan", 3) == 0))
-		return 1;
+		return true;
 	if (n - i == 8 && strncasecmp(p + i, "infinity", 8) == 0)
-		return 1;
+		return true;
 	while (i < n && isdigit((unsigned char)p[i]))
 		i++, digits++;
 	if (i < n && p[i] == '.') {
@@ -180,7 +180,7 @@ static int float_syntax(const char *p, size_t n)
 			i++, digits++;
 	}
 	if (!digits)
-		return 0;
+		return false;
 	if (i < n && (p[i] == 'e' || p[i] == 'E')) {
 		size_t d = 0;
 		i++;
@@ -189,27 +189,27 @@ static int float_syntax(const char *p, size_t n)
 		while (i < n && isdigit((unsigned char)p[i]))
 			i++, d++;
 		if (!d)
-			return 0;
+			return false;
 	}
 	return i == n;
 }
 
-static int int_syntax(const char *p, size_t n)
+static bool int_syntax(const char *p, size_t n)
 {
 	size_t i = 0;
 
 	if (i < n && (p[i] == '+' || p[i] == '-'))
 		i++;
 	if (i == n)
-		return 0;
+		return false;
 	for (; i < n; i++)
 		if (!isdigit((unsigned char)p[i]))
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
 /* A leading integer htslib would take from a value that is not one. */
-static int int_prefix(const char *p, size_t n)
+static bool int_prefix(const char *p, size_t n)
 {
 	size_t i = 0;
 
@@ -230,7 +230,7 @@ static double parse_double(const char *p, size_t n)
 }
 
 /* Parses an int_syntax() value; *out saturates far beyond the int32 range. */
-static int parse_ll(const char *p, size_t n, long long *out)
+static void parse_ll(const char *p, size_t n, long long *out)
 {
 	long long v = 0;
 	size_t i = 0;
@@ -242,39 +242,38 @@ static int parse_ll(const char *p, size_t n, long long *out)
 		if (v < 100000000000000LL)
 			v = v * 10 + (p[i] - '0');
 	*out = neg ? -v : v;
-	return 0;
 }
 
-int vv_vcf_key_ok(const char *p, size_t n, int strict42)
+bool vv_vcf_key_ok(const char *p, size_t n, int strict42)
 {
 	if (n == 5 && memcmp(p, "1000G", 5) == 0)
-		return 1;
+		return true;
 	if (n == 0)
-		return 0;
+		return false;
 	if (strict42) {
 		/* VCF 4.2 FORMAT keys: alphanumeric */
 		for (size_t i = 0; i < n; i++)
 			if (!isalnum((unsigned char)p[i]))
-				return 0;
-		return 1;
+				return false;
+		return true;
 	}
 	if (!(isalpha((unsigned char)p[0]) || p[0] == '_'))
-		return 0;
+		return false;
 	for (size_t i = 1; i < n; i++)
 		if (!(isalnum((unsigned char)p[i]) || p[i] == '_' || p[i] == '.'))
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
-static int is_v43(const vv_vcf_reader *r)
+static bool is_v43(const vv_vcf_reader *r)
 {
 	return r->vmajor > 4 || (r->vmajor == 4 && r->vminor >= 3);
 }
 
-int vv_vcf_contig_char(char c, int first)
+bool vv_vcf_contig_char(char c, int first)
 {
 	if (isalnum((unsigned char)c) || strchr("!#$%&+./:;?@^_|~-", c))
-		return 1;
+		return true;
 	return !first && (c == '*' || c == '=');
 }
 
@@ -556,7 +555,7 @@ static int check_numbers(vv_vcf_reader *r, struct vv_rec *rec, const char *field
 	return 0;
 }
 
-static int cigar_ok(const struct tok *v)
+static bool cigar_ok(const struct tok *v)
 {
 	struct tok all = *v, one;
 
@@ -569,14 +568,14 @@ static int cigar_ok(const struct tok *v)
 			while (i < one.n && isdigit((unsigned char)one.p[i]))
 				i++, d++;
 			if (!d || i == one.n || !strchr("MIDNSHP=X", one.p[i]))
-				return 0;
+				return false;
 			i++;
 			ops++;
 		}
 		if (!ops)
-			return 0;
+			return false;
 	}
-	return 1;
+	return true;
 }
 
 static int check_end(vv_vcf_reader *r, const struct def *d, const struct tok *val, const struct tok *pos)
@@ -924,40 +923,50 @@ int vv_vcf_check_record_text(vv_vcf_reader *r, struct vv_rec *rec, const char *l
 /* ------------------------------------------------------------------ */
 /* Parsed-record checks (all of them for BCF; the rest for VCF text)    */
 
-/* Values of sample s in fmt, up to the first end-of-vector. */
-static int fmt_count(const bcf_fmt_t *f, int s)
+/* Counts into *count the values of sample s in fmt, up to the first
+ * end-of-vector.  False for a stored type it cannot read. */
+static bool fmt_count(const bcf_fmt_t *f, int s, int *count)
 {
 	const uint8_t *p = f->p + (size_t)s * (size_t)f->size;
+	bool end = false;
 	int n = 0;
 
-	for (int i = 0; i < f->n; i++) {
-		int32_t v;
+	*count = 0;
+	for (int i = 0; i < f->n && !end; i++) {
 		switch (f->type) {
-		case BCF_BT_INT8: v = ((const int8_t *)p)[i]; if (v == bcf_int8_vector_end) return n; if (v == bcf_int8_missing && i == 0 && f->n == 1) return 0; break;
-		case BCF_BT_INT16: { int16_t x; memcpy(&x, p + 2 * i, 2); if (x == bcf_int16_vector_end) return n; break; }
-		case BCF_BT_INT32: { int32_t x; memcpy(&x, p + 4 * i, 4); if (x == bcf_int32_vector_end) return n; break; }
-		case BCF_BT_FLOAT: { uint32_t x; memcpy(&x, p + 4 * i, 4); if (x == bcf_float_vector_end) return n; break; }
-		default: return -1;
+		case BCF_BT_INT8: {
+			int8_t x = ((const int8_t *)p)[i];
+			if (x == bcf_int8_missing && i == 0 && f->n == 1)
+				return true; /* a lone '.': no values */
+			end = x == bcf_int8_vector_end;
+			break;
 		}
+		case BCF_BT_INT16: { int16_t x; memcpy(&x, p + 2 * i, 2); end = x == bcf_int16_vector_end; break; }
+		case BCF_BT_INT32: { int32_t x; memcpy(&x, p + 4 * i, 4); end = x == bcf_int32_vector_end; break; }
+		case BCF_BT_FLOAT: { uint32_t x; memcpy(&x, p + 4 * i, 4); end = x == bcf_float_vector_end; break; }
+		default: return false;
+		}
+		if (!end)
 		n++;
 	}
-	return n;
+	*count = n;
+	return true;
 }
 
-static int stored_type_ok(int htype, int btype, int n, int is_gt)
+static bool stored_type_ok(int htype, int btype, int n, int is_gt)
 {
 	int is_int = btype == BCF_BT_INT8 || btype == BCF_BT_INT16 || btype == BCF_BT_INT32;
 
 	if (n == 0 || btype == BCF_BT_NULL)
-		return 1;
+		return true;
 	if (is_gt)
 		return is_int;
 	switch (htype) {
 	case BCF_HT_INT: return is_int;
 	case BCF_HT_REAL: return btype == BCF_BT_FLOAT;
 	case BCF_HT_STR: return btype == BCF_BT_CHAR;
-	case BCF_HT_FLAG: return 1;
-	default: return 0;
+	case BCF_HT_FLAG: return true;
+	default: return false;
 	}
 }
 
@@ -1054,9 +1063,9 @@ static int check_bcf(vv_vcf_reader *r, struct vv_rec *rec)
 			if (vl != BCF_VL_A && vl != BCF_VL_R && vl != BCF_VL_G)
 				continue;
 			for (int s = 0; s < b->n_sample; s++) {
-				int c = fmt_count(f, s);
+				int c;
 				struct def d = {1, t, vl, 0, NULL};
-				if (c < 0)
+				if (!fmt_count(f, s, &c))
 					return REFUSE("FORMAT", "sample %d: a value type htslib cannot read", s + 1);
 				if (c == 0 || (uint64_t)c == expected_count(&d, n_alts, 2) ||
 				    (vl == BCF_VL_G && (uint64_t)c == expected_count(&d, n_alts, 1)) ||

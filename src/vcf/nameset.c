@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int vv_vcf_nameset_has(const struct vv_nameset *s, const char *name)
+bool vv_vcf_nameset_has(const struct vv_nameset *s, const char *name)
 {
 	return s->h && khash_str2int_has_key(s->h, name);
 }

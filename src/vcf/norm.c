@@ -133,8 +133,7 @@ int vv_vcf_norm_variant(vv_vcf_reader *r, struct vv_vcf_var *v)
 		v->status = VV_VCF_NO_REFERENCE;
 		return 0;
 	}
-	clen = vv_ref_contig_length(r->ref, contig);
-	if (clen < 0) {
+	if (!vv_ref_contig_length(r->ref, contig, &clen)) {
 		v->status = VV_VCF_KEEP_NO_CONTIG;
 		return 0;
 	}

@@ -57,7 +57,7 @@ static void limits_fill(vv_vcf_limits *dst, const vv_vcf_limits *src)
 /* ------------------------------------------------------------------ */
 /* The reader's state, for the checks                                  */
 
-int vv_vcf_declared(const vv_vcf_reader *r, int hl, int id)
+bool vv_vcf_declared(const vv_vcf_reader *r, int hl, int id)
 {
 	return id >= 0 && id < r->ndeclared && (r->declared[id] & (1 << hl));
 }
@@ -207,7 +207,7 @@ static int fill(vv_vcf_reader *r)
  * Returns 1, 0 at the end, or an error. */
 static int read_line(vv_vcf_reader *r)
 {
-	int any = 0, rc;
+	int any = 0, ended = 0, rc;
 
 	r->line.l = 0;
 	if (r->line.s)
@@ -236,13 +236,16 @@ static int read_line(vv_vcf_reader *r)
 			return VV_ERR_NOMEM;
 		any = 1;
 		r->buf_pos += take + (nl ? 1 : 0);
-		if (nl)
-			goto got;
+		if (nl) {
+			ended = 1;
+			break;
+		}
 	}
-	if (!any)
-		return 0;
-	r->no_final_newline = 1;
-got:
+	if (!ended) {
+		if (!any)
+			return 0;
+		r->no_final_newline = 1;
+	}
 	r->lineno++;
 	if (!r->line.s && kputsn("", 0, &r->line) < 0)
 		return VV_ERR_NOMEM;
@@ -587,14 +590,18 @@ const char *vv_vcf_contig_name(const vv_vcf_reader *r, int i)
 	return bcf_hdr_id2name(r->hdr, i);
 }
 
-int64_t vv_vcf_contig_length(const vv_vcf_reader *r, int i)
+bool vv_vcf_contig_length(const vv_vcf_reader *r, int i, int64_t *len)
 {
-	uint64_t len;
+	uint64_t n;
 
+	*len = 0;
 	if (i < 0 || i >= vv_vcf_ncontigs(r))
-		return -1;
-	len = r->hdr->id[BCF_DT_CTG][i].val->info[0];
-	return len ? (int64_t)len : -1;
+		return false;
+	n = r->hdr->id[BCF_DT_CTG][i].val->info[0];
+	if (!n || n > INT64_MAX)
+		return false;
+	*len = (int64_t)n;
+	return true;
 }
 
 uint64_t vv_vcf_records(const vv_vcf_reader *r)
@@ -725,50 +732,51 @@ static int read_record(vv_vcf_reader *r, struct vv_rec **out)
 		}
 		if (rc < 0 || rec->b->errcode) {
 			rc = vv_vcf_rec_errf(r, VV_ERR_VCF_PARSE, "record", "htslib cannot decode this BCF record");
-			goto bad;
+			goto out;
 		}
 		r->text_bytes += rec->b->shared.l + rec->b->indiv.l;
 		if (r->text_bytes > r->lim.max_text_bytes) {
 			rc = vv_errf(VV_ERR_VCF_LIMIT, "record %llu: more than %llu bytes of records",
 				     (unsigned long long)r->nrec, (unsigned long long)r->lim.max_text_bytes);
-			goto bad;
+			goto out;
 		}
 	} else {
 		rec->line = r->lineno;
 		if ((rc = vv_vcf_check_record_text(r, rec, r->line.s, r->line.l)) != 0)
-			goto bad;
+			goto out;
 		r->work.l = 0;
 		if (kputsn(r->line.s, r->line.l, &r->work) < 0) {
 			rc = VV_ERR_NOMEM;
-			goto bad;
+			goto out;
 		}
 		if (vcf_parse(&r->work, r->hdr, rec->b) != 0 ||
 		    (rec->b->errcode & ~(BCF_ERR_CTG_UNDEF | BCF_ERR_TAG_UNDEF))) {
 			rc = vv_vcf_rec_errf(r, VV_ERR_VCF_PARSE, "record", "htslib cannot parse this line");
-			goto bad;
+			goto out;
 		}
 	}
 	if (bcf_unpack(rec->b, BCF_UN_ALL) != 0) {
 		rc = vv_vcf_rec_errf(r, VV_ERR_VCF_PARSE, "record", "htslib cannot unpack this record");
-		goto bad;
+		goto out;
 	}
 	if (rec->b->rid < 0 || rec->b->rid >= r->hdr->n[BCF_DT_CTG]) {
 		rc = vv_vcf_rec_errf(r, VV_ERR_VCF_FIELD, "CHROM", "no such contig");
-		goto bad;
+		goto out;
 	}
 	if (!(rec->contig = strdup(bcf_hdr_id2name(r->hdr, rec->b->rid)))) {
 		rc = VV_ERR_NOMEM;
-		goto bad;
+		goto out;
 	}
 	rec->pos = (int64_t)rec->b->pos + 1;
 	rec->n_alts = rec->b->n_allele > 0 ? rec->b->n_allele - 1 : 0;
 	if ((rc = vv_vcf_check_record_parsed(r, rec)) != 0)
-		goto bad;
+		goto out;
 	if ((rc = order_checks(r, rec)) != 0)
-		goto bad;
+		goto out;
 	*out = rec;
-	return 1;
-bad:
+	rec = NULL;
+	rc = 1;
+out:
 	vv_vcf_rec_unref(rec);
 	return rc;
 }
@@ -928,7 +936,7 @@ const char *vv_vcf_status_name(enum vv_vcf_status st)
 	return vv_status_names[st];
 }
 
-int vv_vcf_status_scorable(enum vv_vcf_status st)
+bool vv_vcf_status_scorable(enum vv_vcf_status st)
 {
 	return st == VV_VCF_SNV || st == VV_VCF_MNV || st == VV_VCF_INDEL || st == VV_VCF_COMPLEX;
 }

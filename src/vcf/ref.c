@@ -12,7 +12,7 @@
 
 /* A path whose text before the first '/' holds a ':' would reach htslib's
  * URL handlers (and load its network plug-ins); references are files. */
-static int looks_like_url(const char *path)
+static bool looks_like_url(const char *path)
 {
 	const char *colon = strchr(path, ':');
 	const char *slash = strchr(path, '/');
@@ -20,23 +20,23 @@ static int looks_like_url(const char *path)
 	return colon && (!slash || colon < slash);
 }
 
-static int readable(const char *path, const char *suffix)
+static bool readable(const char *path, const char *suffix)
 {
 	char buf[4096];
 
 	if (snprintf(buf, sizeof buf, "%s%s", path, suffix) >= (int)sizeof buf)
-		return 0;
+		return false;
 	return access(buf, R_OK) == 0;
 }
 
-static int is_gzip_file(const char *path)
+static bool is_gzip_file(const char *path)
 {
 	unsigned char m[2] = {0, 0};
 	FILE *f = fopen(path, "rb");
 	int ok;
 
 	if (!f)
-		return 0;
+		return false;
 	ok = fread(m, 1, 2, f) == 2 && m[0] == 0x1f && m[1] == 0x8b;
 	fclose(f);
 	return ok;
@@ -110,11 +110,15 @@ const char *vv_ref_contig_name(const vv_ref *ref, int i)
 	return faidx_iseq(ref->fai, i);
 }
 
-int64_t vv_ref_contig_length(const vv_ref *ref, const char *contig)
+bool vv_ref_contig_length(const vv_ref *ref, const char *contig, int64_t *len)
 {
-	if (!contig || !faidx_has_seq(ref->fai, contig))
-		return -1;
-	return faidx_seq_len(ref->fai, contig);
+	int n;
+
+	*len = 0;
+	if (!contig || !faidx_has_seq(ref->fai, contig) || (n = faidx_seq_len(ref->fai, contig)) < 0)
+		return false;
+	*len = n;
+	return true;
 }
 
 static void to_acgtn(char *s, size_t n)
@@ -134,13 +138,13 @@ static void to_acgtn(char *s, size_t n)
 int vv_vcf_ref_fetch0(const vv_ref *ref, const char *contig, int64_t beg, int64_t end, char **seq,
 		      size_t *len)
 {
-	int64_t clen = vv_ref_contig_length(ref, contig);
+	int64_t clen;
 	hts_pos_t got = 0;
 	char *s;
 
 	*seq = NULL;
 	*len = 0;
-	if (clen < 0)
+	if (!vv_ref_contig_length(ref, contig, &clen))
 		return VV_ERR_REF_CONTIG;
 	if (beg < 0 || beg >= clen || end <= beg)
 		return VV_ERR_RANGE;
@@ -232,10 +236,10 @@ int vv_ref_contig_md5(const vv_ref *ref, const char *contig, char hex[33])
 	const int64_t chunk = 1 << 20;
 	unsigned char digest[16];
 	hts_md5_context *ctx;
-	int64_t clen = vv_ref_contig_length(ref, contig);
+	int64_t clen;
 	int rc = 0;
 
-	if (clen < 0)
+	if (!vv_ref_contig_length(ref, contig, &clen))
 		return vv_errf(VV_ERR_REF_CONTIG, "contig %s is not in reference %s", contig, ref->name);
 	if (!(ctx = hts_md5_init()))
 		return VV_ERR_NOMEM;
@@ -288,8 +292,7 @@ int vv_ref_window_get(const vv_ref *ref, const char *contig, int64_t pos, size_t
 		return VV_ERR_INVAL;
 	if (width == 0 || width > VV_REF_MAX_WIDTH || span == 0 || span > width)
 		return vv_errf(VV_ERR_RANGE, "window of %zu bases cannot hold a REF of %zu", width, span);
-	clen = vv_ref_contig_length(ref, contig);
-	if (clen < 0)
+	if (!vv_ref_contig_length(ref, contig, &clen))
 		return vv_errf(VV_ERR_REF_CONTIG, "contig %s is not in reference %s", contig, ref->name);
 	if (pos < 1 || (uint64_t)pos - 1 + span > (uint64_t)clen)
 		return vv_errf(VV_ERR_RANGE, "%s:%lld (%zu bases) is outside the contig", contig,

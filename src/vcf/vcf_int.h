@@ -126,7 +126,7 @@ int vv_vcf_warn_once(vv_vcf_reader *r, struct vv_rec *rec, const char *key, uint
 	VV_PRINTF(7, 8) VV_MUST_CHECK;
 void vv_vcf_wvec_done(struct vv_wvec *v);
 
-int vv_vcf_nameset_has(const struct vv_nameset *s, const char *name);
+bool vv_vcf_nameset_has(const struct vv_nameset *s, const char *name);
 int vv_vcf_nameset_add(struct vv_nameset *s, const char *name) VV_MUST_CHECK;
 void vv_vcf_nameset_done(struct vv_nameset *s);
 
@@ -139,7 +139,7 @@ uint64_t vv_vcf_reader_where(const vv_vcf_reader *r);
 
 /* 1 when the header itself (not a dummy htslib added) defines id for hl
  * (BCF_HL_INFO, BCF_HL_FMT, BCF_HL_FLT). */
-int vv_vcf_declared(const vv_vcf_reader *r, int hl, int id);
+bool vv_vcf_declared(const vv_vcf_reader *r, int hl, int id);
 
 /* --- header checks (check_header.c) --- */
 
@@ -174,14 +174,14 @@ int vv_vcf_check_record_text(vv_vcf_reader *r, struct vv_rec *rec, const char *l
 int vv_vcf_check_record_parsed(vv_vcf_reader *r, struct vv_rec *rec) VV_MUST_CHECK;
 /* An INFO/FORMAT key: [A-Za-z_][0-9A-Za-z_.]* or 1000G; strict42: VCF 4.2
  * FORMAT keys, alphanumeric only. */
-int vv_vcf_key_ok(const char *p, size_t n, int strict42);
+bool vv_vcf_key_ok(const char *p, size_t n, int strict42);
 /* A character of a contig name in the VCF 4.3 grammar
  * [0-9A-Za-z!#$%&+./:;?@^_|~-][0-9A-Za-z!#$%&*+./:;=?@^_|~-]* */
-int vv_vcf_contig_char(char c, int first);
+bool vv_vcf_contig_char(char c, int first);
 /* Classifies one ALT allele's text. */
 enum vv_allele vv_vcf_allele_class(const char *a, size_t n);
-/* 1 when every byte of s[0..n) is one of ACGTN (any case). */
-int vv_vcf_is_bases(const char *s, size_t n);
+/* Whether every byte of s[0..n) is one of ACGTN (any case). */
+bool vv_vcf_is_bases(const char *s, size_t n);
 
 /* --- normalization (norm.c) --- */
 

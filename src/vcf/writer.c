@@ -267,9 +267,18 @@ out:
 /* ------------------------------------------------------------------ */
 /* Splitting one ALT out of a multi-allelic record                      */
 
-/* Picks the fields of `which` (indexes into a comma list) from str. */
-static int pick_fields(const char *str, const int *which, int nwhich, kstring_t *out)
+/* htslib's bcf_get_* getters answer -4 when they cannot allocate; their
+ * other negative answers (tag not in the header or the record, type clash)
+ * mean there is nothing to copy.  The two must not be confused: a tag
+ * dropped because memory ran out would silently change the output. */
+#define VV_HTS_GET_NOMEM (-4)
+
+/* Picks the fields of `which` (indexes into a comma list) from str into
+ * out.  *found is false when str has fewer fields than an index asks for
+ * (the caller then keeps the value whole).  Returns 0 or VV_ERR_NOMEM. */
+static int pick_fields(const char *str, const int *which, int nwhich, kstring_t *out, bool *found)
 {
+	*found = false;
 	out->l = 0;
 	for (int k = 0; k < nwhich; k++) {
 		const char *p = str;
@@ -277,13 +286,14 @@ static int pick_fields(const char *str, const int *which, int nwhich, kstring_t 
 		while (i < which[k] && (p = strchr(p, ',')) != NULL)
 			p++, i++;
 		if (!p)
-			return -1;
+			return 0;
 		size_t n = strcspn(p, ",");
 		if ((k && kputc(',', out) < 0) || kputsn(p, n, out) < 0)
 			return VV_ERR_NOMEM;
 	}
 	if (!out->s && kputs("", out) < 0)
 		return VV_ERR_NOMEM;
+	*found = true;
 	return 0;
 }
 
@@ -319,6 +329,7 @@ static int split_info(vv_vcf_writer *w, bcf1_t *src, bcf1_t *dst, int ialt)
 		bcf_info_t *in = &src->d.info[i];
 		const char *key;
 		int type, vl, which[3], nw, n;
+		bool picked;
 
 		if (!in->vptr)
 			continue;
@@ -332,6 +343,10 @@ static int split_info(vv_vcf_writer *w, bcf1_t *src, bcf1_t *dst, int ialt)
 		}
 		if (type == BCF_HT_INT || type == BCF_HT_REAL) {
 			n = bcf_get_info_values(h, src, key, &w->arr, &w->narr, type);
+			if (n == VV_HTS_GET_NOMEM) {
+				rc = VV_ERR_NOMEM;
+				break;
+			}
 			if (n < 0) {
 				rc = vv_errf(VV_ERR_VCF_FIELD, "output: INFO/%s of the record at position %lld cannot be read back",
 					     key, (long long)src->pos + 1);
@@ -360,15 +375,19 @@ static int split_info(vv_vcf_writer *w, bcf1_t *src, bcf1_t *dst, int ialt)
 			continue;
 		}
 		n = bcf_get_info_string(h, src, key, &w->sarr, &w->nsarr);
+		if (n == VV_HTS_GET_NOMEM) {
+			rc = VV_ERR_NOMEM;
+			break;
+		}
 		if (n < 0)
 			continue;
 		nw = keep_index(vl, ialt, 0, which);
-		if (nw && strcmp((char *)w->sarr, ".") != 0 && pick_fields(w->sarr, which, nw, &str) == 0) {
-			if (bcf_update_info_string(h, dst, key, str.s) < 0)
-				rc = VV_ERR_NOMEM;
-		} else if (bcf_update_info_string(h, dst, key, (char *)w->sarr) < 0) {
+		picked = false;
+		if (nw && strcmp((char *)w->sarr, ".") != 0 &&
+		    (rc = pick_fields(w->sarr, which, nw, &str, &picked)) != 0)
+			break;
+		if (bcf_update_info_string(h, dst, key, picked ? str.s : (char *)w->sarr) < 0)
 			rc = VV_ERR_NOMEM;
-		}
 	}
 	vv_vcf_ks_wipe_free(&str);
 	return rc;
@@ -379,6 +398,8 @@ static int split_gt(vv_vcf_writer *w, bcf1_t *src, bcf1_t *dst, int ialt)
 	int n = bcf_get_genotypes(w->hdr, src, &w->arr, &w->narr);
 	int32_t *g = w->arr;
 
+	if (n == VV_HTS_GET_NOMEM)
+		return VV_ERR_NOMEM;
 	if (n <= 0)
 		return 0;
 	for (int i = 0; i < n; i++) {
@@ -397,6 +418,8 @@ static int split_fmt_numeric(vv_vcf_writer *w, bcf1_t *src, bcf1_t *dst, const c
 	size_t sz = 4;
 
 	n = bcf_get_format_values(w->hdr, src, key, &w->arr, &w->narr, type);
+	if (n == VV_HTS_GET_NOMEM)
+		return VV_ERR_NOMEM;
 	if (n < 0 || nsmpl == 0)
 		return 0;
 	per = n / nsmpl;
@@ -445,12 +468,17 @@ static int split_fmt_string(vv_vcf_writer *w, bcf1_t *src, bcf1_t *dst, const ch
 	const char **ptrs = NULL;
 
 	n = bcf_get_format_values(w->hdr, src, key, &w->sarr, &w->nsarr, BCF_HT_STR);
+	if (n == VV_HTS_GET_NOMEM)
+		return VV_ERR_NOMEM;
 	if (n < 0 || nsmpl == 0)
 		return 0;
 	nw = keep_index(vl, ialt, 0, which);
 	if (!nw)
 		return bcf_update_format(w->hdr, dst, key, w->sarr, n, BCF_HT_STR) < 0 ? VV_ERR_NOMEM : 0;
-	if (bcf_get_format_string(w->hdr, src, key, &vals, &nvals) < 0)
+	n = bcf_get_format_string(w->hdr, src, key, &vals, &nvals);
+	if (n == VV_HTS_GET_NOMEM)
+		return VV_ERR_NOMEM;
+	if (n < 0)
 		return 0;
 	parts = calloc((size_t)nsmpl, sizeof *parts);
 	ptrs = calloc((size_t)nsmpl, sizeof *ptrs);
@@ -462,8 +490,12 @@ static int split_fmt_string(vv_vcf_writer *w, bcf1_t *src, bcf1_t *dst, const ch
 		int cnt = 1;
 		for (const char *p = vals[s]; *p; p++)
 			cnt += *p == ',';
+		bool picked = false;
+
 		nw = keep_index(vl, ialt, vl == BCF_VL_G && cnt == src->n_allele, which);
-		if (strcmp(vals[s], ".") == 0 || pick_fields(vals[s], which, nw, &parts[s]) != 0) {
+		if (strcmp(vals[s], ".") != 0 && (rc = pick_fields(vals[s], which, nw, &parts[s], &picked)) != 0)
+			goto out;
+		if (!picked) {
 			parts[s].l = 0;
 			if (kputs(".", &parts[s]) < 0) {
 				rc = VV_ERR_NOMEM;
@@ -715,7 +747,12 @@ static int build(vv_vcf_writer *w, const vv_vcf_var *v, bcf1_t **out)
 			return VV_ERR_NOMEM;
 		}
 	}
-	has_end = bcf_get_info_int32(w->hdr, b, "END", &end, &nend) == 1;
+	has_end = bcf_get_info_int32(w->hdr, b, "END", &end, &nend);
+	if (has_end == VV_HTS_GET_NOMEM) {
+		rc = VV_ERR_NOMEM;
+		goto out;
+	}
+	has_end = has_end == 1;
 	b->pos = v->pos - 1;
 	if (bcf_update_alleles(w->hdr, b, al, v->alt_index ? 2 : 1) < 0) {
 		rc = VV_ERR_NOMEM;
@@ -753,29 +790,27 @@ int vv_vcf_writer_write(vv_vcf_writer *w, const vv_vcf_var *v, const vv_vcf_info
 	if (w->finished || w->broken)
 		return vv_errf(VV_ERR_INVAL, "output: the writer is finished or failed");
 	if (!w->header_done && (rc = write_header(w)) != 0)
-		goto fail;
+		goto out;
 	if ((rc = build(w, v, &b)) != 0)
-		goto fail;
+		goto out;
 	if ((rc = set_infos(w, b, v->rec, info, n)) != 0) {
 		vv_vcf_bcf_wipe_destroy(b);
 		if (rc == VV_ERR_INVAL)
 			return rc; /* the caller's mistake; the output is intact */
-		goto fail;
+		goto out;
 	}
 	w->line.l = 0;
 	if (vcf_format(w->hdr, b, &w->line) != 0) {
 		vv_vcf_bcf_wipe_destroy(b);
 		rc = vv_errf(VV_ERR_INTERNAL, "output: htslib could not format the record of line %llu",
 			     (unsigned long long)v->rec->line);
-		goto fail;
+		goto out;
 	}
 	rc = hold(w, b->rid, b->pos, &w->line);
 	vv_vcf_bcf_wipe_destroy(b);
+out:
 	if (rc)
-		goto fail;
-	return 0;
-fail:
-	w->broken = 1;
+		w->broken = 1;
 	return rc;
 }
 
@@ -788,23 +823,23 @@ int vv_vcf_writer_finish(vv_vcf_writer *w, vv_sbuf *out)
 	if ((w->fd < 0) != (out != NULL))
 		return vv_errf(VV_ERR_INVAL, "output: pass a vv_sbuf for memory output and NULL for fd output");
 	if (!w->header_done && (rc = write_header(w)) != 0)
-		goto fail;
+		goto out;
 	if ((rc = flush_held(w, 0, 1)) != 0 || (rc = emit_block(w)) != 0)
-		goto fail;
+		goto out;
 	if (w->fd >= 0)
 		rc = vv_write_all(w->fd, vv_bgzf_eof, sizeof vv_bgzf_eof);
 	else
 		rc = vv_sbuf_append(&w->mem, vv_bgzf_eof, sizeof vv_bgzf_eof);
 	if (rc)
-		goto fail;
+		goto out;
 	w->finished = 1;
 	if (out) {
 		*out = w->mem;
 		vv_sbuf_init(&w->mem, 0);
 	}
-	return 0;
-fail:
-	w->broken = 1;
+out:
+	if (rc)
+		w->broken = 1;
 	return rc;
 }
 

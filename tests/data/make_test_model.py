@@ -1,13 +1,13 @@
 #!/usr/bin/python3
 """Writes a small random masked-LM (or classifier) in Hugging Face layout for
-the C unit tests, through tools/hfref.py.
+the C unit tests, through tests/lib/hfref.py.
 
 Usage: make_test_model.py DIR [char|nt6|dnabert3] [mlm|cls] [seed]
 """
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import hfref  # noqa: E402
 
 

@@ -12,7 +12,7 @@ import sys
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import hfref  # noqa: E402
 
 SMALL = dict(hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8,
@@ -49,12 +49,30 @@ def seed(arch, head, vocab, dtype, over, tcfg):
     return struct.pack("<HHH", len(cfg), len(voc), len(tc)) + cfg + voc + tc + st
 
 
+def named_twice(s):
+    """The seed s with its first tensor named a second time (same entry) at
+    the end of the safetensors header: the loader must refuse it."""
+    lc, lv, lt = struct.unpack("<HHH", s[:6])
+    pre, st = s[:6 + lc + lv + lt], s[6 + lc + lv + lt:]
+    hl = struct.unpack("<Q", st[:8])[0]
+    hdr, data = st[8:8 + hl].decode().rstrip(), st[8 + hl:]
+    obj = json.loads(hdr)
+    name = sorted(k for k in obj if k != "__metadata__")[0]
+    hdr = hdr[:-1] + "," + json.dumps(name) + ":" + json.dumps(obj[name], separators=(",", ":")) + "}"
+    hdr += " " * (-len(hdr) % 8)
+    return pre + struct.pack("<Q", len(hdr)) + hdr.encode() + data
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     for name, arch, head, vocab, dtype, over, tcfg in CASES:
+        s = seed(arch, head, vocab, dtype, over, tcfg)
         with open(os.path.join(out, name), "wb") as f:
-            f.write(seed(arch, head, vocab, dtype, over, tcfg))
+            f.write(s)
+        if name == "esm_bare":
+            with open(os.path.join(out, name + "_tensor_named_twice"), "wb") as f:
+                f.write(named_twice(s))
 
 
 if __name__ == "__main__":

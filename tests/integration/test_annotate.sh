@@ -19,7 +19,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 "$PYTHON" - "$T/model" <<'EOF'
 import sys
-sys.path.insert(0, "tools")
+sys.path.insert(0, "tests/lib")
 import hfref
 v = hfref.char_vocab()
 c = hfref.make_config("esm", "mlm", v, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,

@@ -1,5 +1,5 @@
 """Parity: the C engine (varvault-admin model ...) against PyTorch reference
-models built in this run (tools/hfref.py), on random weights.
+models built in this run (tests/lib/hfref.py), on random weights.
 
 For each case: build a small random model, save it in Hugging Face layout
 (F32, F16 or BF16), tokenize DNA with the reference tokenizer and compare with
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import hfref  # noqa: E402
 
 TOL = 1e-4

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Parity of the C model engine with PyTorch reference models (tools/hfref.py)
+# Parity of the C model engine with PyTorch reference models (tests/lib/hfref.py)
 # on random weights generated in this run; see tests/parity/parity.py.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

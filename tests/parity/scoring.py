@@ -1,5 +1,5 @@
 """Parity of variant scores: `varvault-admin annotate` against scores
-recomputed here in PyTorch (tools/hfref.py) from the documented methods.
+recomputed here in PyTorch (tests/lib/hfref.py) from the documented methods.
 
 For each tokenizer family (single nucleotide, Nucleotide Transformer 6-mers,
 DNABERT overlapping 3-mers) a small random masked-LM is built, a synthetic
@@ -20,7 +20,7 @@ import tempfile
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import hfref  # noqa: E402
 
 TOL = 2e-4  # the JSON prints 6 decimals; float32 logits
@@ -37,7 +37,7 @@ CASES = [
 
 
 def tokens_with_spans(seq, vocab, kind, k):
-    """(ids, spans) under the published rules (tools/hfref.py)."""
+    """(ids, spans) under the published rules (tests/lib/hfref.py)."""
     return hfref.tokenize_spans(seq, vocab, kind, k)
 
 

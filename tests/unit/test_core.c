@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include <json-c/json.h>
 
@@ -28,6 +31,153 @@ static void test_strerror_names_every_code(void **state)
 		const char *s = vv_strerror(c);
 		assert_non_null(s);
 	}
+}
+
+/* Every code with the number it has on the wire and in the audit log.  A
+ * renumbering, or a code added to core.h and error.c but not here, fails. */
+static const struct {
+	int code, value;
+} vv_wire[] = {
+	{VV_OK, 0},
+	{VV_ERR_NOMEM, -1},
+	{VV_ERR_INVAL, -2},
+	{VV_ERR_IO, -3},
+	{VV_ERR_RANGE, -4},
+	{VV_ERR_FORMAT, -5},
+	{VV_ERR_UNSUPPORTED, -6},
+	{VV_ERR_NOTFOUND, -7},
+	{VV_ERR_EXISTS, -8},
+	{VV_ERR_INTERNAL, -9},
+	{VV_ERR_CANCELLED, -10},
+	{VV_ERR_MLOCK, -11},
+	{VV_ERR_TRUNCATED, -12},
+	{VV_ERR_C4GH_MAGIC, -100},
+	{VV_ERR_C4GH_VERSION, -101},
+	{VV_ERR_C4GH_HEADER, -102},
+	{VV_ERR_C4GH_NOKEY, -103},
+	{VV_ERR_C4GH_METHOD, -104},
+	{VV_ERR_C4GH_SEGMENT, -105},
+	{VV_ERR_C4GH_TRUNCATED, -106},
+	{VV_ERR_C4GH_EDITLIST, -107},
+	{VV_ERR_C4GH_WRITER, -108},
+	{VV_ERR_KEY_FORMAT, -120},
+	{VV_ERR_KEY_KDF, -121},
+	{VV_ERR_KEY_CIPHER, -122},
+	{VV_ERR_KEY_PASSPHRASE, -123},
+	{VV_ERR_KEY_NEEDPASS, -124},
+	{VV_ERR_MODEL_FORMAT, -200},
+	{VV_ERR_MODEL_TENSOR, -201},
+	{VV_ERR_MODEL_CONFIG, -202},
+	{VV_ERR_MODEL_PICKLE, -203},
+	{VV_ERR_MODEL_VOCAB, -204},
+	{VV_ERR_MODEL_SEQLEN, -205},
+	{VV_ERR_VCF_PARSE, -300},
+	{VV_ERR_VCF_FIELD, -301},
+	{VV_ERR_VCF_LIMIT, -302},
+	{VV_ERR_REF_MISMATCH, -303},
+	{VV_ERR_REF_CONTIG, -304},
+	{VV_ERR_REF_IO, -305},
+	{VV_ERR_POLICY, -400},
+	{VV_ERR_AUTH, -13},
+	{VV_ERR_DB, -410},
+	{VV_ERR_DB_VERSION, -411},
+	{VV_ERR_DB_BUSY, -412},
+	{VV_ERR_STATE, -413},
+	{VV_ERR_DB_CORRUPT, -414},
+	{VV_ERR_NOSPACE, -415},
+	{VV_ERR_TLS, -430},
+	{VV_ERR_PEER_CERT, -431},
+	{VV_ERR_PROTO, -432},
+	{VV_ERR_TIMEOUT, -433},
+	{VV_ERR_DENIED, -434},
+	{VV_ERR_CLOSED, -435},
+	{VV_ERR_UNKNOWN_VERB, -436},
+	{VV_ERR_PROTO_VERSION, -437},
+	{VV_ERR_FRAME_SIZE, -438},
+	{VV_ERR_PKI, -439},
+	{VV_ERR_BUSY, -440},
+};
+#define VV_NWIRE (sizeof vv_wire / sizeof vv_wire[0])
+
+static void test_codes_keep_wire_values(void **state)
+{
+	size_t named = 0;
+
+	(void)state;
+	for (size_t i = 0; i < VV_NWIRE; i++) {
+		assert_int_equal(vv_wire[i].code, vv_wire[i].value);
+		assert_string_not_equal(vv_strerror(vv_wire[i].code), "unknown error");
+		for (size_t j = 0; j < i; j++) {
+			assert_int_not_equal(vv_wire[i].code, vv_wire[j].code);
+			assert_string_not_equal(vv_strerror(vv_wire[i].code), vv_strerror(vv_wire[j].code));
+		}
+	}
+	/* every code vv_strerror knows is one of the table above */
+	for (int c = 1; c >= -1000; c--)
+		if (strcmp(vv_strerror(c), "unknown error") != 0)
+			named++;
+	assert_int_equal(named, VV_NWIRE);
+}
+
+/* vv_errf and vv_err_prefix keep errno even when formatting fails with
+ * EILSEQ (a wide character the C locale cannot encode). */
+static void test_errf_keeps_errno(void **state)
+{
+	static const wchar_t wide[] = {0x100, 0};
+
+	(void)state;
+	errno = ENOSPC;
+	assert_int_equal(vv_errf(VV_ERR_IO, "out.vcf: %ls", wide), VV_ERR_IO);
+	assert_int_equal(errno, ENOSPC);
+	errno = EACCES;
+	assert_int_equal(vv_errf(VV_ERR_IO, "line %d", 3), VV_ERR_IO);
+	assert_int_equal(errno, EACCES);
+	errno = ENOENT;
+	assert_int_equal(vv_err_prefix(VV_ERR_IO, "%ls", wide), VV_ERR_IO);
+	assert_int_equal(errno, ENOENT);
+	vv_err_clear();
+	errno = EPERM;
+	assert_int_equal(vv_err_prefix(VV_ERR_IO, "%ls", wide), VV_ERR_IO);
+	assert_int_equal(errno, EPERM);
+	vv_err_clear();
+}
+
+/* vv_log and vv_log_err keep errno even when writing to stderr fails
+ * (stderr closed for the test: fprintf sets EBADF). */
+static void test_log_keeps_errno(void **state)
+{
+	static const wchar_t wide[] = {0x100, 0};
+	int saved = dup(STDERR_FILENO), e[4], rc[2];
+
+	(void)state;
+	assert_true(saved >= 0);
+	vv_log_init("test_core", VV_LOG_DEBUG);
+	/* asserts wait until stderr is back, so that a failure shows */
+	assert_int_equal(close(STDERR_FILENO), 0);
+	errno = ENOSPC;
+	vv_log(VV_LOG_ERROR, "while stderr is closed");
+	e[0] = errno;
+	errno = EACCES;
+	vv_log(VV_LOG_INFO, "%ls", wide);
+	e[1] = errno;
+	errno = EIO;
+	(void)vv_errf(VV_ERR_IO, "detail");
+	rc[0] = vv_log_err(VV_ERR_IO, "writing %s", "out.vcf");
+	e[2] = errno;
+	vv_err_clear();
+	errno = ENOENT;
+	rc[1] = vv_log_err(VV_ERR_IO, "reading %ls", wide);
+	e[3] = errno;
+	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	clearerr(stderr);
+	vv_log_init("test_core", VV_LOG_INFO);
+	assert_int_equal(e[0], ENOSPC);
+	assert_int_equal(e[1], EACCES);
+	assert_int_equal(e[2], EIO);
+	assert_int_equal(e[3], ENOENT);
+	assert_int_equal(rc[0], VV_ERR_IO);
+	assert_int_equal(rc[1], VV_ERR_IO);
 }
 
 static void test_detail_and_prefix(void **state)
@@ -504,6 +654,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_strerror_names_every_code),
 		cmocka_unit_test(test_detail_and_prefix),
+		cmocka_unit_test(test_codes_keep_wire_values),
+		cmocka_unit_test(test_errf_keeps_errno),
+		cmocka_unit_test(test_log_keeps_errno),
 		cmocka_unit_test(test_sbuf_grows_and_keeps_contents),
 		cmocka_unit_test(test_sbuf_limit),
 		cmocka_unit_test(test_sbuf_read_fd),

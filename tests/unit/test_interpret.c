@@ -88,7 +88,7 @@ static void test_bundled_policy_loads(void **state)
 	vv_policy_free(p);
 }
 
-/* ---- the scorer, on small random models written by tools/hfref.py ---- */
+/* ---- the scorer, on small random models written by tests/lib/hfref.py ---- */
 
 static char tmpdir[] = "/tmp/vv_interp_XXXXXX";
 static int have_models;

@@ -152,6 +152,22 @@ static void test_safetensors_header_rules(void **state)
 		/* overflowing shape product */
 		{"{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,4]}}", 4,
 		 VV_ERR_MODEL_FORMAT, "overflows"},
+		/* a name or a key given twice: json-c would keep the last silently,
+		 * so the file would mean what other readers may not take it to */
+		{"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+		 "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, VV_ERR_MODEL_FORMAT,
+		 "tensor 'a' is named twice"},
+		{" { \"a\" : {\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[0,4]} ,\n"
+		 " \"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]},"
+		 "\"\\u0061\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]} }   ", 8, VV_ERR_MODEL_FORMAT,
+		 "tensor 'a' is named twice"},
+		{"{\"a\":{\"dtype\":\"I32\",\"shape\":[1],\"dtype\":\"F32\",\"data_offsets\":[0,4]}}", 4,
+		 VV_ERR_MODEL_FORMAT, "tensor 'a': key 'dtype' given twice"},
+		{"{\"__metadata__\":{\"format\":\"pt\"},\"__metadata__\":{},"
+		 "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, VV_ERR_MODEL_FORMAT,
+		 "__metadata__ is given twice"},
+		{"{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+		 VV_ERR_MODEL_FORMAT, "NUL character"},
 		/* a valid file without the model's tensors */
 		{"{\"__metadata__\":{\"format\":\"pt\"},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
 		 VV_ERR_MODEL_TENSOR, "esm.embeddings.word_embeddings.weight"},

@@ -93,7 +93,13 @@ static void test_header_facts_and_split(void **state)
 	assert_int_equal(vv_vcf_nsamples(r), 1);
 	assert_int_equal(vv_vcf_ncontigs(r), 2);
 	assert_string_equal(vv_vcf_contig_name(r, 1), "chrB");
-	assert_int_equal(vv_vcf_contig_length(r, 0), 80);
+	{
+		int64_t clen = -1;
+		assert_true(vv_vcf_contig_length(r, 0, &clen));
+		assert_int_equal(clen, 80);
+		assert_false(vv_vcf_contig_length(r, 99, &clen));
+		assert_int_equal(clen, 0);
+	}
 	assert_null(vv_vcf_contig_name(r, 2));
 
 	assert_int_equal(vv_vcf_next(r, &v), 1);
@@ -342,8 +348,11 @@ static void test_reference_and_windows(void **state)
 		assert_string_equal(vv_ref_name(ref), k ? "ref.fa.gz" : "ref.fa");
 		assert_int_equal(vv_ref_ncontigs(ref), 3);
 		assert_string_equal(vv_ref_contig_name(ref, 2), "chrC");
-		assert_int_equal(vv_ref_contig_length(ref, "chrA"), 80);
-		assert_int_equal(vv_ref_contig_length(ref, "chrZ"), -1);
+		int64_t clen = -1;
+		assert_true(vv_ref_contig_length(ref, "chrA", &clen));
+		assert_int_equal(clen, 80);
+		assert_false(vv_ref_contig_length(ref, "chrZ", &clen));
+		assert_int_equal(clen, 0);
 		assert_int_equal(vv_ref_md5(ref, hex), 0);
 		assert_string_equal(hex, md5s[k]);
 		if (k == 1) {
