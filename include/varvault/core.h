@@ -78,6 +78,10 @@ enum vv_err {
 	VV_ERR_REF_IO = -305,           /* reference or index unreadable */
 	/* policy, store, audit, net: appended when those modules land */
 	VV_ERR_POLICY = -400,           /* policy file invalid */
+	/* daemon: interpreter workers */
+	VV_ERR_WORKER = -700,           /* a worker died, broke the protocol or could not start */
+	VV_ERR_TIME_LIMIT = -701,       /* a job ran past its time limit */
+	VV_ERR_CHECKSUM = -702,         /* the plaintext's SHA-256 is not the one submitted */
 };
 
 /* Names an error code; never NULL, static storage. */

@@ -49,6 +49,9 @@ static const struct {
 	{VV_ERR_REF_CONTIG, "contig not in the reference"},
 	{VV_ERR_REF_IO, "reference unreadable"},
 	{VV_ERR_POLICY, "invalid policy"},
+	{VV_ERR_WORKER, "interpreter worker failed"},
+	{VV_ERR_TIME_LIMIT, "time limit exceeded"},
+	{VV_ERR_CHECKSUM, "plaintext checksum does not match"},
 };
 
 const char *vv_strerror(int err)

@@ -30,7 +30,7 @@ static inline const char *demo_path(const char *name, char *buf, size_t cap)
 
 static inline int demo_write_file(const char *dir, const char *name, const void *p, size_t n)
 {
-	char path[4096];
+	char path[8192];
 	FILE *f;
 	int ok;
 
