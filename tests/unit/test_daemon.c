@@ -128,7 +128,8 @@ struct store {
 	uint64_t chunks;             /* stored: the next index */
 	bool last;
 	int64_t stop_at;             /* on_chunk refuses after storing this index; -1: never */
-	bool kill_at_start;
+	bool kill_at_start, check_env;
+	int env_checked;             /* 1: the worker's environment was as expected */
 	pid_t pid;
 	uint64_t progress_calls, progress_done;
 };
@@ -203,6 +204,28 @@ static void on_start(void *ctx, pid_t pid)
 	struct store *s = ctx;
 
 	s->pid = pid;
+	if (s->check_env) {
+		/* the worker (blocked on our body, so alive) keeps OPENBLAS_* and
+		 * nothing else of ours */
+		char path[64], env[8192];
+		size_t n = 0;
+		FILE *f;
+
+		snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+		if ((f = fopen(path, "rb")) != NULL) {
+			n = fread(env, 1, sizeof env - 1, f);
+			fclose(f);
+		}
+		if (n > 0) {
+			bool blas = false, other = false;
+			env[n] = '\0';
+			for (size_t i = 0; i < n; i += strlen(env + i) + 1) {
+				blas |= !strcmp(env + i, "OPENBLAS_VERBOSE=0");
+				other |= !strncmp(env + i, "VV_TEST_SECRET=", 15);
+			}
+			s->env_checked = blas && !other ? 1 : -1;
+		}
+	}
 	if (s->kill_at_start)
 		assert_int_equal(kill(pid, SIGKILL), 0);
 }
@@ -249,9 +272,16 @@ static void test_worker_result_equals_annotate(void **state)
 	if (!ready)
 		skip();
 	store_init(&s);
+	s.check_env = true;
+	assert_int_equal(setenv("VV_TEST_SECRET", "x", 1), 0);
+	assert_int_equal(setenv("OPENBLAS_VERBOSE", "0", 1), 0);
 	j = job_for(&s);
 	assert_int_equal(vv_daemon_run_job(&j, &res), 0);
 	assert_string_equal(res.reason, "");
+	/* where /proc lets us look (it may not, for a non-dumpable process) */
+	assert_int_not_equal(s.env_checked, -1);
+	if (s.env_checked == 0)
+		print_message("the worker's environment could not be read: not checked\n");
 	assert_true(WIFEXITED(res.wait_status) && WEXITSTATUS(res.wait_status) == 0);
 	/* several chunks, one per 32 variants */
 	assert_int_equal(res.sum.variants, 274);
