@@ -128,6 +128,7 @@ struct store {
 	uint64_t chunks;             /* stored: the next index */
 	bool last;
 	int64_t stop_at;             /* on_chunk refuses after storing this index; -1: never */
+	int64_t kill_at;             /* on_chunk SIGKILLs the worker after storing this index */
 	bool kill_at_start, check_env;
 	int env_checked;             /* 1: the worker's environment was as expected */
 	pid_t pid;
@@ -138,6 +139,7 @@ static void store_init(struct store *s)
 {
 	memset(s, 0, sizeof *s);
 	s->stop_at = -1;
+	s->kill_at = -1;
 	for (int f = 0; f < VV_OUT_NFORMATS; f++)
 		vv_sbuf_init(&s->out[f], 0);
 }
@@ -187,6 +189,8 @@ static int on_chunk(void *ctx, const struct vv_runner_chunk *c)
 	s->last = c->last;
 	if (s->stop_at >= 0 && (int64_t)c->index == s->stop_at)
 		return VV_ERR_CANCELLED;
+	if (s->kill_at >= 0 && (int64_t)c->index == s->kill_at)
+		assert_int_equal(kill(s->pid, SIGKILL), 0);
 	return 0;
 }
 
@@ -328,6 +332,41 @@ static void test_worker_resumes_after_a_stop(void **state)
 	}
 }
 
+/* A crash mid-run: SIGKILL after chunk 2 is stored.  Chunks the worker
+ * had sent before it died still arrive and are stored; the job resumes
+ * after the last of them.  (A worker fast enough to finish before the
+ * signal lands leaves a whole result: also correct.) */
+static void test_worker_resumes_after_sigkill(void **state)
+{
+	struct store s;
+	struct vv_runner_job j;
+	struct vv_runner_result res;
+	int rc;
+
+	(void)state;
+	if (!ready)
+		skip();
+	store_init(&s);
+	s.kill_at = 2;
+	j = job_for(&s);
+	rc = vv_daemon_run_job(&j, &res);
+	assert_true(s.chunks >= 3);
+	if (rc != 0) {
+		assert_int_equal(rc, VV_ERR_WORKER);
+		assert_string_equal(res.reason, "worker killed by signal 9");
+		assert_false(s.last);
+		s.kill_at = -1;
+		j.resume_chunk = s.chunks;
+		j.resume_state = s.state[s.chunks - 1];
+		j.resume_state_len = VV_INTERPRET_STATE_LEN;
+		assert_int_equal(vv_daemon_run_job(&j, &res), 0);
+	} else {
+		print_message("the worker finished before SIGKILL: no resume to test\n");
+	}
+	assert_expected(&s);
+	store_done(&s);
+}
+
 static void test_worker_killed_by_a_signal(void **state)
 {
 	struct store s;
@@ -458,6 +497,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_worker_result_equals_annotate),
 		cmocka_unit_test(test_worker_resumes_after_a_stop),
+		cmocka_unit_test(test_worker_resumes_after_sigkill),
 		cmocka_unit_test(test_worker_killed_by_a_signal),
 		cmocka_unit_test(test_worker_refuses_a_wrong_checksum),
 		cmocka_unit_test(test_worker_refuses_tampered_ciphertext),
