@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -492,6 +493,91 @@ static void test_runner_failures_are_stated(void **state)
 	store_done(&s);
 }
 
+/* A "worker" that is a shell script: what a compromised worker might do. */
+static void fake_worker(const char *path, const char *body)
+{
+	FILE *f;
+
+	assert_non_null(f = fopen(path, "w"));
+	fprintf(f, "#!/bin/sh\n%s\n", body);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(path, 0700), 0);
+}
+
+static void test_runner_survives_a_hostile_worker(void **state)
+{
+	char fake[4300];
+	struct store s;
+	struct vv_runner_job j;
+	struct vv_runner_result res;
+
+	(void)state;
+	if (!ready)
+		skip();
+	snprintf(fake, sizeof fake, "%s/fake-worker", dir);
+	store_init(&s);
+	j = job_for(&s);
+	j.worker = fake;
+	/* a message length over the cap */
+	fake_worker(fake, "printf '\\022\\000\\000\\000\\377\\377\\377\\377' >&3; exec sleep 30");
+	assert_int_equal(vv_daemon_run_job(&j, &res), VV_ERR_WORKER);
+	assert_non_null(strstr(res.reason, "protocol"));
+	assert_true(WIFSIGNALED(res.wait_status));
+	/* a chunk message of the wrong shape */
+	fake_worker(fake, "printf '\\022\\000\\000\\000\\000\\000\\000\\000' >&3; exec sleep 30");
+	assert_int_equal(vv_daemon_run_job(&j, &res), VV_ERR_WORKER);
+	assert_non_null(strstr(res.reason, "protocol"));
+	/* silence until the time limit: killed, the runner returns */
+	fake_worker(fake, "exec sleep 30");
+	j.time_limit = 0.5;
+	assert_int_equal(vv_daemon_run_job(&j, &res), VV_ERR_TIME_LIMIT);
+	assert_true(WIFSIGNALED(res.wait_status));
+	/* an exit without a word */
+	fake_worker(fake, "exit 7");
+	j.time_limit = 300;
+	assert_int_equal(vv_daemon_run_job(&j, &res), VV_ERR_WORKER);
+	assert_string_equal(res.reason, "worker exited with status 7 before its result");
+	assert_int_equal(s.chunks, 0);
+	store_done(&s);
+}
+
+static void test_ipc_bounds(void **state)
+{
+	int sv[2];
+	uint32_t type, hdr[2] = {VV_IPC_PROGRESS, VV_IPC_MAX_PAYLOAD + 1};
+	vv_sbuf b;
+	uint8_t big[16];
+
+	(void)state;
+	vv_sbuf_init(&b, VV_IPC_MAX_PAYLOAD);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	/* a message round trip, two parts */
+	assert_int_equal(vv_daemon_ipc_send2(sv[0], VV_IPC_BODY, "ab", 2, "cd", 2, 0), 0);
+	assert_int_equal(vv_daemon_ipc_recv(sv[1], &type, &b, 0), 0);
+	assert_int_equal(type, VV_IPC_BODY);
+	assert_int_equal(b.len, 4);
+	assert_memory_equal(b.data, "abcd", 4);
+	/* over the cap: refused when sending and when receiving */
+	assert_int_equal(vv_daemon_ipc_send2(sv[0], VV_IPC_BODY, big, VV_IPC_MAX_PAYLOAD, big, 1, 0), VV_ERR_RANGE);
+	assert_int_equal(write(sv[0], hdr, sizeof hdr), (ssize_t)sizeof hdr);
+	assert_int_equal(vv_daemon_ipc_recv(sv[1], &type, &b, 0), VV_ERR_FORMAT);
+	/* the peer gone, inside a message and at a boundary */
+	hdr[1] = 10;
+	assert_int_equal(write(sv[0], hdr, sizeof hdr), (ssize_t)sizeof hdr);
+	assert_int_equal(write(sv[0], "abc", 3), 3);
+	close(sv[0]);
+	assert_int_equal(vv_daemon_ipc_recv(sv[1], &type, &b, 0), VV_ERR_TRUNCATED);
+	assert_int_equal(vv_daemon_ipc_recv(sv[1], &type, &b, 0), VV_ERR_TRUNCATED);
+	assert_int_equal(vv_daemon_ipc_send(sv[1], VV_IPC_BODY, "x", 1, 0), VV_ERR_TRUNCATED);
+	close(sv[1]);
+	/* a deadline already passed on a non-blocking socket with nothing to read */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	assert_int_equal(vv_daemon_ipc_recv(sv[1], &type, &b, vv_seconds() - 1), VV_ERR_TIME_LIMIT);
+	close(sv[0]);
+	close(sv[1]);
+	vv_sbuf_done(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -502,6 +588,8 @@ int main(void)
 		cmocka_unit_test(test_worker_refuses_a_wrong_checksum),
 		cmocka_unit_test(test_worker_refuses_tampered_ciphertext),
 		cmocka_unit_test(test_runner_failures_are_stated),
+		cmocka_unit_test(test_runner_survives_a_hostile_worker),
+		cmocka_unit_test(test_ipc_bounds),
 	};
 	(void)fx_load; /* the fixture's loader; this test loads from files */
 	return cmocka_run_group_tests(tests, setup, teardown);
