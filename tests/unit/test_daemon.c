@@ -158,31 +158,25 @@ static int on_chunk(void *ctx, const struct vv_runner_chunk *c)
 	assert_int_equal(c->index, s->chunks);
 	assert_false(s->last);
 	for (int f = 0; f < VV_OUT_NFORMATS; f++) {
-		char id[VV_SEAL_MAX_ID];
-		size_t n;
-		uint8_t *plain;
+		enum vv_out_format fmt = (enum vv_out_format)(f + 1);
+		size_t before = s->out[f].len;
 
 		if (!c->sealed[f])
 			continue;
-		n = c->sealed_len[f] - VV_SEAL_OVERHEAD;
-		plain = vv_secret_alloc(n);
-		assert_non_null(plain);
-		assert_int_equal(vv_daemon_seal_id("job-1", (enum vv_out_format)(f + 1), id, sizeof id), 0);
-		assert_int_equal(vv_open_chunk(result_key, id, (uint32_t)c->index, c->last, c->sealed[f],
-					       c->sealed_len[f], plain), 0);
-		/* bound to its format, index and position */
-		if (f > 0) {
-			char other[VV_SEAL_MAX_ID];
-			assert_int_equal(vv_daemon_seal_id("job-1", (enum vv_out_format)f, other, sizeof other), 0);
-			assert_int_equal(vv_open_chunk(result_key, other, (uint32_t)c->index, c->last, c->sealed[f],
-						       c->sealed_len[f], plain), VV_ERR_AUTH);
-		}
-		assert_int_equal(vv_open_chunk(result_key, id, (uint32_t)c->index + 1, c->last, c->sealed[f],
-					       c->sealed_len[f], plain), VV_ERR_AUTH);
-		assert_int_equal(vv_open_chunk(result_key, id, (uint32_t)c->index, c->last, c->sealed[f],
-					       c->sealed_len[f], plain), 0);
-		assert_int_equal(vv_sbuf_append(&s->out[f], plain, n), 0);
-		vv_secret_free(plain);
+		/* bound to its job, format, index and position */
+		if (f > 0)
+			assert_int_equal(vv_daemon_result_open(result_key, "job-1", fmt - 1, c->index, c->last,
+							       c->sealed[f], c->sealed_len[f], &s->out[f]), VV_ERR_AUTH);
+		assert_int_equal(vv_daemon_result_open(result_key, "job-2", fmt, c->index, c->last, c->sealed[f],
+						       c->sealed_len[f], &s->out[f]), VV_ERR_AUTH);
+		assert_int_equal(vv_daemon_result_open(result_key, "job-1", fmt, c->index + 1, c->last, c->sealed[f],
+						       c->sealed_len[f], &s->out[f]), VV_ERR_AUTH);
+		assert_int_equal(vv_daemon_result_open(result_key, "job-1", fmt, c->index, !c->last, c->sealed[f],
+						       c->sealed_len[f], &s->out[f]), VV_ERR_AUTH);
+		assert_int_equal(s->out[f].len, before);
+		assert_int_equal(vv_daemon_result_open(result_key, "job-1", fmt, c->index, c->last, c->sealed[f],
+						       c->sealed_len[f], &s->out[f]), 0);
+		assert_int_equal(s->out[f].len, before + c->sealed_len[f] - VV_SEAL_OVERHEAD);
 	}
 	assert_true(s->chunks < 64);
 	memcpy(s->state[s->chunks], c->state, VV_INTERPRET_STATE_LEN);
