@@ -63,6 +63,11 @@ ADMIN_OBJ    := $(ADMIN_SRC:%.c=$(O)/obj/%.o)
 # What tests/unit/test_cli.c links: the client's helpers without its main.
 CLI_OBJ      := $(filter-out $(O)/obj/src/cli/varvault.o,$(VARVAULT_OBJ))
 PROGS        := $(O)/varvault $(O)/varvault-admin
+# The daemon: a thin main over src/daemon/*.c (its objects are also linked
+# into test_daemon) and the library.
+DAEMON_MAIN := src/daemon/varvaultd.c
+DAEMON_OBJ  := $(patsubst %.c,$(O)/obj/%.o,$(filter-out $(DAEMON_MAIN),$(sort $(wildcard src/daemon/*.c))))
+PROGS      += $(O)/varvaultd
 
 # Unit tests: tests/unit/test_<module>.c, each its own cmocka program.
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
@@ -119,6 +124,15 @@ $(O)/varvault: $(VARVAULT_OBJ) $(LIB)
 $(O)/varvault-admin: $(ADMIN_OBJ) $(LIB)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ADMIN_LIBS)
+
+$(O)/varvaultd: $(O)/obj/src/daemon/varvaultd.o $(DAEMON_OBJ) $(LIB)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(O)/tests/test_daemon: $(O)/obj/tests/unit/test_daemon.o $(DAEMON_OBJ) $(LIB)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
 
 $(O)/obj/tests/%.o: tests/%.c
 	@mkdir -p $(@D)

@@ -96,6 +96,9 @@ static const struct {
 	{VV_ERR_FRAME_SIZE, -438},
 	{VV_ERR_PKI, -439},
 	{VV_ERR_BUSY, -440},
+	{VV_ERR_WORKER, -700},
+	{VV_ERR_TIME_LIMIT, -701},
+	{VV_ERR_CHECKSUM, -702},
 };
 #define VV_NWIRE (sizeof vv_wire / sizeof vv_wire[0])
 
