@@ -45,6 +45,102 @@ static void test_policy_classifies_each_band(void **state)
 	vv_policy_free(p);
 }
 
+/* Every band boundary, SNV and indel: at a PP3 threshold the score is in
+ * the band (<=), one ulp above it is not; at a BP4 threshold it is in the
+ * band (>=), one ulp below it is not.  Thresholds differ between the two
+ * classes so that a class mix-up shows too. */
+static void test_policy_every_boundary(void **state)
+{
+	static const char text[] =
+		"[policy]\nname = edges\ncalibrated = no\n"
+		"[snv]\npp3_strong = -6\npp3_moderate = -4\npp3_supporting = -2.5\n"
+		"bp4_supporting = 0.5\nbp4_moderate = 1.5\nbp4_strong = 3\n"
+		"[indel]\npp3_strong = -9\npp3_moderate = -7\npp3_supporting = -5\n"
+		"bp4_supporting = -1\nbp4_moderate = 2\nbp4_strong = 4.25\n";
+	static const struct {
+		enum vv_varclass cls;
+		double t;
+		enum vv_evidence at, beyond_weaker; /* at t; one ulp on the weaker side */
+		int pp3;
+	} edge[] = {
+		{VV_CLASS_SNV, -6.0, VV_EV_PP3_STRONG, VV_EV_PP3_MODERATE, 1},
+		{VV_CLASS_SNV, -4.0, VV_EV_PP3_MODERATE, VV_EV_PP3_SUPPORTING, 1},
+		{VV_CLASS_SNV, -2.5, VV_EV_PP3_SUPPORTING, VV_EV_NONE, 1},
+		{VV_CLASS_SNV, 0.5, VV_EV_BP4_SUPPORTING, VV_EV_NONE, 0},
+		{VV_CLASS_SNV, 1.5, VV_EV_BP4_MODERATE, VV_EV_BP4_SUPPORTING, 0},
+		{VV_CLASS_SNV, 3.0, VV_EV_BP4_STRONG, VV_EV_BP4_MODERATE, 0},
+		{VV_CLASS_INDEL, -9.0, VV_EV_PP3_STRONG, VV_EV_PP3_MODERATE, 1},
+		{VV_CLASS_INDEL, -7.0, VV_EV_PP3_MODERATE, VV_EV_PP3_SUPPORTING, 1},
+		{VV_CLASS_INDEL, -5.0, VV_EV_PP3_SUPPORTING, VV_EV_NONE, 1},
+		{VV_CLASS_INDEL, -1.0, VV_EV_BP4_SUPPORTING, VV_EV_NONE, 0},
+		{VV_CLASS_INDEL, 2.0, VV_EV_BP4_MODERATE, VV_EV_BP4_SUPPORTING, 0},
+		{VV_CLASS_INDEL, 4.25, VV_EV_BP4_STRONG, VV_EV_BP4_MODERATE, 0},
+	};
+	vv_policy *p = NULL;
+
+	(void)state;
+	assert_int_equal(vv_policy_parse(text, strlen(text), "edges.conf", &p), 0);
+	for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++) {
+		double t = edge[i].t;
+		double weaker = nextafter(t, edge[i].pp3 ? INFINITY : -INFINITY);
+		double stronger = nextafter(t, edge[i].pp3 ? -INFINITY : INFINITY);
+		enum vv_evidence got;
+		if ((got = vv_policy_classify(p, edge[i].cls, t)) != edge[i].at)
+			fail_msg("edge %zu: at %g got %s, want %s", i, t, vv_evidence_name(got),
+				 vv_evidence_name(edge[i].at));
+		if ((got = vv_policy_classify(p, edge[i].cls, stronger)) != edge[i].at)
+			fail_msg("edge %zu: just past %g got %s, want %s", i, t, vv_evidence_name(got),
+				 vv_evidence_name(edge[i].at));
+		if ((got = vv_policy_classify(p, edge[i].cls, weaker)) != edge[i].beyond_weaker)
+			fail_msg("edge %zu: just short of %g got %s, want %s", i, t,
+				 vv_evidence_name(got), vv_evidence_name(edge[i].beyond_weaker));
+	}
+	/* far outside every band, and the infinities */
+	assert_int_equal(vv_policy_classify(p, VV_CLASS_SNV, -INFINITY), VV_EV_PP3_STRONG);
+	assert_int_equal(vv_policy_classify(p, VV_CLASS_SNV, INFINITY), VV_EV_BP4_STRONG);
+	assert_int_equal(vv_policy_classify(p, VV_CLASS_INDEL, -3.0), VV_EV_NONE);
+	assert_int_equal(vv_policy_classify(p, VV_CLASS_INDEL, NAN), VV_EV_NONE);
+	vv_policy_free(p);
+}
+
+/* The order check at its edges: equal thresholds within PP3 or within BP4
+ * are allowed (<=), pp3_supporting equal to bp4_supporting is not (<), and
+ * a gap of unset thresholds still compares the set neighbours. */
+static void test_policy_order_edges(void **state)
+{
+	static const struct {
+		const char *body;
+		int ok;
+	} c[] = {
+		{"pp3_strong = -2\npp3_moderate = -2\npp3_supporting = -2\nbp4_supporting = 1\n", 1},
+		{"bp4_supporting = 1\nbp4_moderate = 1\nbp4_strong = 1\n", 1},
+		{"pp3_supporting = 0.5\nbp4_supporting = 0.5\n", 0},
+		{"pp3_supporting = 0.25\nbp4_supporting = 0.5\n", 1},
+		{"pp3_strong = -1\npp3_supporting = -2\n", 0},
+		{"pp3_strong = -2\npp3_moderate = -2.5\n", 0},
+		{"pp3_moderate = -3\npp3_supporting = -3.5\n", 0},
+		{"bp4_supporting = 2\nbp4_moderate = 1\n", 0},
+		{"bp4_moderate = 2\nbp4_strong = 1.5\n", 0},
+		{"bp4_supporting = 2\nbp4_strong = 1\n", 0},
+		{"pp3_strong = 3\nbp4_strong = 2\n", 0},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		for (int cls = 0; cls < 2; cls++) {
+			char text[512];
+			vv_policy *p = NULL;
+			int n = snprintf(text, sizeof text, "[policy]\nname = o\ncalibrated = no\n[%s]\n%s",
+					 cls ? "indel" : "snv", c[i].body);
+			int rc = vv_policy_parse(text, (size_t)n, "o.conf", &p);
+			if (c[i].ok ? rc != 0 : rc != VV_ERR_POLICY)
+				fail_msg("case %zu (%s): rc %d, want %s", i, cls ? "indel" : "snv", rc,
+					 c[i].ok ? "accepted" : "refused");
+			vv_policy_free(p);
+		}
+	}
+}
+
 static void test_policy_rejects_bad_files(void **state)
 {
 	static const struct {
@@ -269,6 +365,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_policy_classifies_each_band),
 		cmocka_unit_test(test_policy_rejects_bad_files),
+		cmocka_unit_test(test_policy_every_boundary),
+		cmocka_unit_test(test_policy_order_edges),
 		cmocka_unit_test(test_bundled_policy_loads),
 		cmocka_unit_test(test_scorer_needs_mlm),
 		cmocka_unit_test(test_scorer_windows),
