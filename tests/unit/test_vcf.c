@@ -451,6 +451,22 @@ static void test_normalization_statuses(void **state)
 		{"chrB\t10\t.\tGA\tG", 10, "GA", "G", VV_VCF_KEEP_OUTSIDE},
 		{"chrB\t0\t.\tA\tG", 0, "A", "G", VV_VCF_KEEP_OUTSIDE},
 		{"chrZ\t5\t.\tA\tG", 5, "A", "G", VV_VCF_KEEP_NO_CONTIG},
+		/* contig starts: nothing to pad with at position 1, so a shared
+		 * last base stays (bcftools 1.16 gives the same for each row) */
+		{"chrA\t1\t.\tGA\tA", 1, "GA", "A", VV_VCF_COMPLEX},
+		{"chrA\t1\t.\tG\tAG", 1, "G", "AG", VV_VCF_COMPLEX},
+		{"chrA\t1\t.\tGAT\tGT", 1, "GA", "G", VV_VCF_INDEL},
+		{"chrA\t1\t.\tG\tC", 1, "G", "C", VV_VCF_SNV},
+		{"chrA\t2\t.\tAT\tT", 1, "GA", "G", VV_VCF_INDEL},         /* aligned onto position 1 */
+		{"chrA\t2\t.\tA\tAGA", 1, "G", "GAG", VV_VCF_INDEL},
+		/* contig ends: REF ending on the last base is inside, one past is not */
+		{"chrA\t79\t.\tGA\tG", 79, "GA", "G", VV_VCF_INDEL},
+		{"chrA\t80\t.\tA\tG", 80, "A", "G", VV_VCF_SNV},
+		{"chrA\t80\t.\tA\tAC", 80, "A", "AC", VV_VCF_INDEL},
+		{"chrA\t80\t.\tAC\tA", 80, "AC", "A", VV_VCF_KEEP_OUTSIDE},
+		{"chrA\t81\t.\tA\tG", 81, "A", "G", VV_VCF_KEEP_OUTSIDE},
+		{"chrB\t9\t.\tGG\tG", 8, "CG", "C", VV_VCF_INDEL},           /* aligned back from the end */
+		{"chrB\t10\t.\tG\tGG", 8, "C", "CG", VV_VCF_INDEL},
 	};
 	vv_ref *ref = open_ref(DATA "ref.fa");
 
