@@ -158,6 +158,12 @@ static void test_refusals_name_line_and_field(void **state)
 		{"chrA\t3\t.\tT\tC\n", VV_ERR_VCF_PARSE, "line 12, field QUAL"},
 		{"chrA\t3\t.\tT\tC\t.\t.\t.\tGT\t0/1\n#late header\n", VV_ERR_VCF_PARSE, "line 13"},
 		{"chrA\t3\t.\tT\tC\t.\t.\t.\tGT:GT\t0/1:0/1\n", VV_ERR_VCF_FIELD, "line 12, field FORMAT/GT"},
+		/* duplicated fields that varvault interprets: refused, whatever the values */
+		{"chrA\t3\t.\tTA\tT\t.\t.\tEND=4;END=4\tGT\t0/1\n", VV_ERR_VCF_FIELD, "line 12, field INFO/END: given twice"},
+		{"chrA\t3\t.\tTA\tT\t.\t.\tEND=4;DP=3;END=5\tGT\t0/1\n", VV_ERR_VCF_FIELD, "line 12, field INFO/END: given twice"},
+		{"chrA\t3\t.\tTA\tT\t.\t.\tDP=3;END;END=4\tGT\t0/1\n", VV_ERR_VCF_FIELD, "line 12, field INFO/END: given twice"},
+		{"chrA\t3\t.\tT\tC\t.\t.\t.\tGT:DP:GT\t0/1:3:0/1\n", VV_ERR_VCF_FIELD, "line 12, field FORMAT/GT"},
+		{"chrA\t3\t.\tT\tC\t.\tPASS;PASS\t.\tGT\t0/1\n", VV_ERR_VCF_FIELD, "line 12, field FILTER: the same filter twice"},
 	};
 
 	(void)state;
@@ -259,7 +265,8 @@ static void test_warnings_for_what_htslib_changes(void **state)
 				 "chrA\t6\t.\tT\tC\t.\t.\tXF=abc\tGT\t0/1\n"
 				 "chrA\t7\t.\tT\tC\t.\t.\tDP=3;;XF=1\tGT:DP\t0/1:99999999999\n"
 				 "chrA\t8\t.\tT\tC\t.\t.\tNEW=1\tGT:AD\t0/1:1,2,3\n"
-				 "chrA\t2\t.\tT\tT\t.\t.\t.\tGT\t0/1\n");
+				 "chrA\t2\t.\tT\tT\t.\t.\t.\tGT\t0/1\n"
+				 "chrA\t9\t.\tT\tC\t.\t.\tDP=1;DP=2\tGT:DP:DP\t0/1:1:2\n");
 	vv_vcf_reader *r = NULL;
 	vv_vcf_var *v;
 	int n = 0;
@@ -274,8 +281,11 @@ static void test_warnings_for_what_htslib_changes(void **state)
 	assert_null(vv_vcf_var_warning(v, 1));
 	vv_vcf_var_free(v);
 	assert_int_equal(drain(r, &n), 0);
-	assert_int_equal(n, 6);
+	assert_int_equal(n, 7);
 	assert_true(has_warning(r, VV_VCF_W_TO_MISSING, 12, "INFO/DP"));
+	/* a duplicated key varvault does not interpret: a warning, not a refusal */
+	assert_true(has_warning(r, VV_VCF_W_SYNTAX, 19, "INFO/DP"));
+	assert_true(has_warning(r, VV_VCF_W_SYNTAX, 19, "FORMAT/DP"));
 	assert_true(has_warning(r, VV_VCF_W_TO_MISSING, 13, "INFO/DP"));
 	assert_true(has_warning(r, VV_VCF_W_CHANGED, 14, "INFO/DP"));
 	assert_true(has_warning(r, VV_VCF_W_TO_MISSING, 15, "INFO/XF"));
