@@ -26,6 +26,8 @@ struct fx_opts {
 	int extra;             /* add tensors the forward ignores */
 	int no_model_type;     /* NT-v2 style config without model_type */
 	int unaligned;         /* pad the header to an odd length */
+	int qk_gain;           /* 0/1: none; k: query and key weights times k
+				* (large attention logits) */
 };
 
 struct fx {
@@ -98,7 +100,8 @@ static uint16_t fx_f16(float f)
 	return (uint16_t)((u >> 16 & 0x8000u) | ((e - 112) << 10) | ((u >> 13) & 0x3ffu));
 }
 
-/* kind: 'w' matrix, 'b' bias, 'g' LayerNorm gain, 'e' embedding */
+/* kind: 'w' matrix, 'q' query/key matrix, 'b' bias, 'g' LayerNorm gain,
+ * 'e' embedding */
 static void fx_tensor(struct fx_state *s, const char *name, size_t d0, size_t d1, char kind)
 {
 	const struct fx_opts *o = s->o;
@@ -127,6 +130,8 @@ static void fx_tensor(struct fx_state *s, const char *name, size_t d0, size_t d1
 			v = -0.0f;
 		else if (kind == 'e')
 			v *= 4.0f;
+		else if (kind == 'q' && o->qk_gain > 1)
+			v *= (float)o->qk_gain;
 		memcpy(&u, &v, 4);
 		if (esize == 4) {
 			uint8_t b[4] = {(uint8_t)u, (uint8_t)(u >> 8), (uint8_t)(u >> 16), (uint8_t)(u >> 24)};
@@ -177,7 +182,7 @@ static void fx_build(const struct fx_opts *o, struct fx *f)
 	for (int l = 0; l < o->layers; l++) {
 		static const char *const qkv[] = {"query", "key", "value"};
 		for (int j = 0; j < 3; j++) {
-			T('w', d, d, "%sencoder.layer.%d.attention.self.%s.weight", base, l, qkv[j]);
+			T(j < 2 ? 'q' : 'w', d, d, "%sencoder.layer.%d.attention.self.%s.weight", base, l, qkv[j]);
 			T('b', d, 0, "%sencoder.layer.%d.attention.self.%s.bias", base, l, qkv[j]);
 		}
 		T('w', d, d, "%sencoder.layer.%d.attention.output.dense.weight", base, l);
