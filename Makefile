@@ -127,6 +127,13 @@ $(O)/tests/test_cli: $(O)/obj/tests/unit/test_cli.o $(CLI_OBJ) $(LIB)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) $(CLI_TEST_WRAPS:%=-Wl,--wrap=%) -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
 
+# The c4gh wipe test sees every explicit wipe through a wrapped
+# sodium_memzero (tests/unit/test_c4gh_wipe.c).
+$(O)/tests/test_c4gh_wipe: $(O)/obj/tests/unit/test_c4gh_wipe.o $(LIB)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -Wl,--wrap=sodium_memzero -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
+
 $(O)/tests/replay_%: $(O)/obj/tests/fuzz/%.o $(O)/obj/tests/fuzz/replay_main.o $(LIB)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
