@@ -74,7 +74,7 @@ endif
 # Keep objects that pattern rules build on the way to a program.
 .SECONDARY:
 
-.PHONY: all help deps check test bench demo fuzz install uninstall clean
+.PHONY: all help deps check test bench demo fuzz install uninstall clean mutate
 all: $(PROGS)
 
 help:
@@ -84,6 +84,7 @@ help:
 	@echo "make check SANITIZE=1  the same under ASan + UBSan"
 	@echo "make bench             speed figures against references measured in the same run"
 	@echo "make demo              the main job on the bundled defaults"
+	@echo "make mutate            mutation testing (tests/mutants.txt; slow, not part of check)"
 	@echo "make fuzz              libFuzzer, FUZZ_SECONDS per target (default $(FUZZ_SECONDS))"
 	@echo "make install           PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) DESTDIR=$(DESTDIR)"
 
@@ -166,6 +167,10 @@ bench: deps
 demo: deps
 	@$(MAKE) --no-print-directory SANITIZE=0 build/varvault build/varvault-admin
 	@PYTHON=$(PYTHON) tools/demo.sh
+
+# Mutation testing (tests/mutate.sh): slow, so not part of `make check`.
+mutate: deps
+	@PYTHON=$(PYTHON) tests/mutate.sh
 
 # libFuzzer needs clang; its objects live apart in build/fuzz.
 FUZZ_CC := clang
