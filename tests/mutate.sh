@@ -201,7 +201,8 @@ for i in "${!ids[@]}"; do
 	cp "$W/orig.c" "$where"
 	touch "$where"
 	case $by in
-	"(does not compile)") broken=$((broken + 1)); res=broken; echo "BROKEN   $id: does not compile (fix $LIST)" ;;
+	"(does not compile)") broken=$((broken + 1)); res=broken; cp "$W/build.log" "$W/broken-$id.log"
+		echo "BROKEN   $id: does not compile (fix $LIST; see $W/broken-$id.log)" ;;
 	"") survived=$((survived + 1)); res=survived; survivors+=("$id"); echo "SURVIVED $id: ${whys[$i]}" ;;
 	*) killed=$((killed + 1)); res=killed; echo "KILLED   $id by $by" ;;
 	esac
