@@ -178,6 +178,30 @@ static void test_refusals_name_line_and_field(void **state)
 	}
 }
 
+/* INFO/END at its edges: equal to POS and the largest htslib holds are
+ * accepted; one less than POS and one more than that largest are not. */
+static void test_end_edges(void **state)
+{
+	static const struct {
+		const char *body;
+		int rc;
+	} cases[] = {
+		{"chrA\t3\t.\tT\tC\t.\t.\tEND=3\tGT\t0/1\n", 0},
+		{"chrA\t3\t.\tT\tC\t.\t.\tEND=2\tGT\t0/1\n", VV_ERR_VCF_FIELD},
+		{"chrA\t3\t.\tT\t<DEL>\t.\t.\tEND=2147483646\tGT\t0/1\n", 0},
+		{"chrA\t3\t.\tT\t<DEL>\t.\t.\tEND=2147483647\tGT\t0/1\n", VV_ERR_VCF_FIELD},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *text = with_header(cases[i].body);
+		int rc = run_text(text, NULL, NULL);
+		if (rc != cases[i].rc)
+			fail_msg("case %zu: rc %d (%s), want %d", i, rc, vv_err_detail(), cases[i].rc);
+		free(text);
+	}
+}
+
 /* Messages name places, never genotype or sequence values. */
 static void test_messages_carry_no_data(void **state)
 {
@@ -662,6 +686,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_header_facts_and_split),
 		cmocka_unit_test(test_refusals_name_line_and_field),
+		cmocka_unit_test(test_end_edges),
 		cmocka_unit_test(test_messages_carry_no_data),
 		cmocka_unit_test(test_header_refusals),
 		cmocka_unit_test(test_refusal_is_sticky),
