@@ -19,6 +19,9 @@ REF=$DEMO/reference.fa.gz
 VCF=$DEMO/sample.vcf
 POLICY=policy/evidence.conf
 GOLDEN=tests/data/golden
+# hand-written edge cases on the demo reference (windows touching its
+# masked ends: exactly one N, or none)
+EDGES=$GOLDEN/edges.vcf
 # ---------------------------------------------------
 
 BIN=${VV_BIN:-$PWD/build}
@@ -31,7 +34,7 @@ for f in "$MODEL/model.safetensors" "$REF" "$VCF" "$POLICY"; do
 done
 
 annotate() {
-	"$ADMIN" annotate -q --model "$MODEL" --reference "$REF" --vcf "$VCF" --policy "$POLICY" "$@"
+	"$ADMIN" annotate -q --model "$MODEL" --reference "$REF" --policy "$POLICY" "$@"
 }
 
 # The only varying output: the summary's two timings (seconds as a JSON
@@ -40,9 +43,10 @@ strip_timings() {
 	sed -E '/^  "(engine|total)_seconds":[0-9.eE+-]+,$/d' "$1"
 }
 
-annotate --threads 1 -o "$T/out.vcf.gz"
-annotate --threads 2 --batch 7 --format json -o "$T/out.json"
-annotate --threads 3 --batch 64 --format tsv -o "$T/out.tsv" --summary-json "$T/summary.raw.json"
+annotate --vcf "$VCF" --threads 1 -o "$T/out.vcf.gz"
+annotate --vcf "$VCF" --threads 2 --batch 7 --format json -o "$T/out.json"
+annotate --vcf "$VCF" --threads 3 --batch 64 --format tsv -o "$T/out.tsv" --summary-json "$T/summary.raw.json"
+annotate --vcf "$EDGES" --threads 2 --format tsv -o "$T/edges.tsv"
 
 # The VCF is BGZF (gzip-compatible); compare its decompressed text, every
 # header line and every record (no header line varies between runs).
@@ -53,14 +57,14 @@ strip_timings "$T/summary.raw.json" >"$T/summary.json"
 [ "$(grep -c '_seconds' "$T/summary.json")" -eq 0 ] || fail "summary timings not stripped (format changed?)"
 
 if [ "${VV_GOLDEN_REGEN:-0}" = 1 ]; then
-	cp "$T/out.vcf" "$T/out.json" "$T/out.tsv" "$T/summary.json" "$GOLDEN/"
-	chmod 644 "$GOLDEN"/out.vcf "$GOLDEN"/out.json "$GOLDEN"/out.tsv "$GOLDEN"/summary.json
-	echo "wrote $GOLDEN/{out.vcf,out.json,out.tsv,summary.json}"
+	cp "$T/out.vcf" "$T/out.json" "$T/out.tsv" "$T/summary.json" "$T/edges.tsv" "$GOLDEN/"
+	chmod 644 "$GOLDEN"/out.vcf "$GOLDEN"/out.json "$GOLDEN"/out.tsv "$GOLDEN"/summary.json "$GOLDEN"/edges.tsv
+	echo "wrote $GOLDEN/{out.vcf,out.json,out.tsv,summary.json,edges.tsv}"
 	exit 0
 fi
 
 bad=0
-for f in out.vcf out.json out.tsv summary.json; do
+for f in out.vcf out.json out.tsv summary.json edges.tsv; do
 	[ -f "$GOLDEN/$f" ] || fail "missing expected file $GOLDEN/$f (tests/data/golden/regen.sh writes it)"
 	if ! cmp -s "$GOLDEN/$f" "$T/$f"; then
 		echo "FAIL: $f differs from $GOLDEN/$f:"
@@ -69,4 +73,4 @@ for f in out.vcf out.json out.tsv summary.json; do
 	fi
 done
 [ $bad -eq 0 ] || exit 1
-echo "golden ok: $(grep -vc '^#' "$T/out.vcf") VCF records, JSON, TSV and summary match"
+echo "golden ok: $(grep -vc '^#' "$T/out.vcf") VCF records, JSON, TSV, summary and edge cases match"
