@@ -14,7 +14,9 @@
  * keys, the length vv_c4gh_header_span measured, and an edit list where it
  * says it has one; the decryptor hands on exactly the bytes it counts,
  * nothing after a failure, and keeps returning the first failure; a sealed
- * stream without an edit list decrypts, if at all, to its plaintext.
+ * stream without an edit list decrypts, if at all, to its plaintext;
+ * vv_c4gh_decrypt_mem gives the same result, and on failure an empty,
+ * zeroed output buffer.
  * Seeds: tests/fuzz/corpus/c4gh_header (tests/fuzz/make_c4gh_corpus.py). */
 #include <stdint.h>
 #include <stdlib.h>
@@ -116,12 +118,31 @@ static int run_stream(const uint8_t *data, size_t size, const uint8_t *writer, s
 	return rc;
 }
 
+/* The whole-stream helper agrees with the streaming path, and on failure
+ * leaves its output empty and wiped. */
 static void run_and_drop(const uint8_t *data, size_t size, const uint8_t *writer)
 {
 	struct out o;
 	size_t ne;
+	vv_sbuf m;
+	int rc = run_stream(data, size, writer, &o, &ne), rm;
 
-	(void)run_stream(data, size, writer, &o, &ne);
+	vv_sbuf_init(&m, 1u << 24);
+	if (vv_sbuf_append(&m, "stale", 5) != 0)
+		abort();
+	rm = vv_c4gh_decrypt_mem(data, size, key, writer, &m);
+	if ((rm == 0) != (rc == 0))
+		abort();
+	if (rm == 0 && (m.len != o.n || (o.n && memcmp(m.data, o.p, o.n) != 0)))
+		abort();
+	if (rm != 0) {
+		if (rm > 0 || m.len != 0)
+			abort();
+		for (size_t i = 0; m.data && i < m.cap; i++)
+			if (m.data[i])
+				abort();
+	}
+	vv_sbuf_done(&m);
 	free(o.p);
 }
 
