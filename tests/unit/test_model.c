@@ -333,15 +333,28 @@ static double ref_forward(const struct fx *f, const struct fx_opts *o, const int
 	const size_t V = sizeof fx_char_vocab / sizeof *fx_char_vocab;
 	const int pad = 1;
 	const float *word = ref_tensor(f, "esm.embeddings.word_embeddings.weight");
-	const float *pos = ref_tensor(f, "esm.embeddings.position_embeddings.weight");
+	const float *pos = o->rotary ? NULL : ref_tensor(f, "esm.embeddings.position_embeddings.weight");
+	const int mask = 4;
+	double scale = 1.0;
+	size_t nmask = 0;
 	double *x = calloc(L * d, sizeof *x), *h = calloc(L * d, sizeof *h), *q = calloc(L * d, sizeof *q);
 	double *k = calloc(L * d, sizeof *k), *v = calloc(L * d, sizeof *v), *ctx = calloc(L * d, sizeof *ctx);
 	double *ff = calloc(L * I, sizeof *ff), *s = calloc(L, sizeof *s), span = 0;
 
 	assert_true(x && h && q && k && v && ctx && ff && s);
+	/* ESM token dropout: <mask> rows zeroed, the others scaled by
+	 * (1 - 0.15 * 0.8) / (1 - the observed masked fraction) */
 	for (size_t t = 0; t < L; t++)
-		for (size_t j = 0; j < d; j++)
-			x[t * d + j] = (double)word[(size_t)ids[t] * d + j] + pos[((size_t)pad + 1 + t) * d + j];
+		nmask += ids[t] == mask;
+	if (o->token_dropout && nmask < L)
+		scale = (1.0 - 0.15 * 0.8) / (1.0 - (double)nmask / (double)L);
+	for (size_t t = 0; t < L; t++)
+		for (size_t j = 0; j < d; j++) {
+			double e = (double)word[(size_t)ids[t] * d + j];
+			if (o->token_dropout)
+				e = ids[t] == mask ? 0.0 : e * scale;
+			x[t * d + j] = e + (pos ? pos[((size_t)pad + 1 + t) * d + j] : 0.0);
+		}
 	for (int l = 0; l < o->layers; l++) {
 		ref_ln(h, x, L, d, ref_w(f, "esm.encoder.layer.%d.attention.LayerNorm.weight", l),
 		       ref_w(f, "esm.encoder.layer.%d.attention.LayerNorm.bias", l));
@@ -351,6 +364,18 @@ static double ref_forward(const struct fx *f, const struct fx_opts *o, const int
 			   ref_w(f, "esm.encoder.layer.%d.attention.self.key.bias", l));
 		ref_linear(v, h, L, d, d, ref_w(f, "esm.encoder.layer.%d.attention.self.value.weight", l),
 			   ref_w(f, "esm.encoder.layer.%d.attention.self.value.bias", l));
+		if (o->rotary) /* rotate_half: (a, b) -> (a cos - b sin, b cos + a sin) */
+			for (size_t t = 0; t < L; t++)
+				for (size_t hd = 0; hd < H; hd++)
+					for (size_t i = 0; i < dh / 2; i++) {
+						double th = (double)t / pow(10000.0, (double)(2 * i) / (double)dh);
+						for (double *qk = q; qk; qk = qk == q ? k : NULL) {
+							double *a = qk + t * d + hd * dh + i, *b = a + dh / 2;
+							double a0 = *a, b0 = *b;
+							*a = a0 * cos(th) - b0 * sin(th);
+							*b = b0 * cos(th) + a0 * sin(th);
+						}
+					}
 		for (size_t hd = 0; hd < H; hd++)
 			for (size_t i = 0; i < L; i++) {
 				double mx = -INFINITY, mn = INFINITY, sum = 0;
@@ -482,6 +507,64 @@ static void test_forward_matches_reference_on_hostile_inputs(void **state)
 	/* the test is only as hostile as its scores are wide */
 	if (span < 100.0)
 		fail_msg("attention scores span only %g; raise qk_gain", span);
+	vv_model_run_free(r);
+	free(hid);
+	free(lg);
+	free(out);
+	vv_model_free(m);
+	fx_free(&f);
+}
+
+/* The same reference with rotary positions and ESM token dropout (masked
+ * tokens in every sequence, a different fraction in each), so that the
+ * engine's handling of both is checked without PyTorch. */
+static void test_forward_matches_reference_rotary_dropout(void **state)
+{
+	struct fx_opts o = fx_esm();
+	struct fx f;
+	vv_model *m = NULL;
+	vv_model_run *r = NULL;
+	enum { NS = 3, LMAX = 40 };
+	static int32_t ids[NS][LMAX];
+	const size_t len[NS] = {5, LMAX, 23};
+	struct vv_model_seq seqs[NS];
+	struct vv_model_at at[LMAX];
+	const size_t V = sizeof fx_char_vocab / sizeof *fx_char_vocab;
+	double *hid, *lg;
+	float *out;
+	uint32_t rnd = 11;
+
+	(void)state;
+	o.token_dropout = 1;
+	o.qk_gain = 2;
+	fx_build(&o, &f);
+	assert_int_equal(fx_load(&f, NULL, &m), 0);
+	for (int s = 0; s < NS; s++) {
+		for (size_t t = 0; t < len[s]; t++) {
+			rnd = rnd * 1103515245u + 12345u;
+			ids[s][t] = (int32_t)(5 + (rnd >> 16) % 5);
+		}
+		for (size_t t = 1; t < len[s]; t += (size_t)(3 + s))
+			ids[s][t] = 4; /* <mask> */
+		seqs[s] = (struct vv_model_seq){ids[s], len[s]};
+	}
+	hid = calloc(LMAX * (size_t)o.hidden, sizeof *hid);
+	lg = calloc(LMAX * V, sizeof *lg);
+	out = calloc(LMAX * V, sizeof *out);
+	assert_true(hid && lg && out);
+	assert_int_equal(vv_model_run_new(m, NS, LMAX, &r), 0);
+	assert_int_equal(vv_model_forward(r, seqs, NS), 0);
+	for (size_t s = 0; s < NS; s++) {
+		const float *h;
+		size_t n;
+		(void)ref_forward(&f, &o, ids[s], len[s], hid, lg);
+		assert_int_equal(vv_model_hidden(r, s, &h, &n), 0);
+		ref_compare("hidden", s, h, hid, n * (size_t)o.hidden, 2e-3);
+		for (size_t t = 0; t < n; t++)
+			at[t] = (struct vv_model_at){(uint32_t)s, (uint32_t)t};
+		assert_int_equal(vv_model_mlm_logits(r, at, n, out), 0);
+		ref_compare("logits", s, out, lg, n * V, 2e-3);
+	}
 	vv_model_run_free(r);
 	free(hid);
 	free(lg);
@@ -750,6 +833,7 @@ int main(void)
 		cmocka_unit_test(test_safetensors_header_rules),
 		cmocka_unit_test(test_bitwise_batch_and_threads),
 		cmocka_unit_test(test_forward_matches_reference_on_hostile_inputs),
+		cmocka_unit_test(test_forward_matches_reference_rotary_dropout),
 		cmocka_unit_test(test_f16_bf16_equal_f32),
 		cmocka_unit_test(test_unaligned_f32_copied),
 		cmocka_unit_test(test_ntv2_config_without_model_type),
