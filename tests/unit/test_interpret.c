@@ -12,6 +12,7 @@
 
 #include <unistd.h>
 
+#include "model_fixture.h"
 #include "varvault/interpret.h"
 #include "varvault/model.h"
 
@@ -360,6 +361,62 @@ static void test_scorer_independent_of_batch(void **state)
 	vv_model_free(m);
 }
 
+/* Logits spanning far more than exp() holds in double (about 709): the
+ * MLM output bias of a fixture model scaled by 4096.  The masked LLR must
+ * still be finite and equal log p(alt) - log p(ref) computed here from the
+ * model's own logits (a log-sum-exp shifted by anything but the row
+ * maximum overflows and gives NaN). */
+static void test_scorer_huge_logits(void **state)
+{
+	struct fx_opts fo = fx_esm();
+	struct fx f;
+	vv_model *m = NULL;
+	vv_model_run *run = NULL;
+	struct vv_score_opts o = {.window_nt = 40};
+	vv_scorer *s = NULL;
+	char w[41], alt[2] = {0}, ref[2] = {0};
+	unsigned seed = 9;
+	int32_t ids[64];
+	size_t n = 0;
+	float logits[16], mx = -INFINITY, mn = INFINITY;
+	struct vv_score_req q;
+	struct vv_score_result r;
+
+	(void)state;
+	fo.lm_bias_gain = 4096;
+	fx_build(&fo, &f);
+	assert_int_equal(fx_load(&f, NULL, &m), 0);
+	random_window(w, 40, &seed);
+	w[40] = '\0';
+	ref[0] = w[20];
+	alt[0] = ref[0] == 'A' ? 'C' : 'A';
+	/* the reference: the window with its variant base masked */
+	assert_int_equal(vv_model_tokenize(m, w, 40, ids, NULL, 64, &n), 0);
+	assert_int_equal(n, 42); /* <cls> + 40 + <eos> */
+	assert_int_equal(ids[21], vv_model_token_id(m, ref));
+	ids[21] = vv_model_token_id(m, "<mask>");
+	assert_int_equal(vv_model_run_new(m, 1, n, &run), 0);
+	assert_int_equal(vv_model_forward(run, &(struct vv_model_seq){ids, n}, 1), 0);
+	assert_int_equal(vv_model_mlm_logits(run, &(struct vv_model_at){0, 21}, 1, logits), 0);
+	for (int i = 0; i < vv_model_get_info(m)->vocab_size; i++) {
+		mx = logits[i] > mx ? logits[i] : mx;
+		mn = logits[i] < mn ? logits[i] : mn;
+	}
+	if (mx - mn < 800.0f)
+		fail_msg("logits span only %g; raise lm_bias_gain", (double)(mx - mn));
+	assert_int_equal(vv_scorer_new(m, &o, &s), 0);
+	q = (struct vv_score_req){w, 40, 20, ref, alt};
+	assert_int_equal(vv_scorer_score(s, &q, 1, &r), 0);
+	assert_null(r.reason);
+	double want = (double)logits[vv_model_token_id(m, alt)] - (double)logits[vv_model_token_id(m, ref)];
+	if (!isfinite(r.score) || fabs(r.score - want) > 1e-3 * (1.0 + fabs(want)))
+		fail_msg("score %.9g, want %.9g", r.score, want);
+	vv_scorer_free(s);
+	vv_model_run_free(run);
+	vv_model_free(m);
+	fx_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -371,6 +428,7 @@ int main(void)
 		cmocka_unit_test(test_scorer_needs_mlm),
 		cmocka_unit_test(test_scorer_windows),
 		cmocka_unit_test(test_scorer_reasons),
+		cmocka_unit_test(test_scorer_huge_logits),
 		cmocka_unit_test(test_scorer_independent_of_batch),
 	};
 	if (vv_core_init() != 0)
