@@ -91,7 +91,7 @@ endif
 # Keep objects that pattern rules build on the way to a program.
 .SECONDARY:
 
-.PHONY: all help deps check test bench demo fuzz install uninstall clean
+.PHONY: all help deps check test bench demo fuzz install uninstall clean mutate
 all: $(PROGS)
 
 help:
@@ -101,6 +101,7 @@ help:
 	@echo "make check SANITIZE=1  the same under ASan + UBSan"
 	@echo "make bench             speed figures against references measured in the same run"
 	@echo "make demo              the main job on the bundled defaults"
+	@echo "make mutate            mutation testing (tests/mutants.txt; slow, not part of check)"
 	@echo "make fuzz              libFuzzer, FUZZ_SECONDS per target (default $(FUZZ_SECONDS))"
 	@echo "make install           PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) DESTDIR=$(DESTDIR)"
 
@@ -167,6 +168,13 @@ $(O)/tests/test_oom: $(O)/obj/tests/unit/test_oom.o $(LIB)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) $(OOM_WRAPS:%=-Wl,--wrap=%) -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
 
+# The c4gh wipe test sees every explicit wipe through a wrapped
+# sodium_memzero (tests/unit/test_c4gh_wipe.c).
+$(O)/tests/test_c4gh_wipe: $(O)/obj/tests/unit/test_c4gh_wipe.o $(LIB)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -Wl,--wrap=sodium_memzero -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
+
 $(O)/tests/replay_%: $(O)/obj/tests/fuzz/%.o $(O)/obj/tests/fuzz/replay_main.o $(LIB)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
@@ -199,6 +207,10 @@ bench: deps
 demo: deps
 	@$(MAKE) --no-print-directory SANITIZE=0 build/varvault build/varvault-admin
 	@PYTHON=$(PYTHON) tools/demo.sh
+
+# Mutation testing (tests/mutate.sh): slow, so not part of `make check`.
+mutate: deps
+	@PYTHON=$(PYTHON) tests/mutate.sh
 
 # libFuzzer needs clang; its objects live apart in build/fuzz.
 FUZZ_CC := clang

@@ -4,6 +4,11 @@
  *
  * Input: three little-endian u16 lengths (config, vocab, tokenizer_config;
  * 0 = no tokenizer_config), those three texts, then the safetensors image.
+ * Invariants (abort() on violation): a failed load returns a negative code
+ * and no model; a loaded model's facts are consistent (vocabulary, heads,
+ * token limit), its tokenizer gives ids inside the vocabulary, and after a
+ * forward its heads cannot fail; the hidden states are bit-identical with
+ * 1 and 2 threads (the engine's design: docs/model.md).
  * tests/fuzz/make_model_loader_seeds.py writes the seed corpus. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,9 +42,26 @@ static void exercise(vv_model *m)
 		return;
 	seqs[0] = (struct vv_model_seq){ids[0], n0};
 	seqs[1] = (struct vv_model_seq){ids[1], n1};
+	for (size_t t = 0; t < n0; t++)
+		if (ids[0][t] < 0 || ids[0][t] >= I->vocab_size)
+			abort();
 	if (vv_model_run_set_threads(r, 2) == 0 && vv_model_forward(r, seqs, 2) == 0) {
 		const float *h;
-		size_t len;
+		size_t len, bytes;
+		float *two;
+		if (vv_model_hidden(r, 0, &h, &len) != 0 || len != n0)
+			abort();
+		/* the same forward on one thread: the same bits */
+		bytes = n0 * (size_t)I->hidden_size * sizeof *h;
+		if ((two = malloc(bytes)) != NULL) {
+			memcpy(two, h, bytes);
+			if (vv_model_run_set_threads(r, 1) == 0) {
+				if (vv_model_forward(r, seqs, 2) != 0 || vv_model_hidden(r, 0, &h, &len) != 0 ||
+				    len != n0 || memcmp(two, h, bytes) != 0)
+					abort();
+			}
+			free(two);
+		}
 		struct vv_model_at at[2] = {{0, 0}, {1, (uint32_t)(n1 - 1)}};
 		if (vv_model_hidden(r, 1, &h, &len) != 0 || len != n1)
 			abort();
@@ -62,6 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t lc, lv, lt, off = 6;
 	uint8_t *weights;
 	vv_model *m = NULL;
+	int rc;
 
 	if (size < 6)
 		return 0;
@@ -86,10 +109,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	src.weights = weights;
 	src.weights_len = size - off;
 	src.name = "fuzz";
-	if (vv_model_load_mem(&src, &m) == 0) {
+	m = (vv_model *)&src; /* must be set either way */
+	if ((rc = vv_model_load_mem(&src, &m)) == 0) {
+		const struct vv_model_info *I = vv_model_get_info(m);
+		if (!I || I->vocab_size < 1 || I->hidden_size < 1 || I->num_heads < 1 ||
+		    I->hidden_size % I->num_heads != 0 || I->max_tokens < 1)
+			abort();
 		exercise(m);
 		vv_model_free(m);
-	} else if (m != NULL) {
+	} else if (m != NULL || rc > 0) {
 		abort(); /* a failed load leaves nothing behind */
 	}
 	free(weights);

@@ -11,7 +11,7 @@ set -u
 D=${VV_SHARED:-${VV_SRC:-.}/../shared}/testdata/crypt4gh
 V=${VV_BIN:-build}/varvault
 if [ ! -f "$D/MANIFEST.tsv" ]; then
-	echo "skip: the Crypt4GH interop vectors ($D) are not present"
+	echo "needs shared testdata: the Crypt4GH interop vectors ($D) are not present"
 	exit 77
 fi
 tmp=$(mktemp -d)

@@ -13,7 +13,7 @@ TOOL="${VV_BIN:-$PWD/$O}/tests/helpers/vcf_tool"
 DIR="${VV_SHARED:-$PWD/../shared}/testdata/vcf-conformance"
 EXP="${VV_SRC:-$PWD}/tests/data/vcf/conformance_expected.tsv"
 
-[ -f "$DIR/MANIFEST.tsv" ] || { echo "no conformance folder at $DIR"; exit 77; }
+[ -f "$DIR/MANIFEST.tsv" ] || { echo "needs shared testdata: no conformance folder at $DIR"; exit 77; }
 [ -x "$TOOL" ] || { echo "missing $TOOL"; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -26,6 +26,10 @@ struct fx_opts {
 	int extra;             /* add tensors the forward ignores */
 	int no_model_type;     /* NT-v2 style config without model_type */
 	int unaligned;         /* pad the header to an odd length */
+	int qk_gain;           /* 0/1: none; k: query and key weights times k
+				* (large attention logits) */
+	int lm_bias_gain;      /* 0/1: none; k: the MLM output bias times k
+				* (logits spanning far more than exp() holds) */
 };
 
 struct fx {
@@ -98,7 +102,8 @@ static uint16_t fx_f16(float f)
 	return (uint16_t)((u >> 16 & 0x8000u) | ((e - 112) << 10) | ((u >> 13) & 0x3ffu));
 }
 
-/* kind: 'w' matrix, 'b' bias, 'g' LayerNorm gain, 'e' embedding */
+/* kind: 'w' matrix, 'q' query/key matrix, 'b' bias, 'L' the MLM output bias,
+ * 'g' LayerNorm gain, 'e' embedding */
 static void fx_tensor(struct fx_state *s, const char *name, size_t d0, size_t d1, char kind)
 {
 	const struct fx_opts *o = s->o;
@@ -117,16 +122,20 @@ static void fx_tensor(struct fx_state *s, const char *name, size_t d0, size_t d1
 	begin = s->data.n;
 	for (size_t i = 0; i < n; i++) {
 		float v = fx_rand(s);
+		float gain = kind == 'L' && o->lm_bias_gain > 1 ? (float)o->lm_bias_gain : 1.0f;
 		uint32_t u;
 		uint16_t h;
 		if (kind == 'g')
 			v = 1.0f + (float)(int)(v * 128.0f) / 128.0f;
-		else if (kind == 'b' && i == 1)
+		else if ((kind == 'b' || kind == 'L') && i == 1)
 			v = 5.9604645e-8f; /* 2^-24: an F16 subnormal */
-		else if (kind == 'b' && i == 2)
+		else if ((kind == 'b' || kind == 'L') && i == 2)
 			v = -0.0f;
 		else if (kind == 'e')
 			v *= 4.0f;
+		else if (kind == 'q' && o->qk_gain > 1)
+			v *= (float)o->qk_gain;
+		v *= gain;
 		memcpy(&u, &v, 4);
 		if (esize == 4) {
 			uint8_t b[4] = {(uint8_t)u, (uint8_t)(u >> 8), (uint8_t)(u >> 16), (uint8_t)(u >> 24)};
@@ -177,7 +186,7 @@ static void fx_build(const struct fx_opts *o, struct fx *f)
 	for (int l = 0; l < o->layers; l++) {
 		static const char *const qkv[] = {"query", "key", "value"};
 		for (int j = 0; j < 3; j++) {
-			T('w', d, d, "%sencoder.layer.%d.attention.self.%s.weight", base, l, qkv[j]);
+			T(j < 2 ? 'q' : 'w', d, d, "%sencoder.layer.%d.attention.self.%s.weight", base, l, qkv[j]);
 			T('b', d, 0, "%sencoder.layer.%d.attention.self.%s.bias", base, l, qkv[j]);
 		}
 		T('w', d, d, "%sencoder.layer.%d.attention.output.dense.weight", base, l);
@@ -214,7 +223,7 @@ static void fx_build(const struct fx_opts *o, struct fx *f)
 		T('b', d, 0, "%s%s.bias", h, o->bert ? "LayerNorm" : "layer_norm");
 		if (!o->tied)
 			T('w', V, d, "%s.decoder.weight", o->bert ? "cls.predictions" : "lm_head");
-		T('b', V, 0, "%s.bias", o->bert ? "cls.predictions" : "lm_head");
+		T('L', V, 0, "%s.bias", o->bert ? "cls.predictions" : "lm_head");
 	} else if (o->head == VV_MODEL_HEAD_CLS) {
 		size_t nl = (size_t)o->num_labels;
 		if (o->bert) {

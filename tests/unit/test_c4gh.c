@@ -816,6 +816,22 @@ static void test_key_files(void **state)
 		  armored, sizeof armored);
 	expect_err(vv_c4gh_seckey_parse(armored, strlen(armored), "x", 1, &k), VV_ERR_KEY_FORMAT);
 	expect_detail("runs past the end");
+	/* a string whose length runs one or two bytes past the end (no
+	 * slack in the bound), and unprotected blobs of 31 and 33 bytes */
+	for (size_t cut = 1; cut <= 2; cut++) {
+		armor_key(bin, key_bin(bin, "none", NULL, 0, "none", raw, 32) - cut, armored, sizeof armored);
+		expect_err(vv_c4gh_seckey_parse(armored, strlen(armored), NULL, 0, &k), VV_ERR_KEY_FORMAT);
+		expect_detail("key blob: length 32 runs past the end");
+		assert_null(k);
+	}
+	for (size_t len = 31; len <= 33; len += 2) {
+		uint8_t raw33[33] = {0};
+		memcpy(raw33, raw, 32);
+		armor_key(bin, key_bin(bin, "none", NULL, 0, "none", raw33, len), armored, sizeof armored);
+		expect_err(vv_c4gh_seckey_parse(armored, strlen(armored), NULL, 0, &k), VV_ERR_KEY_FORMAT);
+		expect_detail("key blob of");
+		assert_null(k);
+	}
 	/* pbkdf2: a key protected with 1000 rounds opens; absurd round counts are refused */
 	uint8_t kek[32];
 	opts[0] = 0, opts[1] = 0, opts[2] = 0x03, opts[3] = 0xe8;

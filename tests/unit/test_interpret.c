@@ -15,6 +15,7 @@
 
 #include <json-c/json.h>
 
+#include "model_fixture.h"
 #include "varvault/interpret.h"
 #include "varvault/model.h"
 #include "varvault/vcf.h"
@@ -49,6 +50,102 @@ static void test_policy_classifies_each_band(void **state)
 	assert_string_equal(vv_evidence_name(VV_EV_PP3_MODERATE), "PP3_Moderate");
 	assert_string_equal(vv_evidence_name(VV_EV_NONE), "none");
 	vv_policy_free(p);
+}
+
+/* Every band boundary, SNV and indel: at a PP3 threshold the score is in
+ * the band (<=), one ulp above it is not; at a BP4 threshold it is in the
+ * band (>=), one ulp below it is not.  Thresholds differ between the two
+ * classes so that a class mix-up shows too. */
+static void test_policy_every_boundary(void **state)
+{
+	static const char text[] =
+		"[policy]\nname = edges\ncalibrated = no\n"
+		"[snv]\npp3_strong = -6\npp3_moderate = -4\npp3_supporting = -2.5\n"
+		"bp4_supporting = 0.5\nbp4_moderate = 1.5\nbp4_strong = 3\n"
+		"[indel]\npp3_strong = -9\npp3_moderate = -7\npp3_supporting = -5\n"
+		"bp4_supporting = -1\nbp4_moderate = 2\nbp4_strong = 4.25\n";
+	static const struct {
+		enum vv_varclass cls;
+		double t;
+		enum vv_evidence at, beyond_weaker; /* at t; one ulp on the weaker side */
+		int pp3;
+	} edge[] = {
+		{VV_CLASS_SNV, -6.0, VV_EV_PP3_STRONG, VV_EV_PP3_MODERATE, 1},
+		{VV_CLASS_SNV, -4.0, VV_EV_PP3_MODERATE, VV_EV_PP3_SUPPORTING, 1},
+		{VV_CLASS_SNV, -2.5, VV_EV_PP3_SUPPORTING, VV_EV_NONE, 1},
+		{VV_CLASS_SNV, 0.5, VV_EV_BP4_SUPPORTING, VV_EV_NONE, 0},
+		{VV_CLASS_SNV, 1.5, VV_EV_BP4_MODERATE, VV_EV_BP4_SUPPORTING, 0},
+		{VV_CLASS_SNV, 3.0, VV_EV_BP4_STRONG, VV_EV_BP4_MODERATE, 0},
+		{VV_CLASS_INDEL, -9.0, VV_EV_PP3_STRONG, VV_EV_PP3_MODERATE, 1},
+		{VV_CLASS_INDEL, -7.0, VV_EV_PP3_MODERATE, VV_EV_PP3_SUPPORTING, 1},
+		{VV_CLASS_INDEL, -5.0, VV_EV_PP3_SUPPORTING, VV_EV_NONE, 1},
+		{VV_CLASS_INDEL, -1.0, VV_EV_BP4_SUPPORTING, VV_EV_NONE, 0},
+		{VV_CLASS_INDEL, 2.0, VV_EV_BP4_MODERATE, VV_EV_BP4_SUPPORTING, 0},
+		{VV_CLASS_INDEL, 4.25, VV_EV_BP4_STRONG, VV_EV_BP4_MODERATE, 0},
+	};
+	vv_policy *p = NULL;
+
+	(void)state;
+	assert_int_equal(vv_policy_parse(text, strlen(text), "edges.conf", &p), 0);
+	for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++) {
+		double t = edge[i].t;
+		double weaker = nextafter(t, edge[i].pp3 ? INFINITY : -INFINITY);
+		double stronger = nextafter(t, edge[i].pp3 ? -INFINITY : INFINITY);
+		enum vv_evidence got;
+		if ((got = vv_policy_classify(p, edge[i].cls, t)) != edge[i].at)
+			fail_msg("edge %zu: at %g got %s, want %s", i, t, vv_evidence_name(got),
+				 vv_evidence_name(edge[i].at));
+		if ((got = vv_policy_classify(p, edge[i].cls, stronger)) != edge[i].at)
+			fail_msg("edge %zu: just past %g got %s, want %s", i, t, vv_evidence_name(got),
+				 vv_evidence_name(edge[i].at));
+		if ((got = vv_policy_classify(p, edge[i].cls, weaker)) != edge[i].beyond_weaker)
+			fail_msg("edge %zu: just short of %g got %s, want %s", i, t,
+				 vv_evidence_name(got), vv_evidence_name(edge[i].beyond_weaker));
+	}
+	/* far outside every band, and the infinities */
+	assert_int_equal(vv_policy_classify(p, VV_CLASS_SNV, -INFINITY), VV_EV_PP3_STRONG);
+	assert_int_equal(vv_policy_classify(p, VV_CLASS_SNV, INFINITY), VV_EV_BP4_STRONG);
+	assert_int_equal(vv_policy_classify(p, VV_CLASS_INDEL, -3.0), VV_EV_NONE);
+	assert_int_equal(vv_policy_classify(p, VV_CLASS_INDEL, NAN), VV_EV_NONE);
+	vv_policy_free(p);
+}
+
+/* The order check at its edges: equal thresholds within PP3 or within BP4
+ * are allowed (<=), pp3_supporting equal to bp4_supporting is not (<), and
+ * a gap of unset thresholds still compares the set neighbours. */
+static void test_policy_order_edges(void **state)
+{
+	static const struct {
+		const char *body;
+		int ok;
+	} c[] = {
+		{"pp3_strong = -2\npp3_moderate = -2\npp3_supporting = -2\nbp4_supporting = 1\n", 1},
+		{"bp4_supporting = 1\nbp4_moderate = 1\nbp4_strong = 1\n", 1},
+		{"pp3_supporting = 0.5\nbp4_supporting = 0.5\n", 0},
+		{"pp3_supporting = 0.25\nbp4_supporting = 0.5\n", 1},
+		{"pp3_strong = -1\npp3_supporting = -2\n", 0},
+		{"pp3_strong = -2\npp3_moderate = -2.5\n", 0},
+		{"pp3_moderate = -3\npp3_supporting = -3.5\n", 0},
+		{"bp4_supporting = 2\nbp4_moderate = 1\n", 0},
+		{"bp4_moderate = 2\nbp4_strong = 1.5\n", 0},
+		{"bp4_supporting = 2\nbp4_strong = 1\n", 0},
+		{"pp3_strong = 3\nbp4_strong = 2\n", 0},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		for (int cls = 0; cls < 2; cls++) {
+			char text[512];
+			vv_policy *p = NULL;
+			int n = snprintf(text, sizeof text, "[policy]\nname = o\ncalibrated = no\n[%s]\n%s",
+					 cls ? "indel" : "snv", c[i].body);
+			int rc = vv_policy_parse(text, (size_t)n, "o.conf", &p);
+			if (c[i].ok ? rc != 0 : rc != VV_ERR_POLICY)
+				fail_msg("case %zu (%s): rc %d, want %s", i, cls ? "indel" : "snv", rc,
+					 c[i].ok ? "accepted" : "refused");
+			vv_policy_free(p);
+		}
+	}
 }
 
 static void test_policy_rejects_bad_files(void **state)
@@ -615,16 +712,75 @@ static void test_chunks_of_an_empty_input(void **state)
 	vv_interpret_chunks_free(r);
 }
 
+/* Logits spanning far more than exp() holds in double (about 709): the
+ * MLM output bias of a fixture model scaled by 4096.  The masked LLR must
+ * still be finite and equal log p(alt) - log p(ref) computed here from the
+ * model's own logits (a log-sum-exp shifted by anything but the row
+ * maximum overflows and gives NaN). */
+static void test_scorer_huge_logits(void **state)
+{
+	struct fx_opts fo = fx_esm();
+	struct fx f;
+	vv_model *m = NULL;
+	vv_model_run *run = NULL;
+	struct vv_score_opts o = {.window_nt = 40};
+	vv_scorer *s = NULL;
+	char w[41], alt[2] = {0}, ref[2] = {0};
+	unsigned seed = 9;
+	int32_t ids[64];
+	size_t n = 0;
+	float logits[16], mx = -INFINITY, mn = INFINITY;
+	struct vv_score_req q;
+	struct vv_score_result r;
+
+	(void)state;
+	fo.lm_bias_gain = 4096;
+	fx_build(&fo, &f);
+	assert_int_equal(fx_load(&f, NULL, &m), 0);
+	random_window(w, 40, &seed);
+	w[40] = '\0';
+	ref[0] = w[20];
+	alt[0] = ref[0] == 'A' ? 'C' : 'A';
+	/* the reference: the window with its variant base masked */
+	assert_int_equal(vv_model_tokenize(m, w, 40, ids, NULL, 64, &n), 0);
+	assert_int_equal(n, 42); /* <cls> + 40 + <eos> */
+	assert_int_equal(ids[21], vv_model_token_id(m, ref));
+	ids[21] = vv_model_token_id(m, "<mask>");
+	assert_int_equal(vv_model_run_new(m, 1, n, &run), 0);
+	assert_int_equal(vv_model_forward(run, &(struct vv_model_seq){ids, n}, 1), 0);
+	assert_int_equal(vv_model_mlm_logits(run, &(struct vv_model_at){0, 21}, 1, logits), 0);
+	for (int i = 0; i < vv_model_get_info(m)->vocab_size; i++) {
+		mx = logits[i] > mx ? logits[i] : mx;
+		mn = logits[i] < mn ? logits[i] : mn;
+	}
+	if (mx - mn < 800.0f)
+		fail_msg("logits span only %g; raise lm_bias_gain", (double)(mx - mn));
+	assert_int_equal(vv_scorer_new(m, &o, &s), 0);
+	q = (struct vv_score_req){w, 40, 20, ref, alt};
+	assert_int_equal(vv_scorer_score(s, &q, 1, &r), 0);
+	assert_null(r.reason);
+	double want = (double)logits[vv_model_token_id(m, alt)] - (double)logits[vv_model_token_id(m, ref)];
+	if (!isfinite(r.score) || fabs(r.score - want) > 1e-3 * (1.0 + fabs(want)))
+		fail_msg("score %.9g, want %.9g", r.score, want);
+	vv_scorer_free(s);
+	vv_model_run_free(run);
+	vv_model_free(m);
+	fx_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_policy_classifies_each_band),
 		cmocka_unit_test(test_policy_rejects_bad_files),
+		cmocka_unit_test(test_policy_every_boundary),
+		cmocka_unit_test(test_policy_order_edges),
 		cmocka_unit_test(test_bundled_policy_loads),
 		cmocka_unit_test(test_summary_json),
 		cmocka_unit_test(test_scorer_needs_mlm),
 		cmocka_unit_test(test_scorer_windows),
 		cmocka_unit_test(test_scorer_reasons),
+		cmocka_unit_test(test_scorer_huge_logits),
 		cmocka_unit_test(test_scorer_independent_of_batch),
 		cmocka_unit_test(test_chunks_equal_whole_output),
 		cmocka_unit_test(test_chunks_resume_at_every_chunk),

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,6 +276,317 @@ static void test_bitwise_batch_and_threads(void **state)
 	free(a);
 	free(b);
 	free(c);
+	vv_model_free(m);
+	fx_free(&f);
+}
+
+/* ---- a straightforward reference forward, in double ----
+ * ESM, absolute positions, no token dropout, tied MLM head, as the fixture
+ * builds it; weights read back from the fixture's safetensors image. */
+static const float *ref_tensor(const struct fx *f, const char *name)
+{
+	char key[300];
+	const char *hdr = (const char *)f->st + 8, *p;
+	size_t b = 0, e = 0;
+
+	snprintf(key, sizeof key, "\"%s\":{", name);
+	p = strstr(hdr, key);
+	if (!p)
+		fail_msg("fixture lacks %s", name);
+	p = strstr(p, "\"data_offsets\":[");
+	assert_non_null(p);
+	assert_int_equal(sscanf(p, "\"data_offsets\":[%zu,%zu]", &b, &e), 2);
+	uint64_t hl = 0;
+	for (int i = 0; i < 8; i++)
+		hl |= (uint64_t)f->st[i] << (8 * i);
+	return (const float *)(const void *)(f->st + 8 + hl + b);
+}
+
+static const float *ref_w(const struct fx *f, const char *fmt, int l)
+{
+	char n[300];
+	snprintf(n, sizeof n, fmt, l);
+	return ref_tensor(f, n);
+}
+
+/* y[n][o] = x[n][i] . W[o][i] + b[o] */
+static void ref_linear(double *y, const double *x, size_t n, size_t in, size_t out, const float *w,
+		       const float *b)
+{
+	for (size_t r = 0; r < n; r++)
+		for (size_t o = 0; o < out; o++) {
+			double acc = b ? b[o] : 0.0;
+			for (size_t i = 0; i < in; i++)
+				acc += x[r * in + i] * w[o * in + i];
+			y[r * out + o] = acc;
+		}
+}
+
+static void ref_ln(double *y, const double *x, size_t n, size_t d, const float *g, const float *b)
+{
+	for (size_t r = 0; r < n; r++) {
+		double mean = 0, var = 0;
+		for (size_t j = 0; j < d; j++)
+			mean += x[r * d + j];
+		mean /= (double)d;
+		for (size_t j = 0; j < d; j++)
+			var += (x[r * d + j] - mean) * (x[r * d + j] - mean);
+		var /= (double)d;
+		for (size_t j = 0; j < d; j++)
+			y[r * d + j] = (x[r * d + j] - mean) / sqrt(var + 1e-5) * g[j] + b[j];
+	}
+}
+
+static double ref_gelu(double x)
+{
+	return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+}
+
+/* Runs one sequence; fills hidden[L*d] and logits[L*V]; returns the widest
+ * span (max - min) of attention scores seen in any row. */
+static double ref_forward(const struct fx *f, const struct fx_opts *o, const int32_t *ids, size_t L,
+			  double *hidden, double *logits)
+{
+	const size_t d = (size_t)o->hidden, I = (size_t)o->inter, H = (size_t)o->heads, dh = d / H;
+	const size_t V = sizeof fx_char_vocab / sizeof *fx_char_vocab;
+	const int pad = 1;
+	const float *word = ref_tensor(f, "esm.embeddings.word_embeddings.weight");
+	const float *pos = o->rotary ? NULL : ref_tensor(f, "esm.embeddings.position_embeddings.weight");
+	const int mask = 4;
+	double scale = 1.0;
+	size_t nmask = 0;
+	double *x = calloc(L * d, sizeof *x), *h = calloc(L * d, sizeof *h), *q = calloc(L * d, sizeof *q);
+	double *k = calloc(L * d, sizeof *k), *v = calloc(L * d, sizeof *v), *ctx = calloc(L * d, sizeof *ctx);
+	double *ff = calloc(L * I, sizeof *ff), *s = calloc(L, sizeof *s), span = 0;
+
+	assert_true(x && h && q && k && v && ctx && ff && s);
+	/* ESM token dropout: <mask> rows zeroed, the others scaled by
+	 * (1 - 0.15 * 0.8) / (1 - the observed masked fraction) */
+	for (size_t t = 0; t < L; t++)
+		nmask += ids[t] == mask;
+	if (o->token_dropout && nmask < L)
+		scale = (1.0 - 0.15 * 0.8) / (1.0 - (double)nmask / (double)L);
+	for (size_t t = 0; t < L; t++)
+		for (size_t j = 0; j < d; j++) {
+			double e = (double)word[(size_t)ids[t] * d + j];
+			if (o->token_dropout)
+				e = ids[t] == mask ? 0.0 : e * scale;
+			x[t * d + j] = e + (pos ? pos[((size_t)pad + 1 + t) * d + j] : 0.0);
+		}
+	for (int l = 0; l < o->layers; l++) {
+		ref_ln(h, x, L, d, ref_w(f, "esm.encoder.layer.%d.attention.LayerNorm.weight", l),
+		       ref_w(f, "esm.encoder.layer.%d.attention.LayerNorm.bias", l));
+		ref_linear(q, h, L, d, d, ref_w(f, "esm.encoder.layer.%d.attention.self.query.weight", l),
+			   ref_w(f, "esm.encoder.layer.%d.attention.self.query.bias", l));
+		ref_linear(k, h, L, d, d, ref_w(f, "esm.encoder.layer.%d.attention.self.key.weight", l),
+			   ref_w(f, "esm.encoder.layer.%d.attention.self.key.bias", l));
+		ref_linear(v, h, L, d, d, ref_w(f, "esm.encoder.layer.%d.attention.self.value.weight", l),
+			   ref_w(f, "esm.encoder.layer.%d.attention.self.value.bias", l));
+		if (o->rotary) /* rotate_half: (a, b) -> (a cos - b sin, b cos + a sin) */
+			for (size_t t = 0; t < L; t++)
+				for (size_t hd = 0; hd < H; hd++)
+					for (size_t i = 0; i < dh / 2; i++) {
+						double th = (double)t / pow(10000.0, (double)(2 * i) / (double)dh);
+						for (double *qk = q; qk; qk = qk == q ? k : NULL) {
+							double *a = qk + t * d + hd * dh + i, *b = a + dh / 2;
+							double a0 = *a, b0 = *b;
+							*a = a0 * cos(th) - b0 * sin(th);
+							*b = b0 * cos(th) + a0 * sin(th);
+						}
+					}
+		for (size_t hd = 0; hd < H; hd++)
+			for (size_t i = 0; i < L; i++) {
+				double mx = -INFINITY, mn = INFINITY, sum = 0;
+				for (size_t t = 0; t < L; t++) {
+					double a = 0;
+					for (size_t c = 0; c < dh; c++)
+						a += q[i * d + hd * dh + c] * k[t * d + hd * dh + c];
+					s[t] = a / sqrt((double)dh);
+					mx = s[t] > mx ? s[t] : mx;
+					mn = s[t] < mn ? s[t] : mn;
+				}
+				span = mx - mn > span ? mx - mn : span;
+				for (size_t t = 0; t < L; t++)
+					sum += (s[t] = exp(s[t] - mx));
+				for (size_t c = 0; c < dh; c++) {
+					double acc = 0;
+					for (size_t t = 0; t < L; t++)
+						acc += s[t] / sum * v[t * d + hd * dh + c];
+					ctx[i * d + hd * dh + c] = acc;
+				}
+			}
+		ref_linear(h, ctx, L, d, d, ref_w(f, "esm.encoder.layer.%d.attention.output.dense.weight", l),
+			   ref_w(f, "esm.encoder.layer.%d.attention.output.dense.bias", l));
+		for (size_t j = 0; j < L * d; j++)
+			x[j] += h[j];
+		ref_ln(h, x, L, d, ref_w(f, "esm.encoder.layer.%d.LayerNorm.weight", l),
+		       ref_w(f, "esm.encoder.layer.%d.LayerNorm.bias", l));
+		ref_linear(ff, h, L, d, I, ref_w(f, "esm.encoder.layer.%d.intermediate.dense.weight", l),
+			   ref_w(f, "esm.encoder.layer.%d.intermediate.dense.bias", l));
+		for (size_t j = 0; j < L * I; j++)
+			ff[j] = ref_gelu(ff[j]);
+		ref_linear(h, ff, L, I, d, ref_w(f, "esm.encoder.layer.%d.output.dense.weight", l),
+			   ref_w(f, "esm.encoder.layer.%d.output.dense.bias", l));
+		for (size_t j = 0; j < L * d; j++)
+			x[j] += h[j];
+	}
+	ref_ln(hidden, x, L, d, ref_tensor(f, "esm.encoder.emb_layer_norm_after.weight"),
+	       ref_tensor(f, "esm.encoder.emb_layer_norm_after.bias"));
+	ref_linear(h, hidden, L, d, d, ref_tensor(f, "lm_head.dense.weight"), ref_tensor(f, "lm_head.dense.bias"));
+	for (size_t j = 0; j < L * d; j++)
+		h[j] = ref_gelu(h[j]);
+	ref_ln(x, h, L, d, ref_tensor(f, "lm_head.layer_norm.weight"), ref_tensor(f, "lm_head.layer_norm.bias"));
+	ref_linear(logits, x, L, d, V, word, ref_tensor(f, "lm_head.bias"));
+	free(x), free(h), free(q), free(k), free(v), free(ctx), free(ff), free(s);
+	return span;
+}
+
+/* |got - want| <= tol * (1 + |want|) everywhere; returns the worst ratio. */
+static double ref_compare(const char *what, size_t seq, const float *got, const double *want, size_t n,
+			  double tol)
+{
+	double worst = 0;
+	for (size_t i = 0; i < n; i++) {
+		double e = fabs((double)got[i] - want[i]) / (1.0 + fabs(want[i]));
+		if (!(e <= tol))
+			fail_msg("sequence %zu, %s[%zu]: engine %.9g, reference %.9g", seq, what, i,
+				 (double)got[i], want[i]);
+		worst = e > worst ? e : worst;
+	}
+	return worst;
+}
+
+/* Numerically hostile inputs against the reference: query and key weights
+ * scaled so that attention scores within a row span far more than 88 (a
+ * softmax that subtracted the row minimum, or skipped the maximum, would
+ * overflow exp() there), in one batch with a one-token sequence (47 rows
+ * of padding after it), a long all-<pad> sequence, and a long mixed one
+ * whose length leaves 47 padding rows too. */
+static void test_forward_matches_reference_on_hostile_inputs(void **state)
+{
+	struct fx_opts o = fx_esm();
+	struct fx f;
+	vv_model *m = NULL;
+	vv_model_run *r = NULL;
+	enum { NS = 3, LMAX = 97 };
+	static int32_t ids[NS][LMAX];
+	const size_t len[NS] = {1, 80, LMAX};
+	struct vv_model_seq seqs[NS];
+	struct vv_model_at at[LMAX];
+	const size_t V = sizeof fx_char_vocab / sizeof *fx_char_vocab;
+	double *hid, *lg, span = 0;
+	float *out;
+	uint32_t rnd = 7;
+
+	(void)state;
+	o.rotary = 0;
+	o.hidden = 16;
+	o.heads = 2;
+	o.inter = 32;
+	o.max_pos = LMAX + 2;
+	o.qk_gain = 4;
+	fx_build(&o, &f);
+	assert_int_equal(fx_load(&f, NULL, &m), 0);
+	assert_int_equal(vv_model_rows(1), 48);
+	assert_int_equal(vv_model_rows(LMAX), 144);
+	ids[0][0] = 7;
+	for (size_t t = 0; t < len[1]; t++)
+		ids[1][t] = 1; /* <pad> */
+	for (size_t t = 0; t < len[2]; t++) {
+		rnd = rnd * 1103515245u + 12345u;
+		ids[2][t] = (int32_t)(5 + (rnd >> 16) % 5); /* A C G T N */
+	}
+	ids[2][0] = 0;
+	ids[2][LMAX - 1] = 2;
+	for (int s = 0; s < NS; s++)
+		seqs[s] = (struct vv_model_seq){ids[s], len[s]};
+	hid = calloc(LMAX * (size_t)o.hidden, sizeof *hid);
+	lg = calloc(LMAX * V, sizeof *lg);
+	out = calloc(LMAX * V, sizeof *out);
+	assert_true(hid && lg && out);
+	assert_int_equal(vv_model_run_new(m, NS, LMAX, &r), 0);
+	for (int threads = 1; threads <= 2; threads++) {
+		assert_int_equal(vv_model_run_set_threads(r, threads), 0);
+		assert_int_equal(vv_model_forward(r, seqs, NS), 0);
+		for (size_t s = 0; s < NS; s++) {
+			const float *h;
+			size_t n;
+			double sp = ref_forward(&f, &o, ids[s], len[s], hid, lg);
+			span = sp > span ? sp : span;
+			assert_int_equal(vv_model_hidden(r, s, &h, &n), 0);
+			assert_int_equal(n, len[s]);
+			ref_compare("hidden", s, h, hid, n * (size_t)o.hidden, 2e-3);
+			for (size_t t = 0; t < n; t++)
+				at[t] = (struct vv_model_at){(uint32_t)s, (uint32_t)t};
+			assert_int_equal(vv_model_mlm_logits(r, at, n, out), 0);
+			ref_compare("logits", s, out, lg, n * V, 2e-3);
+		}
+	}
+	/* the test is only as hostile as its scores are wide */
+	if (span < 100.0)
+		fail_msg("attention scores span only %g; raise qk_gain", span);
+	vv_model_run_free(r);
+	free(hid);
+	free(lg);
+	free(out);
+	vv_model_free(m);
+	fx_free(&f);
+}
+
+/* The same reference with rotary positions and ESM token dropout (masked
+ * tokens in every sequence, a different fraction in each), so that the
+ * engine's handling of both is checked without PyTorch. */
+static void test_forward_matches_reference_rotary_dropout(void **state)
+{
+	struct fx_opts o = fx_esm();
+	struct fx f;
+	vv_model *m = NULL;
+	vv_model_run *r = NULL;
+	enum { NS = 3, LMAX = 40 };
+	static int32_t ids[NS][LMAX];
+	const size_t len[NS] = {5, LMAX, 23};
+	struct vv_model_seq seqs[NS];
+	struct vv_model_at at[LMAX];
+	const size_t V = sizeof fx_char_vocab / sizeof *fx_char_vocab;
+	double *hid, *lg;
+	float *out;
+	uint32_t rnd = 11;
+
+	(void)state;
+	o.token_dropout = 1;
+	o.qk_gain = 2;
+	fx_build(&o, &f);
+	assert_int_equal(fx_load(&f, NULL, &m), 0);
+	for (int s = 0; s < NS; s++) {
+		for (size_t t = 0; t < len[s]; t++) {
+			rnd = rnd * 1103515245u + 12345u;
+			ids[s][t] = (int32_t)(5 + (rnd >> 16) % 5);
+		}
+		for (size_t t = 1; t < len[s]; t += (size_t)(3 + s))
+			ids[s][t] = 4; /* <mask> */
+		seqs[s] = (struct vv_model_seq){ids[s], len[s]};
+	}
+	hid = calloc(LMAX * (size_t)o.hidden, sizeof *hid);
+	lg = calloc(LMAX * V, sizeof *lg);
+	out = calloc(LMAX * V, sizeof *out);
+	assert_true(hid && lg && out);
+	assert_int_equal(vv_model_run_new(m, NS, LMAX, &r), 0);
+	assert_int_equal(vv_model_forward(r, seqs, NS), 0);
+	for (size_t s = 0; s < NS; s++) {
+		const float *h;
+		size_t n;
+		(void)ref_forward(&f, &o, ids[s], len[s], hid, lg);
+		assert_int_equal(vv_model_hidden(r, s, &h, &n), 0);
+		ref_compare("hidden", s, h, hid, n * (size_t)o.hidden, 2e-3);
+		for (size_t t = 0; t < n; t++)
+			at[t] = (struct vv_model_at){(uint32_t)s, (uint32_t)t};
+		assert_int_equal(vv_model_mlm_logits(r, at, n, out), 0);
+		ref_compare("logits", s, out, lg, n * V, 2e-3);
+	}
+	vv_model_run_free(r);
+	free(hid);
+	free(lg);
+	free(out);
 	vv_model_free(m);
 	fx_free(&f);
 }
@@ -592,6 +904,8 @@ int main(void)
 		cmocka_unit_test(test_bad_shape_and_dtype),
 		cmocka_unit_test(test_safetensors_header_rules),
 		cmocka_unit_test(test_bitwise_batch_and_threads),
+		cmocka_unit_test(test_forward_matches_reference_on_hostile_inputs),
+		cmocka_unit_test(test_forward_matches_reference_rotary_dropout),
 		cmocka_unit_test(test_f16_bf16_equal_f32),
 		cmocka_unit_test(test_unaligned_f32_copied),
 		cmocka_unit_test(test_ntv2_config_without_model_type),

@@ -164,6 +164,12 @@ static void test_refusals_name_line_and_field(void **state)
 		{"chrA\t3\t.\tT\tC\n", VV_ERR_VCF_PARSE, "line 12, field QUAL"},
 		{"chrA\t3\t.\tT\tC\t.\t.\t.\tGT\t0/1\n#late header\n", VV_ERR_VCF_PARSE, "line 13"},
 		{"chrA\t3\t.\tT\tC\t.\t.\t.\tGT:GT\t0/1:0/1\n", VV_ERR_VCF_FIELD, "line 12, field FORMAT/GT"},
+		/* duplicated fields that varvault interprets: refused, whatever the values */
+		{"chrA\t3\t.\tTA\tT\t.\t.\tEND=4;END=4\tGT\t0/1\n", VV_ERR_VCF_FIELD, "line 12, field INFO/END: given twice"},
+		{"chrA\t3\t.\tTA\tT\t.\t.\tEND=4;DP=3;END=5\tGT\t0/1\n", VV_ERR_VCF_FIELD, "line 12, field INFO/END: given twice"},
+		{"chrA\t3\t.\tTA\tT\t.\t.\tDP=3;END;END=4\tGT\t0/1\n", VV_ERR_VCF_FIELD, "line 12, field INFO/END: given twice"},
+		{"chrA\t3\t.\tT\tC\t.\t.\t.\tGT:DP:GT\t0/1:3:0/1\n", VV_ERR_VCF_FIELD, "line 12, field FORMAT/GT"},
+		{"chrA\t3\t.\tT\tC\t.\tPASS;PASS\t.\tGT\t0/1\n", VV_ERR_VCF_FIELD, "line 12, field FILTER: the same filter twice"},
 	};
 
 	(void)state;
@@ -174,6 +180,30 @@ static void test_refusals_name_line_and_field(void **state)
 		if (rc != cases[i].rc || !strstr(vv_err_detail(), cases[i].detail))
 			fail_msg("case %zu: rc %d (%s), detail \"%s\", wanted \"%s\"", i, rc, vv_strerror(rc),
 				 vv_err_detail(), cases[i].detail);
+		free(text);
+	}
+}
+
+/* INFO/END at its edges: equal to POS and the largest htslib holds are
+ * accepted; one less than POS and one more than that largest are not. */
+static void test_end_edges(void **state)
+{
+	static const struct {
+		const char *body;
+		int rc;
+	} cases[] = {
+		{"chrA\t3\t.\tT\tC\t.\t.\tEND=3\tGT\t0/1\n", 0},
+		{"chrA\t3\t.\tT\tC\t.\t.\tEND=2\tGT\t0/1\n", VV_ERR_VCF_FIELD},
+		{"chrA\t3\t.\tT\t<DEL>\t.\t.\tEND=2147483646\tGT\t0/1\n", 0},
+		{"chrA\t3\t.\tT\t<DEL>\t.\t.\tEND=2147483647\tGT\t0/1\n", VV_ERR_VCF_FIELD},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *text = with_header(cases[i].body);
+		int rc = run_text(text, NULL, NULL);
+		if (rc != cases[i].rc)
+			fail_msg("case %zu: rc %d (%s), want %d", i, rc, vv_err_detail(), cases[i].rc);
 		free(text);
 	}
 }
@@ -265,7 +295,8 @@ static void test_warnings_for_what_htslib_changes(void **state)
 				 "chrA\t6\t.\tT\tC\t.\t.\tXF=abc\tGT\t0/1\n"
 				 "chrA\t7\t.\tT\tC\t.\t.\tDP=3;;XF=1\tGT:DP\t0/1:99999999999\n"
 				 "chrA\t8\t.\tT\tC\t.\t.\tNEW=1\tGT:AD\t0/1:1,2,3\n"
-				 "chrA\t2\t.\tT\tT\t.\t.\t.\tGT\t0/1\n");
+				 "chrA\t2\t.\tT\tT\t.\t.\t.\tGT\t0/1\n"
+				 "chrA\t9\t.\tT\tC\t.\t.\tDP=1;DP=2\tGT:DP:DP\t0/1:1:2\n");
 	vv_vcf_reader *r = NULL;
 	vv_vcf_var *v;
 	int n = 0;
@@ -280,8 +311,11 @@ static void test_warnings_for_what_htslib_changes(void **state)
 	assert_null(vv_vcf_var_warning(v, 1));
 	vv_vcf_var_free(v);
 	assert_int_equal(drain(r, &n), 0);
-	assert_int_equal(n, 6);
+	assert_int_equal(n, 7);
 	assert_true(has_warning(r, VV_VCF_W_TO_MISSING, 12, "INFO/DP"));
+	/* a duplicated key varvault does not interpret: a warning, not a refusal */
+	assert_true(has_warning(r, VV_VCF_W_SYNTAX, 19, "INFO/DP"));
+	assert_true(has_warning(r, VV_VCF_W_SYNTAX, 19, "FORMAT/DP"));
 	assert_true(has_warning(r, VV_VCF_W_TO_MISSING, 13, "INFO/DP"));
 	assert_true(has_warning(r, VV_VCF_W_CHANGED, 14, "INFO/DP"));
 	assert_true(has_warning(r, VV_VCF_W_TO_MISSING, 15, "INFO/XF"));
@@ -460,6 +494,22 @@ static void test_normalization_statuses(void **state)
 		{"chrB\t10\t.\tGA\tG", 10, "GA", "G", VV_VCF_KEEP_OUTSIDE},
 		{"chrB\t0\t.\tA\tG", 0, "A", "G", VV_VCF_KEEP_OUTSIDE},
 		{"chrZ\t5\t.\tA\tG", 5, "A", "G", VV_VCF_KEEP_NO_CONTIG},
+		/* contig starts: nothing to pad with at position 1, so a shared
+		 * last base stays (bcftools 1.16 gives the same for each row) */
+		{"chrA\t1\t.\tGA\tA", 1, "GA", "A", VV_VCF_COMPLEX},
+		{"chrA\t1\t.\tG\tAG", 1, "G", "AG", VV_VCF_COMPLEX},
+		{"chrA\t1\t.\tGAT\tGT", 1, "GA", "G", VV_VCF_INDEL},
+		{"chrA\t1\t.\tG\tC", 1, "G", "C", VV_VCF_SNV},
+		{"chrA\t2\t.\tAT\tT", 1, "GA", "G", VV_VCF_INDEL},         /* aligned onto position 1 */
+		{"chrA\t2\t.\tA\tAGA", 1, "G", "GAG", VV_VCF_INDEL},
+		/* contig ends: REF ending on the last base is inside, one past is not */
+		{"chrA\t79\t.\tGA\tG", 79, "GA", "G", VV_VCF_INDEL},
+		{"chrA\t80\t.\tA\tG", 80, "A", "G", VV_VCF_SNV},
+		{"chrA\t80\t.\tA\tAC", 80, "A", "AC", VV_VCF_INDEL},
+		{"chrA\t80\t.\tAC\tA", 80, "AC", "A", VV_VCF_KEEP_OUTSIDE},
+		{"chrA\t81\t.\tA\tG", 81, "A", "G", VV_VCF_KEEP_OUTSIDE},
+		{"chrB\t9\t.\tGG\tG", 8, "CG", "C", VV_VCF_INDEL},           /* aligned back from the end */
+		{"chrB\t10\t.\tG\tGG", 8, "C", "CG", VV_VCF_INDEL},
 	};
 	vv_ref *ref = open_ref(DATA "ref.fa");
 
@@ -648,6 +698,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_header_facts_and_split),
 		cmocka_unit_test(test_refusals_name_line_and_field),
+		cmocka_unit_test(test_end_edges),
 		cmocka_unit_test(test_messages_carry_no_data),
 		cmocka_unit_test(test_header_refusals),
 		cmocka_unit_test(test_refusal_is_sticky),
