@@ -3,6 +3,7 @@
 #ifndef VARVAULT_MODEL_INT_H
 #define VARVAULT_MODEL_INT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -132,5 +133,74 @@ struct vv_model {
 	float *owned;        /* converted tensors */
 	char name[256];
 };
+
+/* ---- run-state (forward.c), its thread pool (pool.c) ---- */
+
+#define VV_MAX_THREADS 256
+
+/* What each worker owns. */
+struct vv_scratch {
+	float *att;     /* [max_tokens, max_tokens] one head's scores */
+	float *ffn;     /* [VV_CHUNK, fw] the feed-forward's intermediate */
+	float *h1, *h2; /* [VV_HEAD_ROWS, d] head rows */
+	float *logits;  /* [VV_HEAD_ROWS, vocab] MLM rows before scattering */
+	int *slot_req;  /* [VV_HEAD_ROWS] request index of each head row, -1 empty */
+};
+
+struct vv_pool;
+
+struct vv_model_run {
+	const vv_model *m;
+	size_t max_batch, max_tokens, max_rows;
+	int threads;
+	struct vv_pool *pool; /* helper threads, started once by set_threads */
+	/* Activations, sequences packed row after row from aligned starts. */
+	float *x;    /* [rows, d] residual stream; final hidden states */
+	float *xn;   /* [rows, d] normalised input, then attention context */
+	float *q, *k, *v; /* [rows, d] */
+	float *rot_cos, *rot_sin; /* [max_tokens, head_dim/2] */
+	int32_t *pos; /* [rows] token index of each row, -1 on padding rows */
+	struct vv_scratch *scr; /* [threads] */
+	size_t *off; /* [max_batch + 1] first row of each sequence */
+	size_t *len; /* [max_batch] tokens of each sequence */
+	size_t n_seqs; /* sequences of the last forward; 0 before any */
+	size_t rows;   /* rows in use by the last forward (aligned) */
+};
+
+/* A stage of a forward: fn runs once on each of items 0..items-1, on
+ * whichever worker takes it; no item's result depends on which. */
+struct vv_job;
+typedef void (*vv_job_fn)(const struct vv_job *j, size_t item, struct vv_scratch *s);
+
+struct vv_job {
+	vv_model_run *r;
+	const struct vv_layer *layer;
+	const struct vv_model_at *at; /* MLM requests */
+	float *out;
+	size_t n_at;
+	size_t items;
+	vv_job_fn fn;
+	atomic_size_t next;
+};
+
+/* Starts r->threads - 1 helper threads (none for one thread); a helper that
+ * cannot be started leaves its share to the others, so this cannot fail. */
+void vv_pool_start(vv_model_run *r);
+/* Stops and joins r's helpers.  Safe when none were started. */
+void vv_pool_stop(vv_model_run *r);
+/* Runs j->fn on every item with the calling thread and r's helpers; returns
+ * when all are done. */
+void vv_pool_run(struct vv_job *j);
+
+/* ---- element-wise maths (vecmath.c) ---- */
+
+/* out[rows, d] = LayerNorm(in) * w + b, row by row; out may be in. */
+void vv_vec_layernorm(float *out, const float *in, size_t rows, int d, const float *w,
+		      const float *b, float eps);
+/* Applies the feed-forward activation act to the first n columns of each of
+ * rows rows of stride ld (SwiGLU: silu(x[0..n)) * x[n..2n) into x[0..n)). */
+void vv_vec_activate(enum vv_model_ffn act, float *p, size_t rows, size_t n, size_t ld);
+/* Softmax of each of rows rows of n floats, in place. */
+void vv_vec_softmax_rows(float *s, int rows, int n);
 
 #endif
