@@ -3,8 +3,10 @@
  *
  * usage: bench_model DIR IDS.txt THREADS REPEATS [hidden]
  * IDS.txt: one sequence of space-separated token ids a line (one batch).
- * Prints key=value lines: sgemm_gflops, engine_seconds, tokens, tokens_per_s,
- * engine_gflops, flops. */
+ * Prints key=value lines: cpu, kernel, kernel_chosen_by, sgemm_gflops,
+ * engine_seconds, tokens, tokens_per_s, engine_gflops, flops.  Like
+ * varvault-admin, it first re-executes itself with OpenBLAS's best kernel
+ * for the CPU when OpenBLAS's detection fell short. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +77,13 @@ int main(int argc, char **argv)
 	if (argc < 5) {
 		fprintf(stderr, "usage: bench_model DIR IDS.txt THREADS REPEATS [hidden]\n");
 		return 2;
+	}
+	vv_model_kernel_reexec(argv, NULL);
+	{
+		struct vv_model_kernel k;
+		vv_model_kernel_get(&k);
+		printf("cpu=%s\nkernel=%s\nkernel_chosen_by=%s\nkernel_best=%s\n", k.cpu_text, k.in_use,
+		       vv_model_kernel_source_name(k.source), k.best);
 	}
 	threads = atoi(argv[3]);
 	repeats = atoi(argv[4]);

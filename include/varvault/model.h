@@ -294,4 +294,103 @@ VV_EXPORT int vv_model_mlm_logits(vv_model_run *r, const struct vv_model_at *at,
  * classification head) or VV_ERR_INVAL (no forward). */
 VV_EXPORT int vv_model_cls_logits(vv_model_run *r, float *out) VV_MUST_CHECK;
 
+/* ---- the OpenBLAS kernel ---- */
+
+/*
+ * Debian's OpenBLAS picks its kernels from the CPU model it recognises; on a
+ * CPU newer than the library it falls back to a generic kernel several times
+ * slower than the best it has for that CPU.  These functions compare the
+ * CPU's features with the core type OpenBLAS chose and name the better one,
+ * which only takes effect in a process started with OPENBLAS_CORETYPE set
+ * (OpenBLAS reads it once, when the library loads): varvault-admin
+ * re-executes itself once, the daemon sets it for the workers it spawns.
+ * VV_MODEL_KERNEL_GUARD, set beside it to the same value, marks the choice
+ * as varvault's (and stops a second re-execution).  An OPENBLAS_CORETYPE
+ * the operator set is always respected.  See docs/model.md.
+ */
+#define VV_MODEL_KERNEL_GUARD "VARVAULT_OPENBLAS_CORETYPE"
+
+/* What the CPU offers the engine (OS support included for AVX and AVX-512). */
+struct vv_model_cpu {
+	char vendor[13];  /* "GenuineIntel", "AuthenticAMD", "" if unknown */
+	bool avx, avx2, fma;
+	bool avx512;      /* F, CD, BW, DQ and VL */
+	bool avx512_bf16;
+	bool amx_bf16;    /* AMX-TILE and AMX-BF16 */
+};
+
+/* Reads this CPU's features (cpuid).  Thread-safe. */
+VV_EXPORT void vv_model_cpu_detect(struct vv_model_cpu *c);
+
+/* The strongest OpenBLAS core type the CPU c runs ("Cooperlake",
+ * "SkylakeX", "Haswell", "Zen", "Sandybridge"), or NULL when none of them
+ * fits.  Static string. */
+VV_EXPORT const char *vv_model_cpu_best_core(const struct vv_model_cpu *c);
+
+/* Rank of an OpenBLAS core type by its sgemm (0 generic .. 5), or -1 for a
+ * name varvault does not know. */
+VV_EXPORT int vv_model_kernel_rank(const char *core);
+
+/*
+ * The decision, from its inputs alone (tests pass a weaker `detected` than
+ * the CPU's to simulate a CPU OpenBLAS does not recognise): true, with the
+ * core type in want[cap], when a process on CPU c whose OpenBLAS detected
+ * `detected` should run with OPENBLAS_CORETYPE=want.  False when env_core
+ * (the environment's OPENBLAS_CORETYPE: the operator's, or ours) or
+ * env_guard (VV_MODEL_KERNEL_GUARD: an earlier pass of ours) is set and
+ * non-empty, when `detected` is as strong as the CPU's best or a name
+ * varvault does not know, or when want[cap] is too small.
+ */
+VV_EXPORT bool vv_model_kernel_decide(const struct vv_model_cpu *c, const char *detected,
+				      const char *env_core, const char *env_guard, char *want,
+				      size_t cap);
+
+/* vv_model_kernel_decide() on this CPU and this process's environment;
+ * detected NULL means what this process's OpenBLAS chose
+ * (openblas_get_corename()). */
+VV_EXPORT bool vv_model_kernel_want(const char *detected, char *want, size_t cap);
+
+/*
+ * The environment for a worker process that will run the engine: a copy of
+ * envp (NULL-terminated; may be NULL) with OPENBLAS_CORETYPE and
+ * VV_MODEL_KERNEL_GUARD set to the better core type when
+ * vv_model_kernel_want(detected) says so, otherwise an unchanged copy.
+ * *out is NULL-terminated, owned by the caller (vv_model_kernel_envp_free).
+ * Returns 0 or VV_ERR_NOMEM (*out NULL).
+ */
+VV_EXPORT int vv_model_kernel_envp(char *const *envp, const char *detected, char ***out) VV_MUST_CHECK;
+VV_EXPORT void vv_model_kernel_envp_free(char **env);
+
+/*
+ * For a program's main, before anything else: when vv_model_kernel_want(
+ * detected) says so, sets OPENBLAS_CORETYPE and VV_MODEL_KERNEL_GUARD and
+ * executes /proc/self/exe again with argv (so the process starts anew, with
+ * the same pid, descriptors and arguments; the guard stops a second pass).
+ * Returns when nothing needed changing, or when the exec failed (the
+ * environment then restored).  Not for processes with more than one thread.
+ */
+VV_EXPORT void vv_model_kernel_reexec(char *const argv[], const char *detected);
+
+enum vv_model_kernel_source {
+	VV_MODEL_KERNEL_DETECTED = 0, /* OpenBLAS's own detection */
+	VV_MODEL_KERNEL_VARVAULT = 1, /* OPENBLAS_CORETYPE set by varvault */
+	VV_MODEL_KERNEL_OPERATOR = 2, /* OPENBLAS_CORETYPE set by the operator */
+};
+
+/* The kernel this process runs, for `model info`, health and the logs. */
+struct vv_model_kernel {
+	struct vv_model_cpu cpu;
+	char cpu_text[128]; /* vendor and features: "GenuineIntel avx avx2 fma avx512 ..." */
+	char in_use[32];    /* openblas_get_corename() */
+	char best[32];      /* vv_model_cpu_best_core(), "" if none */
+	enum vv_model_kernel_source source;
+	bool weaker;        /* in_use is weaker than best (operator's choice, or no re-exec) */
+};
+
+/* Fills k for this process.  Thread-safe. */
+VV_EXPORT void vv_model_kernel_get(struct vv_model_kernel *k);
+
+/* "openblas", "varvault" or "operator"; static string. */
+VV_EXPORT const char *vv_model_kernel_source_name(enum vv_model_kernel_source s);
+
 #endif /* VARVAULT_MODEL_H */

@@ -252,6 +252,18 @@ static int model_info_json(const struct vv_model_info *I, size_t run, size_t bat
 	if (maxrss_kib >= 0)
 		json_object_object_add(mem, "max_rss_after_load_mib", json_object_new_double((double)maxrss_kib / 1024.0));
 	json_object_object_add(o, "memory", mem);
+	{
+		struct vv_model_kernel k;
+		json_object *ko = json_object_new_object();
+		vv_model_kernel_get(&k);
+		STR(ko, "cpu", k.cpu_text);
+		STR(ko, "openblas_core", k.in_use);
+		STR(ko, "cpu_best_core", k.best);
+		STR(ko, "chosen_by", vv_model_kernel_source_name(k.source));
+		BOOL(ko, "chosen_by_varvault", k.source == VV_MODEL_KERNEL_VARVAULT);
+		BOOL(ko, "weaker_than_cpu", k.weaker);
+		json_object_object_add(o, "kernel", ko);
+	}
 #undef STR
 #undef INT
 #undef BOOL
@@ -313,6 +325,14 @@ static int model_info(const char *dir, size_t batch, size_t tokens, int threads,
 	printf("memory_peak_estimate_mib: %.1f\n", mib(I->weights_mapped_bytes + I->weights_owned_bytes + run));
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
 		printf("memory_max_rss_after_load_mib: %.1f\n", (double)ru.ru_maxrss / 1024.0);
+	{
+		struct vv_model_kernel k;
+		vv_model_kernel_get(&k);
+		printf("cpu: %s\n", k.cpu_text);
+		printf("kernel: OpenBLAS %s, chosen by %s%s%s%s\n", k.in_use, vv_model_kernel_source_name(k.source),
+		       k.weaker ? "; weaker than this CPU's " : "", k.weaker ? k.best : "",
+		       k.weaker && k.source == VV_MODEL_KERNEL_OPERATOR ? " (OPENBLAS_CORETYPE left as set)" : "");
+	}
 	vv_model_free(m);
 	return VV_EXIT_OK;
 }
