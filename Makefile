@@ -26,6 +26,9 @@ endif
 PKGS      := libsodium openssl sqlite3 openblas htslib libsystemd libseccomp json-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+# oneDNN (libdnnl-dev, bf16 precision) has no pkg-config file; it runs on
+# OpenMP (libgomp), whose thread count src/model/bf16.c sets.
+PKG_LIBS   += -ldnnl -lgomp
 TEST_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 TEST_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null)
 

@@ -69,6 +69,13 @@ enum vv_model_tok {
 	VV_MODEL_TOK_KMER_OVERLAP = 3, /* overlapping k-mers, stride 1 (DNABERT) */
 };
 
+/* Arithmetic of the products that involve weights (see
+ * vv_model_set_precision). */
+enum vv_model_precision {
+	VV_MODEL_FP32 = 0,  /* the default: fp32 on OpenBLAS, bit-for-bit reproducible */
+	VV_MODEL_BF16 = 1,  /* bf16 weights and inputs, fp32 accumulation (oneDNN) */
+};
+
 /* Facts about a loaded model.  Strings live as long as the model. */
 struct vv_model_info {
 	const char *name;          /* config "_name_or_path", else the directory name */
@@ -100,6 +107,8 @@ struct vv_model_info {
 	size_t weights_mapped_bytes; /* F32 tensors used in place from the mapping */
 	size_t weights_owned_bytes;  /* tensors converted into owned memory */
 	char sha256[65];           /* hex SHA-256 of model.safetensors */
+	enum vv_model_precision precision; /* VV_MODEL_FP32 unless set */
+	size_t weights_bf16_bytes; /* bf16 copies of the projections (precision bf16) */
 };
 
 /* In-memory sources for vv_model_load_mem().  config, weights and vocab are
@@ -293,6 +302,45 @@ VV_EXPORT int vv_model_mlm_logits(vv_model_run *r, const struct vv_model_at *at,
  * n_seqs * num_labels floats.  Returns 0, VV_ERR_UNSUPPORTED (no
  * classification head) or VV_ERR_INVAL (no forward). */
 VV_EXPORT int vv_model_cls_logits(vv_model_run *r, float *out) VV_MUST_CHECK;
+
+/* ---- precision ---- */
+
+struct vv_model_cpu;
+
+/*
+ * Sets the precision of the products between activations and weights (the
+ * attention products, LayerNorms, activations and softmax stay fp32).
+ * VV_MODEL_BF16 converts the projection and LM-head weights once to bf16
+ * (round to nearest even; weights_bf16_bytes more memory) and runs those
+ * products through oneDNN's matmul with bf16 inputs and fp32 accumulation
+ * and output, as PyTorch's bf16 autocast does on a CPU.  Scores move by a
+ * documented amount (docs/model.md); results are deterministic for a given
+ * machine but not bit-for-bit those of fp32.  VV_MODEL_FP32 (the default)
+ * frees the copies.
+ * cpu: the CPU to decide for; NULL means this one (tests pass another).
+ * bf16 needs AVX-512 with AVX512-BF16 or AMX: elsewhere, and for
+ * classification models, VV_ERR_UNSUPPORTED with a detail saying why.
+ * Call before making runs and never while a run of m computes: runs made
+ * before it keep the precision they were made with.  Returns 0,
+ * VV_ERR_UNSUPPORTED, VV_ERR_INVAL or VV_ERR_NOMEM (m unchanged).
+ */
+VV_EXPORT int vv_model_set_precision(vv_model *m, enum vv_model_precision p,
+				     const struct vv_model_cpu *cpu) VV_MUST_CHECK;
+
+/* Whether CPU c can run precision p (fp32 always). */
+VV_EXPORT bool vv_model_precision_supported(const struct vv_model_cpu *c,
+					    enum vv_model_precision p);
+
+/* "fp32" or "bf16"; static string. */
+VV_EXPORT const char *vv_model_precision_name(enum vv_model_precision p);
+
+/* Parses "fp32" (or "f32") or "bf16" into *p.  Returns 0 or VV_ERR_INVAL
+ * with a detail. */
+VV_EXPORT int vv_model_precision_parse(const char *s, enum vv_model_precision *p) VV_MUST_CHECK;
+
+/* bf16 <-> float (round to nearest even; NaN stays NaN), for tests. */
+VV_EXPORT uint16_t vv_bf16_from_float(float f);
+VV_EXPORT float vv_bf16_to_float(uint16_t h);
 
 /* ---- the OpenBLAS kernel ---- */
 

@@ -35,10 +35,16 @@ static size_t align_rows(size_t n)
 }
 
 /* The one matrix product: C[m,n] = alpha * A[m,k] . op(B) + beta * C, row
- * major; op(B) = B^T for nn.Linear weights [n,k] and K in Q.K^T. */
-static void mm(int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
-	       const float *b, int ldb, float beta, float *c, int ldc)
+ * major; op(B) = B^T for nn.Linear weights [n,k] and K in Q.K^T.  With
+ * bh, B's bf16 copy, and a bf16 run (s->bf16), the product goes through
+ * oneDNN in bf16 (bf16.c); should oneDNN refuse a shape, that product is
+ * computed in fp32 instead, so a forward still cannot fail. */
+static void mm(struct vv_scratch *s, int trans_b, int m, int n, int k, float alpha, const float *a,
+	       int lda, const float *b, const uint16_t *bh, int ldb, float beta, float *c, int ldc)
 {
+	if (bh && s && s->bf16 && trans_b && alpha == 1.0f && ldb == k &&
+	    vv_bf16_mm(s->bf16, m, n, k, a, lda, bh, beta, c, ldc) == 0)
+		return;
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha,
 		    a, lda, b, ldb, beta, c, ldc);
 }
@@ -46,8 +52,8 @@ static void mm(int trans_b, int m, int n, int k, float alpha, const float *a, in
 /* out[rows, n] = in[rows, k] . W^T (+ out if accumulate) (+ bias).  A bias
  * is written first and accumulated into by sgemm, which saves OpenBLAS's
  * zeroing pass and a separate bias pass. */
-static void linear(float *out, int ldo, const float *in, int ldi, const float *w, const float *bias,
-		   int rows, int n, int k, float beta)
+static void linear(struct vv_scratch *s, float *out, int ldo, const float *in, int ldi, const float *w,
+		   const uint16_t *wh, const float *bias, int rows, int n, int k, float beta)
 {
 	if (bias) {
 		for (int i = 0; i < rows; i++) {
@@ -60,13 +66,13 @@ static void linear(float *out, int ldo, const float *in, int ldi, const float *w
 		}
 		beta = 1.0f;
 	}
-	mm(1, rows, n, k, 1.0f, in, ldi, w, k, beta, out, ldo);
+	mm(s, 1, rows, n, k, 1.0f, in, ldi, w, wh, k, beta, out, ldo);
 }
 
 
 /* ---- run-state ---- */
 
-static size_t ffn_width(const vv_model *m)
+size_t vv_model_ffn_width(const vv_model *m)
 {
 	return (size_t)m->cfg.inter * (m->cfg.ffn == VV_MODEL_FFN_SWIGLU ? 2 : 1);
 }
@@ -104,7 +110,7 @@ static int run_floats(const vv_model *m, size_t B, size_t T, size_t max_rows, si
 			*rows = align_rows(max_rows) > *rows ? *rows : align_rows(max_rows);
 	}
 	if (vv_size_mul(*rows, d, &rd) || vv_size_mul(T, T, &att) ||
-	    vv_size_mul(VV_CHUNK, ffn_width(m), &ffn) || vv_size_mul(VV_HEAD_ROWS, d, &hd) ||
+	    vv_size_mul(VV_CHUNK, vv_model_ffn_width(m), &ffn) || vv_size_mul(VV_HEAD_ROWS, d, &hd) ||
 	    logits_floats(m, &lg))
 		return VV_ERR_RANGE;
 	if (c->posenc == VV_MODEL_POS_ROTARY && vv_size_mul(T, (size_t)c->head_dim, &rot))
@@ -129,6 +135,11 @@ size_t vv_model_run_bytes(const vv_model *m, size_t max_batch, size_t max_tokens
 	if (vv_size_mul(per, (size_t)threads, &total) || vv_size_add(total, shared, &total) ||
 	    vv_size_mul(total, sizeof(float), &total))
 		return 0;
+	if (m->precision == VV_MODEL_BF16) {
+		/* each worker's bf16 copy of a left operand */
+		size_t d = (size_t)m->cfg.hidden, kmax = d > (size_t)m->cfg.inter ? d : (size_t)m->cfg.inter;
+		total += (size_t)threads * VV_CHUNK * kmax * sizeof(uint16_t);
+	}
 	return total + rows * sizeof(int32_t) + (2 * max_batch + 1) * sizeof(size_t) +
 	       (size_t)threads * (sizeof(struct vv_scratch) + VV_HEAD_ROWS * sizeof(int));
 }
@@ -141,6 +152,7 @@ static void scratch_free(struct vv_scratch *s)
 	free(s->h2);
 	free(s->logits);
 	free(s->slot_req);
+	vv_bf16_free(s->bf16);
 	memset(s, 0, sizeof *s);
 }
 
@@ -152,12 +164,18 @@ static int scratch_alloc(const vv_model_run *r, struct vv_scratch *s)
 	if (logits_floats(r->m, &lg) != 0)
 		return VV_ERR_RANGE;
 	s->att = malloc(T * T * sizeof(float));
-	s->ffn = malloc((size_t)VV_CHUNK * ffn_width(r->m) * sizeof(float));
+	s->ffn = malloc((size_t)VV_CHUNK * vv_model_ffn_width(r->m) * sizeof(float));
 	s->h1 = calloc((size_t)VV_HEAD_ROWS * d, sizeof(float));
 	s->h2 = calloc((size_t)VV_HEAD_ROWS * d, sizeof(float));
 	s->logits = malloc(lg * sizeof(float));
 	s->slot_req = malloc(VV_HEAD_ROWS * sizeof(int));
-	if (!s->att || !s->ffn || !s->h1 || !s->h2 || !s->logits || !s->slot_req) {
+	/* bf16: the left operand of the widest product converted here */
+	if (r->m->precision == VV_MODEL_BF16) {
+		size_t kmax = d > (size_t)c->inter ? d : (size_t)c->inter;
+		s->bf16 = vv_bf16_new(VV_CHUNK > VV_HEAD_ROWS ? VV_CHUNK : VV_HEAD_ROWS, kmax);
+	}
+	if (!s->att || !s->ffn || !s->h1 || !s->h2 || !s->logits || !s->slot_req ||
+	    (r->m->precision == VV_MODEL_BF16 && !s->bf16)) {
 		scratch_free(s);
 		return VV_ERR_NOMEM;
 	}
@@ -367,16 +385,15 @@ static void qkv_chunk(const struct vv_job *j, size_t item, struct vv_scratch *s)
 	const float *in = r->x;
 	int rows;
 
-	(void)s;
 	chunk_rows(r, item, &r0, &r1);
 	rows = (int)(r1 - r0);
 	if (c->arch == VV_MODEL_ARCH_ESM) {
 		vv_vec_layernorm(r->xn + r0 * d, r->x + r0 * d, r1 - r0, (int)d, L->ln1_w, L->ln1_b, c->ln_eps);
 		in = r->xn;
 	}
-	linear(r->q + r0 * d, (int)d, in + r0 * d, (int)d, L->q_w, L->q_b, rows, (int)d, (int)d, 0.0f);
-	linear(r->k + r0 * d, (int)d, in + r0 * d, (int)d, L->k_w, L->k_b, rows, (int)d, (int)d, 0.0f);
-	linear(r->v + r0 * d, (int)d, in + r0 * d, (int)d, L->v_w, L->v_b, rows, (int)d, (int)d, 0.0f);
+	linear(s, r->q + r0 * d, (int)d, in + r0 * d, (int)d, L->q_w, L->q_h, L->q_b, rows, (int)d, (int)d, 0.0f);
+	linear(s, r->k + r0 * d, (int)d, in + r0 * d, (int)d, L->k_w, L->k_h, L->k_b, rows, (int)d, (int)d, 0.0f);
+	linear(s, r->v + r0 * d, (int)d, in + r0 * d, (int)d, L->v_w, L->v_h, L->v_b, rows, (int)d, (int)d, 0.0f);
 	if (c->posenc == VV_MODEL_POS_ROTARY) {
 		const size_t dh = (size_t)c->head_dim, half = dh / 2;
 		for (size_t row = r0; row < r1; row++) {
@@ -412,10 +429,10 @@ static void attention_item(const struct vv_job *j, size_t item, struct vv_scratc
 	int L = (int)r->len[seq];
 
 	/* att[L,L] = scale * Q_h . K_h^T */
-	mm(1, L, L, dh, scale, r->q + col, d, r->k + col, d, 0.0f, s->att, L);
+	mm(s, 1, L, L, dh, scale, r->q + col, d, r->k + col, NULL, d, 0.0f, s->att, L);
 	vv_vec_softmax_rows(s->att, L, L);
 	/* ctx_h[L,dh] = att . V_h */
-	mm(0, L, dh, L, 1.0f, s->att, L, r->v + col, d, 0.0f, r->xn + col, d);
+	mm(s, 0, L, dh, L, 1.0f, s->att, L, r->v + col, NULL, d, 0.0f, r->xn + col, d);
 }
 
 /* Section C: output projection, residual, LayerNorms and the feed-forward
@@ -425,7 +442,7 @@ static void ffn_chunk(const struct vv_job *j, size_t item, struct vv_scratch *s)
 	vv_model_run *r = j->r;
 	const struct vv_layer *L = j->layer;
 	const struct vv_model_config *c = &r->m->cfg;
-	const int d = c->hidden, inter = c->inter, fw = (int)ffn_width(r->m);
+	const int d = c->hidden, inter = c->inter, fw = (int)vv_model_ffn_width(r->m);
 	const int pre = c->arch == VV_MODEL_ARCH_ESM;
 	size_t r0, r1, o;
 	const float *in;
@@ -435,7 +452,7 @@ static void ffn_chunk(const struct vv_job *j, size_t item, struct vv_scratch *s)
 	rows = (int)(r1 - r0);
 	o = r0 * (size_t)d;
 	/* x += ctx . Wo^T + bo (the residual rides in sgemm's beta) */
-	linear(r->x + o, d, r->xn + o, d, L->o_w, L->o_b, rows, d, d, 1.0f);
+	linear(s, r->x + o, d, r->xn + o, d, L->o_w, L->o_h, L->o_b, rows, d, d, 1.0f);
 	if (pre) {
 		vv_vec_layernorm(r->xn + o, r->x + o, (size_t)rows, d, L->ln2_w, L->ln2_b, c->ln_eps);
 		in = r->xn + o;
@@ -443,9 +460,9 @@ static void ffn_chunk(const struct vv_job *j, size_t item, struct vv_scratch *s)
 		vv_vec_layernorm(r->x + o, r->x + o, (size_t)rows, d, L->ln1_w, L->ln1_b, c->ln_eps);
 		in = r->x + o;
 	}
-	linear(s->ffn, fw, in, d, L->fc1_w, L->fc1_b, rows, fw, d, 0.0f);
+	linear(s, s->ffn, fw, in, d, L->fc1_w, L->fc1_h, L->fc1_b, rows, fw, d, 0.0f);
 	vv_vec_activate(c->ffn, s->ffn, (size_t)rows, (size_t)inter, (size_t)fw);
-	linear(r->x + o, d, s->ffn, fw, L->fc2_w, L->fc2_b, rows, d, inter, 1.0f);
+	linear(s, r->x + o, d, s->ffn, fw, L->fc2_w, L->fc2_h, L->fc2_b, rows, d, inter, 1.0f);
 	if (!pre)
 		vv_vec_layernorm(r->x + o, r->x + o, (size_t)rows, d, L->ln2_w, L->ln2_b, c->ln_eps);
 }
@@ -546,10 +563,10 @@ static void mlm_flush(const struct vv_job *j, struct vv_scratch *s, int groups)
 		else
 			memcpy(s->h1 + (size_t)i * d, r->x + (r->off[j->at[q].seq] + j->at[q].tok) * d, d * sizeof(float));
 	}
-	linear(s->h2, (int)d, s->h1, (int)d, w->lm_dense_w, w->lm_dense_b, rows, (int)d, (int)d, 0.0f);
+	linear(s, s->h2, (int)d, s->h1, (int)d, w->lm_dense_w, w->lm_dense_h, w->lm_dense_b, rows, (int)d, (int)d, 0.0f);
 	vv_vec_activate(act, s->h2, (size_t)rows, d, d);
 	vv_vec_layernorm(s->h2, s->h2, (size_t)rows, (int)d, w->lm_ln_w, w->lm_ln_b, c->ln_eps);
-	linear(s->logits, (int)V, s->h2, (int)d, w->lm_dec_w, w->lm_bias, rows, (int)V, (int)d, 0.0f);
+	linear(s, s->logits, (int)V, s->h2, (int)d, w->lm_dec_w, w->lm_dec_h, w->lm_bias, rows, (int)V, (int)d, 0.0f);
 	for (int i = 0; i < rows; i++)
 		if (s->slot_req[i] >= 0)
 			memcpy(j->out + (size_t)s->slot_req[i] * V, s->logits + (size_t)i * V, V * sizeof(float));
@@ -631,10 +648,10 @@ int vv_model_cls_logits(vv_model_run *r, float *out)
 	memset(s->h1, 0, VV_ROW_ALIGN * d * sizeof(float));
 	for (size_t q = 0; q < r->n_seqs; q++) {
 		memcpy(s->h1, r->x + r->off[q] * d, d * sizeof(float));
-		linear(s->h2, (int)d, s->h1, (int)d, w->cls_dense_w, w->cls_dense_b, VV_ROW_ALIGN, (int)d, (int)d, 0.0f);
+		linear(NULL, s->h2, (int)d, s->h1, (int)d, w->cls_dense_w, NULL, w->cls_dense_b, VV_ROW_ALIGN, (int)d, (int)d, 0.0f);
 		for (size_t i = 0; i < d; i++)
 			s->h2[i] = tanhf(s->h2[i]);
-		linear(s->logits, (int)nl, s->h2, (int)d, w->cls_out_w, w->cls_out_b, VV_ROW_ALIGN, (int)nl, (int)d, 0.0f);
+		linear(NULL, s->logits, (int)nl, s->h2, (int)d, w->cls_out_w, NULL, w->cls_out_b, VV_ROW_ALIGN, (int)nl, (int)d, 0.0f);
 		memcpy(out + q * nl, s->logits, nl * sizeof(float));
 	}
 	blas_restore(blas);

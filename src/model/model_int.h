@@ -109,6 +109,8 @@ struct vv_layer {
 	const float *fc1_w, *fc1_b;   /* [inter or 2*inter, hidden] */
 	const float *fc2_w, *fc2_b;   /* [hidden, inter] */
 	const float *ln2_w, *ln2_b;   /* ESM: before the FFN; BERT: after it */
+	/* bf16 copies of the projections (precision bf16), else NULL */
+	const uint16_t *q_h, *k_h, *v_h, *o_h, *fc1_h, *fc2_h;
 };
 
 struct vv_weights {
@@ -120,6 +122,7 @@ struct vv_weights {
 	const float *lm_dense_w, *lm_dense_b, *lm_ln_w, *lm_ln_b, *lm_dec_w, *lm_bias;
 	/* classification: BERT pooler + classifier, ESM dense + out_proj */
 	const float *cls_dense_w, *cls_dense_b, *cls_out_w, *cls_out_b;
+	const uint16_t *lm_dense_h, *lm_dec_h; /* bf16 copies, else NULL */
 };
 
 struct vv_model {
@@ -131,6 +134,8 @@ struct vv_model {
 	void *map;           /* mmap of model.safetensors, or NULL */
 	size_t map_len;
 	float *owned;        /* converted tensors */
+	uint16_t *bf16;      /* bf16 copies of the projections (bf16.c), or NULL */
+	enum vv_model_precision precision;
 	char name[256];
 };
 
@@ -145,6 +150,7 @@ struct vv_scratch {
 	float *h1, *h2; /* [VV_HEAD_ROWS, d] head rows */
 	float *logits;  /* [VV_HEAD_ROWS, vocab] MLM rows before scattering */
 	int *slot_req;  /* [VV_HEAD_ROWS] request index of each head row, -1 empty */
+	struct vv_bf16 *bf16; /* oneDNN state of a bf16 run, else NULL */
 };
 
 struct vv_pool;
@@ -191,6 +197,23 @@ void vv_pool_stop(vv_model_run *r);
 /* Runs j->fn on every item with the calling thread and r's helpers; returns
  * when all are done. */
 void vv_pool_run(struct vv_job *j);
+
+/* Columns of the first feed-forward product: 2 * inter for SwiGLU. */
+size_t vv_model_ffn_width(const vv_model *m);
+
+/* ---- bf16 products through oneDNN (bf16.c) ---- */
+
+struct vv_bf16;
+/* A worker's oneDNN stream, primitives and room to convert a left operand
+ * of rows x kmax; NULL if out of memory or oneDNN has no CPU engine. */
+struct vv_bf16 *vv_bf16_new(size_t rows, size_t kmax);
+void vv_bf16_free(struct vv_bf16 *b);
+/* C[m,n] = A[m,k] . W^T (+ C when beta is 1), W the bf16 weight [n,k], A
+ * rounded to bf16, fp32 accumulation and output.  Returns 0, or
+ * VV_ERR_UNSUPPORTED when oneDNN refuses the shape (C untouched: the caller
+ * computes it in fp32). */
+int vv_bf16_mm(struct vv_bf16 *b, int m, int n, int k, const float *a, int lda, const uint16_t *w,
+	       float beta, float *c, int ldc);
 
 /* ---- element-wise maths (vecmath.c) ---- */
 
