@@ -14,8 +14,9 @@
  *    argument checks cannot fail.  One run belongs to one thread at a time.
  *  - the caller's ids and output buffers.
  *
- * Numerics: fp32 everywhere; every projection and both attention products go
- * through cblas_sgemm.  Sequences of a batch are packed without padding
+ * Numerics: fp32 everywhere by default; every projection and both attention
+ * products go through cblas_sgemm.  Opt-in bf16 (vv_model_set_precision)
+ * runs the weight products through oneDNN instead.  Sequences of a batch are packed without padding
  * between them (each starts on a 48-row boundary) and each attends only to
  * itself, which is what an attention mask over a padded batch computes.
  * Results for one sequence are bit-for-bit the same whatever batch it is in,

@@ -1,5 +1,6 @@
 /* The encoder forward (BERT post-LN, ESM pre-LN), its heads and run-state.
- * Every product goes through mm(), the module's one call to cblas_sgemm.
+ * Every product goes through mm(), the module's one call to cblas_sgemm
+ * (and, for a bf16 model's weights, to oneDNN through bf16.c).
  *
  * Bit-for-bit results whatever the batch and thread count: OpenBLAS rounds a
  * row differently depending on where it falls among the rows of a call (its
