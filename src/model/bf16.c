@@ -3,6 +3,7 @@
  * AMX.  The only file of the module that talks to oneDNN. */
 #include "model_int.h"
 
+#include <immintrin.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -28,6 +29,10 @@ struct vv_bf16 {
 	struct vv_bf16_prim p[VV_BF16_PRIMS];
 	int np;
 	int ok;             /* 0 once anything failed: fp32 from then on */
+	bool vec;           /* the CPU has AVX512-BF16: convert 16 at a time */
+	bool reuse;         /* the caller says a still holds its last conversion */
+	const float *last;  /* what a holds: [last_m, last_k] from last, stride last_lda */
+	int last_m, last_k, last_lda;
 };
 
 static dnnl_engine_t vv_engine;
@@ -195,6 +200,11 @@ struct vv_bf16 *vv_bf16_new(size_t rows, size_t kmax)
 	if ((b->a = malloc(b->a_cap * sizeof *b->a)) == NULL ||
 	    dnnl_stream_create(&b->stream, vv_engine, dnnl_stream_default_flags) != dnnl_success)
 		goto fail;
+	{
+		struct vv_model_cpu c;
+		vv_model_cpu_detect(&c);
+		b->vec = c.avx512_bf16;
+	}
 	b->ok = 1;
 	return b;
 fail:
@@ -263,20 +273,55 @@ fail:
 	return NULL;
 }
 
+/* n floats to bf16 with the CPU's own instruction (round to nearest even,
+ * NaN quieted; denormal inputs count as zero, which the scalar rounding
+ * keeps: no activation is that small in a way that matters). */
+__attribute__((target("avx512f,avx512bf16,avx512vl"))) static void to_bf16_avx512(const float *a, uint16_t *o,
+										   int n)
+{
+	int j = 0;
+
+	for (; j + 16 <= n; j += 16) {
+		__m256bh h = _mm512_cvtneps_pbh(_mm512_loadu_ps(a + j));
+		_mm256_storeu_si256((__m256i *)(void *)(o + j), (__m256i)h);
+	}
+	for (; j < n; j++)
+		o[j] = to_bf16(a[j]);
+}
+
+void vv_bf16_reuse_a(struct vv_bf16 *b, bool on)
+{
+	if (b)
+		b->reuse = on;
+}
+
 int vv_bf16_mm(struct vv_bf16 *b, int m, int n, int k, const float *a, int lda, const uint16_t *w, float beta,
 	       float *c, int ldc)
 {
 	struct vv_bf16_prim *p;
 	dnnl_exec_arg_t args[3];
 
-	if (!b || !b->ok || (size_t)m * (size_t)k > b->a_cap || (beta != 0.0f && beta != 1.0f) ||
-	    (p = prim_get(b, m, n, k, ldc, beta != 0.0f)) == NULL)
+	if (!b)
 		return VV_ERR_UNSUPPORTED;
-	for (int i = 0; i < m; i++) {
-		const float *row = a + (size_t)i * (size_t)lda;
-		uint16_t *o = b->a + (size_t)i * (size_t)k;
-		for (int j = 0; j < k; j++)
-			o[j] = to_bf16(row[j]);
+	if (!b->ok || (size_t)m * (size_t)k > b->a_cap || (beta != 0.0f && beta != 1.0f) ||
+	    (p = prim_get(b, m, n, k, ldc, beta != 0.0f)) == NULL) {
+		b->last = NULL; /* nothing converted: no later call may reuse it */
+		return VV_ERR_UNSUPPORTED;
+	}
+	if (!(b->reuse && b->last == a && b->last_m == m && b->last_k == k && b->last_lda == lda)) {
+		for (int i = 0; i < m; i++) {
+			const float *row = a + (size_t)i * (size_t)lda;
+			uint16_t *o = b->a + (size_t)i * (size_t)k;
+			if (b->vec)
+				to_bf16_avx512(row, o, k);
+			else
+				for (int j = 0; j < k; j++)
+					o[j] = to_bf16(row[j]);
+		}
+		b->last = a;
+		b->last_m = m;
+		b->last_k = k;
+		b->last_lda = lda;
 	}
 	omp_set_num_threads(1);
 	if (dnnl_memory_set_data_handle(p->a, b->a) != dnnl_success ||

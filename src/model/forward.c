@@ -393,8 +393,11 @@ static void qkv_chunk(const struct vv_job *j, size_t item, struct vv_scratch *s)
 		in = r->xn;
 	}
 	linear(s, r->q + r0 * d, (int)d, in + r0 * d, (int)d, L->q_w, L->q_h, L->q_b, rows, (int)d, (int)d, 0.0f);
+	/* bf16: K and V read the input Q's product just converted */
+	vv_bf16_reuse_a(s->bf16, true);
 	linear(s, r->k + r0 * d, (int)d, in + r0 * d, (int)d, L->k_w, L->k_h, L->k_b, rows, (int)d, (int)d, 0.0f);
 	linear(s, r->v + r0 * d, (int)d, in + r0 * d, (int)d, L->v_w, L->v_h, L->v_b, rows, (int)d, (int)d, 0.0f);
+	vv_bf16_reuse_a(s->bf16, false);
 	if (c->posenc == VV_MODEL_POS_ROTARY) {
 		const size_t dh = (size_t)c->head_dim, half = dh / 2;
 		for (size_t row = r0; row < r1; row++) {

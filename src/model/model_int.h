@@ -212,6 +212,10 @@ void vv_bf16_free(struct vv_bf16 *b);
  * rounded to bf16, fp32 accumulation and output.  Returns 0, or
  * VV_ERR_UNSUPPORTED when oneDNN refuses the shape (C untouched: the caller
  * computes it in fp32). */
+/* With on, the next products whose left operand is the same (pointer,
+ * shape, stride) as the last one's take its bf16 copy as it is: the caller
+ * promises that memory has not changed (Q, K and V of one chunk). */
+void vv_bf16_reuse_a(struct vv_bf16 *b, bool on);
 int vv_bf16_mm(struct vv_bf16 *b, int m, int n, int k, const float *a, int lda, const uint16_t *w,
 	       float beta, float *c, int ldc);
 
