@@ -26,6 +26,9 @@ endif
 PKGS      := libsodium openssl sqlite3 openblas htslib libsystemd libseccomp json-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+# oneDNN (libdnnl-dev, bf16 precision) has no pkg-config file; it runs on
+# OpenMP (libgomp), whose thread count src/model/bf16.c sets.
+PKG_LIBS   += -ldnnl -lgomp
 # Each program links only the libraries its own objects need: the client
 # (varvault) runs without OpenBLAS, htslib, json-c, SQLite (DESIGN.md's
 # small client; tests/integration/test_link.sh checks it with readelf).

@@ -1,10 +1,12 @@
 /* bench_model: throughput of the model engine on a batch of id sequences,
  * and the cblas_sgemm peak of this machine measured in the same run.
  *
- * usage: bench_model DIR IDS.txt THREADS REPEATS [hidden]
+ * usage: bench_model DIR IDS.txt THREADS REPEATS [hidden] [bf16]
  * IDS.txt: one sequence of space-separated token ids a line (one batch).
- * Prints key=value lines: sgemm_gflops, engine_seconds, tokens, tokens_per_s,
- * engine_gflops, flops. */
+ * Prints key=value lines: cpu, kernel, kernel_chosen_by, sgemm_gflops,
+ * engine_seconds, tokens, tokens_per_s, engine_gflops, flops.  Like
+ * varvault-admin, it first re-executes itself with OpenBLAS's best kernel
+ * for the CPU when OpenBLAS's detection fell short. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,22 +69,37 @@ int main(int argc, char **argv)
 	size_t n = 0, T = 0, total = 0;
 	char line[1 << 16];
 	FILE *f;
-	int threads, repeats, hidden_only, rc;
+	int threads, repeats, hidden_only, bf16 = 0, rc;
 	double best = 1e30, flops = 0.0;
 	float *logits = NULL;
 	struct vv_model_at *at = NULL;
 
 	if (argc < 5) {
-		fprintf(stderr, "usage: bench_model DIR IDS.txt THREADS REPEATS [hidden]\n");
+		fprintf(stderr, "usage: bench_model DIR IDS.txt THREADS REPEATS [hidden] [bf16]\n");
 		return 2;
+	}
+	vv_model_kernel_reexec(argv, NULL);
+	{
+		struct vv_model_kernel k;
+		vv_model_kernel_get(&k);
+		printf("cpu=%s\nkernel=%s\nkernel_chosen_by=%s\nkernel_best=%s\n", k.cpu_text, k.in_use,
+		       vv_model_kernel_source_name(k.source), k.best);
 	}
 	threads = atoi(argv[3]);
 	repeats = atoi(argv[4]);
-	hidden_only = argc > 5 && strcmp(argv[5], "hidden") == 0;
-	if ((rc = vv_model_load(argv[1], &m)) != 0) {
-		fprintf(stderr, "load: %s: %s\n", vv_strerror(rc), vv_err_detail());
-		return 1;
+	hidden_only = 0;
+	for (int i = 5; i < argc; i++) {
+		if (strcmp(argv[i], "hidden") == 0)
+			hidden_only = 1;
+		else if (strcmp(argv[i], "bf16") == 0)
+			bf16 = 1;
 	}
+	if ((rc = vv_model_load(argv[1], &m)) != 0 ||
+	    (bf16 && (rc = vv_model_set_precision(m, VV_MODEL_BF16, NULL)) != 0)) {
+		fprintf(stderr, "load: %s: %s\n", vv_strerror(rc), vv_err_detail());
+		return rc == VV_ERR_UNSUPPORTED ? 3 : 1;
+	}
+	printf("precision=%s\n", bf16 ? "bf16" : "fp32");
 	info = vv_model_get_info(m);
 	if ((f = fopen(argv[2], "r")) == NULL) {
 		perror(argv[2]);

@@ -14,8 +14,9 @@
  *    argument checks cannot fail.  One run belongs to one thread at a time.
  *  - the caller's ids and output buffers.
  *
- * Numerics: fp32 everywhere; every projection and both attention products go
- * through cblas_sgemm.  Sequences of a batch are packed without padding
+ * Numerics: fp32 everywhere by default; every projection and both attention
+ * products go through cblas_sgemm.  Opt-in bf16 (vv_model_set_precision)
+ * runs the weight products through oneDNN instead.  Sequences of a batch are packed without padding
  * between them (each starts on a 48-row boundary) and each attends only to
  * itself, which is what an attention mask over a padded batch computes.
  * Results for one sequence are bit-for-bit the same whatever batch it is in,
@@ -69,6 +70,13 @@ enum vv_model_tok {
 	VV_MODEL_TOK_KMER_OVERLAP = 3, /* overlapping k-mers, stride 1 (DNABERT) */
 };
 
+/* Arithmetic of the products that involve weights (see
+ * vv_model_set_precision). */
+enum vv_model_precision {
+	VV_MODEL_FP32 = 0,  /* the default: fp32 on OpenBLAS, bit-for-bit reproducible */
+	VV_MODEL_BF16 = 1,  /* bf16 weights and inputs, fp32 accumulation (oneDNN) */
+};
+
 /* Facts about a loaded model.  Strings live as long as the model. */
 struct vv_model_info {
 	const char *name;          /* config "_name_or_path", else the directory name */
@@ -100,6 +108,8 @@ struct vv_model_info {
 	size_t weights_mapped_bytes; /* F32 tensors used in place from the mapping */
 	size_t weights_owned_bytes;  /* tensors converted into owned memory */
 	char sha256[65];           /* hex SHA-256 of model.safetensors */
+	enum vv_model_precision precision; /* VV_MODEL_FP32 unless set */
+	size_t weights_bf16_bytes; /* bf16 copies of the projections (precision bf16) */
 };
 
 /* In-memory sources for vv_model_load_mem().  config, weights and vocab are
@@ -324,5 +334,142 @@ VV_EXPORT int vv_model_selftest(const vv_model *m, struct vv_model_selftest_resu
  */
 VV_EXPORT int vv_model_info_json(const vv_model *m, size_t batch, size_t tokens, int threads,
 				 long max_rss_kib, char **out) VV_MUST_CHECK;
+/* ---- precision ---- */
+
+struct vv_model_cpu;
+
+/*
+ * Sets the precision of the products between activations and weights (the
+ * attention products, LayerNorms, activations and softmax stay fp32).
+ * VV_MODEL_BF16 converts the projection and LM-head weights once to bf16
+ * (round to nearest even; weights_bf16_bytes more memory) and runs those
+ * products through oneDNN's matmul with bf16 inputs and fp32 accumulation
+ * and output, as PyTorch's bf16 autocast does on a CPU.  Scores move by a
+ * documented amount (docs/model.md); results are deterministic for a given
+ * machine but not bit-for-bit those of fp32.  VV_MODEL_FP32 (the default)
+ * frees the copies.
+ * cpu: the CPU to decide for; NULL means this one (tests pass another).
+ * bf16 needs AVX-512 with AVX512-BF16 or AMX: elsewhere, and for
+ * classification models, VV_ERR_UNSUPPORTED with a detail saying why.
+ * Call before making runs and never while a run of m computes: runs made
+ * before it keep the precision they were made with.  Returns 0,
+ * VV_ERR_UNSUPPORTED, VV_ERR_INVAL or VV_ERR_NOMEM (m unchanged).
+ */
+VV_EXPORT int vv_model_set_precision(vv_model *m, enum vv_model_precision p,
+				     const struct vv_model_cpu *cpu) VV_MUST_CHECK;
+
+/* Whether CPU c can run precision p (fp32 always). */
+VV_EXPORT bool vv_model_precision_supported(const struct vv_model_cpu *c,
+					    enum vv_model_precision p);
+
+/* "fp32" or "bf16"; static string. */
+VV_EXPORT const char *vv_model_precision_name(enum vv_model_precision p);
+
+/* Parses "fp32" (or "f32") or "bf16" into *p.  Returns 0 or VV_ERR_INVAL
+ * with a detail. */
+VV_EXPORT int vv_model_precision_parse(const char *s, enum vv_model_precision *p) VV_MUST_CHECK;
+
+/* bf16 <-> float (round to nearest even; NaN stays NaN), for tests. */
+VV_EXPORT uint16_t vv_model_bf16_from_float(float f);
+VV_EXPORT float vv_model_bf16_to_float(uint16_t h);
+
+/* ---- the OpenBLAS kernel ---- */
+
+/*
+ * Debian's OpenBLAS picks its kernels from the CPU model it recognises; on a
+ * CPU newer than the library it falls back to a generic kernel several times
+ * slower than the best it has for that CPU.  These functions compare the
+ * CPU's features with the core type OpenBLAS chose and name the better one,
+ * which only takes effect in a process started with OPENBLAS_CORETYPE set
+ * (OpenBLAS reads it once, when the library loads): varvault-admin
+ * re-executes itself once, the daemon sets it for the workers it spawns.
+ * VV_MODEL_KERNEL_GUARD, set beside it to the same value, marks the choice
+ * as varvault's (and stops a second re-execution).  An OPENBLAS_CORETYPE
+ * the operator set is always respected.  See docs/model.md.
+ */
+#define VV_MODEL_KERNEL_GUARD "VARVAULT_OPENBLAS_CORETYPE"
+
+/* What the CPU offers the engine (OS support included for AVX and AVX-512). */
+struct vv_model_cpu {
+	char vendor[13];  /* "GenuineIntel", "AuthenticAMD", "" if unknown */
+	bool avx, avx2, fma;
+	bool avx512;      /* F, CD, BW, DQ and VL */
+	bool avx512_bf16;
+	bool amx_bf16;    /* AMX-TILE and AMX-BF16 */
+};
+
+/* Reads this CPU's features (cpuid).  Thread-safe. */
+VV_EXPORT void vv_model_cpu_detect(struct vv_model_cpu *c);
+
+/* The strongest OpenBLAS core type the CPU c runs ("Cooperlake",
+ * "SkylakeX", "Haswell", "Zen", "Sandybridge"), or NULL when none of them
+ * fits.  Static string. */
+VV_EXPORT const char *vv_model_cpu_best_core(const struct vv_model_cpu *c);
+
+/* Whether varvault knows the OpenBLAS core type core; if so *rank gets its
+ * rank by sgemm (0 generic .. 5). */
+VV_EXPORT bool vv_model_kernel_rank(const char *core, int *rank);
+
+/*
+ * The decision, from its inputs alone (tests pass a weaker `detected` than
+ * the CPU's to simulate a CPU OpenBLAS does not recognise): true, with the
+ * core type in want[cap], when a process on CPU c whose OpenBLAS detected
+ * `detected` should run with OPENBLAS_CORETYPE=want.  False when env_core
+ * (the environment's OPENBLAS_CORETYPE: the operator's, or ours) or
+ * env_guard (VV_MODEL_KERNEL_GUARD: an earlier pass of ours) is set and
+ * non-empty, when `detected` is as strong as the CPU's best or a name
+ * varvault does not know, or when want[cap] is too small.
+ */
+VV_EXPORT bool vv_model_kernel_decide(const struct vv_model_cpu *c, const char *detected,
+				      const char *env_core, const char *env_guard, char *want,
+				      size_t cap);
+
+/* vv_model_kernel_decide() on this CPU and this process's environment;
+ * detected NULL means what this process's OpenBLAS chose
+ * (openblas_get_corename()). */
+VV_EXPORT bool vv_model_kernel_want(const char *detected, char *want, size_t cap);
+
+/*
+ * The environment for a worker process that will run the engine: a copy of
+ * envp (NULL-terminated; may be NULL) with OPENBLAS_CORETYPE and
+ * VV_MODEL_KERNEL_GUARD set to the better core type when
+ * vv_model_kernel_want(detected) says so, otherwise an unchanged copy.
+ * *out is NULL-terminated, owned by the caller (vv_model_kernel_envp_free).
+ * Returns 0 or VV_ERR_NOMEM (*out NULL).
+ */
+VV_EXPORT int vv_model_kernel_envp(char *const *envp, const char *detected, char ***out) VV_MUST_CHECK;
+VV_EXPORT void vv_model_kernel_envp_free(char **env);
+
+/*
+ * For a program's main, before anything else: when vv_model_kernel_want(
+ * detected) says so, sets OPENBLAS_CORETYPE and VV_MODEL_KERNEL_GUARD and
+ * executes /proc/self/exe again with argv (so the process starts anew, with
+ * the same pid, descriptors and arguments; the guard stops a second pass).
+ * Returns when nothing needed changing, or when the exec failed (the
+ * environment then restored).  Not for processes with more than one thread.
+ */
+VV_EXPORT void vv_model_kernel_reexec(char *const argv[], const char *detected);
+
+enum vv_model_kernel_source {
+	VV_MODEL_KERNEL_DETECTED = 0, /* OpenBLAS's own detection */
+	VV_MODEL_KERNEL_VARVAULT = 1, /* OPENBLAS_CORETYPE set by varvault */
+	VV_MODEL_KERNEL_OPERATOR = 2, /* OPENBLAS_CORETYPE set by the operator */
+};
+
+/* The kernel this process runs, for `model info`, health and the logs. */
+struct vv_model_kernel {
+	struct vv_model_cpu cpu;
+	char cpu_text[128]; /* vendor and features: "GenuineIntel avx avx2 fma avx512 ..." */
+	char in_use[32];    /* openblas_get_corename() */
+	char best[32];      /* vv_model_cpu_best_core(), "" if none */
+	enum vv_model_kernel_source source;
+	bool weaker;        /* in_use is weaker than best (operator's choice, or no re-exec) */
+};
+
+/* Fills k for this process.  Thread-safe. */
+VV_EXPORT void vv_model_kernel_get(struct vv_model_kernel *k);
+
+/* "openblas", "varvault" or "operator"; static string. */
+VV_EXPORT const char *vv_model_kernel_source_name(enum vv_model_kernel_source s);
 
 #endif /* VARVAULT_MODEL_H */

@@ -38,6 +38,9 @@ static const char annotate_usage[] =
 	"  --batch N            sequences per forward pass (default 32)\n"
 	"  --threads N          model threads (default: one per CPU); results do not\n"
 	"                       depend on it, nor on --batch\n"
+	"  --precision P        fp32 (default; bit-for-bit reproducible) or bf16 (bf16\n"
+	"                       weights through oneDNN, scores move slightly: see\n"
+	"                       docs/model.md; CPUs with AVX512-BF16 or AMX only)\n"
 	"  --max-input BYTES    refuse inputs larger than this (default 4 GiB)\n"
 	"  --chunk N            variants scored and written together (default 1024);\n"
 	"                       the VCF's BGZF blocks end at each chunk, so the output\n"
@@ -56,6 +59,7 @@ struct annotate_opts {
 	enum vv_out_format format;
 	struct vv_score_opts score;
 	size_t max_input, chunk;
+	enum vv_model_precision precision;
 	int force, quiet;
 };
 
@@ -85,6 +89,7 @@ static int annotate_args(int argc, char **argv, struct annotate_opts *o)
 		{"threads", required_argument, NULL, 't'},
 		{"max-input", required_argument, NULL, 'M'},
 		{"chunk", required_argument, NULL, 'c'},
+		{"precision", required_argument, NULL, 'P'},
 		{"summary-json", required_argument, NULL, 'S'},
 		{"force", no_argument, NULL, 'F'},
 		{"quiet", no_argument, NULL, 'q'},
@@ -137,6 +142,10 @@ static int annotate_args(int argc, char **argv, struct annotate_opts *o)
 				return rc;
 			if (o->chunk == 0 || o->chunk > ((size_t)1 << 20))
 				return vv_cli_usage_error(cmd, "--chunk: 1 to 1048576 variants");
+			break;
+		case 'P':
+			if (vv_model_precision_parse(optarg, &o->precision) != 0)
+				return vv_cli_usage_error(cmd, "--precision: %s", vv_err_detail());
 			break;
 		case 'h':
 			fputs(annotate_usage, stdout);
@@ -278,7 +287,8 @@ int vv_cmd_annotate(int argc, char **argv)
 		what = o.policy;
 		goto out;
 	}
-	if ((rc = vv_model_load(o.model, &model)) != 0) {
+	if ((rc = vv_model_load(o.model, &model)) != 0 ||
+	    (rc = vv_model_set_precision(model, o.precision, NULL)) != 0) {
 		what = o.model;
 		goto out;
 	}

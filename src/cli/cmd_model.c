@@ -33,7 +33,25 @@ static const char model_usage[] =
 	"      one sequence (or with --ids, space-separated token ids) a line on stdin;\n"
 	"      writes float32 .npy: [lines, tokens, vocab] (masked-LM head),\n"
 	"      [lines, labels] (classification head) or [lines, tokens, hidden] (--hidden).\n"
-	"      Shorter lines are padded; padded positions are zeros.\n";
+	"      Shorter lines are padded; padded positions are zeros.\n"
+	"\n"
+	"Every command takes --precision fp32 (default: OpenBLAS, bit-for-bit) or bf16\n"
+	"(bf16 weights through oneDNN; CPUs with AVX512-BF16 or AMX only).\n";
+
+/* --precision: fp32 (default) or bf16, for every command that loads. */
+static enum vv_model_precision model_precision = VV_MODEL_FP32;
+
+/* Loads dir and sets the precision the command asked for. */
+static int model_load(const char *dir, vv_model **m)
+{
+	int rc = vv_model_load(dir, m);
+
+	if (rc == 0 && (rc = vv_model_set_precision(*m, model_precision, NULL)) != 0) {
+		vv_model_free(*m);
+		*m = NULL;
+	}
+	return rc;
+}
 
 struct line {
 	int32_t *ids;
@@ -204,7 +222,7 @@ static int model_info(const char *dir, size_t batch, size_t tokens, int threads,
 	size_t run;
 	int rc;
 
-	if ((rc = vv_model_load(dir, &m)) != 0)
+	if ((rc = model_load(dir, &m)) != 0)
 		return vv_cli_fail(rc, "cannot load model");
 	I = vv_model_get_info(m);
 	if (!tokens || tokens > (size_t)I->max_tokens)
@@ -249,9 +267,21 @@ static int model_info(const char *dir, size_t batch, size_t tokens, int threads,
 	printf("memory_weights_converted_mib: %.1f\n", mib(I->weights_owned_bytes));
 	printf("memory_run_state_mib: %.1f (batch %zu x %zu tokens, %d thread%s)\n", mib(run), batch, tokens,
 	       threads, threads == 1 ? "" : "s");
-	printf("memory_peak_estimate_mib: %.1f\n", mib(I->weights_mapped_bytes + I->weights_owned_bytes + run));
+	if (I->weights_bf16_bytes)
+		printf("memory_weights_bf16_mib: %.1f\n", mib(I->weights_bf16_bytes));
+	printf("memory_peak_estimate_mib: %.1f\n",
+	       mib(I->weights_mapped_bytes + I->weights_owned_bytes + I->weights_bf16_bytes + run));
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
 		printf("memory_max_rss_after_load_mib: %.1f\n", (double)ru.ru_maxrss / 1024.0);
+	{
+		struct vv_model_kernel k;
+		vv_model_kernel_get(&k);
+		printf("precision: %s\n", vv_model_precision_name(I->precision));
+		printf("cpu: %s\n", k.cpu_text);
+		printf("kernel: OpenBLAS %s, chosen by %s%s%s%s\n", k.in_use, vv_model_kernel_source_name(k.source),
+		       k.weaker ? "; weaker than this CPU's " : "", k.weaker ? k.best : "",
+		       k.weaker && k.source == VV_MODEL_KERNEL_OPERATOR ? " (OPENBLAS_CORETYPE left as set)" : "");
+	}
 	vv_model_free(m);
 	return VV_EXIT_OK;
 }
@@ -263,7 +293,7 @@ static int model_check(const char *dir)
 	vv_model *m = NULL;
 	int rc;
 
-	if ((rc = vv_model_load(dir, &m)) != 0)
+	if ((rc = model_load(dir, &m)) != 0)
 		return vv_cli_fail(rc, "cannot load model");
 	if ((rc = vv_model_selftest(m, &res)) != 0) {
 		vv_model_free(m);
@@ -284,7 +314,7 @@ static int model_tokenize(const char *dir)
 	size_t n = 0;
 	int rc;
 
-	if ((rc = vv_model_load(dir, &m)) != 0)
+	if ((rc = model_load(dir, &m)) != 0)
 		return vv_cli_fail(rc, "cannot load model");
 	if ((rc = read_lines(m, 0, &l, &n)) != 0) {
 		vv_model_free(m);
@@ -312,7 +342,7 @@ static int model_logits(const char *dir, int as_ids, int hidden, size_t batch, i
 	size_t n = 0, T = 0, width, per_line, total, shape[3];
 	int rc, rank, status = VV_EXIT_FAIL;
 
-	if ((rc = vv_model_load(dir, &m)) != 0)
+	if ((rc = model_load(dir, &m)) != 0)
 		return vv_cli_fail(rc, "cannot load model");
 	I = vv_model_get_info(m);
 	if (!hidden && I->head == VV_MODEL_HEAD_NONE) {
@@ -430,6 +460,7 @@ int vv_cmd_model(int argc, char **argv)
 		{"threads", required_argument, NULL, 'j'},
 		{"output", required_argument, NULL, 'o'},
 		{"json", no_argument, NULL, 'J'},
+		{"precision", required_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -452,6 +483,10 @@ int vv_cmd_model(int argc, char **argv)
 		case 't': if (parse_size(cmd, "--tokens", optarg, 1u << 20, &tokens)) return VV_EXIT_USAGE; break;
 		case 'j': if (parse_size(cmd, "--threads", optarg, 1024, &threads)) return VV_EXIT_USAGE; break;
 		case 'o': outpath = optarg; break;
+		case 'P':
+			if (vv_model_precision_parse(optarg, &model_precision) != 0)
+				return vv_cli_usage_error(cmd, "--precision: %s", vv_err_detail());
+			break;
 		case 'h': fputs(model_usage, stdout); return VV_EXIT_OK;
 		default: return vv_cli_usage_error(cmd, "unknown option");
 		}

@@ -2,6 +2,9 @@
 #include "cli.h"
 
 #include <stdio.h>
+#include <string.h>
+
+#include "varvault/model.h"
 
 static int vv_admin_version(int argc, char **argv)
 {
@@ -17,8 +20,17 @@ static const struct vv_cli_cmd vv_admin_cmds[] = {
 	{"annotate", vv_cmd_annotate, "interpret a VCF of public data (validation runs)"},
 };
 
+/* The commands that run the engine start again, once, with OpenBLAS's best
+ * kernel for this CPU when OpenBLAS's own detection fell short. */
+static void vv_admin_kernel(int argc, char **argv)
+{
+	if (argc >= 2 && (strcmp(argv[1], "model") == 0 || strcmp(argv[1], "annotate") == 0))
+		vv_model_kernel_reexec(argv, NULL);
+}
+
 int main(int argc, char **argv)
 {
+	vv_admin_kernel(argc, argv);
 	return vv_cli_dispatch("varvault-admin", vv_admin_cmds,
 			       sizeof vv_admin_cmds / sizeof vv_admin_cmds[0], argc, argv);
 }

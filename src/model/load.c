@@ -538,6 +538,7 @@ void vv_model_free(vv_model *m)
 	if (m->map)
 		munmap(m->map, m->map_len);
 	free(m->owned);
+	free(m->bf16);
 	free(m->w.layer);
 	vv_model_vocab_done(&m->vocab);
 	vv_model_tokenizer_done(&m->tok);

@@ -3,6 +3,7 @@
 #ifndef VARVAULT_MODEL_INT_H
 #define VARVAULT_MODEL_INT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -110,6 +111,8 @@ struct vv_layer {
 	const float *fc1_w, *fc1_b;   /* [inter or 2*inter, hidden] */
 	const float *fc2_w, *fc2_b;   /* [hidden, inter] */
 	const float *ln2_w, *ln2_b;   /* ESM: before the FFN; BERT: after it */
+	/* bf16 copies of the projections (precision bf16), else NULL */
+	const uint16_t *q_h, *k_h, *v_h, *o_h, *fc1_h, *fc2_h;
 };
 
 struct vv_weights {
@@ -121,6 +124,7 @@ struct vv_weights {
 	const float *lm_dense_w, *lm_dense_b, *lm_ln_w, *lm_ln_b, *lm_dec_w, *lm_bias;
 	/* classification: BERT pooler + classifier, ESM dense + out_proj */
 	const float *cls_dense_w, *cls_dense_b, *cls_out_w, *cls_out_b;
+	const uint16_t *lm_dense_h, *lm_dec_h; /* bf16 copies, else NULL */
 };
 
 struct vv_model {
@@ -132,7 +136,100 @@ struct vv_model {
 	void *map;           /* mmap of model.safetensors, or NULL */
 	size_t map_len;
 	float *owned;        /* converted tensors */
+	uint16_t *bf16;      /* bf16 copies of the projections (bf16.c), or NULL */
+	enum vv_model_precision precision;
 	char name[256];
 };
+
+/* ---- run-state (forward.c), its thread pool (pool.c) ---- */
+
+#define VV_MAX_THREADS 256
+
+/* What each worker owns. */
+struct vv_scratch {
+	float *att;     /* [max_tokens, max_tokens] one head's scores */
+	float *ffn;     /* [VV_CHUNK, fw] the feed-forward's intermediate */
+	float *h1, *h2; /* [VV_HEAD_ROWS, d] head rows */
+	float *logits;  /* [VV_HEAD_ROWS, vocab] MLM rows before scattering */
+	int *slot_req;  /* [VV_HEAD_ROWS] request index of each head row, -1 empty */
+	struct vv_bf16 *bf16; /* oneDNN state of a bf16 run, else NULL */
+};
+
+struct vv_pool;
+
+struct vv_model_run {
+	const vv_model *m;
+	size_t max_batch, max_tokens, max_rows;
+	int threads;
+	struct vv_pool *pool; /* helper threads, started once by set_threads */
+	/* Activations, sequences packed row after row from aligned starts. */
+	float *x;    /* [rows, d] residual stream; final hidden states */
+	float *xn;   /* [rows, d] normalised input, then attention context */
+	float *q, *k, *v; /* [rows, d] */
+	float *rot_cos, *rot_sin; /* [max_tokens, head_dim/2] */
+	int32_t *pos; /* [rows] token index of each row, -1 on padding rows */
+	struct vv_scratch *scr; /* [threads] */
+	size_t *off; /* [max_batch + 1] first row of each sequence */
+	size_t *len; /* [max_batch] tokens of each sequence */
+	size_t n_seqs; /* sequences of the last forward; 0 before any */
+	size_t rows;   /* rows in use by the last forward (aligned) */
+};
+
+/* A stage of a forward: fn runs once on each of items 0..items-1, on
+ * whichever worker takes it; no item's result depends on which. */
+struct vv_job;
+typedef void (*vv_job_fn)(const struct vv_job *j, size_t item, struct vv_scratch *s);
+
+struct vv_job {
+	vv_model_run *r;
+	const struct vv_layer *layer;
+	const struct vv_model_at *at; /* MLM requests */
+	float *out;
+	size_t n_at;
+	size_t items;
+	vv_job_fn fn;
+	atomic_size_t next;
+};
+
+/* Starts r->threads - 1 helper threads (none for one thread); a helper that
+ * cannot be started leaves its share to the others, so this cannot fail. */
+void vv_model_pool_start(vv_model_run *r);
+/* Stops and joins r's helpers.  Safe when none were started. */
+void vv_model_pool_stop(vv_model_run *r);
+/* Runs j->fn on every item with the calling thread and r's helpers; returns
+ * when all are done. */
+void vv_model_pool_run(struct vv_job *j);
+
+/* Columns of the first feed-forward product: 2 * inter for SwiGLU. */
+size_t vv_model_ffn_width(const vv_model *m);
+
+/* ---- bf16 products through oneDNN (bf16.c) ---- */
+
+struct vv_bf16;
+/* A worker's oneDNN stream, primitives and room to convert a left operand
+ * of rows x kmax; NULL if out of memory or oneDNN has no CPU engine. */
+struct vv_bf16 *vv_model_bf16_new(size_t rows, size_t kmax);
+void vv_model_bf16_free(struct vv_bf16 *b);
+/* C[m,n] = A[m,k] . W^T (+ C when beta is 1), W the bf16 weight [n,k], A
+ * rounded to bf16, fp32 accumulation and output.  Returns 0, or
+ * VV_ERR_UNSUPPORTED when oneDNN refuses the shape (C untouched: the caller
+ * computes it in fp32). */
+/* With on, the next products whose left operand is the same (pointer,
+ * shape, stride) as the last one's take its bf16 copy as it is: the caller
+ * promises that memory has not changed (Q, K and V of one chunk). */
+void vv_model_bf16_reuse_a(struct vv_bf16 *b, bool on);
+int vv_model_bf16_mm(struct vv_bf16 *b, int m, int n, int k, const float *a, int lda, const uint16_t *w,
+	       float beta, float *c, int ldc);
+
+/* ---- element-wise maths (vecmath.c) ---- */
+
+/* out[rows, d] = LayerNorm(in) * w + b, row by row; out may be in. */
+void vv_model_vec_layernorm(float *out, const float *in, size_t rows, int d, const float *w,
+		      const float *b, float eps);
+/* Applies the feed-forward activation act to the first n columns of each of
+ * rows rows of stride ld (SwiGLU: silu(x[0..n)) * x[n..2n) into x[0..n)). */
+void vv_model_vec_activate(enum vv_model_ffn act, float *p, size_t rows, size_t n, size_t ld);
+/* Softmax of each of rows rows of n floats, in place. */
+void vv_model_vec_softmax_rows(float *s, int rows, int n);
 
 #endif

@@ -143,17 +143,31 @@ int vv_model_info_json(const vv_model *m, size_t batch, size_t tokens, int threa
 	json_object_object_add(o, "special_ids", sp);
 	INT(o, "parameters", I->n_params);
 	STR(o, "weights_sha256", I->sha256);
+	STR(o, "precision", vv_model_precision_name(I->precision));
 	INT(o, "weights_file_bytes", I->weights_file_bytes);
 	MIB(mem, "weights_mapped_mib", I->weights_mapped_bytes);
 	MIB(mem, "weights_converted_mib", I->weights_owned_bytes);
+	MIB(mem, "weights_bf16_mib", I->weights_bf16_bytes);
 	MIB(mem, "run_state_mib", run);
 	INT(mem, "run_state_batch", batch);
 	INT(mem, "run_state_tokens", tokens);
 	INT(mem, "run_state_threads", threads);
-	MIB(mem, "peak_estimate_mib", I->weights_mapped_bytes + I->weights_owned_bytes + run);
+	MIB(mem, "peak_estimate_mib", I->weights_mapped_bytes + I->weights_owned_bytes + I->weights_bf16_bytes + run);
 	if (max_rss_kib >= 0)
 		json_object_object_add(mem, "max_rss_after_load_mib", json_object_new_double((double)max_rss_kib / 1024.0));
 	json_object_object_add(o, "memory", mem);
+	{
+		struct vv_model_kernel k;
+		json_object *ko = json_object_new_object();
+		vv_model_kernel_get(&k);
+		STR(ko, "cpu", k.cpu_text);
+		STR(ko, "openblas_core", k.in_use);
+		STR(ko, "cpu_best_core", k.best);
+		STR(ko, "chosen_by", vv_model_kernel_source_name(k.source));
+		BOOL(ko, "chosen_by_varvault", k.source == VV_MODEL_KERNEL_VARVAULT);
+		BOOL(ko, "weaker_than_cpu", k.weaker);
+		json_object_object_add(o, "kernel", ko);
+	}
 #undef STR
 #undef INT
 #undef BOOL
