@@ -78,6 +78,18 @@ enum vv_err {
 	VV_ERR_REF_IO = -305,           /* reference or index unreadable */
 	/* policy, store, audit, net: appended when those modules land */
 	VV_ERR_POLICY = -400,           /* policy file invalid */
+	/* net: TLS, identities, frames and the wire protocol (-430..-459) */
+	VV_ERR_TLS = -430,              /* TLS handshake or record layer failed */
+	VV_ERR_PEER_CERT = -431,        /* a peer certificate is missing, untrusted, expired or revoked */
+	VV_ERR_PROTO = -432,            /* the peer broke the wire protocol (frame, JSON, field) */
+	VV_ERR_TIMEOUT = -433,          /* a deadline passed */
+	VV_ERR_DENIED = -434,           /* the identity may not do this */
+	VV_ERR_CLOSED = -435,           /* the peer closed the connection */
+	VV_ERR_UNKNOWN_VERB = -436,     /* a request names no known verb */
+	VV_ERR_PROTO_VERSION = -437,    /* a request carries another protocol version */
+	VV_ERR_FRAME_SIZE = -438,       /* a frame larger than allowed */
+	VV_ERR_PKI = -439,              /* a certificate, CSR, key or CRL could not be made or read */
+	VV_ERR_BUSY = -440,             /* the server is at its connection or job limit */
 };
 
 /* Names an error code; never NULL, static storage. */
@@ -220,6 +232,11 @@ VV_EXPORT int vv_conf_bool(const vv_conf *c, const char *section, const char *ke
  * (sections: NULL-terminated; keys: "section.key" or "section.*", NULL-
  * terminated), so that a typo in a policy is an error, not a default. */
 VV_EXPORT int vv_conf_check_known(const vv_conf *c, const char *const *keys) VV_MUST_CHECK;
+/* Walks every entry in file order, for sections whose keys are data (the
+ * clients of access.conf): *pos starts at 0.  Returns 1 with the entry's
+ * section, key, value (owned by c) and line, or 0 after the last. */
+VV_EXPORT int vv_conf_next(const vv_conf *c, size_t *pos, const char **section, const char **key,
+			   const char **value, int *line);
 
 /*
  * Sealed secrets at rest (libsodium).  Two uses, both for the appliance's

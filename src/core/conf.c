@@ -256,3 +256,18 @@ int vv_conf_check_known(const vv_conf *c, const char *const *keys)
 	}
 	return 0;
 }
+
+int vv_conf_next(const vv_conf *c, size_t *pos, const char **section, const char **key,
+		 const char **value, int *line)
+{
+	const struct vv_conf_entry *e;
+
+	if (*pos >= c->n)
+		return 0;
+	e = &c->e[(*pos)++];
+	*section = e->section;
+	*key = e->key;
+	*value = e->value;
+	*line = e->line;
+	return 1;
+}

@@ -49,6 +49,17 @@ static const struct {
 	{VV_ERR_REF_CONTIG, "contig not in the reference"},
 	{VV_ERR_REF_IO, "reference unreadable"},
 	{VV_ERR_POLICY, "invalid policy"},
+	{VV_ERR_TLS, "TLS failure"},
+	{VV_ERR_PEER_CERT, "peer certificate refused"},
+	{VV_ERR_PROTO, "protocol error"},
+	{VV_ERR_TIMEOUT, "timed out"},
+	{VV_ERR_DENIED, "permission denied"},
+	{VV_ERR_CLOSED, "connection closed by peer"},
+	{VV_ERR_UNKNOWN_VERB, "unknown verb"},
+	{VV_ERR_PROTO_VERSION, "unsupported protocol version"},
+	{VV_ERR_FRAME_SIZE, "frame too large"},
+	{VV_ERR_PKI, "certificate or key operation failed"},
+	{VV_ERR_BUSY, "server busy"},
 };
 
 const char *vv_strerror(int err)
