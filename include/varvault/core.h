@@ -78,6 +78,13 @@ enum vv_err {
 	VV_ERR_REF_IO = -305,           /* reference or index unreadable */
 	/* policy, store, audit, net: appended when those modules land */
 	VV_ERR_POLICY = -400,           /* policy file invalid */
+	/* store (src/store) */
+	VV_ERR_DB = -410,               /* the database failed (SQLite) */
+	VV_ERR_DB_VERSION = -411,       /* database schema newer than this program */
+	VV_ERR_DB_BUSY = -412,          /* state directory or database in use */
+	VV_ERR_STATE = -413,            /* job is not in a state that allows this */
+	VV_ERR_DB_CORRUPT = -414,       /* database file corrupt or not a database */
+	VV_ERR_NOSPACE = -415,          /* disk full */
 	/* net: TLS, identities, frames and the wire protocol (-430..-459) */
 	VV_ERR_TLS = -430,              /* TLS handshake or record layer failed */
 	VV_ERR_PEER_CERT = -431,        /* a peer certificate is missing, untrusted, expired or revoked */
