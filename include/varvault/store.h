@@ -18,12 +18,12 @@
  * vv_store_* function taking a vv_store may be called from any thread at
  * once.  Only one vv_store may be open on a state directory at a time (in
  * any process): vv_store_open takes an exclusive lock and refuses a second
- * with VV_ERR_BUSY, so two daemons can never both "recover" the same jobs.
+ * with VV_ERR_DB_BUSY, so two daemons can never both "recover" the same jobs.
  * An upload (vv_store_upload) belongs to one thread at a time.
  *
  * Errors: 0 or a negative VV_ERR_*, with a detail naming the operation (and
  * the job id, which is opaque); never sample data or key bytes.  SQLite's
- * codes become VV_ERR_BUSY (locked), VV_ERR_NOSPACE (disk full),
+ * codes become VV_ERR_DB_BUSY (locked), VV_ERR_NOSPACE (disk full),
  * VV_ERR_DB_CORRUPT, VV_ERR_IO, VV_ERR_NOMEM or VV_ERR_DB.
  */
 #ifndef VARVAULT_STORE_H
@@ -69,7 +69,7 @@ VV_EXPORT bool vv_store_pseudonym_valid(const char *p);
  * are removed; jobs left 'running' go back to 'queued' (they resume from
  * chunks_done); a queued job whose spool file is gone is failed.
  * On success *out is a new handle; close it with vv_store_close.
- * VV_ERR_BUSY: another vv_store has the directory open.  VV_ERR_DB_VERSION:
+ * VV_ERR_DB_BUSY: another vv_store has the directory open.  VV_ERR_DB_VERSION:
  * the database was written by newer code (it is left untouched).
  * VV_ERR_INVAL: state_dir is not a directory we own.  VV_ERR_IO, VV_ERR_DB...
  */
