@@ -490,6 +490,8 @@ int vv_net_accept(vv_net_server *s, int fd, int timeout_ms, vv_net_conn **out)
 	int rc;
 
 	*out = NULL;
+	if (fd < 0)
+		return vv_errf(VV_ERR_INVAL, "accept: no socket");
 	if ((rc = vv_net_set_nonblock(fd)) != 0) {
 		close(fd);
 		return rc;
@@ -601,6 +603,28 @@ int vv_net_read_until(vv_net_conn *c, void *buf, size_t n, int64_t deadline)
 	return 0;
 }
 
+/* After a failed write, looks for an alert the peer sent before it went
+ * away (a server refusing our certificate in TLS 1.3 closes right after
+ * the handshake, so our first write can meet a closed socket while the
+ * reason sits unread in our receive queue).  Returns the alert's error, or
+ * 0 if there is none. */
+static int vv_net_pending_alert(vv_net_conn *c)
+{
+	unsigned char b;
+	size_t n = 0;
+	int r, reason;
+
+	ERR_clear_error();
+	r = SSL_peek_ex(c->ssl, &b, 1, &n);
+	if (r != 1 && SSL_get_error(c->ssl, r) == SSL_ERROR_SSL) {
+		reason = ERR_GET_REASON(ERR_peek_error());
+		if (reason >= SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256)
+			return vv_net_ssl_fail(c, r, "write");
+	}
+	ERR_clear_error();
+	return 0;
+}
+
 int vv_net_write_until(vv_net_conn *c, const void *buf, size_t n, int64_t deadline)
 {
 	size_t put = 0;
@@ -621,7 +645,16 @@ int vv_net_write_until(vv_net_conn *c, const void *buf, size_t n, int64_t deadli
 			rc = vv_net_wait(c->fd, POLLOUT, deadline, "write");
 			break;
 		default:
-			return vv_net_ssl_fail(c, ret, "write");
+			rc = vv_net_ssl_fail(c, ret, "write");
+			if (rc == VV_ERR_CLOSED) {
+				char detail[256];
+				int alert;
+				snprintf(detail, sizeof detail, "%s", vv_err_detail());
+				if ((alert = vv_net_pending_alert(c)) != 0)
+					return alert;
+				vv_errf(rc, "%s", detail);
+			}
+			return rc;
 		}
 		if (rc != 0)
 			return rc;
