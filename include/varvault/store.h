@@ -185,7 +185,9 @@ VV_EXPORT int vv_store_job_count(vv_store *s, enum vv_job_state st, size_t *n) V
  * A claimed job whose result_complete is already true (the daemon stopped
  * between its last chunk and vv_store_job_finish) needs only finishing. */
 VV_EXPORT int vv_store_job_claim(vv_store *s, vv_store_job *out) VV_MUST_CHECK;
-/* Records progress of a running job (done <= total when total > 0). */
+/* Records progress of a running job (done <= total when total > 0).  Each
+ * call is a durable commit (an fsync): call it every second or so, not per
+ * variant. */
 VV_EXPORT int vv_store_job_progress(vv_store *s, const char *id, uint64_t done, uint64_t total) VV_MUST_CHECK;
 /* running -> done.  VV_ERR_TRUNCATED unless the last chunk is stored. */
 VV_EXPORT int vv_store_job_finish(vv_store *s, const char *id) VV_MUST_CHECK;
@@ -205,6 +207,12 @@ VV_EXPORT int vv_store_job_spool_path(vv_store *s, const char *id, char *buf, si
  * content's hash is ct_sha256 for callers that check it).  VV_ERR_NOTFOUND
  * when the job or its file is gone. */
 VV_EXPORT int vv_store_job_open_spool(vv_store *s, const char *id, int *fd) VV_MUST_CHECK;
+
+/* Removes the spool file of a job in a final state (done, failed,
+ * cancelled): its ciphertext is no longer needed once the result is stored
+ * or the job has ended.  The job row stays.  Idempotent.  VV_ERR_STATE for a
+ * queued or running job. */
+VV_EXPORT int vv_store_job_remove_spool(vv_store *s, const char *id) VV_MUST_CHECK;
 
 /*
  * Result chunks: sealed bytes from vv_seal_chunk(sample key, job id, index,

@@ -271,6 +271,10 @@ static int transition(vv_store *s, const char *id, unsigned from, enum vv_job_st
 	sqlite3_bind_int(st, 3, to == VV_JOB_FAILED ? code : 0);
 	if (to == VV_JOB_FAILED) {
 		snprintf(m, sizeof m, "%s", msg ? msg : "");
+		/* The message reaches logs and terminals: no control characters. */
+		for (char *c = m; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?';
 		sqlite3_bind_text(st, 4, m, -1, SQLITE_TRANSIENT);
 	} else {
 		sqlite3_bind_null(st, 4);
@@ -406,4 +410,30 @@ int vv_store_job_open_spool(vv_store *s, const char *id, int *fd)
 	}
 	*fd = f;
 	return 0;
+}
+
+int vv_store_job_remove_spool(vv_store *s, const char *id)
+{
+	vv_store_job j;
+	char name[VV_STORE_ID_LEN + 6];
+	int rc;
+
+	if (!s)
+		return vv_errf(VV_ERR_INVAL, "store: remove spool: missing argument");
+	if ((rc = check_id(id, "remove spool")))
+		return rc;
+	/* Under the mutex, so that no transition back to queued can slip in. */
+	vv_store_lock(s);
+	rc = get_locked(s, id, &j, "remove spool");
+	if (!rc && (j.state == VV_JOB_QUEUED || j.state == VV_JOB_RUNNING))
+		rc = vv_errf(VV_ERR_STATE, "store: remove spool: job %s is %s", id, vv_job_state_name(j.state));
+	if (!rc) {
+		vv_store_spool_name(id, name);
+		if (unlinkat(s->spoolfd, name, 0) == 0)
+			rc = vv_store_sync_spool(s);
+		else if (errno != ENOENT)
+			rc = vv_errf(VV_ERR_IO, "store: remove spool file of job %s: %s", id, strerror(errno));
+	}
+	vv_store_unlock(s);
+	return rc;
 }

@@ -22,6 +22,8 @@
 
 #include "varvault/core.h"
 #include "varvault/store.h"
+/* White box, for one test: the upload path without O_TMPFILE. */
+#include "../../src/store/store_int.h"
 
 static char dir[64];
 static uint8_t master[VV_KEY_LEN];
@@ -504,6 +506,7 @@ static void test_job_lifecycle(void **state)
 	vv_store *s;
 	vv_store_job j, *list = NULL;
 	size_t n;
+	int fd = -1;
 
 	(void)state;
 	fill(data, sizeof data, 4);
@@ -576,6 +579,19 @@ static void test_job_lifecycle(void **state)
 	assert_string_equal(j.error_msg, "plaintext checksum mismatch");
 	assert_string_equal(vv_job_state_name(j.state), "failed");
 	assert_int_equal(vv_store_job_claim(s, &j), 0);  /* nothing queued */
+	/* Control characters never reach a stored message. */
+	assert_int_equal(submit(s, "S1", "CN=alice", data, sizeof data, NULL, c), 0);
+	assert_int_equal(vv_store_job_remove_spool(s, c), VV_ERR_STATE);
+	assert_int_equal(vv_store_job_fail(s, c, VV_ERR_IO, "line\n\x1b[2Jx"), 0);
+	assert_int_equal(vv_store_job_get(s, c, &j), 0);
+	assert_string_equal(j.error_msg, "line??[2Jx");
+	/* Final jobs may drop their ciphertext, once or twice. */
+	assert_int_equal(spool_entries(), 4);
+	assert_int_equal(vv_store_job_remove_spool(s, a), 0);
+	assert_int_equal(vv_store_job_remove_spool(s, a), 0);
+	assert_int_equal(spool_entries(), 3);
+	assert_int_equal(vv_store_job_open_spool(s, a, &fd), VV_ERR_NOTFOUND);
+	expect_result(s, a, key, "r");
 
 	/* Ids are checked before they reach SQL or a file name. */
 	assert_int_equal(vv_store_job_get(s, "../../../../etc/passwd", &j), VV_ERR_INVAL);
@@ -861,6 +877,8 @@ static void test_delete_sample_shreds(void **state)
 	s = open_store();
 	/* While open, the WAL also holds pages (write something so it does). */
 	make_sample(s, "C", NULL);
+	assert_int_equal(vv_store_job_claim(s, &j), 1);
+	assert_string_equal(j.id, ida2);  /* running while its sample goes */
 	assert_int_equal(vv_store_delete_sample(s, "A", &n), 0);
 	assert_int_equal(n, 2);
 	/* Neither the wrapped key nor its nonce alone, nor A's sealed result,
@@ -871,6 +889,9 @@ static void test_delete_sample_shreds(void **state)
 	assert_false(anywhere(chunk, sizeof chunk));
 	assert_int_equal(vv_store_job_get(s, ida, &j), VV_ERR_NOTFOUND);
 	assert_int_equal(vv_store_job_get(s, ida2, &j), VV_ERR_NOTFOUND);
+	/* Its worker's late results find no job. */
+	assert_int_equal(vv_store_chunk_put(s, ida2, 0, true, chunk, sizeof chunk), VV_ERR_NOTFOUND);
+	assert_int_equal(vv_store_job_progress(s, ida2, 1, 2), VV_ERR_NOTFOUND);
 	assert_int_equal(result_rc(s, ida, ka), VV_ERR_NOTFOUND);
 	assert_int_equal(vv_store_sample_key(s, master, "A", false, ka), VV_ERR_NOTFOUND);
 	assert_int_equal(vv_store_sample_exists(s, "A"), 0);
@@ -1129,6 +1150,60 @@ static void test_crash_anywhere_keeps_invariant(void **state)
 	}
 }
 
+/* Where O_TMPFILE or /proc is missing, uploads go to hidden ".up-*" files:
+ * renamed on commit, removed on abort, and swept at open after a crash. */
+static void test_named_upload_fallback(void **state)
+{
+	uint8_t data[300];
+	char id[VV_STORE_ID_LEN + 1];
+	vv_store *s;
+	vv_store_upload *u = NULL;
+	vv_store_job j;
+	DIR *d;
+	struct dirent *e;
+	int hidden = 0, status;
+	pid_t pid;
+
+	(void)state;
+	fill(data, sizeof data, 9);
+	s = open_store();
+	assert_true(s->tmpfile);  /* the usual path on Linux */
+	s->tmpfile = false;
+	make_sample(s, "S1", NULL);
+	assert_int_equal(vv_store_upload_begin(s, 0, &u), 0);
+	assert_int_equal(vv_store_upload_write(u, data, sizeof data), 0);
+	d = opendir(path_of("spool"));
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		hidden += strncmp(e->d_name, ".up-", 4) == 0;
+	closedir(d);
+	assert_int_equal(hidden, 1);
+	vv_store_upload_abort(u);
+	assert_int_equal(spool_entries(), 0);
+	assert_int_equal(submit(s, "S1", "CN=a", data, sizeof data, NULL, id), 0);
+	assert_int_equal(spool_entries(), 1);
+	assert_int_equal(vv_store_job_get(s, id, &j), 0);
+	assert_int_equal(j.ct_bytes, sizeof data);
+	vv_store_close(s);
+	/* A crash mid-upload leaves a hidden file until the next open. */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (vv_store_open(dir, &s))
+			_exit(2);
+		s->tmpfile = false;
+		if (vv_store_upload_begin(s, 0, &u) || vv_store_upload_write(u, data, sizeof data))
+			_exit(3);
+		raise(SIGKILL);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(spool_entries(), 2);
+	s = open_store();
+	assert_int_equal(check_invariant(s), 1);
+	vv_store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1138,6 +1213,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_submit_is_durable_and_complete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upload_refusals_leave_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_named_upload_fallback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_orphans_removed_on_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_job_lifecycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_running_requeued_on_reopen, setup, teardown),
