@@ -49,7 +49,7 @@ LIB      := $(O)/libvarvault.a
 # Programs: thin mains; src/cli/*.c other than the mains are shared by both.
 CLI_MAINS  := src/cli/varvault.c src/cli/varvault-admin.c
 CLI_COMMON := $(filter-out $(CLI_MAINS),$(sort $(wildcard src/cli/*.c)))
-CLI_OBJ    := $(CLI_COMMON:%.c=$(O)/obj/%.o)
+CLI_OBJ    := $(CLI_COMMON:%.c=$(O)/obj/%.o) $(O)/obj/src/daemon/config.o
 PROGS      := $(O)/varvault $(O)/varvault-admin
 
 # Unit tests: tests/unit/test_<module>.c, each its own cmocka program.
