@@ -51,6 +51,11 @@ CLI_MAINS  := src/cli/varvault.c src/cli/varvault-admin.c
 CLI_COMMON := $(filter-out $(CLI_MAINS),$(sort $(wildcard src/cli/*.c)))
 CLI_OBJ    := $(CLI_COMMON:%.c=$(O)/obj/%.o) $(O)/obj/src/daemon/config.o
 PROGS      := $(O)/varvault $(O)/varvault-admin
+# The daemon: a thin main over src/daemon/*.c (its objects are also linked
+# into test_daemon) and the library.
+DAEMON_MAIN := src/daemon/varvaultd.c
+DAEMON_OBJ  := $(patsubst %.c,$(O)/obj/%.o,$(filter-out $(DAEMON_MAIN),$(sort $(wildcard src/daemon/*.c))))
+PROGS      += $(O)/varvaultd
 
 # Unit tests: tests/unit/test_<module>.c, each its own cmocka program.
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
@@ -107,6 +112,15 @@ $(O)/varvault: $(O)/obj/src/cli/varvault.o $(CLI_OBJ) $(LIB)
 $(O)/varvault-admin: $(O)/obj/src/cli/varvault-admin.o $(CLI_OBJ) $(LIB)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(O)/varvaultd: $(O)/obj/src/daemon/varvaultd.o $(DAEMON_OBJ) $(LIB)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(O)/tests/test_daemon: $(O)/obj/tests/unit/test_daemon.o $(DAEMON_OBJ) $(LIB)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
 
 $(O)/obj/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
