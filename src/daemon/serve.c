@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -648,10 +647,22 @@ static int open_listener(struct vv_daemon *d, int *fd, bool *own)
 	return vv_net_listen(d->cf.socket, 128, fd);
 }
 
+/* The write end of the signal pipe (one daemon per process). */
+static int sig_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	unsigned char b = (unsigned char)sig;
+
+	if (sig_pipe[1] >= 0)
+		(void)!write(sig_pipe[1], &b, 1);
+	errno = saved;
+}
+
 int vv_daemon_serve(const char *config_path, const char *self_exe)
 {
 	struct vv_daemon d;
-	sigset_t sigs;
 	int lfd = -1, sfd = -1, rc, status = 1;
 	bool own_sock = false;
 	const char *what = "start-up";
@@ -704,18 +715,25 @@ int vv_daemon_serve(const char *config_path, const char *self_exe)
 	what = d.cf.socket;
 	if ((rc = open_listener(&d, &lfd, &own_sock)) != 0)
 		goto out;
-	/* Signals arrive through a signalfd in this thread only: block them
-	 * before any other thread starts, so every thread inherits the mask. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	/* Signals reach the loop through a pipe: a handler, not a blocked
+	 * mask, because OpenBLAS starts threads before main that would take
+	 * a blocked signal with its default action. */
 	what = "signals";
-	if ((sfd = signalfd(-1, &sigs, SFD_CLOEXEC)) < 0) {
-		rc = vv_errf(VV_ERR_IO, "signalfd: %s", strerror(errno));
+	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+		rc = vv_errf(VV_ERR_IO, "pipe: %s", strerror(errno));
 		goto out;
 	}
+	{
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_signal;
+		sigemptyset(&sa.sa_mask);
+		sa.sa_flags = SA_RESTART;
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGHUP, &sa, NULL);
+	}
+	sfd = sig_pipe[0];
 	what = "scheduler";
 	if ((rc = vv_sched_start(&d, &d.sched)) != 0)
 		goto out;
@@ -732,15 +750,18 @@ int vv_daemon_serve(const char *config_path, const char *self_exe)
 			goto out;
 		}
 		if (pf[1].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
-				if (si.ssi_signo == SIGHUP) {
+			unsigned char sig;
+			bool stop = false;
+			while (read(sfd, &sig, 1) == 1) {
+				if (sig == SIGHUP) {
 					reload(&d);
 				} else {
-					vv_log(VV_LOG_INFO, "stopping (signal %u)", si.ssi_signo);
-					break;
+					vv_log(VV_LOG_INFO, "stopping (signal %u)", sig);
+					stop = true;
 				}
 			}
+			if (stop)
+				break;
 		}
 		if (pf[0].revents & POLLIN) {
 			int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -777,8 +798,10 @@ out:
 	vv_c4gh_seckey_free(d.c4gh);
 	vv_secret_free(d.master);
 	free(d.slots);
-	if (sfd >= 0)
-		close(sfd);
+	for (int i = 0; i < 2; i++)
+		if (sig_pipe[i] >= 0)
+			close(sig_pipe[i]);
+	sig_pipe[0] = sig_pipe[1] = -1;
 	vv_dconf_done(&d.cf);
 	pthread_cond_destroy(&d.idle);
 	pthread_mutex_destroy(&d.lock);
