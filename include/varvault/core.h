@@ -97,6 +97,10 @@ enum vv_err {
 	VV_ERR_FRAME_SIZE = -438,       /* a frame larger than allowed */
 	VV_ERR_PKI = -439,              /* a certificate, CSR, key or CRL could not be made or read */
 	VV_ERR_BUSY = -440,             /* the server is at its connection or job limit */
+	/* daemon: interpreter workers */
+	VV_ERR_WORKER = -700,           /* a worker died, broke the protocol or could not start */
+	VV_ERR_TIME_LIMIT = -701,       /* a job ran past its time limit */
+	VV_ERR_CHECKSUM = -702,         /* the plaintext's SHA-256 is not the one submitted */
 };
 
 /* Names an error code; never NULL, static storage. */

@@ -137,7 +137,9 @@ struct vv_interpret_opts {
 	enum vv_out_format format;
 	size_t max_out;                       /* bytes of output at most; 0: no limit */
 	const struct vv_vcf_limits *limits;   /* NULL: vcf defaults */
-	size_t chunk;                         /* variants scored together; 0: 1024 */
+	size_t chunk;                         /* variants scored together, and per
+	                                       * output chunk (VCF block boundaries
+	                                       * follow it); 0: 1024 */
 	/* Called after each chunk with variants done and the total (a first
 	 * pass over the input counts them); may be NULL. */
 	void (*progress)(void *ctx, uint64_t done, uint64_t total);
@@ -168,5 +170,101 @@ struct vv_interpret_summary {
 VV_EXPORT int vv_interpret_run(vv_scorer *sc, struct vv_ref *ref, const vv_policy *p,
 			       const void *vcf, size_t len, const struct vv_interpret_opts *o,
 			       vv_sbuf *out, struct vv_interpret_summary *sum) VV_MUST_CHECK;
+
+/* ---- Chunked, resumable interpretation (the daemon's workers) ---- */
+
+/* Bit of a format in a set of formats. */
+#define VV_OUT_BIT(f) (1u << (f))
+#define VV_OUT_ALL (VV_OUT_BIT(VV_OUT_VCF) | VV_OUT_BIT(VV_OUT_JSON) | VV_OUT_BIT(VV_OUT_TSV))
+/* Slots of per-format arrays: index format - 1. */
+#define VV_OUT_NFORMATS 3
+
+/*
+ * What a run carries from one chunk to the next: counts only, never
+ * patient data.  Stored (encoded) with each chunk, and handed back to
+ * vv_interpret_chunks_new to resume after that chunk.
+ */
+struct vv_interpret_state {
+	uint64_t next_chunk;      /* chunks done: the index of the next chunk */
+	uint64_t chunk_variants;  /* variants per chunk (the run's opts->chunk) */
+	uint32_t formats;         /* VV_OUT_BIT set of the run */
+	uint64_t variants, scored, not_scored;
+	uint64_t evidence[VV_EV_BP4_STRONG + 1];
+	uint64_t out_bytes[VV_OUT_NFORMATS]; /* output bytes so far, per format */
+};
+
+/* Bytes of an encoded state. */
+#define VV_INTERPRET_STATE_LEN 136
+
+/* Encodes st (little-endian, versioned) into out. */
+VV_EXPORT void vv_interpret_state_encode(const struct vv_interpret_state *st,
+					 uint8_t out[VV_INTERPRET_STATE_LEN]);
+/* Decodes len bytes; VV_ERR_FORMAT when they are not an encoded state (wrong
+ * length, magic or version, counts that do not add up). */
+VV_EXPORT int vv_interpret_state_decode(const uint8_t *buf, size_t len,
+					struct vv_interpret_state *st) VV_MUST_CHECK;
+
+typedef struct vv_interpret_chunks vv_interpret_chunks;
+
+/*
+ * Prepares a chunked run over len bytes of VCF at vcf (which must stay
+ * valid and unchanged until vv_interpret_chunks_free), producing every
+ * format of the set formats (VV_OUT_BIT bits; opts->format is ignored) in
+ * one pass: each chunk is opts->chunk variants (0: 1024) in every format.
+ * Chunk 0 also holds each format's header, the last chunk its trailer
+ * (JSON closing and summary, TSV summary line, VCF's BGZF end-of-file
+ * block); the VCF of every chunk ends at a BGZF block boundary.  For the
+ * same input, model, reference, policy and chunk size the bytes do not
+ * depend on anything else (batch, threads, resuming): the concatenation of
+ * chunks 0..last of a format is vv_interpret_run's output in that format.
+ *
+ * resume: NULL to start at chunk 0, or the state stored with chunk k-1 to
+ * start at chunk k.  The variants of chunks < k are read and normalized
+ * again but not scored, except the few that the VCF's sort window still
+ * holds at the end of chunk k-1 (those within VV_VCF_SORT_WINDOW bases of
+ * the last one on its contig), which are scored again for the VCF only.
+ * A state that does not fit the input, chunk size or formats is
+ * VV_ERR_INVAL.
+ *
+ * opts->max_out bounds each format's whole output.  Returns 0 with *out the
+ * caller's (vv_interpret_chunks_free), or the errors of vv_interpret_run.
+ */
+VV_EXPORT int vv_interpret_chunks_new(vv_scorer *sc, struct vv_ref *ref, const vv_policy *p,
+				      const void *vcf, size_t len, const struct vv_interpret_opts *opts,
+				      unsigned formats, const struct vv_interpret_state *resume,
+				      vv_interpret_chunks **out) VV_MUST_CHECK;
+
+/* One chunk of output. */
+struct vv_interpret_chunk {
+	uint64_t index;
+	bool last;
+	/* The chunk's bytes per format (slot format - 1; empty for formats not
+	 * asked for).  Secure memory owned by the run, valid until the next
+	 * call; the caller may take a buffer (moving it out and re-initing
+	 * it with vv_sbuf_init(&buf, 0)). */
+	vv_sbuf out[VV_OUT_NFORMATS];
+	struct vv_interpret_state state; /* after this chunk: store it with it */
+};
+
+/*
+ * Produces the next chunk into *c (whose buffers are wiped first).
+ * Returns 1 (a chunk), 0 (the last chunk was produced before), or an error
+ * (the run is then failed and every later call returns VV_ERR_INVAL).
+ */
+VV_EXPORT int vv_interpret_chunks_next(vv_interpret_chunks *r, struct vv_interpret_chunk *c) VV_MUST_CHECK;
+
+/* The run's summary: valid after the last chunk (counts include those
+ * carried from a resumed state; timings are this run's). */
+VV_EXPORT void vv_interpret_chunks_summary(const vv_interpret_chunks *r, struct vv_interpret_summary *sum);
+
+/* Variants re-scored when the run resumed (the VCF sort window's tail). */
+VV_EXPORT uint64_t vv_interpret_chunks_rescored(const vv_interpret_chunks *r);
+
+/* Frees the run, wiping what it holds; NULL-safe. */
+VV_EXPORT void vv_interpret_chunks_free(vv_interpret_chunks *r);
+
+/* Initialises and frees (wiping) a chunk's buffers. */
+VV_EXPORT void vv_interpret_chunk_init(struct vv_interpret_chunk *c);
+VV_EXPORT void vv_interpret_chunk_done(struct vv_interpret_chunk *c);
 
 #endif /* VARVAULT_INTERPRET_H */

@@ -399,6 +399,24 @@ VV_EXPORT int vv_vcf_writer_write(vv_vcf_writer *w, const vv_vcf_var *v, const v
  * Returns 0, VV_ERR_IO, VV_ERR_RANGE, VV_ERR_NOMEM. */
 VV_EXPORT int vv_vcf_writer_finish(vv_vcf_writer *w, vv_sbuf *out) VV_MUST_CHECK;
 
+/* Ends the output written so far at a BGZF block boundary: writes the
+ * header if it is not yet written, compresses what waits for a block into
+ * a (possibly short) block and, for memory output, appends every
+ * compressed byte not yet taken to out (the writer's buffer is emptied;
+ * for fd output pass NULL).  Records still held by the sort window stay
+ * held: they belong to the output that follows.  So output taken in
+ * pieces at the same records is the same bytes whenever it is taken; a
+ * piece can be decompressed on its own.  Returns 0, VV_ERR_INVAL (finished
+ * or failed writer), VV_ERR_IO, VV_ERR_RANGE, VV_ERR_NOMEM. */
+VV_EXPORT int vv_vcf_writer_flush(vv_vcf_writer *w, vv_sbuf *out) VV_MUST_CHECK;
+
+/* The sort window: a record written is held back while it lies on the
+ * contig of the last record written and its (0-based) position is at
+ * least the largest position written on that contig since the contig
+ * began, minus VV_VCF_SORT_WINDOW - 1.  A caller resuming a job can so tell
+ * which earlier records are still held at a given point. */
+#define VV_VCF_SORT_WINDOW 1000
+
 /* Frees the writer and wipes what it buffered; NULL-safe. */
 VV_EXPORT void vv_vcf_writer_free(vv_vcf_writer *w);
 

@@ -41,6 +41,9 @@ static const char annotate_usage[] =
 	"  --threads N          model threads (default: one per CPU); results do not\n"
 	"                       depend on it, nor on --batch\n"
 	"  --max-input BYTES    refuse inputs larger than this (default 4 GiB)\n"
+	"  --chunk N            variants scored and written together (default 1024);\n"
+	"                       the VCF's BGZF blocks end at each chunk, so the output\n"
+	"                       equals varvaultd's for the same chunk size\n"
 	"  --summary-json FILE  also write the run's counts and timings as JSON\n"
 	"                       (mode 0600, like OUT: appears only when complete)\n"
 	"  --force              replace an existing output or summary file\n"
@@ -54,7 +57,7 @@ struct annotate_opts {
 	const char *model, *reference, *vcf, *output, *policy, *summary;
 	enum vv_out_format format;
 	struct vv_score_opts score;
-	size_t max_input;
+	size_t max_input, chunk;
 	int force, quiet;
 };
 
@@ -83,6 +86,7 @@ static int annotate_args(int argc, char **argv, struct annotate_opts *o)
 		{"batch", required_argument, NULL, 'b'},
 		{"threads", required_argument, NULL, 't'},
 		{"max-input", required_argument, NULL, 'M'},
+		{"chunk", required_argument, NULL, 'c'},
 		{"summary-json", required_argument, NULL, 'S'},
 		{"force", no_argument, NULL, 'F'},
 		{"quiet", no_argument, NULL, 'q'},
@@ -129,6 +133,12 @@ static int annotate_args(int argc, char **argv, struct annotate_opts *o)
 		case 'M':
 			if ((rc = parse_size(cmd, "--max-input", optarg, &o->max_input)) != 0)
 				return rc;
+			break;
+		case 'c':
+			if ((rc = parse_size(cmd, "--chunk", optarg, &o->chunk)) != 0)
+				return rc;
+			if (o->chunk == 0 || o->chunk > ((size_t)1 << 20))
+				return vv_cli_usage_error(cmd, "--chunk: 1 to 1048576 variants");
 			break;
 		case 'h':
 			fputs(annotate_usage, stdout);
@@ -297,6 +307,7 @@ int vv_cmd_annotate(int argc, char **argv)
 		goto out;
 	}
 	io.format = o.format;
+	io.chunk = o.chunk;
 	if (!o.quiet && isatty(2)) {
 		io.progress = show_progress;
 	}

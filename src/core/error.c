@@ -66,6 +66,9 @@ static const struct {
 	{VV_ERR_FRAME_SIZE, "frame too large"},
 	{VV_ERR_PKI, "certificate or key operation failed"},
 	{VV_ERR_BUSY, "server busy"},
+	{VV_ERR_WORKER, "interpreter worker failed"},
+	{VV_ERR_TIME_LIMIT, "time limit exceeded"},
+	{VV_ERR_CHECKSUM, "plaintext checksum does not match"},
 };
 
 const char *vv_strerror(int err)

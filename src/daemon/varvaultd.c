@@ -3,19 +3,27 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "daemon_int.h"
 #include "serve.h"
 
 static const char usage[] =
 	"usage: varvaultd [--config FILE]\n"
+	"       varvaultd --worker\n"
 	"       varvaultd --help | --version\n"
 	"\n"
 	"  --config FILE  settings (default " VV_DCONF_DEFAULT "); see varvaultd.conf(5)\n"
+	"  --worker       run one interpretation job for the monitor over descriptor 3\n"
+	"                 (started by varvaultd itself, never by hand)\n"
 	"\n"
 	"Serves the appliance on its Unix socket until SIGTERM; SIGHUP reloads the\n"
 	"access policy and the CRL.\n";
 
 int main(int argc, char **argv)
 {
+	if (argc == 2 && !strcmp(argv[1], "--worker")) {
+		vv_log_init("varvaultd-worker", VV_LOG_WARN);
+		return vv_daemon_worker_main(VV_IPC_FD);
+	}
 	if (argc == 2 && !strcmp(argv[1], "--version")) {
 		printf("varvaultd %s\n", VV_VERSION);
 		return 0;

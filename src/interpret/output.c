@@ -36,7 +36,7 @@ static const char *vv_calibration_note(const vv_policy *p)
 
 /* ---- VCF ---- */
 
-static int vv_vcf_begin(struct vv_job *j)
+static int vv_vcf_begin(struct vv_job *j, struct vv_out *s)
 {
 	static const struct {
 		const char *id, *number;
@@ -60,11 +60,11 @@ static int vv_vcf_begin(struct vv_job *j)
 	vv_safe_name(j->mi->name, model, sizeof model);
 	vv_safe_name(vv_policy_name(j->p), policy, sizeof policy);
 	vv_safe_name(vv_policy_source(j->p), source, sizeof source);
-	if ((rc = vv_vcf_writer_new(j->r, -1, j->o->max_out, &j->w)) != 0 ||
-	    (rc = vv_vcf_writer_warnings_from(j->w, j->scan)) != 0)
+	if ((rc = vv_vcf_writer_new(j->r, -1, j->o->max_out, &s->w)) != 0 ||
+	    (rc = vv_vcf_writer_warnings_from(s->w, j->scan)) != 0)
 		return rc;
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-		if ((rc = vv_vcf_writer_declare_info(j->w, fields[i].id, fields[i].number, fields[i].type,
+		if ((rc = vv_vcf_writer_declare_info(s->w, fields[i].id, fields[i].number, fields[i].type,
 						     fields[i].desc)) != 0)
 			return rc;
 #define VV_HDR(...)                                                        \
@@ -72,7 +72,7 @@ static int vv_vcf_begin(struct vv_job *j)
 		int n_ = snprintf(line, sizeof line, __VA_ARGS__);          \
 		if (n_ < 0 || (size_t)n_ >= sizeof line)                    \
 			return vv_errf(VV_ERR_INTERNAL, "output: header line too long"); \
-		if ((rc = vv_vcf_writer_header_line(j->w, line)) != 0)      \
+		if ((rc = vv_vcf_writer_header_line(s->w, line)) != 0)      \
 			return rc;                                         \
 	} while (0)
 	VV_HDR("##varvault_version=%s", VV_VERSION);
@@ -92,7 +92,7 @@ static int vv_vcf_begin(struct vv_job *j)
 	return 0;
 }
 
-static int vv_vcf_variant(struct vv_job *j, const struct vv_item *it)
+static int vv_vcf_variant(struct vv_job *j, struct vv_out *s, const struct vv_item *it)
 {
 	vv_vcf_info info[4];
 	size_t n = 0;
@@ -108,20 +108,38 @@ static int vv_vcf_variant(struct vv_job *j, const struct vv_item *it)
 	} else {
 		info[n++] = (vv_vcf_info){.id = "VV_STATUS", .str = it->status};
 	}
-	return vv_vcf_writer_write(j->w, it->v, info, n);
+	return vv_vcf_writer_write(s->w, it->v, info, n);
 }
 
-static int vv_vcf_end(struct vv_job *j)
+/* A chunk ends at a BGZF block boundary; records the sort window holds go
+ * with the next chunk. */
+static int vv_vcf_cut(struct vv_job *j, struct vv_out *s)
 {
-	return vv_vcf_writer_finish(j->w, j->out);
+	(void)j;
+	return vv_vcf_writer_flush(s->w, s->buf);
 }
 
-const struct vv_sink vv_interpret_sink_vcf = {vv_vcf_begin, vv_vcf_variant, vv_vcf_end};
+static int vv_vcf_end(struct vv_job *j, struct vv_out *s)
+{
+	vv_sbuf rest;
+	int rc;
+
+	(void)j;
+	/* finish hands over everything since the last cut */
+	vv_sbuf_init(&rest, 0);
+	if ((rc = vv_vcf_writer_finish(s->w, &rest)) == 0)
+		rc = vv_sbuf_append(s->buf, rest.data, rest.len);
+	vv_sbuf_done(&rest);
+	return rc;
+}
+
+const struct vv_sink vv_interpret_sink_vcf = {vv_vcf_begin, vv_vcf_variant, vv_vcf_cut, vv_vcf_end,
+					       vv_vcf_variant};
 
 /* ---- JSON ---- */
 
 /* Appends obj's text to the output and releases obj. */
-static int vv_put_json(struct vv_job *j, json_object *obj)
+static int vv_put_json(struct vv_job *j, struct vv_out *so, json_object *obj)
 {
 	const char *s;
 	int rc;
@@ -129,7 +147,7 @@ static int vv_put_json(struct vv_job *j, json_object *obj)
 	if (!obj)
 		return VV_ERR_NOMEM;
 	s = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	rc = s ? vv_interpret_put(j, s, strlen(s)) : VV_ERR_NOMEM;
+	rc = s ? vv_interpret_put(j, so, s, strlen(s)) : VV_ERR_NOMEM;
 	json_object_put(obj);
 	return rc;
 }
@@ -171,15 +189,15 @@ static json_object *vv_json_provenance(struct vv_job *j)
 	return prov;
 }
 
-static int vv_json_begin(struct vv_job *j)
+static int vv_json_begin(struct vv_job *j, struct vv_out *s)
 {
 	int rc;
 
-	if ((rc = vv_interpret_putf(j, "{\"format\":\"varvault-result/1\",\"varvault_version\":\"%s\","
+	if ((rc = vv_interpret_putf(j, s, "{\"format\":\"varvault-result/1\",\"varvault_version\":\"%s\","
 				       "\"provenance\":", VV_VERSION)) != 0 ||
-	    (rc = vv_put_json(j, vv_json_provenance(j))) != 0)
+	    (rc = vv_put_json(j, s, vv_json_provenance(j))) != 0)
 		return rc;
-	return vv_interpret_putf(j, ",\"variants\":[\n");
+	return vv_interpret_putf(j, s, ",\"variants\":[\n");
 }
 
 /* "line 12, field INFO/DP: message (KIND)": places, never values. */
@@ -192,7 +210,7 @@ static json_object *vv_json_warning(const vv_vcf_warning *w)
 	return json_object_new_string(buf);
 }
 
-static int vv_json_variant(struct vv_job *j, const struct vv_item *it)
+static int vv_json_variant(struct vv_job *j, struct vv_out *s, const struct vv_item *it)
 {
 	const vv_vcf_var *v = it->v;
 	json_object *o = json_object_new_object(), *ws;
@@ -218,15 +236,22 @@ static int vv_json_variant(struct vv_job *j, const struct vv_item *it)
 	for (size_t i = 0; i < vv_vcf_var_nwarnings(v); i++)
 		json_object_array_add(ws, vv_json_warning(vv_vcf_var_warning(v, i)));
 	json_object_object_add(o, "warnings", ws);
-	if (!j->first && (rc = vv_interpret_put(j, ",\n", 2)) != 0) {
+	/* the separator follows from the count, so a resumed run needs no flag */
+	if (j->written > 0 && (rc = vv_interpret_put(j, s, ",\n", 2)) != 0) {
 		json_object_put(o);
 		return rc;
 	}
-	j->first = 0;
-	return vv_put_json(j, o);
+	return vv_put_json(j, s, o);
 }
 
-static int vv_json_end(struct vv_job *j)
+static int vv_no_cut(struct vv_job *j, struct vv_out *s)
+{
+	(void)j;
+	(void)s;
+	return 0;
+}
+
+static int vv_json_end(struct vv_job *j, struct vv_out *so)
 {
 	json_object *s = json_object_new_object(), *ws = json_object_new_array();
 	size_t kept = vv_vcf_nwarnings(j->r);
@@ -245,16 +270,16 @@ static int vv_json_end(struct vv_job *j)
 		json_object_array_add(ws, json_object_new_string(buf));
 	}
 	json_object_object_add(s, "warnings", ws);
-	if ((rc = vv_interpret_put(j, "\n],\"summary\":", 13)) != 0 || (rc = vv_put_json(j, s)) != 0)
+	if ((rc = vv_interpret_put(j, so, "\n],\"summary\":", 13)) != 0 || (rc = vv_put_json(j, so, s)) != 0)
 		return rc;
-	return vv_interpret_put(j, "}\n", 2);
+	return vv_interpret_put(j, so, "}\n", 2);
 }
 
-const struct vv_sink vv_interpret_sink_json = {vv_json_begin, vv_json_variant, vv_json_end};
+const struct vv_sink vv_interpret_sink_json = {vv_json_begin, vv_json_variant, vv_no_cut, vv_json_end, NULL};
 
 /* ---- TSV ---- */
 
-static int vv_tsv_begin(struct vv_job *j)
+static int vv_tsv_begin(struct vv_job *j, struct vv_out *s)
 {
 	char model[128], policy[128], source[128], ref[128];
 	int rc;
@@ -263,21 +288,21 @@ static int vv_tsv_begin(struct vv_job *j)
 	vv_safe_name(j->mi->name, model, sizeof model);
 	vv_safe_name(vv_policy_name(j->p), policy, sizeof policy);
 	vv_safe_name(vv_policy_source(j->p), source, sizeof source);
-	if ((rc = vv_interpret_putf(j, "# varvault %s\n# model: %s sha256=%s\n# reference: %s md5=%s\n",
+	if ((rc = vv_interpret_putf(j, s, "# varvault %s\n# model: %s sha256=%s\n# reference: %s md5=%s\n",
 				       VV_VERSION, model, j->mi->sha256, ref,
 				       j->ref_md5)) != 0 ||
-	    (rc = vv_interpret_putf(j, "# policy: %s sha256=%s %s (calibration source: %s)\n",
+	    (rc = vv_interpret_putf(j, s, "# policy: %s sha256=%s %s (calibration source: %s)\n",
 				       policy, vv_policy_sha256(j->p),
 				       vv_calibration_note(j->p), source)) != 0 ||
-	    (rc = vv_interpret_putf(j, "# scoring: window %zu nt, SNV %s, other %s (flank %zu nt)\n",
+	    (rc = vv_interpret_putf(j, s, "# scoring: window %zu nt, SNV %s, other %s (flank %zu nt)\n",
 				       vv_scorer_window(j->sc), vv_score_method_name(VV_SCORE_MASKED_LLR),
 				       vv_score_method_name(VV_SCORE_LOCAL_PLL), vv_scorer_flank(j->sc))) != 0)
 		return rc;
-	return vv_interpret_putf(j, "chrom\tpos\tref\talt\tsource_line\talt_index\tclass\tstatus\t"
+	return vv_interpret_putf(j, s, "chrom\tpos\tref\talt\tsource_line\talt_index\tclass\tstatus\t"
 				    "method\tscore\tevidence\tcalibrated\n");
 }
 
-static int vv_tsv_variant(struct vv_job *j, const struct vv_item *it)
+static int vv_tsv_variant(struct vv_job *j, struct vv_out *s, const struct vv_item *it)
 {
 	const vv_vcf_var *v = it->v;
 	char score[64] = ".";
@@ -285,24 +310,24 @@ static int vv_tsv_variant(struct vv_job *j, const struct vv_item *it)
 
 	if (!isnan(it->score))
 		snprintf(score, sizeof score, VV_SCORE_FMT, it->score);
-	if ((rc = vv_interpret_putf(j, "%s\t%lld\t", vv_vcf_var_contig(v), (long long)vv_vcf_var_pos(v))) != 0 ||
-	    (rc = vv_interpret_put(j, vv_vcf_var_ref(v), strlen(vv_vcf_var_ref(v)))) != 0 ||
-	    (rc = vv_interpret_put(j, "\t", 1)) != 0 ||
-	    (rc = vv_interpret_put(j, vv_vcf_var_alt(v), strlen(vv_vcf_var_alt(v)))) != 0)
+	if ((rc = vv_interpret_putf(j, s, "%s\t%lld\t", vv_vcf_var_contig(v), (long long)vv_vcf_var_pos(v))) != 0 ||
+	    (rc = vv_interpret_put(j, s, vv_vcf_var_ref(v), strlen(vv_vcf_var_ref(v)))) != 0 ||
+	    (rc = vv_interpret_put(j, s, "\t", 1)) != 0 ||
+	    (rc = vv_interpret_put(j, s, vv_vcf_var_alt(v), strlen(vv_vcf_var_alt(v)))) != 0)
 		return rc;
-	return vv_interpret_putf(j, "\t%llu\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n",
+	return vv_interpret_putf(j, s, "\t%llu\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n",
 				 (unsigned long long)(vv_vcf_var_line(v) ? vv_vcf_var_line(v) : vv_vcf_var_record(v)),
 				 vv_vcf_var_alt_index(v), it->cls, it->status,
 				 it->method == VV_SCORE_NONE ? "." : vv_score_method_name(it->method), score,
 				 vv_evidence_name(it->ev), vv_policy_calibrated(j->p) ? "yes" : "no");
 }
 
-static int vv_tsv_end(struct vv_job *j)
+static int vv_tsv_end(struct vv_job *j, struct vv_out *s)
 {
-	return vv_interpret_putf(j, "# %llu records, %llu variants, %llu scored, %llu not scored, %llu input warnings\n",
+	return vv_interpret_putf(j, s, "# %llu records, %llu variants, %llu scored, %llu not scored, %llu input warnings\n",
 				 (unsigned long long)j->sum.records, (unsigned long long)j->sum.variants,
 				 (unsigned long long)j->sum.scored, (unsigned long long)j->sum.not_scored,
 				 (unsigned long long)j->sum.warnings);
 }
 
-const struct vv_sink vv_interpret_sink_tsv = {vv_tsv_begin, vv_tsv_variant, vv_tsv_end};
+const struct vv_sink vv_interpret_sink_tsv = {vv_tsv_begin, vv_tsv_variant, vv_no_cut, vv_tsv_end, NULL};

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Records closer than this to the newest are held back for sorting, as
- * bcftools norm does (its --site-win). */
-#define VV_SORT_WIN 1000
+/* Records closer than VV_VCF_SORT_WINDOW (vcf.h) to the newest are held
+ * back for sorting, as bcftools norm does (its --site-win). */
+#define VV_SORT_WIN VV_VCF_SORT_WINDOW
 #define VV_MAX_INFO 64
 
 /* The BGZF end-of-file block (SAM specification, section 4.1.2). */
@@ -801,6 +801,29 @@ int vv_vcf_writer_finish(vv_vcf_writer *w, vv_sbuf *out)
 	if (out) {
 		*out = w->mem;
 		vv_sbuf_init(&w->mem, 0);
+	}
+	return 0;
+fail:
+	w->broken = 1;
+	return rc;
+}
+
+int vv_vcf_writer_flush(vv_vcf_writer *w, vv_sbuf *out)
+{
+	int rc;
+
+	if (!w || w->finished || w->broken)
+		return vv_errf(VV_ERR_INVAL, "output: the writer is finished or failed");
+	if ((w->fd < 0) != (out != NULL))
+		return vv_errf(VV_ERR_INVAL, "output: pass a vv_sbuf for memory output and NULL for fd output");
+	if (!w->header_done && (rc = write_header(w)) != 0)
+		goto fail;
+	if ((rc = emit_block(w)) != 0)
+		goto fail;
+	if (out && w->mem.len) {
+		if ((rc = vv_sbuf_append(out, w->mem.data, w->mem.len)) != 0)
+			goto fail;
+		vv_sbuf_wipe(&w->mem);
 	}
 	return 0;
 fail:

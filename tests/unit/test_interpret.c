@@ -1,4 +1,5 @@
-/* Unit tests of src/interpret: the evidence policy. */
+/* Unit tests of src/interpret: the evidence policy, the scorer, and the
+ * chunked, resumable run. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,9 @@
 
 #include "varvault/interpret.h"
 #include "varvault/model.h"
+#include "varvault/vcf.h"
+
+#include "demo_fixture.h"
 
 static const char good_policy[] =
 	"[policy]\nname = t\ncalibrated = no\n"
@@ -264,6 +268,320 @@ static void test_scorer_independent_of_batch(void **state)
 	vv_model_free(m);
 }
 
+/* ---- chunked, resumable runs on the demo VCF and reference ---- */
+
+struct demo {
+	struct fx fx;                   /* the model's bytes: it uses them in place */
+	vv_model *m;
+	vv_scorer *sc;
+	vv_ref *ref;
+	vv_policy *p;
+	char *vcf;
+	size_t len;
+	vv_sbuf whole[VV_OUT_NFORMATS]; /* vv_interpret_run's output per format */
+	struct vv_interpret_summary sum;
+};
+
+static struct demo demo;
+static int demo_ready;
+static const size_t demo_chunk = 32;
+
+static int setup_demo(void)
+{
+	struct fx_opts o = demo_model_opts();
+	struct vv_score_opts so = {.threads = 1};
+	char path[4096];
+
+	if (demo_ready)
+		return demo_ready > 0;
+	demo_ready = -1;
+	fx_build(&o, &demo.fx);
+	if (fx_load(&demo.fx, NULL, &demo.m) != 0 || vv_scorer_new(demo.m, &so, &demo.sc) != 0)
+		return 0;
+	if (!demo_path("reference.fa.gz", path, sizeof path) || vv_ref_open(path, &demo.ref) != 0)
+		return 0;
+	snprintf(path, sizeof path, "%s/policy/evidence.conf", getenv("VV_SRC") ? getenv("VV_SRC") : ".");
+	if (vv_policy_load(path, &demo.p) != 0)
+		return 0;
+	if (!demo_path("sample.vcf", path, sizeof path) || vv_read_file(path, 1 << 24, &demo.vcf, &demo.len) != 0)
+		return 0;
+	for (int k = 0; k < VV_OUT_NFORMATS; k++) {
+		struct vv_interpret_opts io = {.format = (enum vv_out_format)(k + 1), .chunk = demo_chunk};
+		vv_sbuf_init(&demo.whole[k], 0);
+		if (vv_interpret_run(demo.sc, demo.ref, demo.p, demo.vcf, demo.len, &io, &demo.whole[k],
+				     &demo.sum) != 0)
+			return 0;
+	}
+	demo_ready = 1;
+	return 1;
+}
+
+static void teardown_demo(void)
+{
+	for (int f = 0; f < VV_OUT_NFORMATS; f++)
+		vv_sbuf_done(&demo.whole[f]);
+	free(demo.vcf);
+	vv_policy_free(demo.p);
+	vv_ref_free(demo.ref);
+	vv_scorer_free(demo.sc);
+	vv_model_free(demo.m);
+	fx_free(&demo.fx);
+}
+
+/* All chunks of a run, per format, with each chunk's state. */
+struct chunks {
+	vv_sbuf cat[VV_OUT_NFORMATS];
+	size_t start[64][VV_OUT_NFORMATS]; /* where chunk i begins in cat */
+	struct vv_interpret_state st[64];
+	size_t n;
+	uint64_t rescored;
+	struct vv_interpret_summary sum;
+};
+
+static void chunks_done(struct chunks *c)
+{
+	for (int f = 0; f < VV_OUT_NFORMATS; f++)
+		vv_sbuf_done(&c->cat[f]);
+}
+
+/* Runs from state resume (NULL: from the start), appending after the
+ * first `keep` chunks of `from` (the uninterrupted run). */
+static void run_chunks(size_t chunk, unsigned formats, const struct vv_interpret_state *resume,
+		       const struct chunks *from, size_t keep, struct chunks *out)
+{
+	struct vv_interpret_opts io = {.chunk = chunk};
+	struct vv_interpret_chunk c;
+	vv_interpret_chunks *r = NULL;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	for (int f = 0; f < VV_OUT_NFORMATS; f++) {
+		vv_sbuf_init(&out->cat[f], 0);
+		if (keep)
+			assert_int_equal(vv_sbuf_append(&out->cat[f], from->cat[f].data, from->start[keep][f]), 0);
+	}
+	for (size_t i = 0; i < keep; i++) {
+		memcpy(out->start[i], from->start[i], sizeof out->start[i]);
+		out->st[i] = from->st[i];
+	}
+	out->n = keep;
+	assert_int_equal(vv_interpret_chunks_new(demo.sc, demo.ref, demo.p, demo.vcf, demo.len, &io, formats,
+						 resume, &r), 0);
+	vv_interpret_chunk_init(&c);
+	while ((rc = vv_interpret_chunks_next(r, &c)) == 1) {
+		assert_true(out->n < 63);
+		assert_int_equal(c.index, out->n);
+		assert_int_equal(c.state.next_chunk, out->n + 1);
+		for (int f = 0; f < VV_OUT_NFORMATS; f++) {
+			out->start[out->n][f] = out->cat[f].len;
+			if (!(formats & VV_OUT_BIT(f + 1)))
+				assert_int_equal(c.out[f].len, 0);
+			assert_int_equal(vv_sbuf_append(&out->cat[f], c.out[f].data, c.out[f].len), 0);
+		}
+		out->st[out->n++] = c.state;
+		if (c.last)
+			break;
+	}
+	assert_int_equal(rc, 1);
+	assert_true(c.last);
+	/* after the last chunk: nothing more */
+	assert_int_equal(vv_interpret_chunks_next(r, &c), 0);
+	for (int f = 0; f < VV_OUT_NFORMATS; f++)
+		out->start[out->n][f] = out->cat[f].len;
+	vv_interpret_chunks_summary(r, &out->sum);
+	out->rescored = vv_interpret_chunks_rescored(r);
+	vv_interpret_chunk_done(&c);
+	vv_interpret_chunks_free(r);
+}
+
+static void assert_whole(const struct chunks *c, unsigned formats)
+{
+	for (int f = 0; f < VV_OUT_NFORMATS; f++) {
+		if (!(formats & VV_OUT_BIT(f + 1)))
+			continue;
+		assert_int_equal(c->cat[f].len, demo.whole[f].len);
+		assert_memory_equal(c->cat[f].data, demo.whole[f].data, demo.whole[f].len);
+	}
+}
+
+static void assert_same_counts(const struct vv_interpret_summary *a, const struct vv_interpret_summary *b)
+{
+	assert_int_equal(a->records, b->records);
+	assert_int_equal(a->variants, b->variants);
+	assert_int_equal(a->scored, b->scored);
+	assert_int_equal(a->not_scored, b->not_scored);
+	assert_int_equal(a->warnings, b->warnings);
+	assert_memory_equal(a->evidence, b->evidence, sizeof a->evidence);
+}
+
+static void test_chunks_equal_whole_output(void **state)
+{
+	struct chunks c;
+	uint8_t enc[VV_INTERPRET_STATE_LEN];
+	struct vv_interpret_state back;
+
+	(void)state;
+	if (!setup_demo())
+		skip();
+	run_chunks(demo_chunk, VV_OUT_ALL, NULL, NULL, 0, &c);
+	assert_whole(&c, VV_OUT_ALL);
+	/* one chunk per 32 variants, the last holding the rest */
+	assert_int_equal(c.n, (demo.sum.variants + demo_chunk - 1) / demo_chunk);
+	assert_true(c.n > 3);
+	assert_same_counts(&c.sum, &demo.sum);
+	for (size_t i = 0; i < c.n; i++) {
+		assert_int_equal(c.st[i].variants, i + 1 < c.n ? (i + 1) * demo_chunk : demo.sum.variants);
+		assert_int_equal(c.st[i].formats, VV_OUT_ALL);
+		assert_int_equal(c.st[i].out_bytes[VV_OUT_JSON - 1], c.start[i + 1][VV_OUT_JSON - 1]);
+		vv_interpret_state_encode(&c.st[i], enc);
+		assert_int_equal(vv_interpret_state_decode(enc, sizeof enc, &back), 0);
+		assert_memory_equal(&back, &c.st[i], sizeof back);
+	}
+	/* each VCF chunk ends at a BGZF block boundary: the next starts with
+	 * a gzip member's magic */
+	for (size_t i = 1; i < c.n; i++) {
+		const uint8_t *b = c.cat[VV_OUT_VCF - 1].data + c.start[i][VV_OUT_VCF - 1];
+		assert_int_equal(b[0], 0x1f);
+		assert_int_equal(b[1], 0x8b);
+	}
+	/* the TSV's first chunk has the header, the last the summary line */
+	assert_memory_equal(c.cat[VV_OUT_TSV - 1].data, "# varvault", 10);
+	assert_true(c.start[1][VV_OUT_TSV - 1] > 0);
+	chunks_done(&c);
+	/* one format alone gives the same bytes as in the three-format pass */
+	run_chunks(demo_chunk, VV_OUT_BIT(VV_OUT_TSV), NULL, NULL, 0, &c);
+	assert_whole(&c, VV_OUT_BIT(VV_OUT_TSV));
+	chunks_done(&c);
+}
+
+static void test_chunks_resume_at_every_chunk(void **state)
+{
+	struct chunks full, res;
+	uint64_t rescored = 0;
+
+	(void)state;
+	if (!setup_demo())
+		skip();
+	run_chunks(demo_chunk, VV_OUT_ALL, NULL, NULL, 0, &full);
+	for (size_t k = 1; k < full.n; k++) {
+		uint8_t enc[VV_INTERPRET_STATE_LEN];
+		struct vv_interpret_state st;
+
+		/* the state travels encoded, as the store keeps it */
+		vv_interpret_state_encode(&full.st[k - 1], enc);
+		assert_int_equal(vv_interpret_state_decode(enc, sizeof enc, &st), 0);
+		run_chunks(demo_chunk, VV_OUT_ALL, &st, &full, k, &res);
+		assert_int_equal(res.n, full.n);
+		assert_whole(&res, VV_OUT_ALL);
+		assert_same_counts(&res.sum, &demo.sum);
+		/* only the VCF sort window's tail is scored again */
+		assert_true(res.rescored < demo_chunk * k);
+		rescored += res.rescored;
+		chunks_done(&res);
+	}
+	/* the demo VCF has variants closer than the window: some were held */
+	assert_true(rescored > full.n - 1);
+	chunks_done(&full);
+}
+
+static void test_chunks_without_vcf_rescore_nothing(void **state)
+{
+	struct chunks full, res;
+	unsigned fm = VV_OUT_BIT(VV_OUT_JSON) | VV_OUT_BIT(VV_OUT_TSV);
+
+	(void)state;
+	if (!setup_demo())
+		skip();
+	run_chunks(demo_chunk, fm, NULL, NULL, 0, &full);
+	run_chunks(demo_chunk, fm, &full.st[2], &full, 3, &res);
+	assert_whole(&res, fm);
+	assert_int_equal(res.rescored, 0);
+	chunks_done(&res);
+	chunks_done(&full);
+}
+
+static void test_chunks_refuse_states_that_do_not_fit(void **state)
+{
+	struct chunks full;
+	struct vv_interpret_opts io = {.chunk = demo_chunk};
+	struct vv_interpret_state st;
+	vv_interpret_chunks *r = NULL;
+	uint8_t enc[VV_INTERPRET_STATE_LEN];
+
+	(void)state;
+	if (!setup_demo())
+		skip();
+	run_chunks(demo_chunk, VV_OUT_ALL, NULL, NULL, 0, &full);
+	/* another chunk size, other formats, the state of the last chunk */
+	io.chunk = demo_chunk * 2;
+	assert_int_equal(vv_interpret_chunks_new(demo.sc, demo.ref, demo.p, demo.vcf, demo.len, &io,
+						 VV_OUT_ALL, &full.st[1], &r), VV_ERR_INVAL);
+	assert_null(r);
+	io.chunk = demo_chunk;
+	assert_int_equal(vv_interpret_chunks_new(demo.sc, demo.ref, demo.p, demo.vcf, demo.len, &io,
+						 VV_OUT_BIT(VV_OUT_VCF), &full.st[1], &r), VV_ERR_INVAL);
+	assert_int_equal(vv_interpret_chunks_new(demo.sc, demo.ref, demo.p, demo.vcf, demo.len, &io,
+						 VV_OUT_ALL, &full.st[full.n - 1], &r), VV_ERR_INVAL);
+	/* a state whose chunks claim more variants than the input has */
+	st = full.st[1];
+	st.next_chunk = 100;
+	st.variants = 100 * demo_chunk;
+	st.not_scored += 100 * demo_chunk - full.st[1].variants;
+	assert_int_equal(vv_interpret_chunks_new(demo.sc, demo.ref, demo.p, demo.vcf, demo.len, &io,
+						 VV_OUT_ALL, &st, &r), VV_ERR_INVAL);
+	assert_null(r);
+	/* encodings that are not a state */
+	vv_interpret_state_encode(&full.st[1], enc);
+	assert_int_equal(vv_interpret_state_decode(enc, sizeof enc - 1, &st), VV_ERR_FORMAT);
+	enc[0] ^= 1;
+	assert_int_equal(vv_interpret_state_decode(enc, sizeof enc, &st), VV_ERR_FORMAT);
+	enc[0] ^= 1;
+	enc[40] ^= 1; /* variants no longer scored + not scored */
+	assert_int_equal(vv_interpret_state_decode(enc, sizeof enc, &st), VV_ERR_FORMAT);
+	chunks_done(&full);
+}
+
+static void test_chunk_counts_at_the_edges(void **state)
+{
+	struct chunks c;
+	uint64_t v;
+
+	(void)state;
+	if (!setup_demo())
+		skip();
+	v = demo.sum.variants;
+	/* a chunk that divides the variants exactly: no empty last chunk */
+	for (size_t chunk = v - 1; chunk <= v + 1; chunk++) {
+		run_chunks(chunk, VV_OUT_BIT(VV_OUT_JSON) | VV_OUT_BIT(VV_OUT_TSV), NULL, NULL, 0, &c);
+		assert_int_equal(c.n, (v + chunk - 1) / chunk);
+		assert_int_equal(c.sum.variants, v);
+		chunks_done(&c);
+	}
+}
+
+static void test_chunks_of_an_empty_input(void **state)
+{
+	static const char vcf[] = "##fileformat=VCFv4.2\n##contig=<ID=20>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n";
+	struct vv_interpret_opts io = {.chunk = 4};
+	struct vv_interpret_chunk c;
+	vv_interpret_chunks *r = NULL;
+
+	(void)state;
+	if (!setup_demo())
+		skip();
+	assert_int_equal(vv_interpret_chunks_new(demo.sc, demo.ref, demo.p, vcf, strlen(vcf), &io, VV_OUT_ALL,
+						 NULL, &r), 0);
+	vv_interpret_chunk_init(&c);
+	assert_int_equal(vv_interpret_chunks_next(r, &c), 1);
+	assert_true(c.last);
+	assert_int_equal(c.index, 0);
+	assert_true(c.out[VV_OUT_JSON - 1].len > 0);
+	assert_true(c.out[VV_OUT_VCF - 1].len > 28);
+	assert_int_equal(vv_interpret_chunks_next(r, &c), 0);
+	vv_interpret_chunk_done(&c);
+	vv_interpret_chunks_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -274,8 +592,19 @@ int main(void)
 		cmocka_unit_test(test_scorer_windows),
 		cmocka_unit_test(test_scorer_reasons),
 		cmocka_unit_test(test_scorer_independent_of_batch),
+		cmocka_unit_test(test_chunks_equal_whole_output),
+		cmocka_unit_test(test_chunks_resume_at_every_chunk),
+		cmocka_unit_test(test_chunks_without_vcf_rescore_nothing),
+		cmocka_unit_test(test_chunks_refuse_states_that_do_not_fit),
+		cmocka_unit_test(test_chunk_counts_at_the_edges),
+		cmocka_unit_test(test_chunks_of_an_empty_input),
 	};
+	int rc;
+
 	if (vv_core_init() != 0)
 		return 1;
-	return cmocka_run_group_tests(tests, setup_models, teardown_models);
+	vv_vcf_init();
+	rc = cmocka_run_group_tests(tests, setup_models, teardown_models);
+	teardown_demo();
+	return rc;
 }
