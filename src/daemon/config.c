@@ -88,7 +88,7 @@ int vv_dconf_load(const char *path, struct vv_dconf *c)
 	static const char *const known[] = {
 		"daemon.state_dir", "daemon.socket", "daemon.workers", "daemon.job_time_limit",
 		"daemon.max_connections", "daemon.request_timeout", "daemon.handshake_timeout",
-		"daemon.max_upload", "keys.c4gh", "keys.master", "tls.cert", "tls.key", "tls.ca_dir",
+		"daemon.max_upload", "daemon.chunk", "keys.c4gh", "keys.master", "tls.cert", "tls.key", "tls.ca_dir",
 		"tls.ca", "tls.crl", "access.policy", "model.name", "model.reference",
 		"model.evidence", "model.threads", NULL,
 	};
@@ -163,6 +163,7 @@ int vv_dconf_load(const char *path, struct vv_dconf *c)
 	UINT_FIELD("request_timeout", 1, 3600, false, c->request_timeout_ms, 1000);
 	UINT_FIELD("handshake_timeout", 1, 600, false, c->handshake_timeout_ms, 1000);
 	UINT_FIELD("max_upload", 1, UINT64_MAX, true, c->max_upload, 1);
+	UINT_FIELD("chunk", 1, 1u << 20, false, c->chunk_variants, 1);
 #undef UINT_FIELD
 	u = 0;
 	if ((rc = conf_uint(cf, "model", "threads", 0, 256, false, &u)) != 0)

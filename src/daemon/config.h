@@ -35,7 +35,9 @@ struct vv_dconf {
 	unsigned max_connections; /* [daemon] max_connections (default 32) */
 	unsigned request_timeout_ms;   /* [daemon] request_timeout seconds (default 30) */
 	unsigned handshake_timeout_ms; /* [daemon] handshake_timeout seconds (default 10) */
-	uint64_t max_upload;   /* [daemon] max_upload bytes, K/M/G suffix (default 4G) */
+	uint64_t max_upload;
+	unsigned chunk_variants; /* [daemon] chunk: variants per result chunk (0: 1024); a
+	                          * restart resumes after the last stored chunk */   /* [daemon] max_upload bytes, K/M/G suffix (default 4G) */
 	char *c4gh_key;        /* [keys] c4gh (default state_dir/keys/c4gh.sec) */
 	char *master_key;      /* [keys] master (default state_dir/keys/master.key) */
 	char *tls_cert;        /* [tls] cert (default state_dir/keys/server.crt) */
