@@ -69,7 +69,7 @@ static int exit_for_code(const char *code)
 {
 	if (!strcmp(code, "denied"))
 		return EXIT_DENIED;
-	if (!strcmp(code, "peer_cert") || !strcmp(code, "tls"))
+	if (!strcmp(code, "certificate") || !strcmp(code, "tls"))
 		return EXIT_CONNECT;
 	return EXIT_REFUSED;
 }
