@@ -171,7 +171,7 @@ bench: deps
 	@PYTHON=$(PYTHON) bench/run.sh
 
 demo: deps
-	@$(MAKE) --no-print-directory SANITIZE=0 build/varvault build/varvault-admin
+	@$(MAKE) --no-print-directory SANITIZE=0 build/varvault build/varvault-admin build/varvaultd
 	@PYTHON=$(PYTHON) tools/demo.sh
 
 # libFuzzer needs clang; its objects live apart in build/fuzz.

@@ -126,6 +126,20 @@ int vv_sched_open_chunk(struct vv_daemon *d, const vv_store_job *j, const uint8_
 
 /* ------------------------------------------------------------- one job */
 
+/* A job in a final state needs its ciphertext no more. */
+static void drop_spool(struct vv_daemon *d, const char *id)
+{
+	int rc = vv_store_job_remove_spool(d->store, id);
+
+	if (rc != 0 && rc != VV_ERR_NOTFOUND)
+		vv_log(VV_LOG_WARN, "job %s: removing its spool file: %s", id, vv_err_detail());
+}
+
+void vv_sched_job_ended(struct vv_daemon *d, const char *id)
+{
+	drop_spool(d, id);
+}
+
 struct run_ctx {
 	struct slot *sl;
 	const uint8_t *key;
@@ -194,7 +208,8 @@ static void run_slot(struct slot *sl)
 
 	vv_sbuf_init(&state, 0);
 	if (j->result_complete) {
-		rc = vv_store_job_finish(d->store, j->id);
+		if ((rc = vv_store_job_finish(d->store, j->id)) == 0)
+			drop_spool(d, j->id);
 		goto out;
 	}
 	if (!(key = vv_secret_alloc(VV_KEY_LEN))) {
@@ -235,6 +250,7 @@ static void run_slot(struct slot *sl)
 	if (rc == 0) {
 		if ((rc = vv_store_job_finish(d->store, j->id)) != 0)
 			goto fail;
+		drop_spool(d, j->id);
 		vv_log(VV_LOG_INFO, "job %s: done (%llu variants, %llu chunks this run)", j->id,
 		       (unsigned long long)res.sum.variants, (unsigned long long)res.chunks);
 		goto out;
@@ -248,12 +264,14 @@ static void run_slot(struct slot *sl)
 	}
 	if (atomic_load(&sl->cancel) == CANCEL_USER) {
 		vv_log(VV_LOG_INFO, "job %s: worker stopped", j->id);
+		drop_spool(d, j->id);
 		goto out;
 	}
 	vv_log(VV_LOG_WARN, "job %s: failed: %s", j->id, res.reason);
 	if ((rc = vv_store_job_fail(d->store, j->id, res.code, res.reason)) != 0 && rc != VV_ERR_NOTFOUND &&
 	    rc != VV_ERR_STATE)
 		vv_log_err(rc, "job %s: recording the failure", j->id);
+	drop_spool(d, j->id);
 	goto out;
 fail:
 	if (rc == VV_ERR_NOTFOUND || atomic_load(&sl->cancel) == CANCEL_USER)
@@ -264,6 +282,7 @@ fail:
 		snprintf(msg, sizeof msg, "%s: %s", vv_strerror(rc), vv_err_detail());
 		if (vv_store_job_fail(d->store, j->id, rc, msg) != 0)
 			vv_log(VV_LOG_WARN, "job %s: recording the failure: %s", j->id, vv_err_detail());
+		drop_spool(d, j->id);
 	}
 out:
 	vv_sbuf_done(&state);

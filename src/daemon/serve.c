@@ -343,7 +343,10 @@ static int verb_cancel(struct rq *x)
 
 	if ((rc = get_job(x, &j)) != 0 || (rc = vv_store_job_cancel(x->d->store, j.id)) != 0)
 		return send_err(x, rc);
-	vv_sched_kill_job(x->d->sched, j.id);
+	if (j.state == VV_JOB_QUEUED)
+		vv_sched_job_ended(x->d, j.id);
+	else
+		vv_sched_kill_job(x->d->sched, j.id);
 	vv_log(VV_LOG_INFO, "job %s cancelled by %s", j.id, x->who);
 	o = json_object_new_object();
 	json_object_object_add(o, "job", json_object_new_string(j.id));

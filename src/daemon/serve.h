@@ -43,6 +43,9 @@ int vv_sched_start(struct vv_daemon *d, vv_sched **out) VV_MUST_CHECK;
 void vv_sched_wake(vv_sched *s);
 /* Stops the worker of a running job, if any (cancel, delete). */
 void vv_sched_kill_job(vv_sched *s, const char *job_id);
+/* A job reached a final state outside the scheduler (cancelled while
+ * queued): drops its spool file. */
+void vv_sched_job_ended(struct vv_daemon *d, const char *id);
 /* How many jobs run now. */
 unsigned vv_sched_running(vv_sched *s);
 /* Stops claiming, stops running workers and hands their jobs back to the
