@@ -196,6 +196,11 @@ install: all
 		$(DESTDIR)$(PREFIX)/share/varvault/models/demo-dna-mlm $(DESTDIR)$(PREFIX)/share/varvault/schema
 	install -m 0755 $(O)/varvault $(DESTDIR)$(PREFIX)/bin/varvault
 	install -m 0755 $(O)/varvault-admin $(DESTDIR)$(PREFIX)/sbin/varvault-admin
+	install -m 0755 $(O)/varvaultd $(DESTDIR)$(PREFIX)/sbin/varvaultd
+	install -d $(DESTDIR)$(PREFIX)/share/man/man5
+	for m in docs/man/*.5; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man5/ || true; done
+	[ -e $(DESTDIR)$(SYSCONFDIR)/varvault/access.conf ] || \
+		install -m 0644 policy/access.conf $(DESTDIR)$(SYSCONFDIR)/varvault/access.conf
 	for m in docs/man/*.1; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man1/ || true; done
 	for m in docs/man/*.8; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man8/ || true; done
 	[ -e $(DESTDIR)$(SYSCONFDIR)/varvault/evidence.conf ] || \
@@ -204,7 +209,8 @@ install: all
 	for f in models/demo-dna-mlm/*; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/share/varvault/models/demo-dna-mlm/ || true; done
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/varvault $(DESTDIR)$(PREFIX)/sbin/varvault-admin
+	rm -f $(DESTDIR)$(PREFIX)/bin/varvault $(DESTDIR)$(PREFIX)/sbin/varvault-admin $(DESTDIR)$(PREFIX)/sbin/varvaultd
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man8/varvaultd.8 $(DESTDIR)$(PREFIX)/share/man/man5/varvaultd.conf.5
 	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/varvault.1 $(DESTDIR)$(PREFIX)/share/man/man1/varvault-admin.1
 	rm -rf $(DESTDIR)$(PREFIX)/share/varvault
 
