@@ -79,7 +79,7 @@ VV_EXPORT int vv_net_server_issue(const char *ca_dir, const char *cert_path, con
 				  int days) VV_MUST_CHECK;
 
 /* Issues a client certificate (CN = name, extendedKeyUsage clientAuth, a
- * random 128-bit serial) signed by the CA in ca_dir, and records it in the
+ * 128-bit serial of which 127 bits are random) signed by the CA in ca_dir, and records it in the
  * index.  With csr_path, the public key comes from that PEM CSR, whose
  * signature must verify (its subject is ignored: the CN is name); key_path
  * must then be NULL.  Without, a new P-256 key is made and written to
@@ -87,7 +87,9 @@ VV_EXPORT int vv_net_server_issue(const char *ca_dir, const char *cert_path, con
  * overwritten (VV_ERR_EXISTS).  days: lifetime in days; 0 means
  * VV_NET_CERT_DAYS; a negative value makes a certificate that expired
  * |days| days ago (for tests; the command line refuses it).  info, if not
- * NULL, receives the index entry.  VV_ERR_INVAL (bad name), VV_ERR_PKI (CSR
+ * NULL, receives the index entry.  A name may be issued again (renewal):
+ * each certificate is its own entry, and revoking the name revokes all.
+ * VV_ERR_INVAL (bad name), VV_ERR_PKI (CSR
  * unreadable, bad signature, weak key), VV_ERR_IO, VV_ERR_NOTFOUND. */
 VV_EXPORT int vv_net_client_issue(const char *ca_dir, const char *name, const char *csr_path,
 				  const char *cert_path, const char *key_path, int days,
@@ -157,8 +159,9 @@ VV_EXPORT int vv_net_client_new(const struct vv_net_client_cfg *cfg, vv_net_clie
 VV_EXPORT void vv_net_client_free(vv_net_client *c);
 
 /* Binds and listens on a Unix socket at path (mode 0660, close-on-exec).  A
- * socket already at path (left by a dead daemon) is replaced; anything else
- * is refused with VV_ERR_EXISTS.  Protect the socket's directory: the mode
+ * socket already at path that nobody answers on (left by a dead daemon) is
+ * replaced; a live one (the probe leaves it one connection that closes at
+ * once), or anything else, is refused with VV_ERR_EXISTS.  Protect the socket's directory: the mode
  * is set after bind.  *fd gets the listening socket. */
 VV_EXPORT int vv_net_listen(const char *path, int backlog, int *fd) VV_MUST_CHECK;
 
@@ -277,6 +280,10 @@ VV_EXPORT int vv_net_request_parse(const void *buf, size_t len, vv_net_request *
 VV_EXPORT void vv_net_request_free(vv_net_request *r);
 VV_EXPORT enum vv_net_verb vv_net_request_verb(const vv_net_request *r);
 VV_EXPORT const char *vv_net_request_id(const vv_net_request *r);
+
+/* The whole request object (owned by r), for parameters that the typed
+ * getters below do not cover (arrays, nested objects).  Read only. */
+VV_EXPORT struct json_object *vv_net_request_json(const vv_net_request *r);
 
 /* Parameter getters.  Each returns 1 and sets *out if the field is present
  * with the right type; 0 if absent (out untouched) and required is false;

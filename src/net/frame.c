@@ -43,9 +43,20 @@ int vv_net_frame_write(vv_net_conn *c, const void *p, size_t n, int timeout_ms)
 	h[1] = (uint8_t)(n >> 16);
 	h[2] = (uint8_t)(n >> 8);
 	h[3] = (uint8_t)n;
+	if (n <= 4096) {
+		/* Small frames (JSON messages) go out as one TLS record; the copy
+		 * may hold result bytes, so it is wiped. */
+		uint8_t one[4 + 4096];
+		memcpy(one, h, 4);
+		if (n)
+			memcpy(one + 4, p, n);
+		rc = vv_net_write_until(c, one, 4 + n, deadline);
+		vv_wipe(one, sizeof one);
+		return rc;
+	}
 	if ((rc = vv_net_write_until(c, h, sizeof h, deadline)) != 0)
 		return rc;
-	return n ? vv_net_write_until(c, p, n, deadline) : 0;
+	return vv_net_write_until(c, p, n, deadline);
 }
 
 /* Reads the header and checks the length against max before any payload. */

@@ -177,7 +177,8 @@ static int vv_pki_make_cert(enum vv_pki_kind kind, EVP_PKEY *subject_key, const 
 		rc = vv_net_ossl_err(VV_ERR_INTERNAL, "random serial");
 		goto out;
 	}
-	rnd[0] |= 0x01; /* never an all-zero serial */
+	/* The top bit set: never zero, and always 32 hex digits in the index. */
+	rnd[0] |= 0x80;
 	if (X509_set_version(x, 2) != 1 || (bn = BN_bin2bn(rnd, sizeof rnd, NULL)) == NULL ||
 	    !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) ||
 	    !X509_gmtime_adj(X509_getm_notBefore(x), not_before) ||

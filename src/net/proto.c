@@ -163,6 +163,11 @@ const char *vv_net_request_id(const vv_net_request *r)
 	return r->id;
 }
 
+json_object *vv_net_request_json(const vv_net_request *r)
+{
+	return r->root;
+}
+
 /* Finds a parameter; 1 found, 0 absent and optional, VV_ERR_PROTO absent
  * and required. */
 static int vv_req_field(const vv_net_request *r, const char *field, bool required, json_object **v)

@@ -93,6 +93,23 @@ static bool vv_alert_is_cert(int alert)
 	}
 }
 
+/* An alert's name; OpenSSL 3.0 lacks the TLS 1.3 ones ("unknown"). */
+static const char *vv_alert_name(int alert)
+{
+	switch (alert) {
+	case SSL_AD_CERTIFICATE_REQUIRED:
+		return "certificate required";
+	case SSL_AD_MISSING_EXTENSION:
+		return "missing extension";
+	case SSL_AD_UNRECOGNIZED_NAME:
+		return "unrecognized name";
+	case SSL_AD_NO_APPLICATION_PROTOCOL:
+		return "no application protocol";
+	default:
+		return SSL_alert_desc_string_long(alert);
+	}
+}
+
 /* Translates a failed SSL_* call (ret, with OpenSSL's queue) into a vv_err
  * code with a detail naming what failed.  Called once per failure. */
 static int vv_net_ssl_fail(vv_net_conn *c, int ret, const char *what)
@@ -146,8 +163,8 @@ static int vv_net_ssl_fail(vv_net_conn *c, int ret, const char *what)
 		ERR_clear_error();
 		if (vv_alert_is_cert(alert))
 			return vv_errf(VV_ERR_PEER_CERT, "the %s refused our certificate: %s", other,
-				       SSL_alert_desc_string_long(alert));
-		return vv_errf(VV_ERR_TLS, "%s: the %s sent alert: %s", what, other, SSL_alert_desc_string_long(alert));
+				       vv_alert_name(alert));
+		return vv_errf(VV_ERR_TLS, "%s: the %s sent alert: %s", what, other, vv_alert_name(alert));
 	}
 	vv_net_ossl_reason(buf, sizeof buf);
 	return vv_errf(VV_ERR_TLS, "%s: %s", what, buf[0] ? buf : "TLS failure");
@@ -358,8 +375,14 @@ int vv_net_listen(const char *path, int backlog, int *fd)
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
 			return vv_errf(VV_ERR_EXISTS, "%s: exists and is not a socket", path);
-		/* A socket left by a daemon that died: nothing listens there now
-		 * (the unit or the caller makes sure only one daemon runs). */
+		/* Replace it only if nothing answers there: a socket left by a
+		 * daemon that died refuses connections. */
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		int live = probe >= 0 && (connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0 || errno == EAGAIN);
+		if (probe >= 0)
+			close(probe);
+		if (live)
+			return vv_errf(VV_ERR_EXISTS, "%s: another server is listening there", path);
 		if (unlink(path) != 0)
 			return vv_errf(VV_ERR_IO, "%s: %s", path, strerror(errno));
 	}

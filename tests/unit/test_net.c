@@ -107,6 +107,7 @@ static int group_teardown(void **state)
 
 struct srv {
 	pthread_t th;
+	vv_net_server *server; /* F.srv unless a test sets another */
 	int hs_ms, io_ms;
 	int rc_accept, rc_loop;
 	char detail[512], loop_detail[512];
@@ -124,7 +125,7 @@ static void *srv_main(void *p)
 	uint8_t *buf = malloc(VV_NET_FRAME_MAX);
 	int fd = accept4(F.lfd, NULL, NULL, SOCK_CLOEXEC);
 
-	v->rc_accept = vv_net_accept(F.srv, fd, v->hs_ms, &c);
+	v->rc_accept = vv_net_accept(v->server ? v->server : F.srv, fd, v->hs_ms, &c);
 	snprintf(v->detail, sizeof v->detail, "%s", vv_err_detail());
 	if (v->rc_accept == 0) {
 		v->peer = *vv_net_conn_peer(c);
@@ -154,13 +155,19 @@ static void *srv_main(void *p)
 	return NULL;
 }
 
-static void srv_start(struct srv *v, int hs_ms, int io_ms)
+static void srv_start_on(struct srv *v, vv_net_server *server, int hs_ms, int io_ms)
 {
 	memset(v, 0, sizeof *v);
+	v->server = server;
 	v->hs_ms = hs_ms;
 	v->io_ms = io_ms;
 	vv_sbuf_init(&v->bulk, 0);
 	assert_int_equal(pthread_create(&v->th, NULL, srv_main, v), 0);
+}
+
+static void srv_start(struct srv *v, int hs_ms, int io_ms)
+{
+	srv_start_on(v, NULL, hs_ms, io_ms);
 }
 
 static void srv_join(struct srv *v)
@@ -285,6 +292,7 @@ static void test_refuses_no_client_certificate(void **state)
 	assert_int_equal(vv_net_client_new(&cfg, &cl), 0);
 	srv_start(&v, HS_MS, IO_MS);
 	assert_int_equal(client_try(cl), VV_ERR_PEER_CERT);
+	assert_string_equal(vv_err_detail(), "the server refused our certificate: certificate required");
 	srv_join(&v);
 	assert_int_equal(v.rc_accept, VV_ERR_PEER_CERT);
 	assert_non_null(strstr(v.detail, "client certificate: none offered"));
@@ -351,6 +359,7 @@ static void test_revoked_after_reload_keeps_open_connections(void **state)
 	assert_int_equal(vv_net_server_reload(F.srv), 0);
 	srv_start(&v3, HS_MS, IO_MS);
 	assert_int_equal(client_try(bob), VV_ERR_PEER_CERT);
+	assert_string_equal(vv_err_detail(), "the server refused our certificate: certificate revoked");
 	srv_join(&v3);
 	assert_int_equal(v3.rc_accept, VV_ERR_PEER_CERT);
 	assert_non_null(strstr(v3.detail, "client certificate: certificate revoked"));
@@ -527,23 +536,108 @@ static void test_client_checks_server_identity(void **state)
 	assert_int_not_equal(v.rc_accept, 0);
 	srv_done(&v);
 	vv_net_client_free(cl);
+	/* A server whose certificate carries another name. */
+	cfg = (struct vv_net_client_cfg){F.ca_crt, NULL, NULL, "not-varvaultd"};
+	assert_int_equal(vv_net_client_new(&cfg, &cl), 0);
+	srv_start(&v, HS_MS, IO_MS);
+	assert_int_equal(vv_net_connect(cl, F.sock, HS_MS, &c), VV_ERR_PEER_CERT);
+	assert_non_null(strstr(vv_err_detail(), "server certificate: hostname mismatch"));
+	srv_join(&v);
+	srv_done(&v);
+	vv_net_client_free(cl);
 	/* Nothing listening. */
 	cl = client_named("alice");
 	assert_int_equal(vv_net_connect(cl, "/nonexistent/varvault.sock", HS_MS, &c), VV_ERR_IO);
 	vv_net_client_free(cl);
 }
 
+/* A lab's own CA (certificate only, no key, no CRL) in place of ours. */
+static void test_lab_ca(void **state)
+{
+	struct vv_net_server_cfg cfg = {F.srv_crt, F.srv_key, F.other_crt, NULL};
+	vv_net_client *mallory = client_named("mallory"), *alice = client_named("alice");
+	vv_net_server *lab = NULL;
+	struct srv v;
+
+	(void)state;
+	assert_int_equal(vv_net_server_new(&cfg, &lab), 0);
+	srv_start_on(&v, lab, HS_MS, IO_MS);
+	assert_int_equal(client_try(mallory), 0);
+	srv_join(&v);
+	assert_int_equal(v.rc_accept, 0);
+	assert_string_equal(v.peer.cn, "mallory");
+	srv_done(&v);
+	srv_start_on(&v, lab, HS_MS, IO_MS);
+	assert_int_equal(client_try(alice), VV_ERR_PEER_CERT);
+	srv_join(&v);
+	assert_int_equal(v.rc_accept, VV_ERR_PEER_CERT);
+	srv_done(&v);
+	vv_net_server_free(lab);
+	vv_net_client_free(mallory);
+	vv_net_client_free(alice);
+}
+
+static void test_listen(void **state)
+{
+	char path[160];
+	struct stat st;
+	int fd = -1, fd2 = -1;
+
+	(void)state;
+	/* The fixture's socket is live. */
+	assert_int_equal(vv_net_listen(F.sock, 4, &fd), VV_ERR_EXISTS);
+	assert_non_null(strstr(vv_err_detail(), "another server is listening"));
+	close(accept4(F.lfd, NULL, NULL, SOCK_CLOEXEC)); /* the probe's connection */
+	/* A file that is not a socket stays. */
+	snprintf(path, sizeof path, "%s/not-a-socket", F.dir);
+	fclose(fopen(path, "w"));
+	assert_int_equal(vv_net_listen(path, 4, &fd), VV_ERR_EXISTS);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	/* A stale socket is replaced; the new one is 0660. */
+	snprintf(path, sizeof path, "%s/stale.sock", F.dir);
+	assert_int_equal(vv_net_listen(path, 4, &fd), 0);
+	close(fd);
+	assert_int_equal(vv_net_listen(path, 4, &fd2), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0660);
+	close(fd2);
+	memset(path, 'x', sizeof path - 1);
+	path[sizeof path - 1] = '\0';
+	assert_int_equal(vv_net_listen(path, 4, &fd), VV_ERR_RANGE);
+}
+
 static void test_reload_failure_keeps_context(void **state)
 {
 	struct vv_net_server_cfg cfg = {F.srv_crt, F.srv_key, F.ca_crt, "/nonexistent/crl.pem"};
 	vv_net_server *s = NULL;
+	vv_net_client *alice = client_named("alice");
+	char crl[160], cmd[400];
+	struct srv v;
 
 	(void)state;
 	assert_int_equal(vv_net_server_new(&cfg, &s), VV_ERR_PKI);
 	assert_null(s);
-	cfg.crl_file = NULL;
 	cfg.key_file = F.srv_crt; /* not a key */
+	cfg.crl_file = NULL;
 	assert_int_equal(vv_net_server_new(&cfg, &s), VV_ERR_PKI);
+	/* A reload that cannot read its CRL fails and keeps serving with the
+	 * context it had. */
+	snprintf(crl, sizeof crl, "%s/crl-copy.pem", F.dir);
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s'", F.crl, crl);
+	assert_int_equal(system(cmd), 0);
+	cfg = (struct vv_net_server_cfg){F.srv_crt, F.srv_key, F.ca_crt, crl};
+	assert_int_equal(vv_net_server_new(&cfg, &s), 0);
+	assert_int_equal(unlink(crl), 0);
+	assert_int_equal(vv_net_server_reload(s), VV_ERR_PKI);
+	srv_start_on(&v, s, HS_MS, IO_MS);
+	assert_int_equal(client_try(alice), 0);
+	srv_join(&v);
+	assert_int_equal(v.rc_accept, 0);
+	srv_done(&v);
+	vv_net_server_free(s);
+	vv_net_client_free(alice);
 }
 
 /* ------------------------------------------------------------ PKI */
@@ -702,6 +796,7 @@ static void test_request_parse(void **state)
 	assert_int_equal(vv_net_req_str(r, "missing", true, 10, &s), VV_ERR_PROTO);
 	assert_non_null(strstr(vv_err_detail(), "'missing' is required"));
 	assert_int_equal(vv_net_req_bool(r, "s", false, &b), VV_ERR_PROTO);
+	assert_true(json_object_is_type(vv_net_request_json(r), json_type_object));
 	vv_net_request_free(r);
 	r = NULL;
 
@@ -887,6 +982,8 @@ int main(void)
 		cmocka_unit_test(test_refuses_oversized_frame),
 		cmocka_unit_test(test_slow_peer_hits_deadlines),
 		cmocka_unit_test(test_client_checks_server_identity),
+		cmocka_unit_test(test_lab_ca),
+		cmocka_unit_test(test_listen),
 		cmocka_unit_test(test_reload_failure_keeps_context),
 		cmocka_unit_test(test_pki_index_and_files),
 		cmocka_unit_test(test_pki_from_csr),
