@@ -132,7 +132,9 @@ VV_EXPORT int vv_store_sample_exists(vv_store *s, const char *pseudonym) VV_MUST
  * then removes the jobs' spool files.  Jobs in any state go, running ones
  * too: the caller stops their workers (their later calls fail with
  * VV_ERR_NOTFOUND).  *jobs_deleted (may be NULL) gets the number of jobs.
- * VV_ERR_NOTFOUND when there is no such sample. */
+ * VV_ERR_NOTFOUND when there is no such sample.  An error after the
+ * deletion committed (the checkpoint, a file removal) still leaves the
+ * sample deleted; the next checkpoint or open finishes the cleanup. */
 VV_EXPORT int vv_store_delete_sample(vv_store *s, const char *pseudonym, size_t *jobs_deleted) VV_MUST_CHECK;
 
 /*
@@ -141,15 +143,15 @@ VV_EXPORT int vv_store_delete_sample(vv_store *s, const char *pseudonym, size_t 
  *   running -> done | failed | cancelled | queued (requeue; and at open)
  *   done, failed, cancelled: final.
  */
-enum vv_job_state {
-	VV_JOB_QUEUED = 0,
-	VV_JOB_RUNNING,
-	VV_JOB_DONE,
-	VV_JOB_FAILED,
-	VV_JOB_CANCELLED,
+enum vv_store_state {
+	VV_STORE_QUEUED = 0,
+	VV_STORE_RUNNING,
+	VV_STORE_DONE,
+	VV_STORE_FAILED,
+	VV_STORE_CANCELLED,
 };
 /* "queued", "running", ...; never NULL. */
-VV_EXPORT const char *vv_job_state_name(enum vv_job_state st);
+VV_EXPORT const char *vv_store_state_name(enum vv_store_state st);
 
 /* A job as stored; a plain value the caller owns (no pointers). */
 typedef struct vv_store_job {
@@ -157,7 +159,7 @@ typedef struct vv_store_job {
 	char sample[VV_STORE_PSEUDONYM_MAX + 1];
 	char submitter[VV_STORE_SUBMITTER_MAX + 1];
 	char format[VV_STORE_FORMAT_MAX + 1];
-	enum vv_job_state state;
+	enum vv_store_state state;
 	int64_t created_at, updated_at;  /* seconds since the epoch, UTC */
 	uint8_t ct_sha256[32];           /* of the spool file */
 	uint64_t ct_bytes;               /* size of the spool file */
@@ -179,7 +181,7 @@ VV_EXPORT int vv_store_job_get(vv_store *s, const char *id, vv_store_job *out) V
 VV_EXPORT int vv_store_job_list(vv_store *s, const char *submitter, size_t max, vv_store_job **jobs,
 				size_t *n) VV_MUST_CHECK;
 /* Counts jobs in a state (for the scheduler and health). */
-VV_EXPORT int vv_store_job_count(vv_store *s, enum vv_job_state st, size_t *n) VV_MUST_CHECK;
+VV_EXPORT int vv_store_job_count(vv_store *s, enum vv_store_state st, size_t *n) VV_MUST_CHECK;
 /* Claims the oldest queued job: atomically sets it running and counts the
  * attempt.  Returns 1 with *out filled, 0 when none is queued, or < 0.
  * A claimed job whose result_complete is already true (the daemon stopped

@@ -12,16 +12,16 @@
 static const char *const vv_state_names[] = {"queued", "running", "done", "failed", "cancelled"};
 #define N_STATES (sizeof vv_state_names / sizeof vv_state_names[0])
 
-const char *vv_job_state_name(enum vv_job_state st)
+const char *vv_store_state_name(enum vv_store_state st)
 {
 	return (unsigned)st < N_STATES ? vv_state_names[st] : "unknown";
 }
 
-static int state_parse(const char *s, enum vv_job_state *st)
+static int state_parse(const char *s, enum vv_store_state *st)
 {
 	for (size_t i = 0; s && i < N_STATES; i++)
 		if (strcmp(s, vv_state_names[i]) == 0) {
-			*st = (enum vv_job_state)i;
+			*st = (enum vv_store_state)i;
 			return 0;
 		}
 	return vv_errf(VV_ERR_DB_CORRUPT, "store: a job has an unknown state");
@@ -168,7 +168,7 @@ out:
 	return 0;
 }
 
-int vv_store_job_count(vv_store *s, enum vv_job_state state, size_t *n)
+int vv_store_job_count(vv_store *s, enum vv_store_state state, size_t *n)
 {
 	sqlite3_stmt *st = NULL;
 	int rc, src;
@@ -241,7 +241,7 @@ out:
 
 /* One transition inside the mutex: from must contain the job's state (a
  * bit per state).  finish also needs the last chunk stored. */
-static int transition(vv_store *s, const char *id, unsigned from, enum vv_job_state to, int code,
+static int transition(vv_store *s, const char *id, unsigned from, enum vv_store_state to, int code,
 		      const char *msg, const char *op)
 {
 	sqlite3_stmt *st = NULL;
@@ -254,10 +254,10 @@ static int transition(vv_store *s, const char *id, unsigned from, enum vv_job_st
 	if ((rc = get_locked(s, id, &j, op)))
 		goto out;
 	if (!(from & (1u << j.state))) {
-		rc = vv_errf(VV_ERR_STATE, "store: %s: job %s is %s", op, id, vv_job_state_name(j.state));
+		rc = vv_errf(VV_ERR_STATE, "store: %s: job %s is %s", op, id, vv_store_state_name(j.state));
 		goto out;
 	}
-	if (to == VV_JOB_DONE && !j.result_complete) {
+	if (to == VV_STORE_DONE && !j.result_complete) {
 		rc = vv_errf(VV_ERR_TRUNCATED, "store: %s: job %s has no last result chunk", op, id);
 		goto out;
 	}
@@ -268,8 +268,8 @@ static int transition(vv_store *s, const char *id, unsigned from, enum vv_job_st
 		goto out;
 	sqlite3_bind_text(st, 1, vv_state_names[to], -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, vv_store_now());
-	sqlite3_bind_int(st, 3, to == VV_JOB_FAILED ? code : 0);
-	if (to == VV_JOB_FAILED) {
+	sqlite3_bind_int(st, 3, to == VV_STORE_FAILED ? code : 0);
+	if (to == VV_STORE_FAILED) {
 		snprintf(m, sizeof m, "%s", msg ? msg : "");
 		/* The message reaches logs and terminals: no control characters. */
 		for (char *c = m; *c; c++)
@@ -294,7 +294,7 @@ out:
 
 #define FROM(st) (1u << (st))
 
-static int transition_api(vv_store *s, const char *id, unsigned from, enum vv_job_state to, int code,
+static int transition_api(vv_store *s, const char *id, unsigned from, enum vv_store_state to, int code,
 			  const char *msg, const char *op)
 {
 	int rc;
@@ -311,31 +311,31 @@ static int transition_api(vv_store *s, const char *id, unsigned from, enum vv_jo
 
 int vv_store_fail_locked(vv_store *s, const char *id, int code, const char *msg)
 {
-	return transition(s, id, FROM(VV_JOB_QUEUED) | FROM(VV_JOB_RUNNING), VV_JOB_FAILED, code, msg, "fail job");
+	return transition(s, id, FROM(VV_STORE_QUEUED) | FROM(VV_STORE_RUNNING), VV_STORE_FAILED, code, msg, "fail job");
 }
 
 int vv_store_job_finish(vv_store *s, const char *id)
 {
-	return transition_api(s, id, FROM(VV_JOB_RUNNING), VV_JOB_DONE, 0, NULL, "finish job");
+	return transition_api(s, id, FROM(VV_STORE_RUNNING), VV_STORE_DONE, 0, NULL, "finish job");
 }
 
 int vv_store_job_fail(vv_store *s, const char *id, int code, const char *msg)
 {
 	if (code >= 0)
 		return vv_errf(VV_ERR_INVAL, "store: fail job: the code must be a vv_err");
-	return transition_api(s, id, FROM(VV_JOB_QUEUED) | FROM(VV_JOB_RUNNING), VV_JOB_FAILED, code, msg,
+	return transition_api(s, id, FROM(VV_STORE_QUEUED) | FROM(VV_STORE_RUNNING), VV_STORE_FAILED, code, msg,
 			      "fail job");
 }
 
 int vv_store_job_cancel(vv_store *s, const char *id)
 {
-	return transition_api(s, id, FROM(VV_JOB_QUEUED) | FROM(VV_JOB_RUNNING), VV_JOB_CANCELLED, 0, NULL,
+	return transition_api(s, id, FROM(VV_STORE_QUEUED) | FROM(VV_STORE_RUNNING), VV_STORE_CANCELLED, 0, NULL,
 			      "cancel job");
 }
 
 int vv_store_job_requeue(vv_store *s, const char *id)
 {
-	return transition_api(s, id, FROM(VV_JOB_RUNNING), VV_JOB_QUEUED, 0, NULL, "requeue job");
+	return transition_api(s, id, FROM(VV_STORE_RUNNING), VV_STORE_QUEUED, 0, NULL, "requeue job");
 }
 
 int vv_store_job_progress(vv_store *s, const char *id, uint64_t done, uint64_t total)
@@ -366,7 +366,7 @@ int vv_store_job_progress(vv_store *s, const char *id, uint64_t done, uint64_t t
 	if (src != SQLITE_DONE)
 		rc = vv_store_sql_err(s->db, src, "progress");
 	else if (sqlite3_changes(s->db) == 0 && !(rc = get_locked(s, id, &j, "progress")))
-		rc = vv_errf(VV_ERR_STATE, "store: progress: job %s is %s", id, vv_job_state_name(j.state));
+		rc = vv_errf(VV_ERR_STATE, "store: progress: job %s is %s", id, vv_store_state_name(j.state));
 out:
 	sqlite3_finalize(st);
 	vv_store_unlock(s);
@@ -425,8 +425,8 @@ int vv_store_job_remove_spool(vv_store *s, const char *id)
 	/* Under the mutex, so that no transition back to queued can slip in. */
 	vv_store_lock(s);
 	rc = get_locked(s, id, &j, "remove spool");
-	if (!rc && (j.state == VV_JOB_QUEUED || j.state == VV_JOB_RUNNING))
-		rc = vv_errf(VV_ERR_STATE, "store: remove spool: job %s is %s", id, vv_job_state_name(j.state));
+	if (!rc && (j.state == VV_STORE_QUEUED || j.state == VV_STORE_RUNNING))
+		rc = vv_errf(VV_ERR_STATE, "store: remove spool: job %s is %s", id, vv_store_state_name(j.state));
 	if (!rc) {
 		vv_store_spool_name(id, name);
 		if (unlinkat(s->spoolfd, name, 0) == 0)

@@ -177,7 +177,9 @@ int vv_store_chunk_get(vv_store *s, const char *id, uint32_t index, uint8_t **bl
 	return rc < 0 ? rc : 0;
 }
 
-int vv_store_chunk_count(vv_store *s, const char *id, uint32_t *n)
+/* Number of chunks and their total sealed size (length() of a blob does
+ * not read its pages). */
+static int chunk_totals(vv_store *s, const char *id, uint32_t *n, uint64_t *bytes)
 {
 	static const char op[] = "count result chunks";
 	sqlite3_stmt *st = NULL;
@@ -189,24 +191,35 @@ int vv_store_chunk_count(vv_store *s, const char *id, uint32_t *n)
 	if (!s || !n)
 		return vv_errf(VV_ERR_INVAL, "store: %s: missing argument", op);
 	*n = 0;
+	*bytes = 0;
 	if ((rc = check_id(id, op)))
 		return rc;
 	vv_store_lock(s);
 	if ((rc = job_chunks_locked(s, id, &state, &done, &complete, op)))
 		goto out;
-	rc = vv_store_prep(s, "SELECT count(*) FROM result_chunks WHERE job_id = ?", &st, op);
+	rc = vv_store_prep(s, "SELECT count(*), coalesce(sum(length(blob)), 0) FROM result_chunks WHERE job_id = ?",
+			   &st, op);
 	if (rc)
 		goto out;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	src = sqlite3_step(st);
-	if (src == SQLITE_ROW)
+	if (src == SQLITE_ROW) {
 		*n = (uint32_t)sqlite3_column_int64(st, 0);
-	else
+		*bytes = (uint64_t)sqlite3_column_int64(st, 1);
+	} else {
 		rc = vv_store_sql_err(s->db, src, op);
+	}
 out:
 	sqlite3_finalize(st);
 	vv_store_unlock(s);
 	return rc;
+}
+
+int vv_store_chunk_count(vv_store *s, const char *id, uint32_t *n)
+{
+	uint64_t bytes;
+
+	return chunk_totals(s, id, n, &bytes);
 }
 
 int vv_store_result_open_chunk(vv_store *s, const char *id, const uint8_t key[VV_KEY_LEN], uint32_t index,
@@ -245,12 +258,17 @@ out:
 int vv_store_result_read(vv_store *s, const char *id, const uint8_t key[VV_KEY_LEN], vv_sbuf *out)
 {
 	uint32_t count = 0, i;
+	uint64_t bytes = 0;
 	bool last = false;
 	int rc;
 
 	if (!out)
 		return vv_errf(VV_ERR_INVAL, "store: read result: missing argument");
-	if ((rc = vv_store_chunk_count(s, id, &count)))
+	if ((rc = chunk_totals(s, id, &count, &bytes)))
+		goto out;
+	/* One allocation instead of a copy at every doubling. */
+	if (bytes > (uint64_t)count * VV_SEAL_OVERHEAD && bytes - (uint64_t)count * VV_SEAL_OVERHEAD <= SIZE_MAX &&
+	    (rc = vv_sbuf_reserve(out, (size_t)(bytes - (uint64_t)count * VV_SEAL_OVERHEAD))))
 		goto out;
 	for (i = 0; !last; i++) {
 		rc = vv_store_result_open_chunk(s, id, key, i, out, &last);

@@ -180,10 +180,8 @@ int vv_store_delete_sample(vv_store *s, const char *pseudonym, size_t *jobs_dele
 	/* The WAL still holds the pages as they were before the delete: copy the
 	 * zeroed pages into the database and empty the WAL. */
 	src = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
-	if (src != SQLITE_OK) {
+	if (src != SQLITE_OK)
 		rc = vv_store_sql_err(s->db, src, "delete sample: checkpoint");
-		goto out;
-	}
 	vv_store_unlock(s);
 	locked = false;
 	if (jobs_deleted)

@@ -288,7 +288,7 @@ static void test_migrates_v1(void **state)
 
 	s = open_store();
 	assert_int_equal(vv_store_job_get(s, id1, &j), 0);
-	assert_int_equal(j.state, VV_JOB_QUEUED);  /* was running */
+	assert_int_equal(j.state, VV_STORE_QUEUED);  /* was running */
 	assert_true(j.result_complete);             /* backfilled by migration 2 */
 	assert_int_equal(j.chunks_done, 1);
 	assert_false(j.verified);
@@ -370,7 +370,7 @@ static void test_submit_is_durable_and_complete(void **state)
 	assert_string_equal(j.sample, "PAT-001");
 	assert_string_equal(j.submitter, "CN=alice,O=Lab");
 	assert_string_equal(j.format, "vcf");
-	assert_int_equal(j.state, VV_JOB_QUEUED);
+	assert_int_equal(j.state, VV_STORE_QUEUED);
 	assert_int_equal(j.ct_bytes, sizeof data);
 	assert_memory_equal(j.ct_sha256, ct, 32);
 	assert_true(j.verified);
@@ -400,7 +400,7 @@ static void test_submit_is_durable_and_complete(void **state)
 	/* Durable: another opening sees both, untouched. */
 	s = open_store();
 	assert_int_equal(vv_store_job_get(s, id, &j), 0);
-	assert_int_equal(j.state, VV_JOB_QUEUED);
+	assert_int_equal(j.state, VV_STORE_QUEUED);
 	assert_int_equal(spool_entries(), 2);
 	vv_store_close(s);
 }
@@ -452,7 +452,7 @@ static void test_upload_refusals_leave_nothing(void **state)
 	sub.format = "VCF;drop";
 	assert_int_equal(vv_store_upload_commit(u, &sub, id), VV_ERR_INVAL);
 	assert_int_equal(spool_entries(), 1);
-	assert_int_equal(vv_store_job_count(s, VV_JOB_QUEUED, &n), 0);
+	assert_int_equal(vv_store_job_count(s, VV_STORE_QUEUED, &n), 0);
 	assert_int_equal(n, 1);
 	vv_store_close(s);
 }
@@ -489,9 +489,9 @@ static void test_orphans_removed_on_open(void **state)
 	assert_int_equal(spool_entries(), 1);
 	assert_int_equal(access(path_of(orphan), F_OK), -1);
 	assert_int_equal(vv_store_job_get(s, id, &j), 0);
-	assert_int_equal(j.state, VV_JOB_QUEUED);
+	assert_int_equal(j.state, VV_STORE_QUEUED);
 	assert_int_equal(vv_store_job_get(s, gone, &j), 0);
-	assert_int_equal(j.state, VV_JOB_FAILED);
+	assert_int_equal(j.state, VV_STORE_FAILED);
 	assert_int_equal(j.error_code, VV_ERR_NOTFOUND);
 	assert_non_null(strstr(j.error_msg, "spool file missing"));
 	vv_store_close(s);
@@ -535,11 +535,11 @@ static void test_job_lifecycle(void **state)
 	/* Claims go oldest first and count attempts. */
 	assert_int_equal(vv_store_job_claim(s, &j), 1);
 	assert_string_equal(j.id, a);
-	assert_int_equal(j.state, VV_JOB_RUNNING);
+	assert_int_equal(j.state, VV_STORE_RUNNING);
 	assert_int_equal(j.attempts, 1);
 	assert_int_equal(vv_store_job_claim(s, &j), 1);
 	assert_string_equal(j.id, b);
-	assert_int_equal(vv_store_job_count(s, VV_JOB_RUNNING, &n), 0);
+	assert_int_equal(vv_store_job_count(s, VV_STORE_RUNNING, &n), 0);
 	assert_int_equal(n, 2);
 
 	assert_int_equal(vv_store_job_progress(s, a, 5, 10), 0);
@@ -562,7 +562,7 @@ static void test_job_lifecycle(void **state)
 	assert_int_equal(vv_store_chunk_put(s, a, 0, true, sealed, 1 + VV_SEAL_OVERHEAD), 0);
 	assert_int_equal(vv_store_job_finish(s, a), 0);
 	assert_int_equal(vv_store_job_get(s, a, &j), 0);
-	assert_int_equal(j.state, VV_JOB_DONE);
+	assert_int_equal(j.state, VV_STORE_DONE);
 	assert_int_equal(vv_store_job_cancel(s, a), VV_ERR_STATE);
 	assert_int_equal(vv_store_job_fail(s, a, VV_ERR_INTERNAL, "x"), VV_ERR_STATE);
 
@@ -570,14 +570,14 @@ static void test_job_lifecycle(void **state)
 	assert_int_equal(vv_store_job_cancel(s, b), 0);
 	assert_int_equal(vv_store_job_cancel(s, b), VV_ERR_STATE);
 	assert_int_equal(vv_store_job_get(s, b, &j), 0);
-	assert_int_equal(j.state, VV_JOB_CANCELLED);
+	assert_int_equal(j.state, VV_STORE_CANCELLED);
 	assert_int_equal(vv_store_job_fail(s, c, 5, "positive"), VV_ERR_INVAL);
 	assert_int_equal(vv_store_job_fail(s, c, VV_ERR_AUTH, "plaintext checksum mismatch"), 0);
 	assert_int_equal(vv_store_job_get(s, c, &j), 0);
-	assert_int_equal(j.state, VV_JOB_FAILED);
+	assert_int_equal(j.state, VV_STORE_FAILED);
 	assert_int_equal(j.error_code, VV_ERR_AUTH);
 	assert_string_equal(j.error_msg, "plaintext checksum mismatch");
-	assert_string_equal(vv_job_state_name(j.state), "failed");
+	assert_string_equal(vv_store_state_name(j.state), "failed");
 	assert_int_equal(vv_store_job_claim(s, &j), 0);  /* nothing queued */
 	/* Control characters never reach a stored message. */
 	assert_int_equal(submit(s, "S1", "CN=alice", data, sizeof data, NULL, c), 0);
@@ -622,7 +622,7 @@ static void test_running_requeued_on_reopen(void **state)
 
 	s = open_store();
 	assert_int_equal(vv_store_job_get(s, id, &j), 0);
-	assert_int_equal(j.state, VV_JOB_QUEUED);
+	assert_int_equal(j.state, VV_STORE_QUEUED);
 	assert_int_equal(j.chunks_done, 1);
 	assert_int_equal(vv_store_job_claim(s, &j), 1);
 	assert_int_equal(j.attempts, 2);
@@ -901,7 +901,7 @@ static void test_delete_sample_shreds(void **state)
 	/* Other samples are untouched. */
 	expect_result(s, idb, kb, "result of B");
 	assert_int_equal(vv_store_job_get(s, idb, &j), 0);
-	assert_int_equal(j.state, VV_JOB_DONE);
+	assert_int_equal(j.state, VV_STORE_DONE);
 	assert_int_equal(vv_store_delete_sample(s, "A", NULL), VV_ERR_NOTFOUND);
 	vv_store_close(s);
 	assert_false(anywhere(wrapped, sizeof wrapped));
@@ -966,7 +966,7 @@ static void test_threads_share_a_store(void **state)
 		assert_int_equal(pthread_join(t[i], NULL), 0);
 		assert_int_equal(a[i].failed, 0);
 	}
-	assert_int_equal(vv_store_job_count(s, VV_JOB_QUEUED, &n), 0);
+	assert_int_equal(vv_store_job_count(s, VV_STORE_QUEUED, &n), 0);
 	assert_int_equal(n, 32);
 	for (int i = 0; i < 4; i++) {
 		a[i].claimed = 0;
@@ -978,7 +978,7 @@ static void test_threads_share_a_store(void **state)
 		total += a[i].claimed;
 	}
 	assert_int_equal(total, 32);  /* each job claimed exactly once */
-	assert_int_equal(vv_store_job_count(s, VV_JOB_CANCELLED, &n), 0);
+	assert_int_equal(vv_store_job_count(s, VV_STORE_CANCELLED, &n), 0);
 	assert_int_equal(n, 32);
 	assert_int_equal(spool_entries(), 32);
 	vv_store_close(s);
@@ -997,7 +997,7 @@ static size_t check_invariant(vv_store *s)
 	for (size_t i = 0; i < n; i++) {
 		char path[512], *buf = NULL;
 		size_t len = 0;
-		assert_int_equal(jobs[i].state, VV_JOB_QUEUED);
+		assert_int_equal(jobs[i].state, VV_STORE_QUEUED);
 		assert_int_equal(vv_store_job_spool_path(s, jobs[i].id, path, sizeof path), 0);
 		assert_int_equal(vv_read_file(path, 1 << 20, &buf, &len), 0);
 		assert_int_equal(len, jobs[i].ct_bytes);
@@ -1118,7 +1118,7 @@ static void test_crash_after_accept_keeps_job(void **state)
 	s = open_store();
 	assert_int_equal(check_invariant(s), 1);
 	assert_int_equal(vv_store_job_get(s, ids[0], &j), 0);
-	assert_int_equal(j.state, VV_JOB_QUEUED);
+	assert_int_equal(j.state, VV_STORE_QUEUED);
 	assert_int_equal(j.ct_bytes, 5096);
 	vv_store_close(s);
 }
@@ -1204,6 +1204,66 @@ static void test_named_upload_fallback(void **state)
 	vv_store_close(s);
 }
 
+/* A deletion killed at any point: the sample is whole or wholly gone (no
+ * job, no file), and the other sample is untouched. */
+static void test_crash_during_delete(void **state)
+{
+	uint8_t data[512];
+	char id[VV_STORE_ID_LEN + 1], idb[VV_STORE_ID_LEN + 1], c;
+	vv_store *s;
+	vv_store_job *jobs = NULL;
+	size_t n;
+	int p[2], status, exists, gone = 0;
+	pid_t pid;
+
+	(void)state;
+	fill(data, sizeof data, 10);
+	srand(777);
+	s = open_store();
+	make_sample(s, "B", NULL);
+	assert_int_equal(submit(s, "B", "CN=b", data, sizeof data, NULL, idb), 0);
+	vv_store_close(s);
+	for (int round = 0; round < 6; round++) {
+		s = open_store();
+		if (vv_store_sample_exists(s, "A") == 0) {
+			make_sample(s, "A", NULL);
+			for (int i = 0; i < 20; i++)
+				assert_int_equal(submit(s, "A", "CN=a", data, sizeof data, NULL, id), 0);
+		}
+		vv_store_close(s);
+		assert_int_equal(pipe(p), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			close(p[0]);
+			if (vv_store_open(dir, &s) || write(p[1], "d", 1) != 1)
+				_exit(2);
+			(void)!vv_store_delete_sample(s, "A", NULL);
+			for (;;)
+				pause();  /* wait for the kill wherever it lands */
+		}
+		close(p[1]);
+		assert_int_equal(read(p[0], &c, 1), 1);
+		close(p[0]);
+		struct timespec ts = {0, (long)(rand() % 20000) * 1000};
+		nanosleep(&ts, NULL);
+		kill(pid, SIGKILL);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		s = open_store();
+		exists = vv_store_sample_exists(s, "A");
+		assert_true(exists == 0 || exists == 1);
+		n = check_invariant(s);
+		assert_int_equal(n, exists ? 21 : 1);
+		assert_int_equal(vv_store_job_list(s, "CN=b", 0, &jobs, &n), 0);
+		assert_int_equal(n, 1);
+		assert_string_equal(jobs[0].id, idb);
+		free(jobs);
+		gone += !exists;
+		vv_store_close(s);
+	}
+	(void)gone;  /* timing decides how many rounds got through; both outcomes are checked */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1225,6 +1285,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_crash_during_upload_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_after_accept_keeps_job, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_anywhere_keeps_invariant, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_during_delete, setup, teardown),
 	};
 
 	if (vv_core_init() != 0)
