@@ -90,6 +90,16 @@ void vv_daemon_summary_decode(const uint8_t in[VV_DAEMON_SUMMARY_LEN], struct vv
  * characters of [0-9A-Za-z_-], or an unknown format). */
 int vv_daemon_seal_id(const char *job_id, enum vv_out_format fmt, char *out, size_t cap) VV_MUST_CHECK;
 
+/* Opens one sealed result chunk of format fmt (as a worker sealed it and
+ * the store kept it) and appends its plaintext to out (secure memory: the
+ * monitor streams it inside TLS).  Open chunks 0, 1, ... in order and
+ * expect last on the final one (core.h, result chunks).  Returns 0,
+ * VV_ERR_AUTH (tampered, another job, format, index or position, or the
+ * wrong key: nothing is appended), VV_ERR_FORMAT, VV_ERR_INVAL, VV_ERR_RANGE,
+ * VV_ERR_NOMEM. */
+int vv_daemon_result_open(const uint8_t key[VV_KEY_LEN], const char *job_id, enum vv_out_format fmt,
+			  uint64_t index, bool last, const uint8_t *sealed, size_t n, vv_sbuf *out) VV_MUST_CHECK;
+
 /* ---- the worker: `varvaultd --worker` ---- */
 
 /* Runs one job over the socketpair fd (VV_IPC_FD) and returns the process

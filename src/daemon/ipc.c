@@ -233,3 +233,24 @@ int vv_daemon_seal_id(const char *job_id, enum vv_out_format fmt, char *out, siz
 		return vv_errf(VV_ERR_INVAL, "job id: no room for the seal id");
 	return 0;
 }
+
+int vv_daemon_result_open(const uint8_t key[VV_KEY_LEN], const char *job_id, enum vv_out_format fmt,
+			  uint64_t index, bool last, const uint8_t *sealed, size_t n, vv_sbuf *out)
+{
+	char id[VV_SEAL_MAX_ID];
+	size_t at = out->len;
+	int rc;
+
+	if ((rc = vv_daemon_seal_id(job_id, fmt, id, sizeof id)) != 0)
+		return rc;
+	if (n < VV_SEAL_OVERHEAD)
+		return vv_errf(VV_ERR_FORMAT, "result chunk %llu shorter than its seal", (unsigned long long)index);
+	if (index > UINT32_MAX)
+		return vv_errf(VV_ERR_RANGE, "result chunk index over 2^32");
+	if ((rc = vv_sbuf_reserve(out, n - VV_SEAL_OVERHEAD)) != 0)
+		return rc;
+	if ((rc = vv_open_chunk(key, id, (uint32_t)index, last, sealed, n, out->data + at)) != 0)
+		return rc;
+	out->len = at + n - VV_SEAL_OVERHEAD;
+	return 0;
+}

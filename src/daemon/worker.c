@@ -402,6 +402,7 @@ int vv_daemon_worker_main(int fd)
 	int rc;
 
 	memset(&w, 0, sizeof w);
+	vv_err_clear();
 	w.fd = fd;
 	vv_sbuf_init(&w.msg, VV_IPC_MAX_PAYLOAD);
 	if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {

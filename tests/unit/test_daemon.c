@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -128,7 +129,9 @@ struct store {
 	uint64_t chunks;             /* stored: the next index */
 	bool last;
 	int64_t stop_at;             /* on_chunk refuses after storing this index; -1: never */
-	bool kill_at_start;
+	int64_t kill_at;             /* on_chunk SIGKILLs the worker after storing this index */
+	bool kill_at_start, check_env;
+	int env_checked;             /* 1: the worker's environment was as expected */
 	pid_t pid;
 	uint64_t progress_calls, progress_done;
 };
@@ -137,6 +140,7 @@ static void store_init(struct store *s)
 {
 	memset(s, 0, sizeof *s);
 	s->stop_at = -1;
+	s->kill_at = -1;
 	for (int f = 0; f < VV_OUT_NFORMATS; f++)
 		vv_sbuf_init(&s->out[f], 0);
 }
@@ -154,31 +158,25 @@ static int on_chunk(void *ctx, const struct vv_runner_chunk *c)
 	assert_int_equal(c->index, s->chunks);
 	assert_false(s->last);
 	for (int f = 0; f < VV_OUT_NFORMATS; f++) {
-		char id[VV_SEAL_MAX_ID];
-		size_t n;
-		uint8_t *plain;
+		enum vv_out_format fmt = (enum vv_out_format)(f + 1);
+		size_t before = s->out[f].len;
 
 		if (!c->sealed[f])
 			continue;
-		n = c->sealed_len[f] - VV_SEAL_OVERHEAD;
-		plain = vv_secret_alloc(n);
-		assert_non_null(plain);
-		assert_int_equal(vv_daemon_seal_id("job-1", (enum vv_out_format)(f + 1), id, sizeof id), 0);
-		assert_int_equal(vv_open_chunk(result_key, id, (uint32_t)c->index, c->last, c->sealed[f],
-					       c->sealed_len[f], plain), 0);
-		/* bound to its format, index and position */
-		if (f > 0) {
-			char other[VV_SEAL_MAX_ID];
-			assert_int_equal(vv_daemon_seal_id("job-1", (enum vv_out_format)f, other, sizeof other), 0);
-			assert_int_equal(vv_open_chunk(result_key, other, (uint32_t)c->index, c->last, c->sealed[f],
-						       c->sealed_len[f], plain), VV_ERR_AUTH);
-		}
-		assert_int_equal(vv_open_chunk(result_key, id, (uint32_t)c->index + 1, c->last, c->sealed[f],
-					       c->sealed_len[f], plain), VV_ERR_AUTH);
-		assert_int_equal(vv_open_chunk(result_key, id, (uint32_t)c->index, c->last, c->sealed[f],
-					       c->sealed_len[f], plain), 0);
-		assert_int_equal(vv_sbuf_append(&s->out[f], plain, n), 0);
-		vv_secret_free(plain);
+		/* bound to its job, format, index and position */
+		if (f > 0)
+			assert_int_equal(vv_daemon_result_open(result_key, "job-1", fmt - 1, c->index, c->last,
+							       c->sealed[f], c->sealed_len[f], &s->out[f]), VV_ERR_AUTH);
+		assert_int_equal(vv_daemon_result_open(result_key, "job-2", fmt, c->index, c->last, c->sealed[f],
+						       c->sealed_len[f], &s->out[f]), VV_ERR_AUTH);
+		assert_int_equal(vv_daemon_result_open(result_key, "job-1", fmt, c->index + 1, c->last, c->sealed[f],
+						       c->sealed_len[f], &s->out[f]), VV_ERR_AUTH);
+		assert_int_equal(vv_daemon_result_open(result_key, "job-1", fmt, c->index, !c->last, c->sealed[f],
+						       c->sealed_len[f], &s->out[f]), VV_ERR_AUTH);
+		assert_int_equal(s->out[f].len, before);
+		assert_int_equal(vv_daemon_result_open(result_key, "job-1", fmt, c->index, c->last, c->sealed[f],
+						       c->sealed_len[f], &s->out[f]), 0);
+		assert_int_equal(s->out[f].len, before + c->sealed_len[f] - VV_SEAL_OVERHEAD);
 	}
 	assert_true(s->chunks < 64);
 	memcpy(s->state[s->chunks], c->state, VV_INTERPRET_STATE_LEN);
@@ -186,6 +184,8 @@ static int on_chunk(void *ctx, const struct vv_runner_chunk *c)
 	s->last = c->last;
 	if (s->stop_at >= 0 && (int64_t)c->index == s->stop_at)
 		return VV_ERR_CANCELLED;
+	if (s->kill_at >= 0 && (int64_t)c->index == s->kill_at)
+		assert_int_equal(kill(s->pid, SIGKILL), 0);
 	return 0;
 }
 
@@ -203,6 +203,28 @@ static void on_start(void *ctx, pid_t pid)
 	struct store *s = ctx;
 
 	s->pid = pid;
+	if (s->check_env) {
+		/* the worker (blocked on our body, so alive) keeps OPENBLAS_* and
+		 * nothing else of ours */
+		char path[64], env[8192];
+		size_t n = 0;
+		FILE *f;
+
+		snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+		if ((f = fopen(path, "rb")) != NULL) {
+			n = fread(env, 1, sizeof env - 1, f);
+			fclose(f);
+		}
+		if (n > 0) {
+			bool blas = false, other = false;
+			env[n] = '\0';
+			for (size_t i = 0; i < n; i += strlen(env + i) + 1) {
+				blas |= !strcmp(env + i, "OPENBLAS_VERBOSE=0");
+				other |= !strncmp(env + i, "VV_TEST_SECRET=", 15);
+			}
+			s->env_checked = blas && !other ? 1 : -1;
+		}
+	}
 	if (s->kill_at_start)
 		assert_int_equal(kill(pid, SIGKILL), 0);
 }
@@ -249,9 +271,16 @@ static void test_worker_result_equals_annotate(void **state)
 	if (!ready)
 		skip();
 	store_init(&s);
+	s.check_env = true;
+	assert_int_equal(setenv("VV_TEST_SECRET", "x", 1), 0);
+	assert_int_equal(setenv("OPENBLAS_VERBOSE", "0", 1), 0);
 	j = job_for(&s);
 	assert_int_equal(vv_daemon_run_job(&j, &res), 0);
 	assert_string_equal(res.reason, "");
+	/* where /proc lets us look (it may not, for a non-dumpable process) */
+	assert_int_not_equal(s.env_checked, -1);
+	if (s.env_checked == 0)
+		print_message("the worker's environment could not be read: not checked\n");
 	assert_true(WIFEXITED(res.wait_status) && WEXITSTATUS(res.wait_status) == 0);
 	/* several chunks, one per 32 variants */
 	assert_int_equal(res.sum.variants, 274);
@@ -296,6 +325,41 @@ static void test_worker_resumes_after_a_stop(void **state)
 		assert_expected(&s);
 		store_done(&s);
 	}
+}
+
+/* A crash mid-run: SIGKILL after chunk 2 is stored.  Chunks the worker
+ * had sent before it died still arrive and are stored; the job resumes
+ * after the last of them.  (A worker fast enough to finish before the
+ * signal lands leaves a whole result: also correct.) */
+static void test_worker_resumes_after_sigkill(void **state)
+{
+	struct store s;
+	struct vv_runner_job j;
+	struct vv_runner_result res;
+	int rc;
+
+	(void)state;
+	if (!ready)
+		skip();
+	store_init(&s);
+	s.kill_at = 2;
+	j = job_for(&s);
+	rc = vv_daemon_run_job(&j, &res);
+	assert_true(s.chunks >= 3);
+	if (rc != 0) {
+		assert_int_equal(rc, VV_ERR_WORKER);
+		assert_string_equal(res.reason, "worker killed by signal 9");
+		assert_false(s.last);
+		s.kill_at = -1;
+		j.resume_chunk = s.chunks;
+		j.resume_state = s.state[s.chunks - 1];
+		j.resume_state_len = VV_INTERPRET_STATE_LEN;
+		assert_int_equal(vv_daemon_run_job(&j, &res), 0);
+	} else {
+		print_message("the worker finished before SIGKILL: no resume to test\n");
+	}
+	assert_expected(&s);
+	store_done(&s);
 }
 
 static void test_worker_killed_by_a_signal(void **state)
@@ -423,15 +487,103 @@ static void test_runner_failures_are_stated(void **state)
 	store_done(&s);
 }
 
+/* A "worker" that is a shell script: what a compromised worker might do. */
+static void fake_worker(const char *path, const char *body)
+{
+	FILE *f;
+
+	assert_non_null(f = fopen(path, "w"));
+	fprintf(f, "#!/bin/sh\n%s\n", body);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(path, 0700), 0);
+}
+
+static void test_runner_survives_a_hostile_worker(void **state)
+{
+	char fake[4300];
+	struct store s;
+	struct vv_runner_job j;
+	struct vv_runner_result res;
+
+	(void)state;
+	if (!ready)
+		skip();
+	snprintf(fake, sizeof fake, "%s/fake-worker", dir);
+	store_init(&s);
+	j = job_for(&s);
+	j.worker = fake;
+	/* a message length over the cap */
+	fake_worker(fake, "printf '\\022\\000\\000\\000\\377\\377\\377\\377' >&3; exec sleep 30");
+	assert_int_equal(vv_daemon_run_job(&j, &res), VV_ERR_WORKER);
+	assert_non_null(strstr(res.reason, "protocol"));
+	assert_true(WIFSIGNALED(res.wait_status));
+	/* a chunk message of the wrong shape */
+	fake_worker(fake, "printf '\\022\\000\\000\\000\\000\\000\\000\\000' >&3; exec sleep 30");
+	assert_int_equal(vv_daemon_run_job(&j, &res), VV_ERR_WORKER);
+	assert_non_null(strstr(res.reason, "protocol"));
+	/* silence until the time limit: killed, the runner returns */
+	fake_worker(fake, "exec sleep 30");
+	j.time_limit = 0.5;
+	assert_int_equal(vv_daemon_run_job(&j, &res), VV_ERR_TIME_LIMIT);
+	assert_true(WIFSIGNALED(res.wait_status));
+	/* an exit without a word */
+	fake_worker(fake, "exit 7");
+	j.time_limit = 300;
+	assert_int_equal(vv_daemon_run_job(&j, &res), VV_ERR_WORKER);
+	assert_string_equal(res.reason, "worker exited with status 7 before its result");
+	assert_int_equal(s.chunks, 0);
+	store_done(&s);
+}
+
+static void test_ipc_bounds(void **state)
+{
+	int sv[2];
+	uint32_t type, hdr[2] = {VV_IPC_PROGRESS, VV_IPC_MAX_PAYLOAD + 1};
+	vv_sbuf b;
+	uint8_t big[16];
+
+	(void)state;
+	vv_sbuf_init(&b, VV_IPC_MAX_PAYLOAD);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	/* a message round trip, two parts */
+	assert_int_equal(vv_daemon_ipc_send2(sv[0], VV_IPC_BODY, "ab", 2, "cd", 2, 0), 0);
+	assert_int_equal(vv_daemon_ipc_recv(sv[1], &type, &b, 0), 0);
+	assert_int_equal(type, VV_IPC_BODY);
+	assert_int_equal(b.len, 4);
+	assert_memory_equal(b.data, "abcd", 4);
+	/* over the cap: refused when sending and when receiving */
+	assert_int_equal(vv_daemon_ipc_send2(sv[0], VV_IPC_BODY, big, VV_IPC_MAX_PAYLOAD, big, 1, 0), VV_ERR_RANGE);
+	assert_int_equal(write(sv[0], hdr, sizeof hdr), (ssize_t)sizeof hdr);
+	assert_int_equal(vv_daemon_ipc_recv(sv[1], &type, &b, 0), VV_ERR_FORMAT);
+	/* the peer gone, inside a message and at a boundary */
+	hdr[1] = 10;
+	assert_int_equal(write(sv[0], hdr, sizeof hdr), (ssize_t)sizeof hdr);
+	assert_int_equal(write(sv[0], "abc", 3), 3);
+	close(sv[0]);
+	assert_int_equal(vv_daemon_ipc_recv(sv[1], &type, &b, 0), VV_ERR_TRUNCATED);
+	assert_int_equal(vv_daemon_ipc_recv(sv[1], &type, &b, 0), VV_ERR_TRUNCATED);
+	assert_int_equal(vv_daemon_ipc_send(sv[1], VV_IPC_BODY, "x", 1, 0), VV_ERR_TRUNCATED);
+	close(sv[1]);
+	/* a deadline already passed on a non-blocking socket with nothing to read */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	assert_int_equal(vv_daemon_ipc_recv(sv[1], &type, &b, vv_seconds() - 1), VV_ERR_TIME_LIMIT);
+	close(sv[0]);
+	close(sv[1]);
+	vv_sbuf_done(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_worker_result_equals_annotate),
 		cmocka_unit_test(test_worker_resumes_after_a_stop),
+		cmocka_unit_test(test_worker_resumes_after_sigkill),
 		cmocka_unit_test(test_worker_killed_by_a_signal),
 		cmocka_unit_test(test_worker_refuses_a_wrong_checksum),
 		cmocka_unit_test(test_worker_refuses_tampered_ciphertext),
 		cmocka_unit_test(test_runner_failures_are_stated),
+		cmocka_unit_test(test_runner_survives_a_hostile_worker),
+		cmocka_unit_test(test_ipc_bounds),
 	};
 	(void)fx_load; /* the fixture's loader; this test loads from files */
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -481,6 +481,8 @@ static void test_chunks_resume_at_every_chunk(void **state)
 	}
 	/* the demo VCF has variants closer than the window: some were held */
 	assert_true(rescored > full.n - 1);
+	print_message("resuming at each of %zu chunks re-scored %llu variants in all\n", full.n - 1,
+		      (unsigned long long)rescored);
 	chunks_done(&full);
 }
 
