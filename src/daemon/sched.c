@@ -100,8 +100,19 @@ static int open_part(struct vv_daemon *d, const char *job, const uint8_t *key, u
 		return rc;
 	if ((rc = unpack(blob, n, which, &p, &len)) != 0 || (rc = part_id(job, which, sid, sizeof sid)) != 0)
 		goto out;
-	if (len < VV_SEAL_OVERHEAD) {
+	if (which > 0 && len == 0) {
 		rc = vv_errf(VV_ERR_NOTFOUND, "job %s: chunk %u holds no such format", job, idx);
+		goto out;
+	}
+	if (which > 0) {
+		/* A format's chunk: the runner's seal id for it. */
+		rc = vv_daemon_result_open(key, job, (enum vv_out_format)which, idx, *last, p, len, out);
+		if (rc != 0)
+			(void)vv_err_prefix(rc, "job %s: chunk %u: ", job, idx);
+		goto out;
+	}
+	if (len < VV_SEAL_OVERHEAD) {
+		rc = vv_errf(VV_ERR_FORMAT, "job %s: chunk %u: state too short", job, idx);
 		goto out;
 	}
 	if ((rc = vv_sbuf_reserve(out, len - VV_SEAL_OVERHEAD)) != 0)

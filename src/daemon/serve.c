@@ -80,7 +80,7 @@ static json_object *job_json(const vv_store_job *j)
 
 	json_object_object_add(o, "job", json_object_new_string(j->id));
 	json_object_object_add(o, "sample", json_object_new_string(j->sample));
-	json_object_object_add(o, "state", json_object_new_string(vv_job_state_name(j->state)));
+	json_object_object_add(o, "state", json_object_new_string(vv_store_state_name(j->state)));
 	json_object_object_add(o, "format", json_object_new_string(j->format));
 	json_object_object_add(o, "created_at", json_object_new_int64(j->created_at));
 	json_object_object_add(o, "updated_at", json_object_new_int64(j->updated_at));
@@ -95,7 +95,7 @@ static json_object *job_json(const vv_store_job *j)
 	json_object_object_add(o, "progress", p);
 	json_object_object_add(o, "chunks", json_object_new_int64(j->chunks_done));
 	json_object_object_add(o, "attempts", json_object_new_int64(j->attempts));
-	if (j->state == VV_JOB_FAILED) {
+	if (j->state == VV_STORE_FAILED) {
 		json_object *e = json_object_new_object();
 		json_object_object_add(e, "code", json_object_new_string(vv_net_err_code(j->error_code)));
 		json_object_object_add(e, "message", json_object_new_string(j->error_msg));
@@ -147,8 +147,8 @@ static int verb_health(struct rq *x)
 	unsigned nconn;
 	int rc;
 
-	if ((rc = vv_store_job_count(x->d->store, VV_JOB_QUEUED, &queued)) != 0 ||
-	    (rc = vv_store_job_count(x->d->store, VV_JOB_RUNNING, &running)) != 0) {
+	if ((rc = vv_store_job_count(x->d->store, VV_STORE_QUEUED, &queued)) != 0 ||
+	    (rc = vv_store_job_count(x->d->store, VV_STORE_RUNNING, &running)) != 0) {
 		json_object_put(o);
 		return send_err(x, rc);
 	}
@@ -343,7 +343,7 @@ static int verb_cancel(struct rq *x)
 
 	if ((rc = get_job(x, &j)) != 0 || (rc = vv_store_job_cancel(x->d->store, j.id)) != 0)
 		return send_err(x, rc);
-	if (j.state == VV_JOB_QUEUED)
+	if (j.state == VV_STORE_QUEUED)
 		vv_sched_job_ended(x->d, j.id);
 	else
 		vv_sched_kill_job(x->d->sched, j.id);
@@ -374,7 +374,7 @@ static int verb_delete(struct rq *x)
 		return send_err(x, rc);
 	}
 	for (size_t i = 0; i < n; i++)
-		if (!strcmp(v[i].sample, sample) && v[i].state == VV_JOB_RUNNING)
+		if (!strcmp(v[i].sample, sample) && v[i].state == VV_STORE_RUNNING)
 			vv_sched_kill_job(x->d->sched, v[i].id);
 	free(v);
 	vv_log(VV_LOG_INFO, "a sample and its %zu job(s) deleted by %s", deleted, x->who);
@@ -409,8 +409,8 @@ static int verb_result(struct rq *x)
 		return send_err(x, rc);
 	if (vv_out_format_parse(fname ? fname : j.format, &fmt) != 0)
 		return send_err(x, vv_errf(VV_ERR_PROTO, "format: vcf, json or tsv"));
-	if (j.state != VV_JOB_DONE)
-		return send_err(x, vv_errf(VV_ERR_STATE, "job %s is %s, not done", j.id, vv_job_state_name(j.state)));
+	if (j.state != VV_STORE_DONE)
+		return send_err(x, vv_errf(VV_ERR_STATE, "job %s is %s, not done", j.id, vv_store_state_name(j.state)));
 	if (!(key = vv_secret_alloc(VV_KEY_LEN)))
 		return send_err(x, vv_errf(VV_ERR_NOMEM, "result"));
 	if ((rc = vv_store_sample_key(d->store, d->master, j.sample, false, key)) != 0 ||
