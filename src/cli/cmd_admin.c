@@ -696,6 +696,18 @@ static int client_issue(const struct vv_dconf *dc, const char *name, const char 
 	size_t calen;
 	int rc;
 
+	/* The role first: a refused issue must leave no certificate behind. */
+	{
+		vv_net_access *a = NULL;
+		bool known = false;
+		if ((rc = vv_net_access_load(dc->access, &a)) != 0)
+			return rc;
+		for (int v = 0; v < VV_VERB_COUNT; v++)
+			known = known || vv_net_access_allows(a, role, (enum vv_net_verb)v);
+		vv_net_access_free(a);
+		if (!known)
+			return vv_errf(VV_ERR_INVAL, "%s: role '%s' is not defined there", dc->access, role);
+	}
 	if ((rc = make_dir(dir, 0700, true)) != 0 || (rc = abs_path(dir, adir)) != 0)
 		return rc;
 	if (!(crt = vv_dconf_join(adir, "client.crt")) || !(key = vv_dconf_join(adir, "client.key")) ||

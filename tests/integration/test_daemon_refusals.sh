@@ -120,7 +120,8 @@ out=$(proto unknown-verb "${AUTH[@]}")
 serves "bad frames"
 
 # one byte a second from one client; another's full flow goes through
-proto slow 590 "${AUTH[@]}" >"$T/slow.out" 2>&1 &
+# (python itself in the background, so that $! is the process to stop)
+$PROTO "$SOCK" slow 590 --ca "$CA" "${AUTH[@]}" >"$T/slow.out" 2>&1 &
 SLOW=$!
 sleep 1
 J=$(timeout 300 "$V" submit --config "$T/alice/client.conf" --sample S1 --encrypt-to "$T/etc/appliance.pub" "$VCF") ||
@@ -132,7 +133,7 @@ kill -0 $SLOW 2>/dev/null || fail "the slow client ended first: $(cat "$T/slow.o
 # connection cap (6): the slow one and five more hold every slot
 PIDS=()
 for i in 1 2 3 4 5; do
-	proto slow 590 "${AUTH[@]}" >/dev/null 2>&1 &
+	$PROTO "$SOCK" slow 590 --ca "$CA" "${AUTH[@]}" >/dev/null 2>&1 &
 	PIDS+=($!)
 done
 for _ in $(seq 1 100); do
@@ -146,7 +147,7 @@ done
 grep -q "connection refused: 6 connections open" "$T/daemon.log" || fail "the cap: log says why"
 kill $SLOW "${PIDS[@]}" 2>/dev/null || true
 wait $SLOW "${PIDS[@]}" 2>/dev/null || true
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do
 	vv alice health >/dev/null 2>&1 && break
 	sleep 0.1
 done
