@@ -167,7 +167,7 @@ check: deps
 	@O=$(O) PYTHON=$(PYTHON) SANITIZE=$(SANITIZE) tests/run.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory SANITIZE=0 build/varvault build/varvault-admin $(BENCH_SRC:bench/%.c=build/bench/%)
+	@$(MAKE) --no-print-directory SANITIZE=0 build/varvault build/varvault-admin build/varvaultd $(BENCH_SRC:bench/%.c=build/bench/%)
 	@PYTHON=$(PYTHON) bench/run.sh
 
 demo: deps
