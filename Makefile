@@ -30,9 +30,9 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 # OpenMP (libgomp), whose thread count src/model/bf16.c sets.
 PKG_LIBS   += -ldnnl -lgomp
 # Each program links only the libraries its own objects need: the client
-# (varvault) runs without OpenBLAS, htslib, json-c, SQLite (DESIGN.md's
+# (varvault) runs without OpenBLAS, htslib or SQLite (DESIGN.md's
 # small client; tests/integration/test_link.sh checks it with readelf).
-VARVAULT_PKGS := libsodium openssl
+VARVAULT_PKGS := libsodium openssl json-c
 VARVAULT_LIBS := $(shell pkg-config --libs $(VARVAULT_PKGS) 2>/dev/null) -lpthread
 ADMIN_LIBS    := $(PKG_LIBS)
 TEST_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
@@ -59,10 +59,10 @@ LIB      := $(O)/libvarvault.a
 # option helpers) is shared.  A command file belongs to one program, so the
 # client's objects never reach model, vcf or interpret.
 CLI_SHARED   := src/cli/cli.c
-VARVAULT_SRC := src/cli/varvault.c src/cli/cmd_c4gh.c src/cli/passphrase.c $(CLI_SHARED)
-ADMIN_SRC    := src/cli/varvault-admin.c src/cli/cmd_model.c src/cli/cmd_annotate.c $(CLI_SHARED)
+VARVAULT_SRC := src/cli/varvault.c src/cli/cmd_c4gh.c src/cli/passphrase.c src/cli/cmd_client.c $(CLI_SHARED)
+ADMIN_SRC    := src/cli/varvault-admin.c src/cli/cmd_model.c src/cli/cmd_annotate.c src/cli/cmd_admin.c $(CLI_SHARED)
 VARVAULT_OBJ := $(VARVAULT_SRC:%.c=$(O)/obj/%.o)
-ADMIN_OBJ    := $(ADMIN_SRC:%.c=$(O)/obj/%.o)
+ADMIN_OBJ    := $(ADMIN_SRC:%.c=$(O)/obj/%.o) $(O)/obj/src/daemon/config.o
 # What tests/unit/test_cli.c links: the client's helpers without its main.
 CLI_OBJ      := $(filter-out $(O)/obj/src/cli/varvault.o,$(VARVAULT_OBJ))
 PROGS        := $(O)/varvault $(O)/varvault-admin
@@ -204,11 +204,11 @@ check: deps
 	@O=$(O) PYTHON=$(PYTHON) SANITIZE=$(SANITIZE) tests/run.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory SANITIZE=0 build/varvault build/varvault-admin $(BENCH_SRC:bench/%.c=build/bench/%)
+	@$(MAKE) --no-print-directory SANITIZE=0 build/varvault build/varvault-admin build/varvaultd $(BENCH_SRC:bench/%.c=build/bench/%)
 	@PYTHON=$(PYTHON) bench/run.sh
 
 demo: deps
-	@$(MAKE) --no-print-directory SANITIZE=0 build/varvault build/varvault-admin
+	@$(MAKE) --no-print-directory SANITIZE=0 build/varvault build/varvault-admin build/varvaultd
 	@PYTHON=$(PYTHON) tools/demo.sh
 
 # Mutation testing (tests/mutate.sh): slow, so not part of `make check`.
@@ -237,6 +237,11 @@ install: all
 		$(DESTDIR)$(PREFIX)/share/varvault/models/demo-dna-mlm $(DESTDIR)$(PREFIX)/share/varvault/schema
 	install -m 0755 $(O)/varvault $(DESTDIR)$(PREFIX)/bin/varvault
 	install -m 0755 $(O)/varvault-admin $(DESTDIR)$(PREFIX)/sbin/varvault-admin
+	install -m 0755 $(O)/varvaultd $(DESTDIR)$(PREFIX)/sbin/varvaultd
+	install -d $(DESTDIR)$(PREFIX)/share/man/man5
+	for m in docs/man/*.5; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man5/ || true; done
+	[ -e $(DESTDIR)$(SYSCONFDIR)/varvault/access.conf ] || \
+		install -m 0644 policy/access.conf $(DESTDIR)$(SYSCONFDIR)/varvault/access.conf
 	for m in docs/man/*.1; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man1/ || true; done
 	for m in docs/man/*.8; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man8/ || true; done
 	[ -e $(DESTDIR)$(SYSCONFDIR)/varvault/evidence.conf ] || \
@@ -245,7 +250,8 @@ install: all
 	for f in models/demo-dna-mlm/*; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/share/varvault/models/demo-dna-mlm/ || true; done
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/varvault $(DESTDIR)$(PREFIX)/sbin/varvault-admin
+	rm -f $(DESTDIR)$(PREFIX)/bin/varvault $(DESTDIR)$(PREFIX)/sbin/varvault-admin $(DESTDIR)$(PREFIX)/sbin/varvaultd
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man8/varvaultd.8 $(DESTDIR)$(PREFIX)/share/man/man5/varvaultd.conf.5
 	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/varvault.1 $(DESTDIR)$(PREFIX)/share/man/man1/varvault-admin.1
 	rm -rf $(DESTDIR)$(PREFIX)/share/varvault
 

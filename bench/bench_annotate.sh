@@ -33,7 +33,7 @@ print("  engine      %8.1f %% of the time (%.2f s in the model)" % (100 * e / t,
 NP=${VV_BENCH_PRECISION_VARIANTS:-2000}
 "$PYTHON" bench/make_bench_vcf.py "$T/p.vcf" "$NP"
 for p in fp32 bf16; do
-	if ! "$BIN/varvault-admin" annotate -q --precision $p --model "$MODEL" --reference models/demo/reference.fa.gz \
+	if ! "$BIN/varvault-admin" annotate -q --precision $p --model "$MODEL" --reference demo/reference.fa.gz \
 		--vcf "$T/p.vcf" --format tsv -o "$T/$p.tsv" --threads "$threads" --summary-json "$T/$p.json" 2>"$T/err"; then
 		echo "bf16 vs fp32: $(tail -1 "$T/err")"
 		exit 0

@@ -1,40 +1,63 @@
 #!/bin/bash
-# `make demo`: the main job on the bundled defaults.  The synthetic demo VCF
-# (demo/sample.vcf, no patient data) is encrypted as a lab would
-# encrypt it, decrypted into memory, and interpreted with the bundled model
-# (models/demo-dna-mlm) against the bundled reference and evidence policy.
-# Results land in build/demo/.  (Once varvaultd exists, the demo goes
-# through the daemon.)
+# `make demo`: the appliance end to end on the bundled defaults.  An
+# appliance is made in a temporary folder (varvault-admin init: keys, a local
+# CA, the demo model imported), varvaultd is started on a temporary socket, a
+# client certificate is issued, the synthetic demo VCF (demo/
+# sample.vcf, no patient data) is encrypted on the fly to the appliance's
+# key and submitted over mutual TLS, the client waits with a progress bar,
+# fetches the results (build/demo/), and the daemon is stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VV_BIN:-build}
 MODEL=${VV_DEMO_MODEL:-models/demo-dna-mlm}
 OUT=build/demo
 mkdir -p "$OUT"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+T=$(mktemp -d /tmp/varvault-demo.XXXXXX)
+DPID=
+stop() {
+	[ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null || true
+	rm -rf "$T"
+}
+trap stop EXIT
 
-echo "== 1. the lab encrypts its VCF to the appliance's Crypt4GH key"
-"$BIN/varvault" keygen --nocrypt --sk "$T/appliance.sec" --pk "$T/appliance.pub"
-"$BIN/varvault" encrypt --recipient-pk "$T/appliance.pub" -i demo/sample.vcf -o "$T/sample.vcf.c4gh"
-echo "   demo/sample.vcf -> $(stat -c %s "$T/sample.vcf.c4gh") bytes of Crypt4GH"
+echo "== 1. varvault-admin init: keys, local CA, the model imported, varvaultd.conf"
+"$BIN/varvault-admin" init --state-dir "$T/state" --config-dir "$T/etc" --socket "$T/varvaultd.sock" \
+	--model "$MODEL" --reference demo/reference.fa.gz --evidence policy/evidence.conf | sed 's/^/   /'
+"$BIN/varvault-admin" client issue --config "$T/etc/varvaultd.conf" --name lab-demo --role submitter \
+	-o "$T/client" | sed 's/^/   /'
 
-echo "== 2. decrypted in memory, normalized, scored by $MODEL, graded by policy/evidence.conf"
-for fmt in vcf json tsv; do
-	ext=$fmt
-	[ $fmt = vcf ] && ext=vcf.gz
-	"$BIN/varvault" decrypt --sk "$T/appliance.sec" -i "$T/sample.vcf.c4gh" |
-		"$BIN/varvault-admin" annotate -q --model "$MODEL" --reference demo/reference.fa.gz \
-			--policy policy/evidence.conf --vcf - --format $fmt --force -o "$OUT/result.$ext" \
-			--summary-json "$OUT/summary.json"
+echo "== 2. varvaultd starts"
+"$BIN/varvaultd" --config "$T/etc/varvaultd.conf" 2>"$T/varvaultd.log" &
+DPID=$!
+for _ in $(seq 1 100); do
+	"$BIN/varvault" health --config "$T/client/client.conf" >/dev/null 2>&1 && break
+	sleep 0.1
 done
+"$BIN/varvault" health --config "$T/client/client.conf" | sed 's/^/   /'
 
-echo "== 3. results in $OUT/: result.vcf.gz (bgzipped VCF), result.json, result.tsv"
+echo "== 3. the lab submits its VCF, encrypted on the fly to appliance.pub"
+C=(--config "$T/client/client.conf")
+JOB=$("$BIN/varvault" submit "${C[@]}" --sample DEMO-001 --encrypt-to "$T/etc/appliance.pub" demo/sample.vcf)
+echo "   job $JOB"
+"$BIN/varvault" status "${C[@]}" --wait "$JOB" | sed 's/^/   /'
+"$BIN/varvault" result "${C[@]}" "$JOB" --format vcf -o "$OUT/result.vcf.gz" --force
+"$BIN/varvault" result "${C[@]}" "$JOB" --format json -o "$OUT/result.json" --force
+"$BIN/varvault" result "${C[@]}" "$JOB" --format tsv -o "$OUT/result.tsv" --force
+/usr/bin/python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+s = r.get("summary", {})
+json.dump({"records": s.get("records", 0), "variants": s.get("variants", len(r["variants"])),
+           "scored": s.get("scored", 0), "not_scored": s.get("not_scored", 0),
+           "evidence": {e: sum(1 for v in r["variants"] if v.get("evidence") == e)
+                        for e in sorted({v.get("evidence") for v in r["variants"]} - {None, "none"})}},
+          open(sys.argv[2], "w"))' "$OUT/result.json" "$OUT/summary.json"
+
+echo "== 4. results in $OUT/: result.vcf.gz (bgzipped VCF), result.json, result.tsv"
 /usr/bin/python3 - "$OUT/summary.json" "$OUT/result.tsv" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
-print("   %d records -> %d variants: %d scored, %d kept with a reason; %.1f s (%.1f s in the model)"
-      % (s["records"], s["variants"], s["scored"], s["not_scored"], s["total_seconds"], s["engine_seconds"]))
+print("   %d variants: %d scored, %d kept with a reason" % (s["variants"], s["scored"], s["not_scored"]))
 print("   evidence: " + ", ".join("%s %d" % (k, v) for k, v in s["evidence"].items() if v))
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[2]) if not l.startswith("#")]
 head, rows = rows[0], rows[1:]
@@ -49,3 +72,9 @@ for r in kept:
 PY
 echo "   the evidence policy is UNCALIBRATED and the demo model is not clinically validated"
 echo "   (models/demo-dna-mlm/MODEL_CARD.md)"
+
+echo "== 5. varvaultd stops"
+kill "$DPID"
+wait "$DPID" || true
+DPID=
+sed 's/^/   /' "$T/varvaultd.log"

@@ -45,8 +45,16 @@ int vv_cli_fail(int err, const char *fmt, ...) VV_PRINTF(2, 3);
 int vv_cmd_keygen(int argc, char **argv);
 int vv_cmd_encrypt(int argc, char **argv);
 int vv_cmd_decrypt(int argc, char **argv);
+/* The appliance's client verbs (cmd_client.c): submit, status, list,
+ * result, cancel, delete, health; argv[0] names the verb. */
+int vv_cmd_client(int argc, char **argv);
 /* Commands of varvault-admin. */
 int vv_cmd_model(int argc, char **argv);   /* cmd_model.c */
 int vv_cmd_annotate(int argc, char **argv); /* cmd_annotate.c */
+/* The appliance (cmd_admin.c): init, client issue|revoke|list, and model
+ * with "import" added to vv_cmd_model's subcommands. */
+int vv_cmd_admin_init(int argc, char **argv);
+int vv_cmd_admin_client(int argc, char **argv);
+int vv_cmd_admin_model(int argc, char **argv);
 
 #endif

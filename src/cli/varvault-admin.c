@@ -16,7 +16,9 @@ static int vv_admin_version(int argc, char **argv)
 
 static const struct vv_cli_cmd vv_admin_cmds[] = {
 	{"version", vv_admin_version, "print the version"},
-	{"model", vv_cmd_model, "inspect, check and run a model directory"},
+	{"init", vv_cmd_admin_init, "create an appliance: state folder, keys, configuration"},
+	{"client", vv_cmd_admin_client, "issue, revoke and list client certificates"},
+	{"model", vv_cmd_admin_model, "inspect, check, run or import a model directory"},
 	{"annotate", vv_cmd_annotate, "interpret a VCF of public data (validation runs)"},
 };
 

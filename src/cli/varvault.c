@@ -16,6 +16,13 @@ static const struct vv_cli_cmd vv_client_cmds[] = {
 	{"keygen", vv_cmd_keygen, "make a Crypt4GH key pair"},
 	{"encrypt", vv_cmd_encrypt, "encrypt a file to Crypt4GH recipients"},
 	{"decrypt", vv_cmd_decrypt, "decrypt a Crypt4GH file"},
+	{"submit", vv_cmd_client, "send a VCF to varvaultd for interpretation"},
+	{"status", vv_cmd_client, "a job's state and progress (--wait: until it ends)"},
+	{"list", vv_cmd_client, "your jobs"},
+	{"result", vv_cmd_client, "fetch a finished job's result"},
+	{"cancel", vv_cmd_client, "stop a job"},
+	{"delete", vv_cmd_client, "destroy a sample's keys, jobs and results (admin)"},
+	{"health", vv_cmd_client, "check that varvaultd answers"},
 };
 
 int main(int argc, char **argv)

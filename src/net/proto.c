@@ -415,6 +415,13 @@ static const struct {
 	{VV_ERR_PROTO_VERSION, "bad_version"},
 	{VV_ERR_FRAME_SIZE, "frame_too_large"},
 	{VV_ERR_BUSY, "busy"},
+	/* store and workers (added when the daemon was assembled) */
+	{VV_ERR_STATE, "bad_state"},
+	{VV_ERR_AUTH, "unreadable"},
+	{VV_ERR_NOSPACE, "no_space"},
+	{VV_ERR_WORKER, "worker_failed"},
+	{VV_ERR_TIME_LIMIT, "time_limit"},
+	{VV_ERR_CHECKSUM, "checksum_mismatch"},
 };
 
 const char *vv_net_err_code(int err)

