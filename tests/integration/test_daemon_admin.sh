@@ -62,7 +62,7 @@ if "$PYTHON" -c 'import torch' 2>/dev/null; then
 	cp "$MODEL/config.json" "$MODEL/vocab.txt" "$T/m16/"
 	"$PYTHON" - "$MODEL/model.safetensors" "$T/m16/model.safetensors" <<'PY'
 import sys
-sys.path.insert(0, "tools")
+sys.path.insert(0, "tests/lib")
 import hfref
 t = hfref.st_load(sys.argv[1])
 hfref.st_save(sys.argv[2], {k: v.half() if v.is_floating_point() else v for k, v in t.items()})
