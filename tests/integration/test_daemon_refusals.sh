@@ -133,17 +133,23 @@ kill -0 $SLOW 2>/dev/null || fail "the slow client ended first: $(cat "$T/slow.o
 # connection cap (6): the slow one and five more hold every slot
 PIDS=()
 for i in 1 2 3 4 5; do
-	$PROTO "$SOCK" slow 590 --ca "$CA" "${AUTH[@]}" >/dev/null 2>&1 &
+	$PROTO "$SOCK" slow 590 --ca "$CA" "${AUTH[@]}" >"$T/slow$i.out" 2>&1 &
 	PIDS+=($!)
 done
-for _ in $(seq 1 100); do
-	set +e
-	"$V" health --config "$T/alice/client.conf" >/dev/null 2>&1; rc=$?
-	set -e
-	[ $rc -eq 3 ] && break
-	sleep 0.2
+# Each prints "trickling" once its handshake is through and it holds a slot;
+# only then try a sixth-plus-one (a health call made earlier could take the
+# last slot from one of them, and the cap would never be reached).
+for _ in $(seq 1 600); do
+	n=0
+	for i in 1 2 3 4 5; do grep -qs trickling "$T/slow$i.out" && n=$((n + 1)); done
+	[ $n -eq 5 ] && break
+	sleep 0.1
 done
-[ $rc -eq 3 ] || fail "past max_connections: exit $rc, want 3"
+[ $n -eq 5 ] || fail "the five slow clients did not all connect: $(cat "$T"/slow?.out)"
+set +e
+"$V" health --config "$T/alice/client.conf" >/dev/null 2>"$T/cap.err"; rc=$?
+set -e
+[ $rc -eq 3 ] || fail "past max_connections: exit $rc, want 3: $(cat "$T/cap.err")"
 grep -q "connection refused: 6 connections open" "$T/daemon.log" || fail "the cap: log says why"
 kill $SLOW "${PIDS[@]}" 2>/dev/null || true
 wait $SLOW "${PIDS[@]}" 2>/dev/null || true

@@ -120,6 +120,7 @@ def main():
     elif action == "slow":
         # One byte a second of a hello frame, for SECONDS seconds at most.
         data = frame(request("hello"))
+        print("trickling", flush=True)  # the handshake is done: a slot is held
         for b in data[: int(rest[0])]:
             try:
                 s.sendall(bytes([b]))
