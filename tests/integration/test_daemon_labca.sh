@@ -1,9 +1,10 @@
 #!/bin/bash
 # A lab's own CA instead of the appliance's local one (varvaultd.conf:
 # [tls] ca_dir empty, ca and crl the lab's): a lab client made with the
-# openssl tool says hello, submits and gets its result; a client of the
-# appliance's local CA is refused; revoking the lab's certificate in the
-# lab's CRL and SIGHUP refuses it while another lab client is served on.
+# openssl tool, bound by varvault-admin client add, says hello, submits and
+# gets its result; a client of the appliance's local CA is refused (by
+# client add and by varvaultd); revoking the lab's certificate in the lab's
+# CRL and SIGHUP refuses it while another lab client is served on.
 source "$(dirname "$0")/daemon_lib.bash"
 command -v openssl >/dev/null || { echo "the openssl tool is missing (package openssl)"; exit 77; }
 
@@ -59,19 +60,27 @@ lab_client() {
 	chmod 600 "$T/$n/client.key"
 	ossl ca -batch -config "$L/ca.cnf" -in "$T/$n/client.csr" -out "$T/$n/client.crt" -notext
 	fp=$(openssl x509 -in "$T/$n/client.crt" -outform DER | sha256sum | cut -c1-64)
-	# No varvault-admin command binds a certificate it did not issue.
-	printf '\n[clients]\n# %s, from the lab CA\n%s = submitter\n' "$n" "$fp" >>"$T/etc/access.conf"
+	"$ADMIN" client add --config "$CONF" --cert "$T/$n/client.crt" --role submitter >"$T/add.out" ||
+		fail "client add $n"
+	grep -q "^$fp = submitter\$" "$T/etc/access.conf" || fail "client add $n: no fingerprint entry"
 	# The server's certificate still comes from the appliance's own CA.
 	printf 'socket = %s\nca = %s\ncert = %s\nkey = %s\n' "$SOCK" "$T/state/ca/ca.crt" \
 		"$T/$n/client.crt" "$T/$n/client.key" >"$T/$n/client.conf"
 }
-lab_client alice
-lab_client bob
 ossl ca -batch -config "$L/ca.cnf" -gencrl -out "$L/crl.pem"
 
 # varvaultd.conf for the lab's CA; client issue then says the lab's tools do it.
 sed -i "s|^ca_dir = .*|ca_dir =\nca = $L/ca.crt\ncrl = $L/crl.pem|" "$CONF"
 grep -q "^ca_dir =\$" "$CONF" && grep -q "^crl = $L/crl.pem\$" "$CONF" || fail "varvaultd.conf edit"
+lab_client alice
+lab_client bob
+# client add binds only a certificate that verifies against the lab's CA.
+cp "$T/etc/access.conf" "$T/access.before"
+set +e
+"$ADMIN" client add --config "$CONF" --cert "$T/loc/client.crt" --role submitter >/dev/null 2>"$T/err"; rc=$?
+set -e
+[ $rc -eq 1 ] && grep -q "does not verify" "$T/err" || fail "client add of a local CA cert: exit $rc: $(cat "$T/err")"
+cmp -s "$T/etc/access.conf" "$T/access.before" || fail "a refused client add changed access.conf"
 set +e
 "$ADMIN" client issue --config "$CONF" --name x --role submitter -o "$T/x" >/dev/null 2>"$T/err"; rc=$?
 set -e
