@@ -252,7 +252,7 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/varvault $(DESTDIR)$(PREFIX)/sbin/varvault-admin $(DESTDIR)$(PREFIX)/sbin/varvaultd
 	rm -f $(DESTDIR)$(PREFIX)/share/man/man8/varvaultd.8 $(DESTDIR)$(PREFIX)/share/man/man5/varvaultd.conf.5
-	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/varvault.1 $(DESTDIR)$(PREFIX)/share/man/man1/varvault-admin.1
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/varvault.1 $(DESTDIR)$(PREFIX)/share/man/man8/varvault-admin.8
 	rm -rf $(DESTDIR)$(PREFIX)/share/varvault
 
 clean:

@@ -109,6 +109,16 @@ VV_EXPORT int vv_net_crl_write(const char *ca_dir, int days) VV_MUST_CHECK;
  * malloc'd (caller frees; NULL when *n is 0). */
 VV_EXPORT int vv_net_client_list(const char *ca_dir, vv_net_cert_info **out, size_t *n) VV_MUST_CHECK;
 
+/* Checks a client certificate issued elsewhere (a lab's own CA) before it is
+ * bound to a role: the first certificate of the PEM file cert_path must chain
+ * to the CA certificate(s) in ca_path, be valid now, and be fit for TLS
+ * client authentication.  info gets its CN (empty when the CN is not a valid
+ * client name), serial, fingerprint and expiry.  VV_ERR_IO, VV_ERR_PKI
+ * (unreadable), VV_ERR_PEER_CERT (does not verify, naming OpenSSL's
+ * reason).  Revocation is the daemon's business: a CRL may come later. */
+VV_EXPORT int vv_net_client_check(const char *cert_path, const char *ca_path,
+				  vv_net_cert_info *info) VV_MUST_CHECK;
+
 /* SHA-256 fingerprint (of the DER encoding) of the first certificate in a
  * PEM file, as 64 lowercase hex digits.  VV_ERR_IO, VV_ERR_PKI. */
 VV_EXPORT int vv_net_fingerprint_file(const char *cert_path, char out[65]) VV_MUST_CHECK;

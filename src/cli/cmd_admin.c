@@ -638,6 +638,7 @@ static const char client_usage[] =
 	"                                   [--csr FILE] [--uid N] [--config FILE]\n"
 	"       varvault-admin client revoke NAME|SERIAL [--config FILE]\n"
 	"       varvault-admin client list [--json] [--config FILE]\n"
+	"       varvault-admin client add --cert FILE --role ROLE [--uid N] [--config FILE]\n"
 	"\n"
 	"issue   signs a client certificate with the appliance's local CA (from the lab's\n"
 	"        own CSR, or with a new key written to DIR/client.key), writes DIR/ca.crt,\n"
@@ -648,12 +649,17 @@ static const char client_usage[] =
 	"revoke  revokes every certificate of NAME (or the one SERIAL) and rewrites the\n"
 	"        CRL; varvaultd reads it again on SIGHUP.\n"
 	"list    the certificates issued, with fingerprint, expiry and revocation.\n"
+	"add     binds a client certificate issued by a lab's own CA (tls ca of\n"
+	"        varvaultd.conf) to ROLE by its SHA-256 fingerprint, once it verifies\n"
+	"        against that CA; the lab's CRL (tls crl) revokes it.  SIGHUP applies it.\n"
 	"\n"
 	"Exit status: 0 success, 1 failure, 2 usage error.\n";
 
 /* Adds "<fingerprint> = role [uid N]" under [clients] of the access policy,
- * checked by parsing the result first (an unknown role is refused). */
-static int access_bind(const char *path, const vv_net_cert_info *ci, const char *role, long uid)
+ * checked by parsing the result first (an unknown role is refused).  how
+ * ("issued", "added") goes in the comment above the entry. */
+static int access_bind(const char *path, const vv_net_cert_info *ci, const char *role, long uid,
+		       const char *how)
 {
 	char *text = NULL, *out = NULL, day[16];
 	size_t len = 0;
@@ -666,12 +672,12 @@ static int access_bind(const char *path, const vv_net_cert_info *ci, const char 
 		return vv_err_prefix(rc, "%s: ", path);
 	gmtime_r(&now, &tm);
 	strftime(day, sizeof day, "%Y-%m-%d", &tm);
-	n = uid >= 0 ? asprintf(&out, "%s%s\n[clients]\n# %s, issued %s, serial %s\n%s = %s uid %ld\n", text,
-				len && text[len - 1] != '\n' ? "\n" : "", ci->name, day, ci->serial, ci->sha256,
-				role, uid)
-		     : asprintf(&out, "%s%s\n[clients]\n# %s, issued %s, serial %s\n%s = %s\n", text,
-				len && text[len - 1] != '\n' ? "\n" : "", ci->name, day, ci->serial, ci->sha256,
-				role);
+	n = uid >= 0 ? asprintf(&out, "%s%s\n[clients]\n# %s, %s %s, serial %s\n%s = %s uid %ld\n", text,
+				len && text[len - 1] != '\n' ? "\n" : "", ci->name, how, day, ci->serial,
+				ci->sha256, role, uid)
+		     : asprintf(&out, "%s%s\n[clients]\n# %s, %s %s, serial %s\n%s = %s\n", text,
+				len && text[len - 1] != '\n' ? "\n" : "", ci->name, how, day, ci->serial,
+				ci->sha256, role);
 	if (n < 0) {
 		out = NULL;
 		rc = vv_errf(VV_ERR_NOMEM, "%s", path);
@@ -752,7 +758,7 @@ static int client_issue(const struct vv_dconf *dc, const char *name, const char 
 	}
 	if ((rc = write_new(conf, text, strlen(text), 0600)) != 0)
 		goto out;
-	if ((rc = access_bind(dc->access, &ci, role, uid)) != 0)
+	if ((rc = access_bind(dc->access, &ci, role, uid, "issued")) != 0)
 		goto out;
 	printf("issued %s (role %s), SHA-256 %s, serial %s\nclient settings: %s\n"
 	       "bound in %s: reload varvaultd (SIGHUP) to apply\n",
@@ -765,6 +771,24 @@ out:
 	free(key);
 	free(crt);
 	return rc;
+}
+
+/* client add: a certificate from elsewhere, bound once it verifies against
+ * the configured CA (a binding that could never connect helps nobody). */
+static int client_add(const struct vv_dconf *dc, const char *cert, const char *role, long uid)
+{
+	vv_net_cert_info ci;
+	int rc;
+
+	if ((rc = vv_net_client_check(cert, dc->tls_ca, &ci)) != 0)
+		return rc;
+	if (!ci.name[0])
+		snprintf(ci.name, sizeof ci.name, "(CN not a client name)");
+	if ((rc = access_bind(dc->access, &ci, role, uid, "added")) != 0)
+		return rc;
+	printf("bound %s (role %s), SHA-256 %s, serial %s\nin %s: reload varvaultd (SIGHUP) to apply\n",
+	       ci.name, role, ci.sha256, ci.serial, dc->access);
+	return 0;
 }
 
 static int client_list(const struct vv_dconf *dc, bool json)
@@ -812,13 +836,14 @@ static int cmd_client(int argc, char **argv)
 		{"days", required_argument, NULL, 'd'},
 		{"csr", required_argument, NULL, 'C'},
 		{"uid", required_argument, NULL, 'u'},
+		{"cert", required_argument, NULL, 'k'},
 		{"json", no_argument, NULL, 'j'},
 		{"config", required_argument, NULL, 'c'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *cmd = "varvault-admin client", *sub, *cfg = VV_DCONF_DEFAULT;
-	const char *name = NULL, *role = NULL, *dir = NULL, *csr = NULL;
+	const char *name = NULL, *role = NULL, *dir = NULL, *csr = NULL, *cert = NULL;
 	struct vv_dconf dc;
 	size_t n;
 	long uid = -1;
@@ -837,6 +862,7 @@ static int cmd_client(int argc, char **argv)
 		case 'r': role = optarg; break;
 		case 'o': dir = optarg; break;
 		case 'C': csr = optarg; break;
+		case 'k': cert = optarg; break;
 		case 'c': cfg = optarg; break;
 		case 'j': json = true; break;
 		case 'd':
@@ -853,7 +879,7 @@ static int cmd_client(int argc, char **argv)
 		default: return vv_cli_usage_error(cmd, "unknown option");
 		}
 	}
-	if (strcmp(sub, "issue") && strcmp(sub, "revoke") && strcmp(sub, "list"))
+	if (strcmp(sub, "issue") && strcmp(sub, "revoke") && strcmp(sub, "list") && strcmp(sub, "add"))
 		return vv_cli_usage_error(cmd, "unknown subcommand '%s'", sub);
 	if (!strcmp(sub, "issue") && (!name || !role || !dir || optind != argc))
 		return vv_cli_usage_error(cmd, "issue needs --name, --role and -o DIR");
@@ -863,13 +889,17 @@ static int cmd_client(int argc, char **argv)
 		return vv_cli_usage_error(cmd, "revoke wants one NAME or SERIAL");
 	if (!strcmp(sub, "list") && optind != argc)
 		return vv_cli_usage_error(cmd, "list takes no argument");
+	if (!strcmp(sub, "add") && (!cert || !role || optind != argc))
+		return vv_cli_usage_error(cmd, "add needs --cert FILE and --role ROLE");
 	if (vv_core_init() != 0)
 		return vv_cli_fail(VV_ERR_INTERNAL, "start-up");
 	if ((rc = vv_dconf_load(cfg, &dc)) != 0)
 		return vv_cli_fail(rc, "configuration");
-	if (!dc.ca_dir) {
+	if (!strcmp(sub, "add")) {
+		rc = client_add(&dc, cert, role, uid);
+	} else if (!dc.ca_dir) {
 		rc = vv_errf(VV_ERR_UNSUPPORTED, "%s: a lab CA is configured (tls ca_dir empty): "
-			     "its own tools issue and revoke clients", cfg);
+			     "its own tools issue and revoke clients (client add binds them)", cfg);
 	} else if (!strcmp(sub, "issue")) {
 		rc = client_issue(&dc, name, role, dir, days, csr, uid);
 	} else if (!strcmp(sub, "revoke")) {

@@ -706,3 +706,56 @@ out:
 	EVP_PKEY_free(cakey);
 	return rc;
 }
+
+int vv_net_client_check(const char *cert_path, const char *ca_path, vv_net_cert_info *info)
+{
+	X509_STORE *st = NULL;
+	X509_STORE_CTX *vc = NULL;
+	X509 *x = NULL;
+	FILE *f = NULL;
+	char cn[VV_NET_NAME_MAX + 2];
+	int rc, n;
+
+	memset(info, 0, sizeof *info);
+	ERR_clear_error();
+	if ((f = fopen(cert_path, "r")) == NULL) {
+		rc = vv_errf(VV_ERR_IO, "%s: %s", cert_path, strerror(errno));
+		goto out;
+	}
+	if ((x = PEM_read_X509(f, NULL, NULL, NULL)) == NULL) {
+		rc = vv_err_prefix(vv_net_ossl_err(VV_ERR_PKI, "certificate"), "%s: ", cert_path);
+		goto out;
+	}
+	if ((st = X509_STORE_new()) == NULL || (vc = X509_STORE_CTX_new()) == NULL) {
+		rc = vv_errf(VV_ERR_NOMEM, "certificate check");
+		goto out;
+	}
+	if (X509_STORE_load_file(st, ca_path) != 1) {
+		rc = vv_err_prefix(vv_net_ossl_err(VV_ERR_PKI, "CA certificates"), "%s: ", ca_path);
+		goto out;
+	}
+	if (X509_STORE_CTX_init(vc, st, x, NULL) != 1 ||
+	    X509_STORE_CTX_set_purpose(vc, X509_PURPOSE_SSL_CLIENT) != 1) {
+		rc = vv_net_ossl_err(VV_ERR_PKI, "certificate check");
+		goto out;
+	}
+	if (X509_verify_cert(vc) != 1) {
+		rc = vv_errf(VV_ERR_PEER_CERT, "%s: does not verify against %s: %s", cert_path, ca_path,
+			     X509_verify_cert_error_string(X509_STORE_CTX_get_error(vc)));
+		goto out;
+	}
+	n = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof cn);
+	if (n > 0 && n <= VV_NET_NAME_MAX && vv_net_name_valid(cn))
+		memcpy(info->name, cn, (size_t)n + 1);
+	vv_pki_serial_hex(X509_get0_serialNumber(x), info->serial);
+	info->not_after = vv_pki_time(X509_get0_notAfter(x));
+	rc = vv_net_cert_sha256(x, info->sha256);
+out:
+	ERR_clear_error();
+	X509_STORE_CTX_free(vc);
+	X509_STORE_free(st);
+	X509_free(x);
+	if (f)
+		fclose(f);
+	return rc;
+}

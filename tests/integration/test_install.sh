@@ -8,7 +8,7 @@ trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 make --no-print-directory -s install SANITIZE="${SANITIZE:-0}" DESTDIR="$T" PREFIX=/usr SYSCONFDIR=/etc >/dev/null
 for f in usr/bin/varvault usr/sbin/varvault-admin usr/share/man/man1/varvault.1 \
-	usr/share/man/man1/varvault-admin.1 etc/varvault/evidence.conf \
+	usr/share/man/man8/varvault-admin.8 usr/share/man/man8/varvaultd.8 usr/share/man/man5/varvaultd.conf.5 etc/varvault/evidence.conf \
 	usr/share/varvault/schema/result.schema.json; do
 	[ -f "$T/$f" ] || fail "$f not installed"
 done
