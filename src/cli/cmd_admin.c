@@ -209,7 +209,7 @@ static int model_import(const char *state_dir, const char *src, const char *name
 					 model_files[i]);
 	}
 	if ((rc = vv_model_load(tmp, &m)) != 0) {
-		(void)vv_err_prefix(rc, "%s: ", src);
+		(void)vv_err_prefix(rc, "%s", src);
 		goto out;
 	}
 	if (vv_model_get_info(m)->weights_owned_bytes > 0) {
@@ -220,7 +220,10 @@ static int model_import(const char *state_dir, const char *src, const char *name
 	/* A model that loads may still compute garbage (NaN or infinite
 	 * weights): the same self-test as `model check`, on the copy. */
 	if ((rc = vv_model_selftest(m, NULL)) != 0) {
-		(void)vv_err_prefix(rc, "%s: refused: ", src);
+		/* Non-finite outputs are the weights' fault, not varvault's. */
+		if (rc == VV_ERR_INTERNAL)
+			rc = VV_ERR_MODEL_FORMAT;
+		(void)vv_err_prefix(rc, "%s: refused", src);
 		goto out;
 	}
 	free(path);

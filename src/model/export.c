@@ -161,7 +161,7 @@ int vv_model_write_f32(const char *src, const char *dst, char sha256[65])
 		goto out;
 	}
 	if ((rc = vv_model_st_parse(map, map_len, &st)) != 0) {
-		(void)vv_err_prefix(rc, "%s: ", src);
+		(void)vv_err_prefix(rc, "%s", src);
 		goto out;
 	}
 	/* The parse validated the header; read it again for __metadata__,
@@ -194,7 +194,7 @@ int vv_model_write_f32(const char *src, const char *dst, char sha256[65])
 		goto out;
 	}
 	if ((rc = vv_outfile_open(&f, dst, 0600, 0)) != 0) {
-		rc = vv_err_prefix(rc, "%s: ", dst);
+		rc = vv_err_prefix(rc, "%s", dst);
 		goto out;
 	}
 	open_out = true;
@@ -207,7 +207,7 @@ int vv_model_write_f32(const char *src, const char *dst, char sha256[65])
 	})
 	open_out = false;
 	if ((rc = vv_outfile_commit(&f, false)) != 0) {
-		rc = vv_err_prefix(rc, "%s: ", dst);
+		rc = vv_err_prefix(rc, "%s", dst);
 		goto out;
 	}
 	vv_sha256_final(h, dig);
