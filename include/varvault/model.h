@@ -343,7 +343,9 @@ VV_EXPORT int vv_model_info_json(const vv_model *m, size_t batch, size_t tokens,
  * from dst then uses every weight in place from its mapping and computes
  * bit-for-bit what one loaded from src does.  dst is written whole or not
  * at all (vv_outfile) and must not exist yet.  sha256 (may be NULL) gets
- * the hex SHA-256 of the written file.  Returns 0, VV_ERR_NOTFOUND,
+ * the hex SHA-256 of the written file.  A file with nothing to convert
+ * (every float tensor F32 and 4-byte aligned) is copied byte for byte, so
+ * that it keeps the hash it is published with.  Returns 0, VV_ERR_NOTFOUND,
  * VV_ERR_IO, VV_ERR_EXISTS, VV_ERR_MODEL_FORMAT, VV_ERR_RANGE or
  * VV_ERR_NOMEM; on failure nothing is left at dst.
  */

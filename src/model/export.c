@@ -187,8 +187,17 @@ int vv_model_write_f32(const char *src, const char *dst, char sha256[65])
 			}
 		})
 	}
-	if ((rc = build_header(&st, meta, &head, &head_len)) != 0)
-		goto out;
+	{
+		/* Nothing to convert: the bytes as they are, so that the copy
+		 * keeps the SHA-256 the model is published (and cited) with. */
+		bool as_is = true;
+		for (size_t i = 0; i < st.n; i++)
+			if ((is_float(st.t[i].dtype) && st.t[i].dtype != VV_ST_F32) ||
+			    (st.t[i].dtype == VV_ST_F32 && (size_t)(st.t[i].data - map) % 4 != 0))
+				as_is = false;
+		if (!as_is && (rc = build_header(&st, meta, &head, &head_len)) != 0)
+			goto out;
+	}
 	if (!(buf = malloc(VV_EXPORT_CHUNK * sizeof(float))) || !(h = vv_sha256_new())) {
 		rc = vv_errf(VV_ERR_NOMEM, "%s", dst);
 		goto out;
@@ -198,13 +207,18 @@ int vv_model_write_f32(const char *src, const char *dst, char sha256[65])
 		goto out;
 	}
 	open_out = true;
-	if ((rc = put(&f, h, head, head_len)) != 0)
-		goto out;
-	FOR_EACH_OUT(&st, t, {
-		rc = is_float(t->dtype) ? put_f32(&f, h, t, buf) : put(&f, h, t->data, t->nbytes);
-		if (rc != 0)
+	if (!head) {
+		if ((rc = put(&f, h, map, map_len)) != 0)
 			goto out;
-	})
+	} else {
+		if ((rc = put(&f, h, head, head_len)) != 0)
+			goto out;
+		FOR_EACH_OUT(&st, t, {
+			rc = is_float(t->dtype) ? put_f32(&f, h, t, buf) : put(&f, h, t->data, t->nbytes);
+			if (rc != 0)
+				goto out;
+		})
+	}
 	open_out = false;
 	if ((rc = vv_outfile_commit(&f, false)) != 0) {
 		rc = vv_err_prefix(rc, "%s", dst);
