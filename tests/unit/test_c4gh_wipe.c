@@ -102,7 +102,7 @@ static void header_with(vv_sbuf *f, const uint8_t *const *pay, const size_t *n, 
 	c4gh_put_le32(pre + 12, count);
 	assert_int_equal(vv_sbuf_append(f, pre, sizeof pre), 0);
 	for (uint32_t i = 0; i < count; i++)
-		assert_int_equal(c4gh_packet_seal(writer, reader_pk, pay[i], n[i], 0, f), 0);
+		assert_int_equal(vv_c4gh_packet_seal(writer, reader_pk, pay[i], n[i], 0, f), 0);
 }
 
 static size_t key_payload(uint8_t *p, const uint8_t *key)
