@@ -177,6 +177,11 @@ int vv_model_write_f32(const char *src, const char *dst, char sha256[65])
 	{
 		size_t total = 0;
 		FOR_EACH_OUT(&st, t, {
+			for (int d = 0; d < t->rank; d++)
+				if (t->shape[d] > INT64_MAX) {
+					rc = vv_errf(VV_ERR_RANGE, "%s: tensor '%s': shape[%d] too large", src, t->name, d);
+					goto out;
+				}
 			if (is_float(t->dtype) && t->nelem > SIZE_MAX / 4) {
 				rc = vv_errf(VV_ERR_RANGE, "%s: tensor '%s' too large", src, t->name);
 				goto out;
