@@ -1030,6 +1030,8 @@ static void test_selftest_and_info_json(void **state)
 	fx_build(&o, &f);
 	assert_int_equal(fx_load(&f, NULL, &m), 0);
 	assert_int_equal(vv_model_selftest(m, NULL), 0);
+	vv_model_free(m);
+	fx_free(&f);
 }
 
 /* bf16 <-> float: round to nearest even, NaN kept. */
