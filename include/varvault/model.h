@@ -334,6 +334,23 @@ VV_EXPORT int vv_model_selftest(const vv_model *m, struct vv_model_selftest_resu
  */
 VV_EXPORT int vv_model_info_json(const vv_model *m, size_t batch, size_t tokens, int threads,
 				 long max_rss_kib, char **out) VV_MUST_CHECK;
+/*
+ * Writes the safetensors file src again as dst with every F16 and BF16
+ * tensor converted to F32 (exactly, as vv_model_load converts them) and
+ * F32 tensors unchanged: same names and shapes, data contiguous, F32
+ * tensors first and 4-byte aligned (the header is padded to 8 bytes), other
+ * dtypes copied as they are after them, __metadata__ kept.  A model loaded
+ * from dst then uses every weight in place from its mapping and computes
+ * bit-for-bit what one loaded from src does.  dst is written whole or not
+ * at all (vv_outfile) and must not exist yet.  sha256 (may be NULL) gets
+ * the hex SHA-256 of the written file.  A file with nothing to convert
+ * (every float tensor F32 and 4-byte aligned) is copied byte for byte, so
+ * that it keeps the hash it is published with.  Returns 0, VV_ERR_NOTFOUND,
+ * VV_ERR_IO, VV_ERR_EXISTS, VV_ERR_MODEL_FORMAT, VV_ERR_RANGE or
+ * VV_ERR_NOMEM; on failure nothing is left at dst.
+ */
+VV_EXPORT int vv_model_write_f32(const char *src, const char *dst, char sha256[65]) VV_MUST_CHECK;
+
 /* ---- precision ---- */
 
 struct vv_model_cpu;

@@ -163,8 +163,9 @@ static const char *const model_files[] = {"config.json", "model.safetensors", "v
 
 /* Copies the model in src into state_dir/models/name: the three files into
  * a hidden folder, checked by loading it, the manifest written, then the
- * folder renamed into place.  Refuses a model whose weights are not all
- * F32 (the library converts others at every load; workers mmap F32). */
+ * folder renamed into place.  F16/BF16 weights are written as F32 (the
+ * workers map F32 in place; others would be converted at every load), and
+ * the copy must pass the model self-test. */
 static int model_import(const char *state_dir, const char *src, const char *name)
 {
 	char *models = NULL, *dest = NULL, *tmp = NULL, *path = NULL, *msrc = NULL;
@@ -198,20 +199,31 @@ static int model_import(const char *state_dir, const char *src, const char *name
 			rc = vv_errf(VV_ERR_NOMEM, "model import");
 			goto out;
 		}
-		if ((rc = copy_file(msrc, path, hex[i])) != 0)
+		/* The weights are written as F32, which the workers map in
+		 * place; the other files are copied as they are. */
+		rc = strcmp(model_files[i], "model.safetensors") == 0 ? vv_model_write_f32(msrc, path, hex[i])
+								    : copy_file(msrc, path, hex[i]);
+		if (rc != 0)
 			goto out;
 		mlen += (size_t)snprintf(manifest + mlen, sizeof manifest - mlen, "%s  %s\n", hex[i],
 					 model_files[i]);
 	}
 	if ((rc = vv_model_load(tmp, &m)) != 0) {
-		(void)vv_err_prefix(rc, "%s: ", src);
+		(void)vv_err_prefix(rc, "%s", src);
 		goto out;
 	}
 	if (vv_model_get_info(m)->weights_owned_bytes > 0) {
-		rc = vv_errf(VV_ERR_UNSUPPORTED,
-			     "%s: model.safetensors holds F16/BF16 (or misaligned) tensors: model import "
-			     "takes F32 safetensors only, which the workers map read-only; convert it to F32 "
-			     "first (for example with the safetensors and torch Python packages)", src);
+		rc = vv_errf(VV_ERR_INTERNAL, "%s: the F32 copy of model.safetensors still needs converting at load",
+			     src);
+		goto out;
+	}
+	/* A model that loads may still compute garbage (NaN or infinite
+	 * weights): the same self-test as `model check`, on the copy. */
+	if ((rc = vv_model_selftest(m, NULL)) != 0) {
+		/* Non-finite outputs are the weights' fault, not varvault's. */
+		if (rc == VV_ERR_INTERNAL)
+			rc = VV_ERR_MODEL_FORMAT;
+		(void)vv_err_prefix(rc, "%s: refused", src);
 		goto out;
 	}
 	free(path);
@@ -319,8 +331,9 @@ static const char model_import_usage[] =
 	"usage: varvault-admin model import SRC_DIR [--name NAME] [--default] [--config FILE]\n"
 	"\n"
 	"Copies the model in SRC_DIR (config.json, model.safetensors, vocab.txt) into the\n"
-	"state directory as STATE_DIR/models/NAME (NAME: the folder's name), checks that it\n"
-	"loads and that its weights are F32, and records the SHA-256 of each file in\n"
+	"state directory as STATE_DIR/models/NAME (NAME: the folder's name), F16 and BF16\n"
+	"weights converted to F32, checks that the copy loads and passes the self-test\n"
+	"(a forward whose outputs are all finite), and records the SHA-256 of each file in\n"
 	"SHA256SUMS; varvaultd serves only imported models and checks those hashes when it\n"
 	"starts.  With --default, varvaultd.conf is changed to use it (restart varvaultd).\n"
 	"\n"

@@ -671,6 +671,14 @@ static int one_shot(struct client *c, enum vv_net_verb verb, json_object *params
 		       jstr(r.json, "status"), jstr(r.json, "version"), jstr(r.json, "model"),
 		       (long long)jint(r.json, "queued"), (long long)jint(r.json, "running"),
 		       (long long)jint(r.json, "workers"));
+		json_object *k = NULL;
+		if (*jstr(r.json, "model_sha256"))
+			printf("model %s: SHA-256 %s, self-test %s\n", jstr(r.json, "model"),
+			       jstr(r.json, "model_sha256"), jstr(r.json, "selftest"));
+		if (json_object_object_get_ex(r.json, "kernel", &k))
+			printf("OpenBLAS kernel %s (chosen by %s; best for this CPU: %s) on %s\n",
+			       jstr(k, "openblas_core"), jstr(k, "chosen_by"),
+			       *jstr(k, "cpu_best_core") ? jstr(k, "cpu_best_core") : "none known", jstr(k, "cpu"));
 	}
 	vv_net_response_done(&r);
 	return rc;

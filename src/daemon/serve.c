@@ -158,6 +158,19 @@ static int verb_health(struct rq *x)
 	json_object_object_add(o, "status", json_object_new_string("ok"));
 	json_object_object_add(o, "version", json_object_new_string(VV_VERSION));
 	json_object_object_add(o, "model", json_object_new_string(x->d->cf.model_name));
+	/* What start-up checked: nothing heavy runs per call. */
+	json_object_object_add(o, "model_sha256", json_object_new_string(x->d->model_sha256));
+	json_object_object_add(o, "selftest", json_object_new_string("passed"));
+	{
+		const struct vv_model_kernel *k = &x->d->kernel;
+		json_object *ko = json_object_new_object();
+		json_object_object_add(ko, "cpu", json_object_new_string(k->cpu_text));
+		json_object_object_add(ko, "openblas_core", json_object_new_string(k->in_use));
+		json_object_object_add(ko, "cpu_best_core", json_object_new_string(k->best));
+		json_object_object_add(ko, "chosen_by", json_object_new_string(vv_model_kernel_source_name(k->source)));
+		json_object_object_add(ko, "weaker_than_cpu", json_object_new_boolean(k->weaker));
+		json_object_object_add(o, "kernel", ko);
+	}
 	json_object_object_add(o, "queued", json_object_new_int64((int64_t)queued));
 	json_object_object_add(o, "running", json_object_new_int64((int64_t)running));
 	json_object_object_add(o, "workers", json_object_new_int64(x->d->cf.workers));
@@ -663,6 +676,31 @@ static void on_signal(int sig)
 	errno = saved;
 }
 
+/* Loads the imported model once and runs its self-test: a model that
+ * computes non-finite values is refused at start-up rather than failing
+ * every job.  Keeps its hash and the OpenBLAS kernel for health. */
+static int model_check(struct vv_daemon *d)
+{
+	vv_model *m = NULL;
+	int rc;
+
+	if ((rc = vv_model_load(d->cf.model_dir, &m)) != 0)
+		return rc;
+	if ((rc = vv_model_selftest(m, &d->selftest)) != 0) {
+		/* Non-finite outputs are the weights' fault, not ours. */
+		if (rc == VV_ERR_INTERNAL)
+			rc = VV_ERR_MODEL_FORMAT;
+		goto out;
+	}
+	snprintf(d->model_sha256, sizeof d->model_sha256, "%s", vv_model_get_info(m)->sha256);
+	vv_model_kernel_get(&d->kernel);
+	vv_log(VV_LOG_INFO, "model %s (SHA-256 %s) passed its self-test; OpenBLAS kernel %s (chosen by %s)",
+	       d->cf.model_name, d->model_sha256, d->kernel.in_use, vv_model_kernel_source_name(d->kernel.source));
+out:
+	vv_model_free(m);
+	return rc;
+}
+
 int vv_daemon_serve(const char *config_path, const char *self_exe)
 {
 	struct vv_daemon d;
@@ -681,7 +719,7 @@ int vv_daemon_serve(const char *config_path, const char *self_exe)
 	if ((rc = vv_dconf_load(config_path, &d.cf)) != 0)
 		goto out;
 	what = d.cf.model_dir;
-	if ((rc = vv_dconf_model_verify(d.cf.model_dir)) != 0)
+	if ((rc = vv_dconf_model_verify(d.cf.model_dir)) != 0 || (rc = model_check(&d)) != 0)
 		goto out;
 	what = d.cf.access;
 	if ((rc = vv_net_access_load(d.cf.access, &d.access)) != 0)

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "varvault/c4gh.h"
+#include "varvault/model.h"
 #include "varvault/net.h"
 #include "varvault/store.h"
 
@@ -30,6 +31,11 @@ struct vv_daemon {
 	unsigned nconn;
 	atomic_bool stopping;
 	vv_sched *sched;
+	/* Checked once at start-up, for the health verb. */
+	char model_sha256[65];       /* model.safetensors as loaded and self-tested */
+	struct vv_model_selftest_result selftest;
+	struct vv_model_kernel kernel; /* this process's OpenBLAS kernel, which the
+	                                * workers inherit through OPENBLAS_CORETYPE */
 };
 
 /* Runs the daemon with the configuration at path until SIGTERM or SIGINT.

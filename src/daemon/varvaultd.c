@@ -33,6 +33,10 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc == 1 || (argc == 3 && !strcmp(argv[1], "--config"))) {
+		/* Before any thread of ours: on a CPU this OpenBLAS does not
+		 * know, start again with its best kernel, which the workers
+		 * then inherit (their environment keeps OPENBLAS_*). */
+		vv_model_kernel_reexec(argv, NULL);
 		vv_log_init("varvaultd", VV_LOG_INFO);
 		return vv_daemon_serve(argc == 3 ? argv[2] : VV_DCONF_DEFAULT, "/proc/self/exe");
 	}

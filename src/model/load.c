@@ -104,7 +104,7 @@ static float f16_to_f32(uint16_t h)
 	return f;
 }
 
-static void convert(const struct vv_st_tensor *t, float *out)
+void vv_model_st_to_f32(const struct vv_st_tensor *t, float *out)
 {
 	const uint8_t *p = t->data;
 
@@ -191,7 +191,7 @@ static int bind_all(vv_model *m, const struct vv_st *st, struct vv_reqs *q)
 			*r->dst = (const float *)(const void *)r->t->data;
 			m->info.weights_mapped_bytes += r->t->nbytes;
 		} else {
-			convert(r->t, m->owned + off);
+			vv_model_st_to_f32(r->t, m->owned + off);
 			*r->dst = m->owned + off;
 			off += r->t->nelem;
 		}

@@ -46,6 +46,9 @@ int vv_model_st_parse(const uint8_t *buf, size_t len, struct vv_st *st) VV_MUST_
 void vv_model_st_done(struct vv_st *st);
 const struct vv_st_tensor *vv_model_st_find(const struct vv_st *st, const char *name);
 const char *vv_model_st_dtype_name(enum vv_st_dtype d);
+/* Converts an F32, F16 or BF16 tensor (little-endian in the file) to
+ * t->nelem native floats (load.c). */
+void vv_model_st_to_f32(const struct vv_st_tensor *t, float *out);
 
 /* ---- config.json (config.c) ---- */
 

@@ -803,6 +803,144 @@ static void rm_dir(const char *dir)
 	rmdir(dir);
 }
 
+/* F16 and BF16 checkpoints written as F32 (what `model import` stores):
+ * every weight then mapped in place, the recorded hash that of the written
+ * file, and the logits bit-identical to the model loaded from the original;
+ * an aligned F32 checkpoint is copied byte for byte. */
+static void test_write_f32(void **state)
+{
+	static const char *const dt[] = {"F16", "BF16", "F32"};
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		char src[] = "/tmp/vv-test-model-XXXXXX", dst[] = "/tmp/vv-test-model-XXXXXX";
+		char hex[65], sp[600], dp[600], *bytes = NULL;
+		struct fx_opts o = fx_esm();
+		struct fx f;
+		vv_model *m = NULL, *m2 = NULL;
+		size_t n1, n2, len;
+		uint8_t dig[32];
+		char dhex[65];
+		float *a, *b;
+
+		o.dtype = dt[i];
+		o.extra = 1;
+		fx_build(&o, &f);
+		assert_non_null(mkdtemp(src));
+		assert_non_null(mkdtemp(dst));
+		write_file(src, "config.json", f.config, f.config_len);
+		write_file(src, "vocab.txt", f.vocab, f.vocab_len);
+		write_file(src, "model.safetensors", f.st, f.st_len);
+		write_file(dst, "config.json", f.config, f.config_len);
+		write_file(dst, "vocab.txt", f.vocab, f.vocab_len);
+		snprintf(sp, sizeof sp, "%s/model.safetensors", src);
+		snprintf(dp, sizeof dp, "%s/model.safetensors", dst);
+		assert_int_equal(vv_model_load(src, &m), 0);
+		assert_int_equal(vv_model_get_info(m)->weights_owned_bytes > 0, i < 2);
+		assert_int_equal(vv_model_write_f32(sp, dp, hex), 0);
+		assert_int_equal(vv_read_file(dp, 1 << 26, &bytes, &len), 0);
+		if (i == 2) { /* nothing to convert: the same bytes, the same hash */
+			assert_int_equal(len, f.st_len);
+			assert_memory_equal(bytes, f.st, len);
+		}
+		vv_sha256_oneshot(bytes, len, dig);
+		vv_hex(dig, 32, dhex);
+		assert_string_equal(hex, dhex);
+		assert_int_equal(vv_model_load(dst, &m2), 0);
+		assert_int_equal(vv_model_get_info(m2)->weights_owned_bytes, 0);
+		assert_string_equal(vv_model_get_info(m2)->sha256, hex);
+		assert_int_equal(vv_model_get_info(m2)->n_params, vv_model_get_info(m)->n_params);
+		a = run_all(m, 3, 0, &n1);
+		b = run_all(m2, 3, 0, &n2);
+		assert_int_equal(n1, n2);
+		assert_memory_equal(a, b, n1 * sizeof *a);
+		/* an existing target is left alone; a missing source is named */
+		assert_int_equal(vv_model_write_f32(sp, dp, NULL), VV_ERR_EXISTS);
+		free(bytes);
+		bytes = NULL;
+		assert_int_equal(vv_read_file(dp, 1 << 26, &bytes, &len), 0);
+		vv_sha256_oneshot(bytes, len, dig);
+		vv_hex(dig, 32, dhex);
+		assert_string_equal(hex, dhex);
+		unlink(sp);
+		vv_err_clear();
+		assert_int_equal(vv_model_write_f32(sp, dp, NULL), VV_ERR_NOTFOUND);
+		assert_non_null(strstr(vv_err_detail(), sp));
+		free(a);
+		free(b);
+		free(bytes);
+		vv_model_free(m);
+		vv_model_free(m2);
+		rm_dir(src);
+		rm_dir(dst);
+		fx_free(&f);
+	}
+}
+
+/* The written header: __metadata__ kept, F32 first and aligned, other
+ * dtypes copied as they are after them, values converted exactly. */
+static void test_write_f32_header(void **state)
+{
+	static const char hdr[] = "{\"__metadata__\":{\"format\":\"pt\"},"
+				  "\"a\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]},"
+				  "\"b\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[8,12]},"
+				  "\"c\":{\"dtype\":\"F16\",\"shape\":[1,1],\"data_offsets\":[12,14]}}";
+	/* a = 7; b = 1.5, -2 (BF16 0x3fc0, 0xc000); c = 2^-24 (F16 subnormal 0x0001) */
+	static const uint8_t data[] = {7, 0, 0, 0, 0, 0, 0, 0, 0xc0, 0x3f, 0x00, 0xc0, 0x01, 0x00};
+	char dir[] = "/tmp/vv-test-model-XXXXXX", sp[600], dp[600], *bytes = NULL;
+	struct json_object *root = NULL, *e, *v;
+	uint8_t img[8 + sizeof hdr - 1 + sizeof data];
+	uint64_t hl = 0;
+	size_t len;
+	float fl[3];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	for (int i = 0; i < 8; i++)
+		img[i] = (uint8_t)((sizeof hdr - 1) >> (8 * i));
+	memcpy(img + 8, hdr, sizeof hdr - 1);
+	memcpy(img + 8 + sizeof hdr - 1, data, sizeof data);
+	write_file(dir, "model.safetensors.index.json", img, sizeof img);
+	snprintf(sp, sizeof sp, "%s/model.safetensors.index.json", dir);
+	snprintf(dp, sizeof dp, "%s/model.safetensors", dir);
+	assert_int_equal(vv_model_write_f32(sp, dp, NULL), 0);
+	assert_int_equal(vv_read_file(dp, 1 << 20, &bytes, &len), 0);
+	for (int i = 7; i >= 0; i--)
+		hl = (hl << 8) | (uint8_t)bytes[i];
+	assert_int_equal((8 + hl) % 8, 0);
+	assert_int_equal(len, 8 + hl + 12 + 8);
+	assert_int_equal(vv_json_parse(bytes + 8, (size_t)hl, "header", &root), 0);
+	assert_true(json_object_object_get_ex(root, "__metadata__", &e));
+	assert_true(json_object_object_get_ex(e, "format", &v));
+	assert_string_equal(json_object_get_string(v), "pt");
+	assert_true(json_object_object_get_ex(root, "b", &e));
+	assert_true(json_object_object_get_ex(e, "dtype", &v));
+	assert_string_equal(json_object_get_string(v), "F32");
+	assert_true(json_object_object_get_ex(e, "data_offsets", &v));
+	assert_int_equal(json_object_get_int64(json_object_array_get_idx(v, 0)), 0);
+	assert_true(json_object_object_get_ex(root, "c", &e));
+	assert_true(json_object_object_get_ex(e, "shape", &v));
+	assert_int_equal(json_object_array_length(v), 2);
+	assert_true(json_object_object_get_ex(e, "data_offsets", &v));
+	assert_int_equal(json_object_get_int64(json_object_array_get_idx(v, 0)), 8);
+	assert_true(json_object_object_get_ex(root, "a", &e));
+	assert_true(json_object_object_get_ex(e, "dtype", &v));
+	assert_string_equal(json_object_get_string(v), "I64");
+	assert_true(json_object_object_get_ex(e, "data_offsets", &v));
+	assert_int_equal(json_object_get_int64(json_object_array_get_idx(v, 0)), 12);
+	memcpy(fl, bytes + 8 + hl, sizeof fl); /* little-endian host, as the tests run */
+	assert_true(fl[0] == 1.5f && fl[1] == -2.0f && fl[2] == ldexpf(1.0f, -24));
+	assert_memory_equal(bytes + 8 + hl + 12, data, 8);
+	json_object_put(root);
+	free(bytes);
+	unlink(dp);
+	/* a damaged source is refused and nothing is written */
+	write_file(dir, "model.safetensors.index.json", img, sizeof img - 1);
+	assert_int_equal(vv_model_write_f32(sp, dp, NULL), VV_ERR_MODEL_FORMAT);
+	assert_int_equal(access(dp, F_OK), -1);
+	rm_dir(dir);
+}
+
 static void test_directory_load_pickle_and_shards(void **state)
 {
 	char dir[] = "/tmp/vv-test-model-XXXXXX";
@@ -1069,6 +1207,8 @@ int main(void)
 		cmocka_unit_test(test_heads_and_arguments),
 		cmocka_unit_test(test_selftest_and_info_json),
 		cmocka_unit_test(test_directory_load_pickle_and_shards),
+		cmocka_unit_test(test_write_f32),
+		cmocka_unit_test(test_write_f32_header),
 		cmocka_unit_test(test_bf16_conversion),
 		cmocka_unit_test(test_bf16_refused),
 		cmocka_unit_test(test_bf16_parity),
