@@ -11,9 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 # ---- inputs: the one place that names them ----
-# The demo data is moving from models/demo/ to demo/; take whichever exists.
 DEMO=demo
-[ -f "$DEMO/sample.vcf" ] || DEMO=models/demo
 MODEL=models/demo-dna-mlm
 REF=$DEMO/reference.fa.gz
 VCF=$DEMO/sample.vcf

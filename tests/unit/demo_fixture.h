@@ -12,7 +12,7 @@
 
 /* Folders, under the source tree ($VV_SRC, else "."), that may hold the
  * demo VCF and reference: the first that has the file wins. */
-static const char *const demo_dirs[] = {"models/demo", "demo"};
+static const char *const demo_dirs[] = {"demo"};
 
 /* Writes the path of demo file name ("sample.vcf", "reference.fa.gz")
  * into buf; returns buf, or NULL when no folder has it. */
