@@ -684,6 +684,23 @@ static int one_shot(struct client *c, enum vv_net_verb verb, json_object *params
 	return rc;
 }
 
+/* Sends verb with one string parameter key = value and prints the answer:
+ * the whole of cancel and delete. */
+static int one_param_verb(struct client *c, const struct simple_opts *o, enum vv_net_verb verb,
+			  const char *key, const char *value)
+{
+	json_object *p = json_object_new_object();
+	int rc;
+
+	json_object_object_add(p, key, json_object_new_string(value));
+	c->json = o->json;
+	if ((rc = client_open(c, o->config)) == 0)
+		rc = one_shot(c, verb, p, o->json);
+	json_object_put(p);
+	client_done(c);
+	return rc;
+}
+
 static const char cancel_usage[] = "usage: varvault cancel JOB\n\nStops a queued or running job.\n";
 static const char delete_usage[] =
 	"usage: varvault delete --sample PSEUDONYM\n"
@@ -696,40 +713,24 @@ static int cmd_cancel(int argc, char **argv)
 {
 	struct client c = {.cmd = "varvault cancel"};
 	struct simple_opts o;
-	json_object *p;
 	int rc;
 
 	if ((rc = simple_args(argc, argv, c.cmd, cancel_usage, &o, 1)) != 0)
 		return rc == ARGS_HELP_SHOWN ? VV_EXIT_OK : rc;
-	p = json_object_new_object();
-	json_object_object_add(p, "job", json_object_new_string(argv[optind]));
-	c.json = o.json;
-	if ((rc = client_open(&c, o.config)) == 0)
-		rc = one_shot(&c, VV_VERB_CANCEL, p, o.json);
-	json_object_put(p);
-	client_done(&c);
-	return rc;
+	return one_param_verb(&c, &o, VV_VERB_CANCEL, "job", argv[optind]);
 }
 
 static int cmd_delete(int argc, char **argv)
 {
 	struct client c = {.cmd = "varvault delete"};
 	struct simple_opts o;
-	json_object *p;
 	int rc;
 
 	if ((rc = simple_args(argc, argv, c.cmd, delete_usage, &o, 0)) != 0)
 		return rc == ARGS_HELP_SHOWN ? VV_EXIT_OK : rc;
 	if (!o.sample)
 		return vv_cli_usage_error(c.cmd, "--sample is required");
-	p = json_object_new_object();
-	json_object_object_add(p, "sample", json_object_new_string(o.sample));
-	c.json = o.json;
-	if ((rc = client_open(&c, o.config)) == 0)
-		rc = one_shot(&c, VV_VERB_DELETE, p, o.json);
-	json_object_put(p);
-	client_done(&c);
-	return rc;
+	return one_param_verb(&c, &o, VV_VERB_DELETE, "sample", o.sample);
 }
 
 static int cmd_health(int argc, char **argv)

@@ -506,6 +506,17 @@ static vv_net_conn *vv_net_conn_new(int fd, bool server)
 	return c;
 }
 
+/* Drops a connection that never completed its handshake: no close_notify
+ * is owed.  NULL-safe. */
+static void vv_net_conn_discard(vv_net_conn *c)
+{
+	if (!c)
+		return;
+	SSL_free(c->ssl);
+	close(c->fd);
+	free(c);
+}
+
 int vv_net_accept(vv_net_server *s, int fd, int timeout_ms, vv_net_conn **out)
 {
 	int64_t deadline = vv_deadline(timeout_ms);
@@ -535,11 +546,7 @@ int vv_net_accept(vv_net_server *s, int fd, int timeout_ms, vv_net_conn **out)
 	*out = c;
 	c = NULL;
 out:
-	if (c) {
-		SSL_free(c->ssl);
-		close(c->fd);
-		free(c);
-	}
+	vv_net_conn_discard(c);
 	return rc;
 }
 
@@ -590,11 +597,7 @@ int vv_net_connect(vv_net_client *cl, const char *path, int timeout_ms, vv_net_c
 	*out = c;
 	c = NULL;
 out:
-	if (c) {
-		SSL_free(c->ssl);
-		close(c->fd);
-		free(c);
-	}
+	vv_net_conn_discard(c);
 	return rc;
 }
 
