@@ -71,6 +71,11 @@ PROGS        := $(O)/varvault $(O)/varvault-admin
 DAEMON_MAIN := src/daemon/varvaultd.c
 DAEMON_OBJ  := $(patsubst %.c,$(O)/obj/%.o,$(filter-out $(DAEMON_MAIN),$(sort $(wildcard src/daemon/*.c))))
 PROGS      += $(O)/varvaultd
+# A test build of the daemon: the same sources compiled with VV_TEST_HOOKS,
+# which enables hidden options that only tests use (a worker that tries
+# forbidden system calls, a main loop blocked on purpose).  Never installed.
+DAEMON_TEST_OBJ := $(patsubst %.c,$(O)/obj-testhooks/%.o,$(sort $(wildcard src/daemon/*.c)))
+TESTHOOKS_BIN   := $(O)/tests/varvaultd-testhooks
 
 # Unit tests: tests/unit/test_<module>.c, each its own cmocka program.
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
@@ -130,6 +135,16 @@ $(O)/varvault-admin: $(ADMIN_OBJ) $(LIB)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ADMIN_LIBS)
 
 $(O)/varvaultd: $(O)/obj/src/daemon/varvaultd.o $(DAEMON_OBJ) $(LIB)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(O)/obj-testhooks/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC      $< (test hooks)"
+	$(Q)$(CC) $(ALL_CFLAGS) -DVV_TEST_HOOKS=1 -c $< -o $@
+
+$(TESTHOOKS_BIN): $(DAEMON_TEST_OBJ) $(LIB)
+	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -200,7 +215,7 @@ $(O)/obj/bench/%.o: bench/%.c
 
 test: check
 check: deps
-	@$(MAKE) --no-print-directory $(PROGS) $(UNIT_BIN) $(REPLAY_BIN) $(HELPER_BIN)
+	@$(MAKE) --no-print-directory $(PROGS) $(UNIT_BIN) $(REPLAY_BIN) $(HELPER_BIN) $(TESTHOOKS_BIN)
 	@O=$(O) PYTHON=$(PYTHON) SANITIZE=$(SANITIZE) tests/run.sh
 
 bench: deps
