@@ -103,6 +103,9 @@ enum vv_err {
 	VV_ERR_WORKER = -700,           /* a worker died, broke the protocol or could not start */
 	VV_ERR_TIME_LIMIT = -701,       /* a job ran past its time limit */
 	VV_ERR_CHECKSUM = -702,         /* the plaintext's SHA-256 is not the one submitted */
+	VV_ERR_SANDBOX = -703,          /* the worker's sandbox could not be set up */
+	VV_ERR_SANDBOX_KILLED = -704,   /* a worker made a system call its sandbox forbids (SIGSYS) */
+	VV_ERR_CPU_LIMIT = -705,        /* a worker ran past its CPU time limit (SIGXCPU) */
 };
 
 /* Names an error code; never NULL, static storage. */

@@ -70,6 +70,9 @@ static const struct {
 	{VV_ERR_WORKER, "interpreter worker failed"},
 	{VV_ERR_TIME_LIMIT, "time limit exceeded"},
 	{VV_ERR_CHECKSUM, "plaintext checksum does not match"},
+	{VV_ERR_SANDBOX, "worker sandbox could not be set up"},
+	{VV_ERR_SANDBOX_KILLED, "worker killed by its sandbox (forbidden system call)"},
+	{VV_ERR_CPU_LIMIT, "worker CPU time limit exceeded"},
 };
 
 const char *vv_strerror(int err)

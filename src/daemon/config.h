@@ -36,6 +36,8 @@ struct vv_dconf {
 	unsigned request_timeout_ms;   /* [daemon] request_timeout seconds (default 30) */
 	unsigned handshake_timeout_ms; /* [daemon] handshake_timeout seconds (default 10) */
 	uint64_t max_upload;
+	uint64_t worker_cpu_seconds; /* [daemon] worker_cpu_seconds: RLIMIT_CPU of a worker (default 86400; 0: none) */
+	uint64_t worker_memory_max;  /* [daemon] worker_memory_max: RLIMIT_AS of a worker, K/M/G (default 32G; 0: none) */
 	unsigned chunk_variants; /* [daemon] chunk: variants per result chunk (0: 1024); a
 	                          * restart resumes after the last stored chunk */   /* [daemon] max_upload bytes, K/M/G suffix (default 4G) */
 	char *c4gh_key;        /* [keys] c4gh (default state_dir/keys/c4gh.sec) */

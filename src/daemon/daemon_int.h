@@ -106,6 +106,37 @@ int vv_daemon_result_open(const uint8_t key[VV_KEY_LEN], const char *job_id, enu
  * exit status: 0 after DONE, 1 after FAIL, 2 when fd is not a socket. */
 int vv_daemon_worker_main(int fd);
 
+/* ---- the worker's sandbox (sandbox.c) ---- */
+
+struct vv_sandbox_opts {
+	uint64_t cpu_seconds;          /* RLIMIT_CPU (SIGXCPU at it); 0: none */
+	uint64_t memory_max;           /* RLIMIT_AS bytes; 0: none (and none under ASan) */
+	const char *const *ro_paths;   /* Landlock: the only paths left readable */
+	size_t nro;
+};
+
+/* At the worker's start, before it opens anything: closes every
+ * descriptor above VV_IPC_FD (close_range).  Returns 0 or VV_ERR_SANDBOX. */
+int vv_daemon_sandbox_prepare(void) VV_MUST_CHECK;
+
+/* After the worker opened its model, reference and policy, before it reads
+ * patient data: PR_SET_NO_NEW_PRIVS, not dumpable, RLIMIT_CORE 0, the CPU
+ * and address-space limits, an empty environment, Landlock (where the
+ * kernel has it: *landlock_abi gets its ABI version, 0 when absent; it
+ * binds the calling thread), and the seccomp allowlist on every thread
+ * (default: kill the process with SIGSYS).  Irreversible.  Returns 0 or
+ * VV_ERR_SANDBOX (the worker must then refuse the job). */
+int vv_daemon_sandbox_enter(const struct vv_sandbox_opts *o, int *landlock_abi) VV_MUST_CHECK;
+
+#ifdef VV_TEST_HOOKS
+/* Test builds only: the hook the next worker gets, from the daemon's
+ * VARVAULT_TEST_WORKER ("open,,segv": the first worker tries open(2), the
+ * second runs normally, the third raises SIGSEGV; workers past the list run
+ * normally).  Writes "VARVAULT_TEST_WORKER=<hook>" into buf, or "" when
+ * none. */
+void vv_daemon_test_hook_env(char *buf, size_t cap);
+#endif
+
 /* ---- the runner: the monitor's side of one job ---- */
 
 /* One chunk of a job's result, as the worker sealed it: every format of
@@ -141,6 +172,8 @@ struct vv_runner_job {
 	uint64_t memlock_min;          /* the worker tries mlockall only when
 	                                * RLIMIT_MEMLOCK allows this much; 0: 2 GiB */
 	double time_limit;             /* seconds for the whole job; 0: none */
+	uint64_t cpu_seconds;          /* the worker's RLIMIT_CPU; 0: none */
+	uint64_t memory_max;           /* the worker's RLIMIT_AS; 0: none */
 	const atomic_int *cancel;      /* may be NULL; non-zero stops the job */
 	/* Callbacks, from the calling thread; any may be NULL.  on_chunk
 	 * returning non-zero stops the job with that code (the worker is

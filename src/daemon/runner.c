@@ -59,6 +59,11 @@ static char **vv_worker_env(void)
 {
 	size_t n = 0, k = 0;
 	char **env;
+#ifdef VV_TEST_HOOKS
+	static _Thread_local char hook[64];
+	vv_daemon_test_hook_env(hook, sizeof hook);
+	n++;
+#endif
 
 	for (char **e = environ; e && *e; e++)
 		n++;
@@ -70,6 +75,10 @@ static char **vv_worker_env(void)
 				env[k++] = *e;
 				break;
 			}
+#ifdef VV_TEST_HOOKS
+	if (*hook)
+		env[k++] = hook;
+#endif
 	return env;
 }
 
@@ -165,6 +174,8 @@ static int vv_job_json(const struct vv_run *r, char **out)
 	json_object_object_add(o, "threads", json_object_new_int64(j->threads));
 	json_object_object_add(o, "batch", json_object_new_int64((int64_t)j->batch));
 	json_object_object_add(o, "memlock_min", json_object_new_int64((int64_t)j->memlock_min));
+	json_object_object_add(o, "cpu_seconds", json_object_new_int64((int64_t)j->cpu_seconds));
+	json_object_object_add(o, "memory_max", json_object_new_int64((int64_t)j->memory_max));
 	if (j->resume_chunk) {
 		json_object_object_add(o, "resume_chunk", json_object_new_int64((int64_t)j->resume_chunk));
 		vv_hex(j->resume_state, VV_INTERPRET_STATE_LEN, hex);
@@ -406,6 +417,12 @@ static void vv_explain_end(struct vv_run *r)
 
 	if (st == -1)
 		(void)vv_job_fail(r, VV_ERR_WORKER, "worker lost (waitpid failed)");
+	else if (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS)
+		(void)vv_job_fail(r, VV_ERR_SANDBOX_KILLED,
+				  "worker killed by its sandbox (SIGSYS): it made a forbidden system call");
+	else if (WIFSIGNALED(st) && WTERMSIG(st) == SIGXCPU)
+		(void)vv_job_fail(r, VV_ERR_CPU_LIMIT, "worker CPU time limit of %llu s exceeded (SIGXCPU)",
+				  (unsigned long long)r->job->cpu_seconds);
 	else if (WIFSIGNALED(st))
 		(void)vv_job_fail(r, VV_ERR_WORKER, "worker killed by signal %d", WTERMSIG(st));
 	else if (WIFEXITED(st))

@@ -274,6 +274,8 @@ static void run_slot(struct slot *sl)
 	rj.plaintext_sha256 = j->verified ? j->plaintext_sha256 : NULL;
 	rj.threads = (int)d->cf.threads;
 	rj.time_limit = d->cf.job_time_limit;
+	rj.cpu_seconds = d->cf.worker_cpu_seconds;
+	rj.memory_max = d->cf.worker_memory_max;
 	rj.cancel = &sl->cancel;
 	rj.on_chunk = on_chunk;
 	rj.on_progress = on_progress;

@@ -4,6 +4,7 @@
 #include "daemon_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
  *   resume_state   ... with the hex of the state stored with chunk k-1
  *   plaintext_sha256  hex, absent for an unverified submission
  *   max_input, max_out, threads, batch, memlock_min
+ *   cpu_seconds, memory_max   the sandbox's limits (0: none)
  */
 struct vv_wjob {
 	char job[65];
@@ -35,6 +37,7 @@ struct vv_wjob {
 	bool has_sha;
 	uint8_t sha[32];
 	uint64_t max_input, max_out, threads, batch, memlock_min;
+	uint64_t cpu_seconds, memory_max;
 };
 
 struct vv_worker {
@@ -126,7 +129,9 @@ static int vv_parse_job(const uint8_t *p, size_t n, struct vv_wjob *j)
 	    (rc = vv_json_u64(o, "max_out", &j->max_out, false)) != 0 ||
 	    (rc = vv_json_u64(o, "threads", &j->threads, false)) != 0 ||
 	    (rc = vv_json_u64(o, "batch", &j->batch, false)) != 0 ||
-	    (rc = vv_json_u64(o, "memlock_min", &j->memlock_min, false)) != 0)
+	    (rc = vv_json_u64(o, "memlock_min", &j->memlock_min, false)) != 0 ||
+	    (rc = vv_json_u64(o, "cpu_seconds", &j->cpu_seconds, false)) != 0 ||
+	    (rc = vv_json_u64(o, "memory_max", &j->memory_max, false)) != 0)
 		goto out;
 	if (!formats || (formats & ~(uint64_t)VV_OUT_ALL) || j->chunk == 0 || j->chunk > (1u << 20) ||
 	    j->threads > 256 || j->batch > 4096) {
@@ -327,6 +332,57 @@ static int vv_send_chunk(struct vv_worker *w, const struct vv_interpret_chunk *c
 	return vv_daemon_ipc_send(w->fd, VV_IPC_CHUNK, meta, sizeof meta, 0);
 }
 
+#ifdef VV_TEST_HOOKS
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static char vv_test_hook[16];
+static volatile sig_atomic_t vv_test_released;
+
+static void vv_test_release(int sig)
+{
+	(void)sig;
+	vv_test_released = 1;
+}
+
+/* Test builds only: after the first chunk went out (the sandbox on, the
+ * plaintext in memory), do what VARVAULT_TEST_WORKER asked. */
+static void vv_test_hook_run(void)
+{
+	const char *h = vv_test_hook;
+	char *argv[] = {(char *)"/bin/true", NULL};
+
+	if (!*h)
+		return;
+	vv_log(VV_LOG_INFO, "worker test hook: %s", h);
+	if (!strcmp(h, "open"))
+		(void)open("/etc/passwd", O_RDONLY);
+	else if (!strcmp(h, "socket"))
+		(void)socket(AF_INET, SOCK_STREAM, 0);
+	else if (!strcmp(h, "execve"))
+		(void)execve(argv[0], argv, argv + 1);
+	else if (!strcmp(h, "ptrace"))
+		(void)ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+	else if (!strcmp(h, "segv"))
+		(void)raise(SIGSEGV);
+	else if (!strcmp(h, "hold")) {
+		/* held until SIGUSR1, so that a test can read /proc/PID/status */
+		sigset_t none;
+		sigemptyset(&none);
+		(void)signal(SIGUSR1, vv_test_release);
+		vv_log(VV_LOG_INFO, "worker test hook: holding");
+		while (!vv_test_released)
+			(void)sigsuspend(&none);
+		return;
+	}
+	/* reached only when the sandbox let the call through */
+	vv_log(VV_LOG_ERROR, "worker test hook: %s was not stopped", h);
+	_exit(3);
+}
+#endif
+
 static int vv_interpret(struct vv_worker *w, struct vv_interpret_summary *sum, uint64_t *rescored)
 {
 	struct vv_interpret_opts io = {0};
@@ -345,6 +401,10 @@ static int vv_interpret(struct vv_worker *w, struct vv_interpret_summary *sum, u
 	while ((rc = vv_interpret_chunks_next(r, &c)) == 1) {
 		if ((rc = vv_send_chunk(w, &c)) != 0 || (rc = w->progress_rc) != 0)
 			goto out;
+#ifdef VV_TEST_HOOKS
+		if (c.index == w->job.resume_chunk)
+			vv_test_hook_run();
+#endif
 		if (c.last)
 			break;
 	}
@@ -396,6 +456,7 @@ int vv_daemon_worker_main(int fd)
 	struct vv_interpret_summary sum;
 	uint8_t digest[32], done[VV_DAEMON_SUMMARY_LEN];
 	uint64_t rescored = 0;
+	char md5[33];
 	struct stat st;
 	uint32_t type;
 	const char *what = "start-up";
@@ -409,8 +470,15 @@ int vv_daemon_worker_main(int fd)
 		vv_log(VV_LOG_ERROR, "--worker: descriptor %d is not the monitor's socket", fd);
 		return 2;
 	}
-	if ((rc = vv_core_init()) != 0 || (rc = vv_harden_process()) != 0)
+	if ((rc = vv_daemon_sandbox_prepare()) != 0 || (rc = vv_core_init()) != 0 ||
+	    (rc = vv_harden_process()) != 0)
 		goto out;
+#ifdef VV_TEST_HOOKS
+	{
+		const char *h = getenv("VARVAULT_TEST_WORKER");
+		snprintf(vv_test_hook, sizeof vv_test_hook, "%s", h ? h : "");
+	}
+#endif
 	vv_vcf_init();
 	what = "job message";
 	if ((rc = vv_daemon_ipc_recv(fd, &type, &w.msg, 0)) != 0)
@@ -442,6 +510,22 @@ int vv_daemon_worker_main(int fd)
 	so.batch = w.job.batch;
 	if ((rc = vv_scorer_new(w.model, &so, &w.sc)) != 0)
 		goto out;
+	/* the reference's digest reads the whole file: now, while open(2) is
+	 * still allowed */
+	what = "reference";
+	if ((rc = vv_ref_md5(w.ref, md5)) != 0)
+		goto out;
+	/* (locking memory, mlockall, belongs here: before the sandbox) */
+	what = "sandbox";
+	{
+		const char *ro[] = {w.job.model, w.job.reference};
+		struct vv_sandbox_opts sb = {w.job.cpu_seconds, w.job.memory_max, ro, 2};
+		int abi;
+		if ((rc = vv_daemon_sandbox_enter(&sb, &abi)) != 0)
+			goto out;
+		vv_log(VV_LOG_DEBUG, "job %s: sandbox on (seccomp; landlock %s%.0d)", w.job.job,
+		       abi ? "ABI " : "not offered by this kernel", abi);
+	}
 	what = "keys message";
 	if ((rc = vv_daemon_ipc_recv(fd, &type, &w.msg, 0)) != 0)
 		goto out;

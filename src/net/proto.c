@@ -422,6 +422,9 @@ static const struct {
 	{VV_ERR_WORKER, "worker_failed"},
 	{VV_ERR_TIME_LIMIT, "time_limit"},
 	{VV_ERR_CHECKSUM, "checksum_mismatch"},
+	{VV_ERR_SANDBOX, "worker_failed"},
+	{VV_ERR_SANDBOX_KILLED, "worker_failed"},
+	{VV_ERR_CPU_LIMIT, "time_limit"},
 };
 
 const char *vv_net_err_code(int err)
