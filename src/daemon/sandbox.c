@@ -174,6 +174,11 @@ static int vv_seccomp(void)
 	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self))) != 0 ||
 	    (rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self))) != 0)
 		goto out;
+	/* reading its own dumpable flag (test builds report it), nothing else
+	 * of prctl */
+	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+				   SCMP_A0(SCMP_CMP_EQ, PR_GET_DUMPABLE))) != 0)
+		goto out;
 	/* getrlimit, never setting one */
 	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1, SCMP_A2(SCMP_CMP_EQ, 0))) != 0)
 		goto out;

@@ -334,6 +334,7 @@ static int vv_send_chunk(struct vv_worker *w, const struct vv_interpret_chunk *c
 
 #ifdef VV_TEST_HOOKS
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -356,7 +357,7 @@ static void vv_test_hook_run(void)
 
 	if (!*h)
 		return;
-	vv_log(VV_LOG_INFO, "worker test hook: %s", h);
+	vv_log(VV_LOG_WARN, "worker test hook: %s", h);
 	if (!strcmp(h, "open"))
 		(void)open("/etc/passwd", O_RDONLY);
 	else if (!strcmp(h, "socket"))
@@ -372,7 +373,7 @@ static void vv_test_hook_run(void)
 		sigset_t none;
 		sigemptyset(&none);
 		(void)signal(SIGUSR1, vv_test_release);
-		vv_log(VV_LOG_INFO, "worker test hook: holding");
+		vv_log(VV_LOG_WARN, "worker test hook: holding (dumpable %d)", prctl(PR_GET_DUMPABLE, 0, 0, 0, 0));
 		while (!vv_test_released)
 			(void)sigsuspend(&none);
 		return;
