@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -572,6 +573,69 @@ static void test_ipc_bounds(void **state)
 	vv_sbuf_done(&b);
 }
 
+/* The sandbox on its own, in forked children: a forbidden call (open, a
+ * socket) kills with SIGSYS; allowed work (memory, a thread through the
+ * clone3 -> clone fallback, writing to a descriptor it had) runs to exit 0. */
+static void *sandbox_thread(void *arg)
+{
+	return arg;
+}
+
+static int sandbox_child(int what, int wfd)
+{
+	struct vv_sandbox_opts o = {0, 0, NULL, 0};
+	pthread_t t;
+	void *p;
+	int abi;
+
+	if (vv_daemon_sandbox_enter(&o, &abi) != 0)
+		return 10;
+	if (what == 1)
+		(void)open("/dev/null", O_RDONLY);
+	else if (what == 2)
+		(void)socket(AF_UNIX, SOCK_STREAM, 0);
+	else {
+		if (!(p = malloc(1 << 20)) || pthread_create(&t, NULL, sandbox_thread, p) != 0 ||
+		    pthread_join(t, NULL) != 0)
+			return 11;
+		free(p);
+		if (write(wfd, "ok", 2) != 2)
+			return 12;
+		return 0;
+	}
+	return 13; /* the forbidden call returned */
+}
+
+static void test_sandbox_kills_forbidden_calls(void **state)
+{
+	(void)state;
+	for (int what = 0; what < 3; what++) {
+		int pfd[2], st = 0;
+		char buf[2] = {0};
+		pid_t pid;
+
+		assert_int_equal(pipe(pfd), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			close(pfd[0]);
+			_exit(sandbox_child(what, pfd[1]));
+		}
+		close(pfd[1]);
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		if (what == 0) {
+			assert_true(WIFEXITED(st));
+			assert_int_equal(WEXITSTATUS(st), 0);
+			assert_int_equal(read(pfd[0], buf, 2), 2);
+			assert_memory_equal(buf, "ok", 2);
+		} else {
+			assert_true(WIFSIGNALED(st));
+			assert_int_equal(WTERMSIG(st), SIGSYS);
+		}
+		close(pfd[0]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -584,6 +648,7 @@ int main(void)
 		cmocka_unit_test(test_runner_failures_are_stated),
 		cmocka_unit_test(test_runner_survives_a_hostile_worker),
 		cmocka_unit_test(test_ipc_bounds),
+		cmocka_unit_test(test_sandbox_kills_forbidden_calls),
 	};
 	(void)fx_load; /* the fixture's loader; this test loads from files */
 	return cmocka_run_group_tests(tests, setup, teardown);
