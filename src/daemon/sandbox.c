@@ -201,6 +201,11 @@ int vv_daemon_sandbox_enter(const struct vv_sandbox_opts *o, int *landlock_abi)
 		return vv_errf(VV_ERR_SANDBOX, "prctl(PR_SET_DUMPABLE): %s", strerror(errno));
 	if ((rc = vv_limits(o)) != 0)
 		return rc;
+#ifdef VV_SANDBOX_ASAN
+	/* LeakSanitizer's exit check traces threads (ptrace) and reads /proc:
+	 * check now, before Landlock and seccomp, while that is allowed; the exit check is then off */
+	__lsan_do_leak_check();
+#endif
 	/* the loaders have read OPENBLAS_CORETYPE and the rest: nothing after
 	 * this point consults the environment */
 	if (clearenv() != 0)
@@ -208,11 +213,6 @@ int vv_daemon_sandbox_enter(const struct vv_sandbox_opts *o, int *landlock_abi)
 	if ((ll = vv_landlock(o->ro_paths, o->nro)) < 0)
 		return ll;
 	*landlock_abi = ll;
-#ifdef VV_SANDBOX_ASAN
-	/* LeakSanitizer's exit check traces threads (ptrace) and reads /proc:
-	 * check now, while that is allowed; the exit check is then off */
-	__lsan_do_leak_check();
-#endif
 	return vv_seccomp();
 }
 
