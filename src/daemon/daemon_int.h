@@ -54,6 +54,7 @@ enum vv_ipc_type {
 
 /* FAIL and DONE flags. */
 #define VV_IPC_F_MEM_LOCKED 1u /* the worker's memory is locked (mlockall) */
+#define VV_IPC_F_LANDLOCK 2u   /* the worker's Landlock layer is on (sandbox.c) */
 
 /* Sends one message of n payload bytes from p (p may be NULL when n is 0),
  * or of a + b when two parts are given.  fd may be non-blocking: the call
@@ -191,6 +192,7 @@ struct vv_runner_result {
 	uint64_t rescored;             /* variants scored again on resume */
 	uint64_t chunks;               /* chunks delivered by this run */
 	bool mem_locked;               /* the worker reported its memory locked */
+	bool landlock;                 /* the worker reported its Landlock layer on */
 	int wait_status;               /* waitpid status of the worker; -1 if none ran */
 };
 

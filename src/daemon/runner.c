@@ -397,6 +397,7 @@ static int vv_read_loop(struct vv_run *r)
 				return vv_protocol(r, "done before the last chunk");
 			vv_daemon_summary_decode(r->msg.data, &r->res->sum, &r->res->rescored, &flags);
 			r->res->mem_locked = flags & VV_IPC_F_MEM_LOCKED;
+			r->res->landlock = flags & VV_IPC_F_LANDLOCK;
 			return 1;
 		}
 		case VV_IPC_FAIL:

@@ -288,8 +288,9 @@ static void run_slot(struct slot *sl)
 			goto out;
 		}
 		drop_spool(d, j->id);
-		vv_log(VV_LOG_INFO, "job %s: done (%llu variants, %llu chunks this run)", j->id,
-		       (unsigned long long)res.sum.variants, (unsigned long long)res.chunks);
+		vv_log(VV_LOG_INFO, "job %s: done (%llu variants, %llu chunks this run; sandbox: seccomp%s)", j->id,
+		       (unsigned long long)res.sum.variants, (unsigned long long)res.chunks,
+		       res.landlock ? " and landlock" : ", no landlock on this kernel");
 		goto out;
 	}
 	if (atomic_load(&sl->cancel) == CANCEL_STOP) {

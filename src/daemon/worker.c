@@ -524,6 +524,8 @@ int vv_daemon_worker_main(int fd)
 		int abi;
 		if ((rc = vv_daemon_sandbox_enter(&sb, &abi)) != 0)
 			goto out;
+		if (abi > 0)
+			w.flags |= VV_IPC_F_LANDLOCK;
 		vv_log(VV_LOG_DEBUG, "job %s: sandbox on (seccomp; landlock %s%.0d)", w.job.job,
 		       abi ? "ABI " : "not offered by this kernel", abi);
 	}
