@@ -103,6 +103,8 @@ enum vv_err {
 	VV_ERR_WORKER = -700,           /* a worker died, broke the protocol or could not start */
 	VV_ERR_TIME_LIMIT = -701,       /* a job ran past its time limit */
 	VV_ERR_CHECKSUM = -702,         /* the plaintext's SHA-256 is not the one submitted */
+	/* daemon: locked memory (-710..-714) */
+	VV_ERR_MEMLOCK_LIMIT = -710,    /* RLIMIT_MEMLOCK (LimitMEMLOCK=) is below what must be locked */
 };
 
 /* Names an error code; never NULL, static storage. */
@@ -186,6 +188,10 @@ VV_EXPORT void vv_sbuf_done(vv_sbuf *b);
 /* Secret allocation helpers: sodium_malloc / sodium_free (zeroing). */
 VV_EXPORT void *vv_secret_alloc(size_t n);
 VV_EXPORT void vv_secret_free(void *p);
+/* Locks the n bytes at p (from vv_secret_alloc) in RAM and says whether they
+ * are: sodium_malloc ignores a failed mlock, so a caller that must know asks
+ * again (locking pages already locked is a no-op). */
+VV_EXPORT bool vv_secret_locked(void *p, size_t n);
 /* Wipes n bytes so that the compiler cannot elide it (sodium_memzero). */
 VV_EXPORT void vv_wipe(void *p, size_t n);
 

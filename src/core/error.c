@@ -70,6 +70,7 @@ static const struct {
 	{VV_ERR_WORKER, "interpreter worker failed"},
 	{VV_ERR_TIME_LIMIT, "time limit exceeded"},
 	{VV_ERR_CHECKSUM, "plaintext checksum does not match"},
+	{VV_ERR_MEMLOCK_LIMIT, "the memory-lock limit (LimitMEMLOCK=) is too low"},
 };
 
 const char *vv_strerror(int err)

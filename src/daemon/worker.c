@@ -2,6 +2,7 @@
  * secure memory, interpreted chunk by chunk, handed back sealed; no keys
  * but the job's own, and nothing but ciphertext leaves it. */
 #include "daemon_int.h"
+#include "memneed.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -24,7 +25,8 @@
  *   resume_chunk   0, or k to resume after chunk k-1 ...
  *   resume_state   ... with the hex of the state stored with chunk k-1
  *   plaintext_sha256  hex, absent for an unverified submission
- *   max_input, max_out, threads, batch, memlock_min
+ *   max_input, max_out, threads, batch
+ *   allow_unlocked  true: go on when memory cannot be locked (development)
  */
 struct vv_wjob {
 	char job[65];
@@ -34,7 +36,8 @@ struct vv_wjob {
 	struct vv_interpret_state resume;
 	bool has_sha;
 	uint8_t sha[32];
-	uint64_t max_input, max_out, threads, batch, memlock_min;
+	uint64_t max_input, max_out, threads, batch;
+	bool allow_unlocked;
 };
 
 struct vv_worker {
@@ -125,9 +128,15 @@ static int vv_parse_job(const uint8_t *p, size_t n, struct vv_wjob *j)
 	    (rc = vv_json_u64(o, "max_input", &j->max_input, false)) != 0 ||
 	    (rc = vv_json_u64(o, "max_out", &j->max_out, false)) != 0 ||
 	    (rc = vv_json_u64(o, "threads", &j->threads, false)) != 0 ||
-	    (rc = vv_json_u64(o, "batch", &j->batch, false)) != 0 ||
-	    (rc = vv_json_u64(o, "memlock_min", &j->memlock_min, false)) != 0)
+	    (rc = vv_json_u64(o, "batch", &j->batch, false)) != 0)
 		goto out;
+	if (json_object_object_get_ex(o, "allow_unlocked", &v)) {
+		if (!json_object_is_type(v, json_type_boolean)) {
+			rc = vv_errf(VV_ERR_FORMAT, "job message: allow_unlocked is not a boolean");
+			goto out;
+		}
+		j->allow_unlocked = json_object_get_boolean(v);
+	}
 	if (!formats || (formats & ~(uint64_t)VV_OUT_ALL) || j->chunk == 0 || j->chunk > (1u << 20) ||
 	    j->threads > 256 || j->batch > 4096) {
 		rc = vv_errf(VV_ERR_FORMAT, "job message: formats, chunk, threads or batch out of range");
@@ -162,23 +171,6 @@ out:
 	json_object_put(o);
 	json_tokener_free(tok);
 	return rc;
-}
-
-/* mlockall only when RLIMIT_MEMLOCK leaves room for the job: under a small
- * limit MCL_FUTURE makes later allocations fail (DESIGN.md, Processes). */
-static bool vv_lock_memory(uint64_t need)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0)
-		return false;
-	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
-		return false;
-	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0) {
-		(void)munlockall();
-		return false;
-	}
-	return true;
 }
 
 static int vv_fail(struct vv_worker *w, int code, const char *what)
@@ -396,6 +388,8 @@ int vv_daemon_worker_main(int fd)
 	struct vv_interpret_summary sum;
 	uint8_t digest[32], done[VV_DAEMON_SUMMARY_LEN];
 	uint64_t rescored = 0;
+	struct vv_memimage img;
+	bool locked = false;
 	struct stat st;
 	uint32_t type;
 	const char *what = "start-up";
@@ -411,6 +405,10 @@ int vv_daemon_worker_main(int fd)
 	}
 	if ((rc = vv_core_init()) != 0 || (rc = vv_harden_process()) != 0)
 		goto out;
+	/* The image before anything is loaded: the figure --check-config
+	 * measures too, so that both compute the same need. */
+	if ((rc = vv_daemon_memimage(&img)) != 0)
+		goto out;
 	vv_vcf_init();
 	what = "job message";
 	if ((rc = vv_daemon_ipc_recv(fd, &type, &w.msg, 0)) != 0)
@@ -421,8 +419,6 @@ int vv_daemon_worker_main(int fd)
 	}
 	if ((rc = vv_parse_job(w.msg.data, w.msg.len, &w.job)) != 0)
 		goto out;
-	if (vv_lock_memory(w.job.memlock_min ? w.job.memlock_min : (uint64_t)2 << 30))
-		w.flags |= VV_IPC_F_MEM_LOCKED;
 	vv_sbuf_init(&w.plain, w.job.max_input ? w.job.max_input : (size_t)4 << 30);
 	if (!(w.sha = vv_sha256_new())) {
 		rc = VV_ERR_NOMEM;
@@ -442,6 +438,14 @@ int vv_daemon_worker_main(int fd)
 	so.batch = w.job.batch;
 	if ((rc = vv_scorer_new(w.model, &so, &w.sc)) != 0)
 		goto out;
+	/* Everything but the job's data is mapped now: lock it all, and
+	 * whatever comes later, before the first byte of patient data. */
+	what = "memory lock";
+	if ((rc = vv_daemon_worker_lock(w.model, (int)w.job.threads, w.job.batch, w.plain.max, &img,
+					w.job.allow_unlocked, &locked)) != 0)
+		goto out;
+	if (locked)
+		w.flags |= VV_IPC_F_MEM_LOCKED;
 	what = "keys message";
 	if ((rc = vv_daemon_ipc_recv(fd, &type, &w.msg, 0)) != 0)
 		goto out;

@@ -422,6 +422,9 @@ static const struct {
 	{VV_ERR_WORKER, "worker_failed"},
 	{VV_ERR_TIME_LIMIT, "time_limit"},
 	{VV_ERR_CHECKSUM, "checksum_mismatch"},
+	/* a worker that could not lock its memory (LimitMEMLOCK=) */
+	{VV_ERR_MLOCK, "memory_lock"},
+	{VV_ERR_MEMLOCK_LIMIT, "memory_lock"},
 };
 
 const char *vv_net_err_code(int err)
