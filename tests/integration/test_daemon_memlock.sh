@@ -123,7 +123,10 @@ else
 			st=$(cat "/proc/$p/status" 2>/dev/null) || continue
 			lck=$(awk '/^VmLck:/ {print $2}' <<<"$st")
 			rss=$(awk '/^VmRSS:/ {print $2}' <<<"$st")
-			[ -n "$lck" ] && [ "$lck" -gt 0 ] || continue
+			vsz=$(awk '/^VmSize:/ {print $2}' <<<"$st")
+			# Before its mlockall a worker holds only libsodium's few
+			# locked pages: wait for the lock (most of VmSize locked).
+			[ -n "$lck" ] && [ $((lck * 2)) -gt "$vsz" ] || continue
 			[ "$lck" -ge "$rss" ] || fail "worker $p: VmLck $lck kB < VmRSS $rss kB"
 			[ "$lck" -le $((NEED * 1024)) ] || fail "worker $p: VmLck $lck kB over the computed $NEED MiB"
 			seen="$lck kB locked, $rss kB resident"
