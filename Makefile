@@ -153,6 +153,11 @@ $(O)/tests/test_daemon: $(O)/obj/tests/unit/test_daemon.o $(DAEMON_OBJ) $(LIB)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
 
+$(O)/tests/test_memneed: $(O)/obj/tests/unit/test_memneed.o $(DAEMON_OBJ) $(LIB)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
+
 $(O)/obj/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
 	@echo "  CC      $<"

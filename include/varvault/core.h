@@ -106,6 +106,8 @@ enum vv_err {
 	VV_ERR_SANDBOX = -703,          /* the worker's sandbox could not be set up */
 	VV_ERR_SANDBOX_KILLED = -704,   /* a worker made a system call its sandbox forbids (SIGSYS) */
 	VV_ERR_CPU_LIMIT = -705,        /* a worker ran past its CPU time limit (SIGXCPU) */
+	/* daemon: locked memory (-710..-714) */
+	VV_ERR_MEMLOCK_LIMIT = -710,    /* RLIMIT_MEMLOCK (LimitMEMLOCK=) is below what must be locked */
 };
 
 /* Names an error code; never NULL, static storage. */
@@ -189,6 +191,10 @@ VV_EXPORT void vv_sbuf_done(vv_sbuf *b);
 /* Secret allocation helpers: sodium_malloc / sodium_free (zeroing). */
 VV_EXPORT void *vv_secret_alloc(size_t n);
 VV_EXPORT void vv_secret_free(void *p);
+/* Locks the n bytes at p (from vv_secret_alloc) in RAM and says whether they
+ * are: sodium_malloc ignores a failed mlock, so a caller that must know asks
+ * again (locking pages already locked is a no-op). */
+VV_EXPORT bool vv_secret_locked(void *p, size_t n);
 /* Wipes n bytes so that the compiler cannot elide it (sodium_memzero). */
 VV_EXPORT void vv_wipe(void *p, size_t n);
 

@@ -679,6 +679,9 @@ static int one_shot(struct client *c, enum vv_net_verb verb, json_object *params
 			printf("OpenBLAS kernel %s (chosen by %s; best for this CPU: %s) on %s\n",
 			       jstr(k, "openblas_core"), jstr(k, "chosen_by"),
 			       *jstr(k, "cpu_best_core") ? jstr(k, "cpu_best_core") : "none known", jstr(k, "cpu"));
+		json_object *ml = NULL;
+		if (json_object_object_get_ex(r.json, "memory_locked", &ml) && !json_object_get_boolean(ml))
+			printf("WARNING: memory NOT locked (varvaultd --allow-unlocked-memory: development only)\n");
 	}
 	vv_net_response_done(&r);
 	return rc;

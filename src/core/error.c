@@ -73,6 +73,7 @@ static const struct {
 	{VV_ERR_SANDBOX, "worker sandbox could not be set up"},
 	{VV_ERR_SANDBOX_KILLED, "worker killed by its sandbox (forbidden system call)"},
 	{VV_ERR_CPU_LIMIT, "worker CPU time limit exceeded"},
+	{VV_ERR_MEMLOCK_LIMIT, "the memory-lock limit (LimitMEMLOCK=) is too low"},
 };
 
 const char *vv_strerror(int err)

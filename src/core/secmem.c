@@ -40,6 +40,11 @@ void vv_secret_free(void *p)
 		sodium_free(p);
 }
 
+bool vv_secret_locked(void *p, size_t n)
+{
+	return p && sodium_mlock(p, n ? n : 1) == 0;
+}
+
 void vv_wipe(void *p, size_t n)
 {
 	if (p && n)

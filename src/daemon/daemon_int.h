@@ -170,8 +170,8 @@ struct vv_runner_job {
 	uint64_t max_out;              /* bytes per format; 0: no limit */
 	int threads;                   /* model threads; 0: one per CPU */
 	size_t batch;                  /* 0: 32 */
-	uint64_t memlock_min;          /* the worker tries mlockall only when
-	                                * RLIMIT_MEMLOCK allows this much; 0: 2 GiB */
+	bool allow_unlocked;           /* the worker goes on when its memory cannot
+	                                * be locked (--allow-unlocked-memory) */
 	double time_limit;             /* seconds for the whole job; 0: none */
 	uint64_t cpu_seconds;          /* the worker's RLIMIT_CPU; 0: none */
 	uint64_t memory_max;           /* the worker's RLIMIT_AS; 0: none */

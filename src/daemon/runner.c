@@ -173,9 +173,9 @@ static int vv_job_json(const struct vv_run *r, char **out)
 	json_object_object_add(o, "max_out", json_object_new_int64((int64_t)j->max_out));
 	json_object_object_add(o, "threads", json_object_new_int64(j->threads));
 	json_object_object_add(o, "batch", json_object_new_int64((int64_t)j->batch));
-	json_object_object_add(o, "memlock_min", json_object_new_int64((int64_t)j->memlock_min));
 	json_object_object_add(o, "cpu_seconds", json_object_new_int64((int64_t)j->cpu_seconds));
 	json_object_object_add(o, "memory_max", json_object_new_int64((int64_t)j->memory_max));
+	json_object_object_add(o, "allow_unlocked", json_object_new_boolean(j->allow_unlocked));
 	if (j->resume_chunk) {
 		json_object_object_add(o, "resume_chunk", json_object_new_int64((int64_t)j->resume_chunk));
 		vv_hex(j->resume_state, VV_INTERPRET_STATE_LEN, hex);

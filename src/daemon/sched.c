@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "daemon_int.h"
+#include "memneed.h"
 #include "varvault/interpret.h"
 
 /* A stored chunk packs every format's sealed chunk with the sealed resume
@@ -273,6 +274,10 @@ static void run_slot(struct slot *sl)
 	rj.resume_state_len = j->chunks_done ? state.len : 0;
 	rj.plaintext_sha256 = j->verified ? j->plaintext_sha256 : NULL;
 	rj.threads = (int)d->cf.threads;
+	/* A Crypt4GH plaintext is shorter than its ciphertext: the upload
+	 * limit bounds it, and so what the worker must lock (memneed.c). */
+	rj.max_input = d->cf.max_upload;
+	rj.allow_unlocked = vv_daemon_allow_unlocked();
 	rj.time_limit = d->cf.job_time_limit;
 	rj.cpu_seconds = d->cf.worker_cpu_seconds;
 	rj.memory_max = d->cf.worker_memory_max;
@@ -288,9 +293,10 @@ static void run_slot(struct slot *sl)
 			goto out;
 		}
 		drop_spool(d, j->id);
-		vv_log(VV_LOG_INFO, "job %s: done (%llu variants, %llu chunks this run; sandbox: seccomp%s)", j->id,
+		vv_log(VV_LOG_INFO, "job %s: done (%llu variants, %llu chunks this run; sandbox: seccomp%s)%s", j->id,
 		       (unsigned long long)res.sum.variants, (unsigned long long)res.chunks,
-		       res.landlock ? " and landlock" : ", no landlock on this kernel");
+		       res.landlock ? " and landlock" : ", no landlock on this kernel",
+		       res.mem_locked ? "" : "; worker memory NOT locked (--allow-unlocked-memory)");
 		goto out;
 	}
 	if (atomic_load(&sl->cancel) == CANCEL_STOP) {

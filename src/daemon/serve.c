@@ -1,6 +1,7 @@
 /* varvaultd's monitor: the accept loop, one bounded thread per TLS
  * connection with its own deadlines, the access check and the verbs. */
 #include "serve.h"
+#include "memneed.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -175,6 +176,9 @@ static int verb_health(struct rq *x)
 	json_object_object_add(o, "running", json_object_new_int64((int64_t)running));
 	json_object_object_add(o, "workers", json_object_new_int64(x->d->cf.workers));
 	json_object_object_add(o, "connections", json_object_new_int64(nconn));
+	/* false only under --allow-unlocked-memory (development): say so */
+	json_object_object_add(o, "memory_locked", json_object_new_boolean(x->d->mem_locked));
+	json_object_object_add(o, "unlocked_memory_allowed", json_object_new_boolean(vv_daemon_allow_unlocked()));
 	return send_ok(x, o);
 }
 
@@ -731,6 +735,9 @@ int vv_daemon_serve(const char *config_path, const char *self_exe)
 	}
 	if ((rc = load_master(d.cf.master_key, d.master)) != 0)
 		goto out;
+	what = "memory lock";
+	if ((rc = vv_daemon_monitor_lock_check(d.master, VV_KEY_LEN, &d.mem_locked)) != 0)
+		goto out;
 	what = d.cf.c4gh_key;
 	if ((rc = vv_c4gh_seckey_load(d.cf.c4gh_key, NULL, 0, &d.c4gh)) != 0)
 		goto out;
@@ -779,8 +786,11 @@ int vv_daemon_serve(const char *config_path, const char *self_exe)
 	if ((rc = vv_sched_start(&d, &d.sched)) != 0)
 		goto out;
 	(void)sd_notify(0, "READY=1");
-	vv_log(VV_LOG_INFO, "ready on %s (model %s, %u workers, %u connections at most)", d.cf.socket,
-	       d.cf.model_name, d.cf.workers, d.cf.max_connections);
+	vv_log(VV_LOG_INFO, "ready on %s (model %s, %u workers, %u connections at most)%s", d.cf.socket,
+	       d.cf.model_name, d.cf.workers, d.cf.max_connections,
+	       vv_daemon_allow_unlocked() ? (d.mem_locked ? "; --allow-unlocked-memory given (development only)"
+							  : "; memory NOT locked (--allow-unlocked-memory, development only)")
+					  : "");
 	for (;;) {
 		struct pollfd pf[2] = {{lfd, POLLIN, 0}, {sfd, POLLIN, 0}};
 		if (poll(pf, 2, -1) < 0) {

@@ -34,6 +34,7 @@ struct vv_daemon {
 	/* Checked once at start-up, for the health verb. */
 	char model_sha256[65];       /* model.safetensors as loaded and self-tested */
 	struct vv_model_selftest_result selftest;
+	bool mem_locked;             /* the master key's memory is locked */
 	struct vv_model_kernel kernel; /* this process's OpenBLAS kernel, which the
 	                                * workers inherit through OPENBLAS_CORETYPE */
 };

@@ -2,6 +2,7 @@
  * secure memory, interpreted chunk by chunk, handed back sealed; no keys
  * but the job's own, and nothing but ciphertext leaves it. */
 #include "daemon_int.h"
+#include "memneed.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,8 +26,9 @@
  *   resume_chunk   0, or k to resume after chunk k-1 ...
  *   resume_state   ... with the hex of the state stored with chunk k-1
  *   plaintext_sha256  hex, absent for an unverified submission
- *   max_input, max_out, threads, batch, memlock_min
  *   cpu_seconds, memory_max   the sandbox's limits (0: none)
+ *   max_input, max_out, threads, batch
+ *   allow_unlocked  true: go on when memory cannot be locked (development)
  */
 struct vv_wjob {
 	char job[65];
@@ -36,8 +38,9 @@ struct vv_wjob {
 	struct vv_interpret_state resume;
 	bool has_sha;
 	uint8_t sha[32];
-	uint64_t max_input, max_out, threads, batch, memlock_min;
+	uint64_t max_input, max_out, threads, batch;
 	uint64_t cpu_seconds, memory_max;
+	bool allow_unlocked;
 };
 
 struct vv_worker {
@@ -129,10 +132,16 @@ static int vv_parse_job(const uint8_t *p, size_t n, struct vv_wjob *j)
 	    (rc = vv_json_u64(o, "max_out", &j->max_out, false)) != 0 ||
 	    (rc = vv_json_u64(o, "threads", &j->threads, false)) != 0 ||
 	    (rc = vv_json_u64(o, "batch", &j->batch, false)) != 0 ||
-	    (rc = vv_json_u64(o, "memlock_min", &j->memlock_min, false)) != 0 ||
 	    (rc = vv_json_u64(o, "cpu_seconds", &j->cpu_seconds, false)) != 0 ||
 	    (rc = vv_json_u64(o, "memory_max", &j->memory_max, false)) != 0)
 		goto out;
+	if (json_object_object_get_ex(o, "allow_unlocked", &v)) {
+		if (!json_object_is_type(v, json_type_boolean)) {
+			rc = vv_errf(VV_ERR_FORMAT, "job message: allow_unlocked is not a boolean");
+			goto out;
+		}
+		j->allow_unlocked = json_object_get_boolean(v);
+	}
 	if (!formats || (formats & ~(uint64_t)VV_OUT_ALL) || j->chunk == 0 || j->chunk > (1u << 20) ||
 	    j->threads > 256 || j->batch > 4096) {
 		rc = vv_errf(VV_ERR_FORMAT, "job message: formats, chunk, threads or batch out of range");
@@ -167,23 +176,6 @@ out:
 	json_object_put(o);
 	json_tokener_free(tok);
 	return rc;
-}
-
-/* mlockall only when RLIMIT_MEMLOCK leaves room for the job: under a small
- * limit MCL_FUTURE makes later allocations fail (DESIGN.md, Processes). */
-static bool vv_lock_memory(uint64_t need)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0)
-		return false;
-	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
-		return false;
-	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0) {
-		(void)munlockall();
-		return false;
-	}
-	return true;
 }
 
 static int vv_fail(struct vv_worker *w, int code, const char *what)
@@ -458,6 +450,8 @@ int vv_daemon_worker_main(int fd)
 	uint8_t digest[32], done[VV_DAEMON_SUMMARY_LEN];
 	uint64_t rescored = 0;
 	char md5[33];
+	struct vv_memimage img;
+	bool locked = false;
 	struct stat st;
 	uint32_t type;
 	const char *what = "start-up";
@@ -480,6 +474,10 @@ int vv_daemon_worker_main(int fd)
 		snprintf(vv_test_hook, sizeof vv_test_hook, "%s", h ? h : "");
 	}
 #endif
+	/* The image before anything is loaded: the figure --check-config
+	 * measures too, so that both compute the same need. */
+	if ((rc = vv_daemon_memimage(&img)) != 0)
+		goto out;
 	vv_vcf_init();
 	what = "job message";
 	if ((rc = vv_daemon_ipc_recv(fd, &type, &w.msg, 0)) != 0)
@@ -490,8 +488,6 @@ int vv_daemon_worker_main(int fd)
 	}
 	if ((rc = vv_parse_job(w.msg.data, w.msg.len, &w.job)) != 0)
 		goto out;
-	if (vv_lock_memory(w.job.memlock_min ? w.job.memlock_min : (uint64_t)2 << 30))
-		w.flags |= VV_IPC_F_MEM_LOCKED;
 	vv_sbuf_init(&w.plain, w.job.max_input ? w.job.max_input : (size_t)4 << 30);
 	if (!(w.sha = vv_sha256_new())) {
 		rc = VV_ERR_NOMEM;
@@ -516,7 +512,15 @@ int vv_daemon_worker_main(int fd)
 	what = "reference";
 	if ((rc = vv_ref_md5(w.ref, md5)) != 0)
 		goto out;
-	/* (locking memory, mlockall, belongs here: before the sandbox) */
+	/* Everything but the job's data is mapped now: lock it all, and
+	 * whatever comes later, before the first byte of patient data. */
+	what = "memory lock";
+	if ((rc = vv_daemon_worker_lock(w.model, (int)w.job.threads, w.job.batch, w.plain.max, &img,
+					w.job.allow_unlocked, &locked)) != 0)
+		goto out;
+	if (locked)
+		w.flags |= VV_IPC_F_MEM_LOCKED;
+	/* memory is locked (above) before the sandbox, which allows mlock calls */
 	what = "sandbox";
 	{
 		const char *ro[] = {w.job.model, w.job.reference};

@@ -425,6 +425,9 @@ static const struct {
 	{VV_ERR_SANDBOX, "worker_failed"},
 	{VV_ERR_SANDBOX_KILLED, "worker_failed"},
 	{VV_ERR_CPU_LIMIT, "time_limit"},
+	/* a worker that could not lock its memory (LimitMEMLOCK=) */
+	{VV_ERR_MLOCK, "memory_lock"},
+	{VV_ERR_MEMLOCK_LIMIT, "memory_lock"},
 };
 
 const char *vv_net_err_code(int err)

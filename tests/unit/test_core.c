@@ -99,6 +99,7 @@ static const struct {
 	{VV_ERR_WORKER, -700},
 	{VV_ERR_TIME_LIMIT, -701},
 	{VV_ERR_CHECKSUM, -702},
+	{VV_ERR_MEMLOCK_LIMIT, -710},
 };
 #define VV_NWIRE (sizeof vv_wire / sizeof vv_wire[0])
 
