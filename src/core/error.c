@@ -70,6 +70,9 @@ static const struct {
 	{VV_ERR_WORKER, "interpreter worker failed"},
 	{VV_ERR_TIME_LIMIT, "time limit exceeded"},
 	{VV_ERR_CHECKSUM, "plaintext checksum does not match"},
+	{VV_ERR_PRIVS, "cannot take on the service user"},
+	{VV_ERR_ROOT, "refusing to serve as root"},
+	{VV_ERR_SD_SOCKET, "unusable socket from systemd"},
 };
 
 const char *vv_strerror(int err)
