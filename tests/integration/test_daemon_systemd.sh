@@ -7,7 +7,8 @@
 #    and goes back to the queue;
 # 2. the restart resumes that job after its stored chunks, to the result an
 #    uninterrupted run gives; stderr carries VARVAULT_EVENT= and
-#    VARVAULT_JOB= when there is no journal;
+#    VARVAULT_JOB= when there is no journal; a passed datagram socket is
+#    refused;
 # 3. the test-hooks build with its main loop blocked (SIGUSR1) sends no more
 #    WATCHDOG=1 though the process lives;
 # 4. with JOURNAL_STREAM naming its stderr, the records go to the journal's
@@ -119,6 +120,23 @@ for ev in "job_accepted VARVAULT_JOB=$J" "job_running VARVAULT_JOB=$J" "job_done
 	grep -q "\[VARVAULT_EVENT=$ev\]" "$T/daemon.log" || fail "stderr lacks VARVAULT_EVENT=$ev"
 done
 stop_daemon
+
+echo "2b. a passed socket that is not a listening stream socket is refused"
+rm -f "$SOCK"
+give_to_service_user
+"$SA" --datagram -l "$SOCK" "$D" --config "$CONF" >"$T/dgram.log" 2>&1 &
+DPID=$!
+for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
+# a datagram is what makes systemd-socket-activate exec the daemon
+"$PYTHON" -c 'import socket,sys; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"x", sys.argv[1])' "$SOCK"
+set +e
+wait "$DPID"
+rc=$?
+set -e
+DPID=
+[ $rc -eq 1 ] && grep -q "not a listening AF_UNIX stream socket" "$T/dgram.log" ||
+	fail "datagram socket: exit $rc: $(cat "$T/dgram.log")"
+rm -f "$SOCK"
 
 echo "3. a blocked main loop stops the watchdog"
 N3=$T/notify3.out
