@@ -108,6 +108,10 @@ enum vv_err {
 	VV_ERR_CPU_LIMIT = -705,        /* a worker ran past its CPU time limit (SIGXCPU) */
 	/* daemon: locked memory (-710..-714) */
 	VV_ERR_MEMLOCK_LIMIT = -710,    /* RLIMIT_MEMLOCK (LimitMEMLOCK=) is below what must be locked */
+	/* daemon: systemd and privileges (-715..-719) */
+	VV_ERR_PRIVS = -715,            /* the service user could not be taken on for good */
+	VV_ERR_ROOT = -716,             /* refusing to serve as root */
+	VV_ERR_SD_SOCKET = -717,        /* the socket systemd passed is not a listening AF_UNIX stream */
 };
 
 /* Names an error code; never NULL, static storage. */
@@ -130,7 +134,8 @@ VV_EXPORT const char *vv_err_detail(void);
 /* Forgets the detail of this thread. */
 VV_EXPORT void vv_err_clear(void);
 
-/* Logging.  Messages go to stderr (journald joins when the daemon lands).
+/* Logging.  Messages go to stderr, or to the sink a program installs (the
+ * daemon's: the journal when systemd connected its stderr to it).
  * Library code logs at DEBUG only (rule 10).  vv_log and vv_log_err keep
  * errno. */
 enum vv_log_level { VV_LOG_ERROR = 0, VV_LOG_WARN, VV_LOG_INFO, VV_LOG_DEBUG };
@@ -141,6 +146,23 @@ VV_EXPORT void vv_log_init(const char *progname, enum vv_log_level level);
 VV_EXPORT void vv_log(enum vv_log_level level, const char *fmt, ...) VV_PRINTF(2, 3);
 /* Logs "progname: what: <strerror>: <detail>" at ERROR; returns err. */
 VV_EXPORT int vv_log_err(int err, const char *fmt, ...) VV_PRINTF(2, 3);
+
+/* A structured field of a log record: name as the journal spells it
+ * ("VARVAULT_JOB"), value as text.  Fields name places, job ids and
+ * events, never patient data. */
+struct vv_log_field {
+	const char *name;
+	const char *value;
+};
+/* Logs a message with n structured fields.  Without a sink the fields
+ * follow the message on stderr as " [NAME=value ...]". */
+VV_EXPORT void vv_log_fields(enum vv_log_level level, const struct vv_log_field *f, size_t n, const char *fmt,
+			     ...) VV_PRINTF(4, 5);
+/* Where messages go instead of stderr (NULL: stderr again).  Set it before
+ * any thread logs; called once per message that passes the threshold. */
+typedef void (*vv_log_sink_fn)(enum vv_log_level level, const char *progname, const char *msg,
+			       const struct vv_log_field *f, size_t n);
+VV_EXPORT void vv_log_set_sink(vv_log_sink_fn sink);
 
 /* Initialises libsodium (idempotent, thread-safe).  Call before any other
  * vv_ function that touches secrets.  Returns 0 or VV_ERR_INTERNAL. */

@@ -74,6 +74,9 @@ static const struct {
 	{VV_ERR_SANDBOX_KILLED, "worker killed by its sandbox (forbidden system call)"},
 	{VV_ERR_CPU_LIMIT, "worker CPU time limit exceeded"},
 	{VV_ERR_MEMLOCK_LIMIT, "the memory-lock limit (LimitMEMLOCK=) is too low"},
+	{VV_ERR_PRIVS, "cannot take on the service user"},
+	{VV_ERR_ROOT, "refusing to serve as root"},
+	{VV_ERR_SD_SOCKET, "unusable socket from systemd"},
 };
 
 const char *vv_strerror(int err)

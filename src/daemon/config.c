@@ -88,7 +88,7 @@ int vv_dconf_load(const char *path, struct vv_dconf *c)
 	static const char *const known[] = {
 		"daemon.state_dir", "daemon.socket", "daemon.workers", "daemon.job_time_limit",
 		"daemon.max_connections", "daemon.request_timeout", "daemon.handshake_timeout",
-		"daemon.max_upload", "daemon.chunk",
+		"daemon.max_upload", "daemon.chunk", "daemon.user", "daemon.stop_grace",
 		"daemon.worker_cpu_seconds", "daemon.worker_memory_max", "keys.c4gh", "keys.master", "tls.cert", "tls.key", "tls.ca_dir",
 		"tls.ca", "tls.crl", "access.policy", "model.name", "model.reference",
 		"model.evidence", "model.threads", NULL,
@@ -107,6 +107,7 @@ int vv_dconf_load(const char *path, struct vv_dconf *c)
 	c->max_upload = (uint64_t)4 << 30;
 	c->worker_cpu_seconds = 86400;
 	c->worker_memory_max = (uint64_t)32 << 30;
+	c->stop_grace = 30;
 	if ((rc = vv_conf_load(path, &cf)) != 0)
 		return vv_err_prefix(rc, "%s: ", path);
 	if ((rc = vv_conf_check_known(cf, known)) != 0)
@@ -122,7 +123,8 @@ int vv_dconf_load(const char *path, struct vv_dconf *c)
 	    (rc = conf_required(cf, "model", "reference", &c->reference)) != 0 ||
 	    (rc = conf_required(cf, "model", "evidence", &c->evidence)) != 0)
 		goto out;
-	if ((rc = conf_str(cf, "keys", "c4gh", c->state_dir, VV_DCONF_C4GH_KEY, &c->c4gh_key)) != 0 ||
+	if ((rc = conf_str(cf, "daemon", "user", NULL, "varvault", &c->user)) != 0 ||
+	    (rc = conf_str(cf, "keys", "c4gh", c->state_dir, VV_DCONF_C4GH_KEY, &c->c4gh_key)) != 0 ||
 	    (rc = conf_str(cf, "keys", "master", c->state_dir, VV_DCONF_MASTER_KEY, &c->master_key)) != 0 ||
 	    (rc = conf_str(cf, "tls", "cert", c->state_dir, VV_DCONF_SERVER_CRT, &c->tls_cert)) != 0 ||
 	    (rc = conf_str(cf, "tls", "key", c->state_dir, VV_DCONF_SERVER_KEY, &c->tls_key)) != 0)
@@ -169,6 +171,7 @@ int vv_dconf_load(const char *path, struct vv_dconf *c)
 	UINT_FIELD("chunk", 1, 1u << 20, false, c->chunk_variants, 1);
 	UINT_FIELD("worker_cpu_seconds", 0, 365u * 86400, false, c->worker_cpu_seconds, 1);
 	UINT_FIELD("worker_memory_max", 0, UINT64_MAX, true, c->worker_memory_max, 1);
+	UINT_FIELD("stop_grace", 0, 3600, false, c->stop_grace, 1);
 #undef UINT_FIELD
 	u = 0;
 	if ((rc = conf_uint(cf, "model", "threads", 0, 256, false, &u)) != 0)
@@ -184,7 +187,7 @@ out:
 
 void vv_dconf_done(struct vv_dconf *c)
 {
-	char **s[] = {&c->path, &c->state_dir, &c->socket, &c->c4gh_key, &c->master_key, &c->tls_cert,
+	char **s[] = {&c->path, &c->state_dir, &c->socket, &c->user, &c->c4gh_key, &c->master_key, &c->tls_cert,
 		      &c->tls_key, &c->ca_dir, &c->tls_ca, &c->tls_crl, &c->access, &c->model_name,
 		      &c->model_dir, &c->reference, &c->evidence};
 

@@ -40,6 +40,10 @@ struct vv_dconf {
 	uint64_t worker_memory_max;  /* [daemon] worker_memory_max: RLIMIT_AS of a worker, K/M/G (default 32G; 0: none) */
 	unsigned chunk_variants; /* [daemon] chunk: variants per result chunk (0: 1024); a
 	                          * restart resumes after the last stored chunk */   /* [daemon] max_upload bytes, K/M/G suffix (default 4G) */
+	char *user;            /* [daemon] user: the service user when started as root
+	                        * (default varvault) */
+	unsigned stop_grace;   /* [daemon] stop_grace seconds: how long SIGTERM waits for
+	                        * running workers to finish their current chunk (default 30) */
 	char *c4gh_key;        /* [keys] c4gh (default state_dir/keys/c4gh.sec) */
 	char *master_key;      /* [keys] master (default state_dir/keys/master.key) */
 	char *tls_cert;        /* [tls] cert (default state_dir/keys/server.crt) */

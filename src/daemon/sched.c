@@ -10,6 +10,7 @@
 
 #include "daemon_int.h"
 #include "memneed.h"
+#include "sdglue.h"
 #include "varvault/interpret.h"
 
 /* A stored chunk packs every format's sealed chunk with the sealed resume
@@ -28,6 +29,7 @@ struct slot {
 	pthread_t thread;
 	vv_store_job job;
 	atomic_int cancel;
+	atomic_bool drain; /* stopping: end the job after its next stored chunk */
 	double last_progress;
 };
 
@@ -188,6 +190,14 @@ static int on_chunk(void *ctx, const struct vv_runner_chunk *c)
 		off += 4 + l;
 	}
 	rc = vv_store_chunk_put(d->store, id, (uint32_t)c->index, c->last, blob, off);
+	/* Stopping: the chunk that was under way is stored, so the job stops
+	 * here and resumes after it (the last chunk lets DONE through). */
+	if (rc == 0 && !c->last && atomic_load(&rc_->sl->drain)) {
+		vv_sd_event(VV_LOG_INFO, "job_paused", id, "job %s: stopping after chunk %llu", id,
+			    (unsigned long long)c->index);
+		atomic_store(&rc_->sl->cancel, CANCEL_STOP);
+		rc = vv_errf(VV_ERR_CANCELLED, "job %s: stopping", id);
+	}
 out:
 	free(blob);
 	return rc;
@@ -285,7 +295,8 @@ static void run_slot(struct slot *sl)
 	rj.on_chunk = on_chunk;
 	rj.on_progress = on_progress;
 	rj.ctx = &ctx;
-	vv_log(VV_LOG_INFO, "job %s: running (attempt %u, from chunk %u)", j->id, j->attempts, j->chunks_done);
+	vv_sd_event(VV_LOG_INFO, "job_running", j->id, "job %s: running (attempt %u, from chunk %u)", j->id,
+		    j->attempts, j->chunks_done);
 	rc = vv_daemon_run_job(&rj, &res);
 	if (rc == 0) {
 		if ((rc = vv_store_job_finish(d->store, j->id)) != 0) {
@@ -293,17 +304,18 @@ static void run_slot(struct slot *sl)
 			goto out;
 		}
 		drop_spool(d, j->id);
-		vv_log(VV_LOG_INFO, "job %s: done (%llu variants, %llu chunks this run; sandbox: seccomp%s)%s", j->id,
-		       (unsigned long long)res.sum.variants, (unsigned long long)res.chunks,
-		       res.landlock ? " and landlock" : ", no landlock on this kernel",
-		       res.mem_locked ? "" : "; worker memory NOT locked (--allow-unlocked-memory)");
+		vv_sd_event(VV_LOG_INFO, "job_done", j->id,
+			    "job %s: done (%llu variants, %llu chunks this run; sandbox: seccomp%s)%s", j->id,
+			    (unsigned long long)res.sum.variants, (unsigned long long)res.chunks,
+			    res.landlock ? " and landlock" : ", no landlock on this kernel",
+			    res.mem_locked ? "" : "; worker memory NOT locked (--allow-unlocked-memory)");
 		goto out;
 	}
 	if (atomic_load(&sl->cancel) == CANCEL_STOP) {
 		/* Shutting down: back to the queue, to resume after a restart. */
 		if ((rc = vv_store_job_requeue(d->store, j->id)) != 0 && rc != VV_ERR_NOTFOUND && rc != VV_ERR_STATE)
 			vv_log_err(rc, "job %s: requeue", j->id);
-		vv_log(VV_LOG_INFO, "job %s: handed back to the queue", j->id);
+		vv_sd_event(VV_LOG_INFO, "job_requeued", j->id, "job %s: handed back to the queue", j->id);
 		goto out;
 	}
 	if (atomic_load(&sl->cancel) == CANCEL_USER) {
@@ -311,7 +323,7 @@ static void run_slot(struct slot *sl)
 		drop_spool(d, j->id);
 		goto out;
 	}
-	vv_log(VV_LOG_WARN, "job %s: failed: %s", j->id, res.reason);
+	vv_sd_event(VV_LOG_WARN, "job_failed", j->id, "job %s: failed: %s", j->id, res.reason);
 	if ((rc = vv_store_job_fail(d->store, j->id, res.code, res.reason)) != 0 && rc != VV_ERR_NOTFOUND &&
 	    rc != VV_ERR_STATE)
 		vv_log_err(rc, "job %s: recording the failure", j->id);
@@ -372,6 +384,7 @@ static void *sched_main(void *p)
 				sl->active = true;
 				sl->last_progress = 0;
 				atomic_store(&sl->cancel, CANCEL_NONE);
+				atomic_store(&sl->drain, false);
 				if (pthread_create(&sl->thread, NULL, slot_main, sl) != 0) {
 					sl->active = false;
 					if (vv_store_job_requeue(d->store, job.id) != 0)
@@ -394,10 +407,28 @@ static void *sched_main(void *p)
 		}
 		s->woken = false;
 	}
-	/* Stop: every running worker is killed; its job goes back to the queue. */
+	/* Stop: every running job finishes the chunk under way (its
+	 * on_chunk then stops it), for at most stop_grace seconds; a worker
+	 * still busy after that is killed.  Either way the job goes back to
+	 * the queue and a restart resumes it after its last stored chunk. */
 	for (unsigned i = 0; i < d->cf.workers; i++)
 		if (s->slots[i].active)
+			atomic_store(&s->slots[i].drain, true);
+	if (s->running > 0) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += d->cf.stop_grace;
+		while (s->running > 0)
+			if (pthread_cond_timedwait(&s->cond, &s->lock, &until) != 0)
+				break;
+	}
+	for (unsigned i = 0; i < d->cf.workers; i++)
+		if (s->slots[i].active) {
+			vv_sd_event(VV_LOG_WARN, "job_killed", s->slots[i].job.id,
+				    "job %s: its chunk did not end within stop_grace (%u s); worker stopped",
+				    s->slots[i].job.id, d->cf.stop_grace);
 			atomic_store(&s->slots[i].cancel, CANCEL_STOP);
+		}
 	pthread_mutex_unlock(&s->lock);
 	for (unsigned i = 0; i < d->cf.workers; i++)
 		if (s->slots[i].joinable)

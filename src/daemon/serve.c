@@ -13,9 +13,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "sdglue.h"
 #include "varvault/interpret.h"
 
 /* Largest request frame (a JSON object of a few fields). */
@@ -300,7 +300,8 @@ static int verb_submit(struct rq *x)
 		rc = send_err(x, rc);
 		goto out;
 	}
-	vv_log(VV_LOG_INFO, "job %s accepted from %s (%s)", jid, x->who, has_sha ? "verified" : "unverified");
+	vv_sd_event(VV_LOG_INFO, "job_accepted", jid, "job %s accepted from %s (%s)", jid, x->who,
+		    has_sha ? "verified" : "unverified");
 	vv_sched_wake(d->sched);
 	{
 		json_object *o = json_object_new_object();
@@ -364,7 +365,7 @@ static int verb_cancel(struct rq *x)
 		vv_sched_job_ended(x->d, j.id);
 	else
 		vv_sched_kill_job(x->d->sched, j.id);
-	vv_log(VV_LOG_INFO, "job %s cancelled by %s", j.id, x->who);
+	vv_sd_event(VV_LOG_INFO, "job_cancelled", j.id, "job %s cancelled by %s", j.id, x->who);
 	o = json_object_new_object();
 	json_object_object_add(o, "job", json_object_new_string(j.id));
 	json_object_object_add(o, "state", json_object_new_string("cancelled"));
@@ -462,7 +463,7 @@ static int verb_result(struct rq *x)
 	}
 	rc = vv_net_frame_write(x->c, "", 0, x->tmo);
 	if (rc == 0)
-		vv_log(VV_LOG_INFO, "job %s: result read by %s", j.id, x->who);
+		vv_sd_event(VV_LOG_INFO, "result_read", j.id, "job %s: result read by %s", j.id, x->who);
 out:
 	vv_sbuf_done(&plain);
 	vv_secret_free(key);
@@ -648,23 +649,7 @@ static void reload(struct vv_daemon *d)
 	}
 	if ((rc = vv_net_server_reload(d->srv)) != 0)
 		vv_log_err(rc, "reload: TLS certificates and CRL (the old ones stay)");
-	vv_log(VV_LOG_INFO, "reloaded the access policy and the CRL");
-}
-
-/* The listening socket: systemd's (socket activation) or our own. */
-static int open_listener(struct vv_daemon *d, int *fd, bool *own)
-{
-	int n = sd_listen_fds(1);
-
-	if (n == 1) {
-		*fd = SD_LISTEN_FDS_START;
-		*own = false;
-		return 0;
-	}
-	if (n > 1)
-		return vv_errf(VV_ERR_INVAL, "systemd passed %d sockets; one expected", n);
-	*own = true;
-	return vv_net_listen(d->cf.socket, 128, fd);
+	vv_sd_event(VV_LOG_INFO, "reload", NULL, "reloaded the access policy and the CRL");
 }
 
 /* The write end of the signal pipe (one daemon per process). */
@@ -705,23 +690,70 @@ out:
 	return rc;
 }
 
+/* "serving: ..." for STATUS=, from the store and the scheduler. */
+static void status_text(struct vv_daemon *d, char *out, size_t cap)
+{
+	size_t queued = 0;
+	unsigned nconn;
+
+	if (vv_store_job_count(d->store, VV_STORE_QUEUED, &queued) != 0) {
+		snprintf(out, cap, "serving (queue unreadable: %s)", vv_err_detail());
+		return;
+	}
+	pthread_mutex_lock(&d->lock);
+	nconn = d->nconn;
+	pthread_mutex_unlock(&d->lock);
+	snprintf(out, cap, "serving: %zu queued, %u of %u workers busy, %u connections", queued,
+		 vv_sched_running(d->sched), d->cf.workers, nconn);
+}
+
+#ifdef VV_TEST_HOOKS
+/* Test builds only: SIGUSR1 blocks the main loop for good, as a hung loop
+ * would, so a test can see the watchdog pings stop.  Says so first, in the
+ * notify stream and the log, so the test knows where the block begins. */
+static void test_hook_block(struct vv_sd *sd)
+{
+	vv_sd_status(sd, "test hook: main loop blocked");
+	vv_log(VV_LOG_WARN, "test hook: main loop blocked");
+	for (;;)
+		pause();
+}
+#endif
+
 int vv_daemon_serve(const char *config_path, const char *self_exe)
 {
 	struct vv_daemon d;
+	struct vv_sd sd;
 	int lfd = -1, sfd = -1, rc, status = 1;
 	bool own_sock = false;
 	const char *what = "start-up";
+	char text[256];
+	double next_status = 0;
 
 	memset(&d, 0, sizeof d);
 	d.self_exe = self_exe;
 	pthread_mutex_init(&d.lock, NULL);
 	pthread_cond_init(&d.idle, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	vv_sd_log_init();
+	vv_sd_init(&sd);
 	if ((rc = vv_core_init()) != 0 || (rc = vv_harden_process()) != 0)
 		goto out;
 	what = config_path;
 	if ((rc = vv_dconf_load(config_path, &d.cf)) != 0)
 		goto out;
+	/* What needs root comes first (the socket), then the service user
+	 * for good, before any key, job or model file is opened. */
+	what = d.cf.socket;
+	if ((rc = vv_sd_listen(d.cf.socket, &lfd, &own_sock)) != 0)
+		goto out;
+	what = "privileges";
+	if ((rc = vv_privs_drop(d.cf.user, d.cf.state_dir, own_sock ? d.cf.socket : NULL)) != 0)
+		goto out;
+	if (vv_privs_is_root()) {
+		rc = vv_errf(VV_ERR_ROOT, "still root after the switch");
+		goto out;
+	}
 	what = d.cf.model_dir;
 	if ((rc = vv_dconf_model_verify(d.cf.model_dir)) != 0 || (rc = model_check(&d)) != 0)
 		goto out;
@@ -760,9 +792,6 @@ int vv_daemon_serve(const char *config_path, const char *self_exe)
 	}
 	for (unsigned i = 0; i < d.cf.max_connections; i++)
 		d.slots[i] = -1;
-	what = d.cf.socket;
-	if ((rc = open_listener(&d, &lfd, &own_sock)) != 0)
-		goto out;
 	/* Signals reach the loop through a pipe: a handler, not a blocked
 	 * mask, because OpenBLAS starts threads before main that would take
 	 * a blocked signal with its default action. */
@@ -780,20 +809,37 @@ int vv_daemon_serve(const char *config_path, const char *self_exe)
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGHUP, &sa, NULL);
+#ifdef VV_TEST_HOOKS
+		sigaction(SIGUSR1, &sa, NULL);
+#endif
 	}
 	sfd = sig_pipe[0];
 	what = "scheduler";
 	if ((rc = vv_sched_start(&d, &d.sched)) != 0)
 		goto out;
-	(void)sd_notify(0, "READY=1");
-	vv_log(VV_LOG_INFO, "ready on %s (model %s, %u workers, %u connections at most)%s", d.cf.socket,
-	       d.cf.model_name, d.cf.workers, d.cf.max_connections,
-	       vv_daemon_allow_unlocked() ? (d.mem_locked ? "; --allow-unlocked-memory given (development only)"
-							  : "; memory NOT locked (--allow-unlocked-memory, development only)")
-					  : "");
+	status_text(&d, text, sizeof text);
+	vv_sd_ready(&sd, text);
+	vv_sd_event(VV_LOG_INFO, "ready", NULL, "ready on %s%s (model %s, %u workers, %u connections at most)%s",
+		    own_sock ? d.cf.socket : "the socket systemd passed", own_sock ? "" : " (socket activation)",
+		    d.cf.model_name, d.cf.workers, d.cf.max_connections,
+		    vv_daemon_allow_unlocked() ? (d.mem_locked ? "; --allow-unlocked-memory given (development only)"
+							   : "; memory NOT locked (--allow-unlocked-memory, development only)")
+					       : "");
 	for (;;) {
 		struct pollfd pf[2] = {{lfd, POLLIN, 0}, {sfd, POLLIN, 0}};
-		if (poll(pf, 2, -1) < 0) {
+		/* Awake at least once a second while systemd listens, for the
+		 * watchdog and for STATUS= when the queue or workers change. */
+		int tmo = vv_sd_poll_timeout(&sd, sd.notify ? 1000 : -1);
+		int pr = poll(pf, 2, tmo);
+		/* The ping comes from here, the loop itself: a loop stuck
+		 * anywhere stops it and systemd notices. */
+		vv_sd_watchdog(&sd);
+		if (sd.notify && vv_seconds() >= next_status) {
+			status_text(&d, text, sizeof text);
+			vv_sd_status(&sd, text);
+			next_status = vv_seconds() + 1;
+		}
+		if (pr < 0) {
 			if (errno == EINTR)
 				continue;
 			rc = vv_errf(VV_ERR_IO, "poll: %s", strerror(errno));
@@ -806,8 +852,15 @@ int vv_daemon_serve(const char *config_path, const char *self_exe)
 			while (read(sfd, &sig, 1) == 1) {
 				if (sig == SIGHUP) {
 					reload(&d);
+#ifdef VV_TEST_HOOKS
+				} else if (sig == SIGUSR1) {
+					test_hook_block(&sd);
+#endif
 				} else {
-					vv_log(VV_LOG_INFO, "stopping (signal %u)", sig);
+					vv_sd_event(VV_LOG_INFO, "stopping", NULL,
+						    "stopping (signal %u): no new connections; running jobs "
+						    "finish their current chunk, then go back to the queue",
+						    sig);
 					stop = true;
 				}
 			}
@@ -822,7 +875,11 @@ int vv_daemon_serve(const char *config_path, const char *self_exe)
 				vv_log(VV_LOG_WARN, "accept: %s", strerror(errno));
 		}
 	}
-	(void)sd_notify(0, "STOPPING=1");
+	{
+		unsigned busy = vv_sched_running(d.sched);
+		snprintf(text, sizeof text, "stopping: %u job(s) finishing their current chunk", busy);
+		vv_sd_stopping(&sd, text);
+	}
 	status = 0;
 	rc = 0;
 out:
@@ -857,6 +914,6 @@ out:
 	pthread_cond_destroy(&d.idle);
 	pthread_mutex_destroy(&d.lock);
 	if (status == 0)
-		vv_log(VV_LOG_INFO, "stopped");
+		vv_sd_event(VV_LOG_INFO, "stopped", NULL, "stopped");
 	return status;
 }

@@ -24,6 +24,28 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
+
+# Started as root (CI), varvaultd serves as its service user (the user
+# exists and owns the appliance's files, as the package arranges); the
+# tests run their tools as root, so start_daemon hands $T to it each time.
+VV_USER=${VV_USER:-varvault}
+if [ "$(id -u)" = 0 ]; then
+	id -u "$VV_USER" >/dev/null 2>&1 ||
+		useradd --system --user-group --no-create-home --shell /usr/sbin/nologin "$VV_USER" ||
+		{ echo "useradd $VV_USER failed"; exit 1; }
+	# A checkout the service user cannot read (under /root, say): the
+	# daemon gets copies of the reference and the evidence policy.
+	if ! setpriv --reuid="$VV_USER" --regid="$VV_USER" --clear-groups test -r "$REF" -a -r "$EVID"; then
+		mkdir -p "$T/share"
+		cp demo/reference.fa.gz* "$T/share/"
+		cp "$EVID" "$T/share/evidence.conf"
+		REF=$T/share/reference.fa.gz EVID=$T/share/evidence.conf
+	fi
+fi
+give_to_service_user() {
+	[ "$(id -u)" = 0 ] || return 0
+	chown -R "$VV_USER:" "$T"
+}
 fail() {
 	echo "FAIL: $*"
 	[ -f "$T/daemon.log" ] && { echo "--- daemon log"; tail -n 30 "$T/daemon.log"; }
@@ -58,6 +80,7 @@ set_conf() {
 DAEMON_FLAGS=${DAEMON_FLAGS---allow-unlocked-memory}
 DAEMON_WRAP=${DAEMON_WRAP:-}
 start_daemon() {
+	give_to_service_user
 	# shellcheck disable=SC2086 # both are word lists
 	$DAEMON_WRAP "$D" --config "$CONF" $DAEMON_FLAGS >>"$T/daemon.log" 2>&1 &
 	DPID=$!

@@ -99,9 +99,72 @@ static const struct {
 	{VV_ERR_WORKER, -700},
 	{VV_ERR_TIME_LIMIT, -701},
 	{VV_ERR_CHECKSUM, -702},
+	{VV_ERR_SANDBOX, -703},
+	{VV_ERR_SANDBOX_KILLED, -704},
+	{VV_ERR_CPU_LIMIT, -705},
 	{VV_ERR_MEMLOCK_LIMIT, -710},
+	{VV_ERR_PRIVS, -715},
+	{VV_ERR_ROOT, -716},
+	{VV_ERR_SD_SOCKET, -717},
 };
 #define VV_NWIRE (sizeof vv_wire / sizeof vv_wire[0])
+
+/* Runs one vv_log_fields call with stderr on a temporary file; returns
+ * what it wrote (static). */
+static const char *logged(enum vv_log_level level, const struct vv_log_field *f, size_t n, const char *msg)
+{
+	static char buf[2048];
+	FILE *tmp = tmpfile();
+	int saved = dup(STDERR_FILENO);
+	size_t k;
+
+	assert_non_null(tmp);
+	fflush(stderr);
+	assert_int_equal(dup2(fileno(tmp), STDERR_FILENO), STDERR_FILENO);
+	vv_log_fields(level, f, n, "%s", msg);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	rewind(tmp);
+	k = fread(buf, 1, sizeof buf - 1, tmp);
+	buf[k] = '\0';
+	fclose(tmp);
+	return buf;
+}
+
+static const char *sink_msg;
+static size_t sink_n;
+static const char *sink_f1;
+static void test_sink(enum vv_log_level level, const char *progname, const char *msg, const struct vv_log_field *f,
+		      size_t n)
+{
+	(void)level;
+	(void)progname;
+	sink_msg = msg;
+	sink_n = n;
+	sink_f1 = n > 1 ? f[1].value : NULL;
+}
+
+/* Structured fields follow the message on stderr; a sink gets them as
+ * fields instead, and stderr stays silent. */
+static void test_log_fields(void **state)
+{
+	struct vv_log_field f[2] = {{"VARVAULT_EVENT", "job_done"}, {"VARVAULT_JOB", "abc"}};
+
+	(void)state;
+	vv_log_init("t", VV_LOG_INFO);
+	assert_string_equal(logged(VV_LOG_INFO, f, 2, "job abc: done"),
+			    "t: job abc: done [VARVAULT_EVENT=job_done VARVAULT_JOB=abc]\n");
+	assert_string_equal(logged(VV_LOG_WARN, f, 1, "x"), "t: warning: x [VARVAULT_EVENT=job_done]\n");
+	assert_string_equal(logged(VV_LOG_INFO, NULL, 0, "plain"), "t: plain\n");
+	assert_string_equal(logged(VV_LOG_DEBUG, f, 2, "below the threshold"), "");
+	vv_log_set_sink(test_sink);
+	assert_string_equal(logged(VV_LOG_INFO, f, 2, "to the sink"), "");
+	vv_log_set_sink(NULL);
+	assert_int_equal(sink_n, 2);
+	assert_string_equal(sink_f1, "abc");
+	assert_non_null(sink_msg);
+}
 
 static void test_codes_keep_wire_values(void **state)
 {
@@ -659,6 +722,7 @@ int main(void)
 		cmocka_unit_test(test_strerror_names_every_code),
 		cmocka_unit_test(test_detail_and_prefix),
 		cmocka_unit_test(test_codes_keep_wire_values),
+		cmocka_unit_test(test_log_fields),
 		cmocka_unit_test(test_errf_keeps_errno),
 		cmocka_unit_test(test_log_keeps_errno),
 		cmocka_unit_test(test_sbuf_grows_and_keeps_contents),
