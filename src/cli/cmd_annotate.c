@@ -213,7 +213,7 @@ static void show_progress(void *ctx, uint64_t done, uint64_t total)
  * (into out, opened before the run, or stdout when out is NULL), so that
  * memory stays bounded by the chunk, not the input.  A file is committed
  * only when the run is complete: it appears whole or not at all. */
-static int run_streaming(vv_scorer *sc, vv_ref *ref, const vv_policy *p, const vv_sbuf *in,
+static int run_streaming(vv_scorer *sc, vv_ref *ref, const vv_policy *p, vv_sbuf *in,
 			 const struct vv_interpret_opts *io, struct vv_outfile *out, bool force,
 			 struct vv_interpret_summary *sum, const char **what)
 {
@@ -225,6 +225,7 @@ static int run_streaming(vv_scorer *sc, vv_ref *ref, const vv_policy *p, const v
 	if ((rc = vv_interpret_chunks_new(sc, ref, p, in->data, in->len, io, VV_OUT_BIT(io->format), NULL,
 					  &r)) != 0)
 		goto out;
+	vv_sbuf_done(in); /* the readers hold their own copy */
 	while ((rc = vv_interpret_chunks_next(r, &c)) == 1) {
 		rc = out ? vv_outfile_write(out, c.out[f].data, c.out[f].len)
 			 : vv_write_all(1, c.out[f].data, c.out[f].len);

@@ -88,7 +88,7 @@ int vv_dconf_load(const char *path, struct vv_dconf *c)
 	static const char *const known[] = {
 		"daemon.state_dir", "daemon.socket", "daemon.workers", "daemon.job_time_limit",
 		"daemon.max_connections", "daemon.request_timeout", "daemon.handshake_timeout",
-		"daemon.max_upload", "daemon.chunk", "keys.c4gh", "keys.master", "tls.cert", "tls.key", "tls.ca_dir",
+		"daemon.max_upload", "daemon.chunk", "daemon.max_records", "daemon.max_text_bytes", "keys.c4gh", "keys.master", "tls.cert", "tls.key", "tls.ca_dir",
 		"tls.ca", "tls.crl", "access.policy", "model.name", "model.reference",
 		"model.evidence", "model.threads", NULL,
 	};
@@ -104,6 +104,8 @@ int vv_dconf_load(const char *path, struct vv_dconf *c)
 	c->request_timeout_ms = 30000;
 	c->handshake_timeout_ms = 10000;
 	c->max_upload = (uint64_t)4 << 30;
+	c->max_records = 100000000;
+	c->max_text_bytes = (uint64_t)64 << 30;
 	if ((rc = vv_conf_load(path, &cf)) != 0)
 		return vv_err_prefix(rc, "%s: ", path);
 	if ((rc = vv_conf_check_known(cf, known)) != 0)
@@ -164,6 +166,8 @@ int vv_dconf_load(const char *path, struct vv_dconf *c)
 	UINT_FIELD("handshake_timeout", 1, 600, false, c->handshake_timeout_ms, 1000);
 	UINT_FIELD("max_upload", 1, UINT64_MAX, true, c->max_upload, 1);
 	UINT_FIELD("chunk", 1, 1u << 20, false, c->chunk_variants, 1);
+	UINT_FIELD("max_records", 1, UINT64_MAX, true, c->max_records, 1);
+	UINT_FIELD("max_text_bytes", 1, UINT64_MAX, true, c->max_text_bytes, 1);
 #undef UINT_FIELD
 	u = 0;
 	if ((rc = conf_uint(cf, "model", "threads", 0, 256, false, &u)) != 0)

@@ -38,6 +38,10 @@ struct vv_dconf {
 	uint64_t max_upload;
 	unsigned chunk_variants; /* [daemon] chunk: variants per result chunk (0: 1024); a
 	                          * restart resumes after the last stored chunk */   /* [daemon] max_upload bytes, K/M/G suffix (default 4G) */
+	uint64_t max_records;    /* [daemon] max_records: data records of one VCF, K/M/G
+	                          * suffix (default 100M); more refuses the job */
+	uint64_t max_text_bytes; /* [daemon] max_text_bytes: decompressed bytes of one VCF,
+	                          * K/M/G suffix (default 64G); more refuses the job */
 	char *c4gh_key;        /* [keys] c4gh (default state_dir/keys/c4gh.sec) */
 	char *master_key;      /* [keys] master (default state_dir/keys/master.key) */
 	char *tls_cert;        /* [tls] cert (default state_dir/keys/server.crt) */

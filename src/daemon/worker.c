@@ -25,6 +25,7 @@
  *   resume_state   ... with the hex of the state stored with chunk k-1
  *   plaintext_sha256  hex, absent for an unverified submission
  *   max_input, max_out, threads, batch, memlock_min
+ *   max_records, max_text_bytes   the VCF limits (absent: the vcf defaults)
  */
 struct vv_wjob {
 	char job[65];
@@ -35,6 +36,7 @@ struct vv_wjob {
 	bool has_sha;
 	uint8_t sha[32];
 	uint64_t max_input, max_out, threads, batch, memlock_min;
+	uint64_t max_records, max_text_bytes;
 };
 
 struct vv_worker {
@@ -126,7 +128,9 @@ static int vv_parse_job(const uint8_t *p, size_t n, struct vv_wjob *j)
 	    (rc = vv_json_u64(o, "max_out", &j->max_out, false)) != 0 ||
 	    (rc = vv_json_u64(o, "threads", &j->threads, false)) != 0 ||
 	    (rc = vv_json_u64(o, "batch", &j->batch, false)) != 0 ||
-	    (rc = vv_json_u64(o, "memlock_min", &j->memlock_min, false)) != 0)
+	    (rc = vv_json_u64(o, "memlock_min", &j->memlock_min, false)) != 0 ||
+	    (rc = vv_json_u64(o, "max_records", &j->max_records, false)) != 0 ||
+	    (rc = vv_json_u64(o, "max_text_bytes", &j->max_text_bytes, false)) != 0)
 		goto out;
 	if (!formats || (formats & ~(uint64_t)VV_OUT_ALL) || j->chunk == 0 || j->chunk > (1u << 20) ||
 	    j->threads > 256 || j->batch > 4096) {
@@ -332,8 +336,19 @@ static int vv_interpret(struct vv_worker *w, struct vv_interpret_summary *sum, u
 	struct vv_interpret_opts io = {0};
 	struct vv_interpret_chunk c;
 	vv_interpret_chunks *r = NULL;
+	vv_vcf_limits lim;
 	int rc;
 
+	/* the limits count what the input decompresses to, and its records:
+	 * a small compressed file of many records is refused, not run */
+	vv_vcf_limits_default(&lim);
+	if (w->job.max_input)
+		lim.max_input_bytes = w->job.max_input;
+	if (w->job.max_records)
+		lim.max_records = w->job.max_records;
+	if (w->job.max_text_bytes)
+		lim.max_text_bytes = w->job.max_text_bytes;
+	io.limits = &lim;
 	io.chunk = w->job.chunk;
 	io.max_out = w->job.max_out;
 	io.progress = vv_progress;
@@ -342,6 +357,9 @@ static int vv_interpret(struct vv_worker *w, struct vv_interpret_summary *sum, u
 	if ((rc = vv_interpret_chunks_new(w->sc, w->ref, w->policy, w->plain.data, w->plain.len, &io,
 					  w->job.formats, w->job.resume_chunk ? &w->job.resume : NULL, &r)) != 0)
 		goto out;
+	/* the run's reader holds its own (mapped, so locked) copy from here
+	 * on: one copy of the plaintext for the rest of the job, not two */
+	vv_sbuf_done(&w->plain);
 	while ((rc = vv_interpret_chunks_next(r, &c)) == 1) {
 		if ((rc = vv_send_chunk(w, &c)) != 0 || (rc = w->progress_rc) != 0)
 			goto out;
