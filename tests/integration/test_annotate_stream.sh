@@ -131,7 +131,7 @@ x86_64)
 esac
 
 # ---- a warning met only at the last record still reaches the header ----
-{ cat demo/sample.vcf; printf '20\t60290000\tlate\tA\tG\t50\tPASS\tLATEKEY=1\tGT\t0/1\n'; } >"$T/late.vcf"
+{ cat demo/sample.vcf; printf '20\t60299900\tlate\tA\tG\t50\tPASS\tLATEKEY=1\tGT\t0/1\n'; } >"$T/late.vcf"
 grep -q LATEKEY demo/sample.vcf && fail "the fixture already declares LATEKEY"
 annotate --vcf "$T/late.vcf" --chunk 2 -o "$T/late.vcf.gz"
 gzip -dc "$T/late.vcf.gz" | grep '^##varvault_input_warnings=<Kind=UNDECLARED,Count=1,' >/dev/null ||
