@@ -212,8 +212,9 @@ VV_EXPORT int vv_interpret_state_decode(const uint8_t *buf, size_t len,
 typedef struct vv_interpret_chunks vv_interpret_chunks;
 
 /*
- * Prepares a chunked run over len bytes of VCF at vcf (which must stay
- * valid and unchanged until vv_interpret_chunks_free), producing every
+ * Prepares a chunked run over len bytes of VCF at vcf (copied, by the
+ * readers, before this returns: the caller may wipe and free it then),
+ * producing every
  * format of the set formats (VV_OUT_BIT bits; opts->format is ignored) in
  * one pass: each chunk is opts->chunk variants (0: 1024) in every format.
  * Chunk 0 also holds each format's header, the last chunk its trailer

@@ -59,6 +59,9 @@ typedef struct vv_vcf_limits {
 	uint32_t max_allele_bytes;  /* longer REF/ALT alleles are kept, not
 	                             * normalized (status TOO_LONG); 100000 */
 	uint32_t max_warnings;      /* warnings kept in full (all are counted); 10000 */
+	uint32_t max_undeclared;    /* distinct names the header does not declare
+	                             * (contigs, INFO/FORMAT keys, FILTERs): htslib adds a
+	                             * header entry for each, so they cost memory; 10000 */
 } vv_vcf_limits;
 
 /* Fills lim with the defaults above. */
@@ -418,6 +421,13 @@ VV_EXPORT int vv_vcf_writer_flush(vv_vcf_writer *w, vv_sbuf *out) VV_MUST_CHECK;
  * began, minus VV_VCF_SORT_WINDOW - 1.  A caller resuming a job can so tell
  * which earlier records are still held at a given point. */
 #define VV_VCF_SORT_WINDOW 1000
+/* At most this many records are held by the sort window at once (a file of
+ * more records within VV_VCF_SORT_WINDOW bases is refused with
+ * VV_ERR_VCF_LIMIT), so that the writer's memory is bounded whatever the
+ * number of records.  A record that normalization moves more than
+ * VV_VCF_SORT_WINDOW - 1 bases left of records already written comes out
+ * where it is, unsorted, as bcftools norm --site-win does (docs/vcf.md). */
+#define VV_VCF_SORT_MAX_HELD 100000
 
 /* Frees the writer and wipes what it buffered; NULL-safe. */
 VV_EXPORT void vv_vcf_writer_free(vv_vcf_writer *w);

@@ -560,6 +560,8 @@ static int init_run(const struct init_opts *o)
 		     "request_timeout = 30\n"
 		     "handshake_timeout = 10\n"
 		     "max_upload = 4G\n"
+		     "max_records = 100M\n"
+		     "max_text_bytes = 64G\n"
 		     "\n"
 		     "[tls]\n"
 		     "# The local CA in state_dir/ca signs clients (varvault-admin client issue).\n"

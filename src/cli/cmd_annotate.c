@@ -30,6 +30,8 @@ static const char annotate_usage[] =
 	"  --reference FASTA    reference FASTA with .fai (bgzipped: also .gzi)\n"
 	"  --vcf IN             input VCF ('-': stdin)\n"
 	"  -o, --output OUT     output file (default: stdout); appears only when complete\n"
+	"                       (written chunk by chunk: memory does not grow with the\n"
+	"                       input; on stdout a failure leaves a partial output)\n"
 	"  --format FMT         vcf (default), json or tsv\n"
 	"  --policy FILE        evidence policy (default: /etc/varvault/evidence.conf,\n"
 	"                       else policy/evidence.conf)\n"
@@ -42,6 +44,9 @@ static const char annotate_usage[] =
 	"                       weights through oneDNN, scores move slightly: see\n"
 	"                       docs/model.md; CPUs with AVX512-BF16 or AMX only)\n"
 	"  --max-input BYTES    refuse inputs larger than this (default 4 GiB)\n"
+	"  --max-text-bytes N   refuse an input whose decompressed text is larger\n"
+	"                       (default 64G; K, M, G suffixes)\n"
+	"  --max-records N      refuse an input of more data records (default 100M)\n"
 	"  --chunk N            variants scored and written together (default 1024);\n"
 	"                       the VCF's BGZF blocks end at each chunk, so the output\n"
 	"                       equals varvaultd's for the same chunk size\n"
@@ -58,7 +63,7 @@ struct annotate_opts {
 	const char *model, *reference, *vcf, *output, *policy, *summary;
 	enum vv_out_format format;
 	struct vv_score_opts score;
-	size_t max_input, chunk;
+	size_t max_input, chunk, max_text, max_records;
 	enum vv_model_precision precision;
 	int force, quiet;
 };
@@ -88,6 +93,8 @@ static int annotate_args(int argc, char **argv, struct annotate_opts *o)
 		{"batch", required_argument, NULL, 'b'},
 		{"threads", required_argument, NULL, 't'},
 		{"max-input", required_argument, NULL, 'M'},
+		{"max-text-bytes", required_argument, NULL, 'T'},
+		{"max-records", required_argument, NULL, 'R'},
 		{"chunk", required_argument, NULL, 'c'},
 		{"precision", required_argument, NULL, 'P'},
 		{"summary-json", required_argument, NULL, 'S'},
@@ -135,6 +142,14 @@ static int annotate_args(int argc, char **argv, struct annotate_opts *o)
 			break;
 		case 'M':
 			if ((rc = parse_size(cmd, "--max-input", optarg, &o->max_input)) != 0)
+				return rc;
+			break;
+		case 'T':
+			if ((rc = parse_size(cmd, "--max-text-bytes", optarg, &o->max_text)) != 0)
+				return rc;
+			break;
+		case 'R':
+			if ((rc = parse_size(cmd, "--max-records", optarg, &o->max_records)) != 0)
 				return rc;
 			break;
 		case 'c':
@@ -194,19 +209,42 @@ static void show_progress(void *ctx, uint64_t done, uint64_t total)
 	fflush(stderr);
 }
 
-/* Writes the result into out (opened before the run, NULL for stdout) and
- * commits it: the file appears whole or not at all. */
-static int write_output(struct vv_outfile *out, bool force, const vv_sbuf *res)
+/* Runs the job chunk by chunk, writing each chunk's output as it comes
+ * (into out, opened before the run, or stdout when out is NULL), so that
+ * memory stays bounded by the chunk, not the input.  A file is committed
+ * only when the run is complete: it appears whole or not at all. */
+static int run_streaming(vv_scorer *sc, vv_ref *ref, const vv_policy *p, vv_sbuf *in,
+			 const struct vv_interpret_opts *io, struct vv_outfile *out, bool force,
+			 struct vv_interpret_summary *sum, const char **what)
 {
-	int rc;
+	vv_interpret_chunks *r = NULL;
+	struct vv_interpret_chunk c;
+	int f = (int)io->format - 1, rc;
 
-	if (!out)
-		return vv_write_all(1, res->data, res->len);
-	if ((rc = vv_outfile_write(out, res->data, res->len)) != 0) {
-		vv_outfile_abort(out, true);
-		return rc;
+	vv_interpret_chunk_init(&c);
+	if ((rc = vv_interpret_chunks_new(sc, ref, p, in->data, in->len, io, VV_OUT_BIT(io->format), NULL,
+					  &r)) != 0)
+		goto out;
+	vv_sbuf_done(in); /* the readers hold their own copy */
+	while ((rc = vv_interpret_chunks_next(r, &c)) == 1) {
+		rc = out ? vv_outfile_write(out, c.out[f].data, c.out[f].len)
+			 : vv_write_all(1, c.out[f].data, c.out[f].len);
+		if (rc) {
+			*what = "output";
+			goto out;
+		}
+		if (c.last)
+			break;
 	}
-	return vv_outfile_commit(out, force);
+	if (rc < 0)
+		goto out;
+	vv_interpret_chunks_summary(r, sum);
+	if (out && (rc = vv_outfile_commit(out, force)) != 0)
+		*what = "output";
+out:
+	vv_interpret_chunk_done(&c);
+	vv_interpret_chunks_free(r);
+	return rc;
 }
 
 /* The summary for scripts (counts and timings only, no patient data),
@@ -250,11 +288,12 @@ int vv_cmd_annotate(int argc, char **argv)
 	struct annotate_opts o;
 	struct vv_interpret_opts io = {0};
 	struct vv_interpret_summary sum;
+	vv_vcf_limits lim;
 	vv_model *model = NULL;
 	vv_ref *ref = NULL;
 	vv_policy *policy = NULL;
 	vv_scorer *sc = NULL;
-	vv_sbuf in, res;
+	vv_sbuf in;
 	/* Opened before the run, so that an output that cannot be written (a
 	 * device, a folder without room) fails at once, not after it. */
 	struct vv_outfile out = {.fd = -1}, sumout = {.fd = -1};
@@ -268,7 +307,6 @@ int vv_cmd_annotate(int argc, char **argv)
 		return vv_cli_fail(VV_ERR_INTERNAL, "start-up");
 	vv_vcf_init();
 	vv_sbuf_init(&in, 0);
-	vv_sbuf_init(&res, 0);
 	if (!o.policy)
 		o.policy = default_policy();
 	if (!o.quiet)
@@ -304,22 +342,28 @@ int vv_cmd_annotate(int argc, char **argv)
 		what = o.vcf;
 		goto out;
 	}
+	vv_vcf_limits_default(&lim);
+	lim.max_input_bytes = o.max_input;
+	if (o.max_text)
+		lim.max_text_bytes = o.max_text;
+	if (o.max_records)
+		lim.max_records = o.max_records;
 	io.format = o.format;
 	io.chunk = o.chunk;
+	io.limits = &lim;
 	if (!o.quiet && isatty(2)) {
 		io.progress = show_progress;
 	}
-	rc = vv_interpret_run(sc, ref, policy, in.data, in.len, &io, &res, &sum);
-	if (io.progress)
-		fputc('\n', stderr);
-	vv_sbuf_done(&in);
-	if (rc != 0) {
-		what = strcmp(o.vcf, "-") ? o.vcf : "stdin";
-		goto out;
-	}
-	if ((rc = write_output(to_file ? &out : NULL, o.force, &res)) != 0) {
-		what = o.output ? o.output : "stdout";
-		goto out;
+	{
+		const char *stage = NULL;
+		rc = run_streaming(sc, ref, policy, &in, &io, to_file ? &out : NULL, o.force, &sum, &stage);
+		if (io.progress)
+			fputc('\n', stderr);
+		vv_sbuf_done(&in);
+		if (rc != 0) {
+			what = !stage ? (strcmp(o.vcf, "-") ? o.vcf : "stdin") : o.output ? o.output : "stdout";
+			goto out;
+		}
 	}
 	if (o.summary && (rc = write_summary_json(&sumout, &sum, o.force)) != 0) {
 		what = o.summary;
@@ -336,7 +380,6 @@ out:
 	vv_outfile_abort(&out, true);
 	vv_outfile_abort(&sumout, false);
 	vv_sbuf_done(&in);
-	vv_sbuf_done(&res);
 	vv_scorer_free(sc);
 	vv_ref_free(ref);
 	vv_model_free(model);

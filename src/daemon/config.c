@@ -89,7 +89,8 @@ int vv_dconf_load(const char *path, struct vv_dconf *c)
 		"daemon.state_dir", "daemon.socket", "daemon.workers", "daemon.job_time_limit",
 		"daemon.max_connections", "daemon.request_timeout", "daemon.handshake_timeout",
 		"daemon.max_upload", "daemon.chunk", "daemon.user", "daemon.stop_grace",
-		"daemon.worker_cpu_seconds", "daemon.worker_memory_max", "keys.c4gh", "keys.master", "tls.cert", "tls.key", "tls.ca_dir",
+		"daemon.worker_cpu_seconds", "daemon.worker_memory_max", "daemon.max_records", "daemon.max_text_bytes",
+		"keys.c4gh", "keys.master", "tls.cert", "tls.key", "tls.ca_dir",
 		"tls.ca", "tls.crl", "access.policy", "model.name", "model.reference",
 		"model.evidence", "model.threads", NULL,
 	};
@@ -108,6 +109,8 @@ int vv_dconf_load(const char *path, struct vv_dconf *c)
 	c->worker_cpu_seconds = 86400;
 	c->worker_memory_max = (uint64_t)32 << 30;
 	c->stop_grace = 30;
+	c->max_records = 100000000;
+	c->max_text_bytes = (uint64_t)64 << 30;
 	if ((rc = vv_conf_load(path, &cf)) != 0)
 		return vv_err_prefix(rc, "%s: ", path);
 	if ((rc = vv_conf_check_known(cf, known)) != 0)
@@ -172,6 +175,8 @@ int vv_dconf_load(const char *path, struct vv_dconf *c)
 	UINT_FIELD("worker_cpu_seconds", 0, 365u * 86400, false, c->worker_cpu_seconds, 1);
 	UINT_FIELD("worker_memory_max", 0, UINT64_MAX, true, c->worker_memory_max, 1);
 	UINT_FIELD("stop_grace", 0, 3600, false, c->stop_grace, 1);
+	UINT_FIELD("max_records", 1, UINT64_MAX, true, c->max_records, 1);
+	UINT_FIELD("max_text_bytes", 1, UINT64_MAX, true, c->max_text_bytes, 1);
 #undef UINT_FIELD
 	u = 0;
 	if ((rc = conf_uint(cf, "model", "threads", 0, 256, false, &u)) != 0)

@@ -44,6 +44,10 @@ struct vv_dconf {
 	                        * (default varvault) */
 	unsigned stop_grace;   /* [daemon] stop_grace seconds: how long SIGTERM waits for
 	                        * running workers to finish their current chunk (default 30) */
+	uint64_t max_records;    /* [daemon] max_records: data records of one VCF, K/M/G
+	                          * suffix (default 100M); more refuses the job */
+	uint64_t max_text_bytes; /* [daemon] max_text_bytes: decompressed bytes of one VCF,
+	                          * K/M/G suffix (default 64G); more refuses the job */
 	char *c4gh_key;        /* [keys] c4gh (default state_dir/keys/c4gh.sec) */
 	char *master_key;      /* [keys] master (default state_dir/keys/master.key) */
 	char *tls_cert;        /* [tls] cert (default state_dir/keys/server.crt) */

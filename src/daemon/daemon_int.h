@@ -168,6 +168,8 @@ struct vv_runner_job {
 	const uint8_t *plaintext_sha256; /* 32 bytes, or NULL for an unverified submission */
 	uint64_t max_input;            /* plaintext bytes; 0: 4 GiB */
 	uint64_t max_out;              /* bytes per format; 0: no limit */
+	uint64_t max_records;          /* VCF data records; 0: the vcf default */
+	uint64_t max_text_bytes;       /* decompressed VCF bytes; 0: the vcf default */
 	int threads;                   /* model threads; 0: one per CPU */
 	size_t batch;                  /* 0: 32 */
 	bool allow_unlocked;           /* the worker goes on when its memory cannot

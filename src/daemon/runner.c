@@ -171,6 +171,10 @@ static int vv_job_json(const struct vv_run *r, char **out)
 	json_object_object_add(o, "max_input", json_object_new_int64(j->max_input ? (int64_t)j->max_input :
 								     (int64_t)4 << 30));
 	json_object_object_add(o, "max_out", json_object_new_int64((int64_t)j->max_out));
+	if (j->max_records)
+		json_object_object_add(o, "max_records", json_object_new_int64((int64_t)j->max_records));
+	if (j->max_text_bytes)
+		json_object_object_add(o, "max_text_bytes", json_object_new_int64((int64_t)j->max_text_bytes));
 	json_object_object_add(o, "threads", json_object_new_int64(j->threads));
 	json_object_object_add(o, "batch", json_object_new_int64((int64_t)j->batch));
 	json_object_object_add(o, "cpu_seconds", json_object_new_int64((int64_t)j->cpu_seconds));

@@ -279,6 +279,8 @@ static void run_slot(struct slot *sl)
 	rj.policy = d->cf.evidence;
 	rj.formats = VV_OUT_ALL;
 	rj.chunk = d->cf.chunk_variants;
+	rj.max_records = d->cf.max_records;
+	rj.max_text_bytes = d->cf.max_text_bytes;
 	rj.resume_chunk = j->chunks_done;
 	rj.resume_state = j->chunks_done ? state.data : NULL;
 	rj.resume_state_len = j->chunks_done ? state.len : 0;

@@ -29,6 +29,7 @@
  *   cpu_seconds, memory_max   the sandbox's limits (0: none)
  *   max_input, max_out, threads, batch
  *   allow_unlocked  true: go on when memory cannot be locked (development)
+ *   max_records, max_text_bytes   the VCF limits (absent: the vcf defaults)
  */
 struct vv_wjob {
 	char job[65];
@@ -41,6 +42,7 @@ struct vv_wjob {
 	uint64_t max_input, max_out, threads, batch;
 	uint64_t cpu_seconds, memory_max;
 	bool allow_unlocked;
+	uint64_t max_records, max_text_bytes;
 };
 
 struct vv_worker {
@@ -133,7 +135,9 @@ static int vv_parse_job(const uint8_t *p, size_t n, struct vv_wjob *j)
 	    (rc = vv_json_u64(o, "threads", &j->threads, false)) != 0 ||
 	    (rc = vv_json_u64(o, "batch", &j->batch, false)) != 0 ||
 	    (rc = vv_json_u64(o, "cpu_seconds", &j->cpu_seconds, false)) != 0 ||
-	    (rc = vv_json_u64(o, "memory_max", &j->memory_max, false)) != 0)
+	    (rc = vv_json_u64(o, "memory_max", &j->memory_max, false)) != 0 ||
+	    (rc = vv_json_u64(o, "max_records", &j->max_records, false)) != 0 ||
+	    (rc = vv_json_u64(o, "max_text_bytes", &j->max_text_bytes, false)) != 0)
 		goto out;
 	if (json_object_object_get_ex(o, "allow_unlocked", &v)) {
 		if (!json_object_is_type(v, json_type_boolean)) {
@@ -381,8 +385,19 @@ static int vv_interpret(struct vv_worker *w, struct vv_interpret_summary *sum, u
 	struct vv_interpret_opts io = {0};
 	struct vv_interpret_chunk c;
 	vv_interpret_chunks *r = NULL;
+	vv_vcf_limits lim;
 	int rc;
 
+	/* the limits count what the input decompresses to, and its records:
+	 * a small compressed file of many records is refused, not run */
+	vv_vcf_limits_default(&lim);
+	if (w->job.max_input)
+		lim.max_input_bytes = w->job.max_input;
+	if (w->job.max_records)
+		lim.max_records = w->job.max_records;
+	if (w->job.max_text_bytes)
+		lim.max_text_bytes = w->job.max_text_bytes;
+	io.limits = &lim;
 	io.chunk = w->job.chunk;
 	io.max_out = w->job.max_out;
 	io.progress = vv_progress;
@@ -391,6 +406,9 @@ static int vv_interpret(struct vv_worker *w, struct vv_interpret_summary *sum, u
 	if ((rc = vv_interpret_chunks_new(w->sc, w->ref, w->policy, w->plain.data, w->plain.len, &io,
 					  w->job.formats, w->job.resume_chunk ? &w->job.resume : NULL, &r)) != 0)
 		goto out;
+	/* the run's reader holds its own (mapped, so locked) copy from here
+	 * on: one copy of the plaintext for the rest of the job, not two */
+	vv_sbuf_done(&w->plain);
 	while ((rc = vv_interpret_chunks_next(r, &c)) == 1) {
 		if ((rc = vv_send_chunk(w, &c)) != 0 || (rc = w->progress_rc) != 0)
 			goto out;

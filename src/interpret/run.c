@@ -384,6 +384,11 @@ static int vv_tail_add(struct vv_tail *t, vv_vcf_var *v)
 		vv_tail_drop_below(t, INT64_MAX);
 	if (!t->n)
 		t->max = pos;
+	if (t->n >= VV_VCF_SORT_MAX_HELD) {
+		vv_vcf_var_free(v);
+		return vv_errf(VV_ERR_VCF_LIMIT, "more than %d records within %d bases of each other",
+			       VV_VCF_SORT_MAX_HELD, VV_VCF_SORT_WINDOW);
+	}
 	if ((rc = vv_array_grow((void **)&t->v, &t->cap, t->n, sizeof *t->v, 16)) != 0) {
 		vv_vcf_var_free(v);
 		return rc;

@@ -29,6 +29,7 @@ void vv_vcf_limits_default(vv_vcf_limits *lim)
 	lim->max_samples = 100000;
 	lim->max_allele_bytes = 100000;
 	lim->max_warnings = 10000;
+	lim->max_undeclared = 10000;
 }
 
 static void limits_fill(vv_vcf_limits *dst, const vv_vcf_limits *src)
@@ -51,6 +52,7 @@ static void limits_fill(vv_vcf_limits *dst, const vv_vcf_limits *src)
 	VV_DEF(max_samples);
 	VV_DEF(max_allele_bytes);
 	VV_DEF(max_warnings);
+	VV_DEF(max_undeclared);
 #undef VV_DEF
 }
 
@@ -198,7 +200,8 @@ static int fill(vv_vcf_reader *r)
 		r->eof = 1;
 	r->text_bytes += (uint64_t)n;
 	if (r->text_bytes > r->lim.max_text_bytes)
-		return vv_errf(VV_ERR_VCF_LIMIT, "line %llu: more than %llu bytes of text",
+		return vv_errf(VV_ERR_VCF_LIMIT, "line %llu: more than %llu bytes of decompressed text "
+			       "(the limit max_text_bytes)",
 			       (unsigned long long)r->lineno + 1, (unsigned long long)r->lim.max_text_bytes);
 	return 0;
 }
@@ -466,7 +469,10 @@ static vv_vcf_reader *reader_new(const vv_vcf_limits *lim, vv_ref *ref)
 	return r;
 }
 
-int vv_vcf_open_fd(int fd, const vv_vcf_limits *lim, vv_ref *ref, vv_vcf_reader **out)
+/* Opens over fd; map/maplen, when not NULL, is the memory file's mapping
+ * that the reader then owns (wiped and unmapped when the input is done). */
+static int open_fd_mapped(int fd, const vv_vcf_limits *lim, vv_ref *ref, void *map, size_t maplen,
+			  vv_vcf_reader **out)
 {
 	vv_vcf_reader *r;
 	int rc;
@@ -476,8 +482,14 @@ int vv_vcf_open_fd(int fd, const vv_vcf_limits *lim, vv_ref *ref, vv_vcf_reader 
 		return vv_errf(VV_ERR_INVAL, "input: no file descriptor");
 	if (!(r = reader_new(lim, ref))) {
 		close(fd);
+		if (map) {
+			vv_wipe(map, maplen);
+			munmap(map, maplen);
+		}
 		return VV_ERR_NOMEM;
 	}
+	r->map = map;
+	r->maplen = maplen;
 	/* hdopen: no path, no URL scheme, so no plug-in is ever loaded */
 	if (!(r->hf = hdopen(fd, "r"))) {
 		close(fd);
@@ -492,10 +504,16 @@ int vv_vcf_open_fd(int fd, const vv_vcf_limits *lim, vv_ref *ref, vv_vcf_reader 
 	return 0;
 }
 
+int vv_vcf_open_fd(int fd, const vv_vcf_limits *lim, vv_ref *ref, vv_vcf_reader **out)
+{
+	return open_fd_mapped(fd, lim, ref, NULL, 0, out);
+}
+
 int vv_vcf_open_mem(const void *buf, size_t len, const vv_vcf_limits *lim, vv_ref *ref,
 		    vv_vcf_reader **out)
 {
 	vv_vcf_limits l;
+	void *map = NULL;
 	int fd;
 
 	*out = NULL;
@@ -510,12 +528,41 @@ int vv_vcf_open_mem(const void *buf, size_t len, const vv_vcf_limits *lim, vv_re
 	fd = memfd_create("varvault-vcf", MFD_CLOEXEC);
 	if (fd < 0)
 		return vv_errf(VV_ERR_IO, "input: memfd_create: %s", strerror(errno));
-	if (vv_write_all(fd, buf, len) != 0 || lseek(fd, 0, SEEK_SET) != 0) {
-		int e = errno;
-		close(fd);
-		return vv_errf(VV_ERR_IO, "input: copying into the memory file: %s", strerror(e));
+	/* The bytes go in through a shared mapping that stays until the input
+	 * is read: pages written through write(2) would belong to no mapping,
+	 * so a worker's mlockall() would not hold them and they could reach
+	 * swap.  Mapped, they are locked as they are touched (MCL_FUTURE), and
+	 * they are wiped before the mapping goes. */
+	if (len) {
+		if (ftruncate(fd, (off_t)len) != 0 ||
+		    (map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+			int e = errno;
+			close(fd);
+			return vv_errf(VV_ERR_IO, "input: mapping the memory file: %s", strerror(e));
+		}
+		memcpy(map, buf, len);
 	}
-	return vv_vcf_open_fd(fd, &l, ref, out);
+	return open_fd_mapped(fd, &l, ref, map, len, out);
+}
+
+/* The input is read to its end: its stream and memory file go (wiped), so
+ * that a reader kept for its header and warnings holds no input bytes. */
+static void release_input(vv_vcf_reader *r)
+{
+	if (r->bgzf)
+		bgzf_close(r->bgzf);
+	r->bgzf = NULL;
+	if (r->hts)
+		hts_close(r->hts);
+	r->hts = NULL;
+	if (r->hf)
+		hclose_abruptly(r->hf);
+	r->hf = NULL;
+	if (r->map) {
+		vv_wipe(r->map, r->maplen);
+		munmap(r->map, r->maplen);
+		r->map = NULL;
+	}
 }
 
 static void pending_clear(vv_vcf_reader *r)
@@ -532,12 +579,7 @@ static void reader_free(vv_vcf_reader *r)
 	pending_clear(r);
 	free(r->pending);
 	dupring_free(r->dups);
-	if (r->bgzf)
-		bgzf_close(r->bgzf);
-	if (r->hts)
-		hts_close(r->hts);
-	if (r->hf)
-		hclose_abruptly(r->hf);
+	release_input(r);
 	if (r->hdr)
 		bcf_hdr_destroy(r->hdr);
 	if (r->scratch_hdr)
@@ -712,7 +754,7 @@ static int read_record(vv_vcf_reader *r, struct vv_rec **out)
 				       (unsigned long long)r->lineno);
 	}
 	if (r->nrec >= r->lim.max_records)
-		return vv_errf(VV_ERR_VCF_LIMIT, "%s %llu: more than %llu records",
+		return vv_errf(VV_ERR_VCF_LIMIT, "%s %llu: more than %llu records (the limit max_records)",
 			       r->kind == VV_VCF_IN_BCF ? "record" : "line",
 			       (unsigned long long)vv_vcf_reader_where(r) + (r->kind == VV_VCF_IN_BCF),
 			       (unsigned long long)r->lim.max_records);
@@ -736,7 +778,8 @@ static int read_record(vv_vcf_reader *r, struct vv_rec **out)
 		}
 		r->text_bytes += rec->b->shared.l + rec->b->indiv.l;
 		if (r->text_bytes > r->lim.max_text_bytes) {
-			rc = vv_errf(VV_ERR_VCF_LIMIT, "record %llu: more than %llu bytes of records",
+			rc = vv_errf(VV_ERR_VCF_LIMIT, "record %llu: more than %llu bytes of records "
+				     "(the limit max_text_bytes)",
 				     (unsigned long long)r->nrec, (unsigned long long)r->lim.max_text_bytes);
 			goto out;
 		}
@@ -820,6 +863,8 @@ int vv_vcf_next(vv_vcf_reader *r, vv_vcf_var **out)
 		vv_errf(r->fail_rc, "%s", r->fail_detail);
 		return r->fail_rc;
 	}
+	if (r->at_end)
+		return 0;
 	while (r->next_pending >= r->npending) {
 		r->npending = r->next_pending = 0;
 		rc = read_record(r, &rec);
@@ -833,6 +878,7 @@ int vv_vcf_next(vv_vcf_reader *r, vv_vcf_var **out)
 					return fail(r, rc);
 			}
 			r->at_end = 1;
+			release_input(r);
 			return 0;
 		}
 		rc = make_variants(r, rec);

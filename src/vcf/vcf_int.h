@@ -61,6 +61,8 @@ struct vv_vcf_reader {
 	hFILE *hf;              /* owned by bgzf or hts once those exist */
 	BGZF *bgzf;             /* VCF text */
 	htsFile *hts;           /* BCF */
+	void *map;              /* vv_vcf_open_mem's memory file, mapped (wiped, unmapped at the end) */
+	size_t maplen;
 	bcf_hdr_t *hdr;
 	bcf_hdr_t *scratch_hdr; /* empty header for checking single ## lines */
 
@@ -98,6 +100,7 @@ struct vv_vcf_reader {
 	int64_t last_pos;
 	struct vv_nameset done_contigs;
 	struct vv_nameset warned;   /* "UNDECLARED:INFO/X" and other once-only notes */
+	uint32_t nundeclared;       /* distinct undeclared names met (max_undeclared) */
 
 	/* warnings */
 	struct vv_wvec warn;

@@ -92,6 +92,12 @@ int vv_vcf_warn_once(vv_vcf_reader *r, struct vv_rec *rec, const char *key, uint
 
 	if (vv_vcf_nameset_has(&r->warned, key))
 		return 0;
+	/* each undeclared name also grows htslib's header: bound them, so
+	 * that memory does not grow with a file of ever new names */
+	if (kind == VV_VCF_W_UNDECLARED && ++r->nundeclared > r->lim.max_undeclared)
+		return vv_vcf_rec_errf(r, VV_ERR_VCF_LIMIT, field,
+				       "more than %u names without a header line (the limit max_undeclared)",
+				       r->lim.max_undeclared);
 	if ((rc = vv_vcf_nameset_add(&r->warned, key)) != 0)
 		return rc;
 	va_start(ap, fmt);

@@ -601,7 +601,8 @@ static int flush_held(vv_vcf_writer *w, int64_t below, int all)
 	return rc;
 }
 
-static int hold(vv_vcf_writer *w, int rid, int64_t pos, const kstring_t *line)
+static int hold(vv_vcf_writer *w, int rid, int64_t pos, const kstring_t *line, uint64_t line_no,
+		uint64_t rec_no)
 {
 	size_t at;
 	int rc;
@@ -612,6 +613,13 @@ static int hold(vv_vcf_writer *w, int rid, int64_t pos, const kstring_t *line)
 		w->held_rid = rid;
 		w->held_max = pos;
 	}
+	/* the window is in bases, so a file of many records at one place
+	 * would make it hold them all: bound it, so that memory does not grow
+	 * with the number of records */
+	if (w->nheld >= VV_VCF_SORT_MAX_HELD)
+		return vv_errf(VV_ERR_VCF_LIMIT, "%s %llu: more than %d records within %d bases of each other "
+			       "(the output's sort window holds at most that many)", line_no ? "line" : "record",
+			       (unsigned long long)(line_no ? line_no : rec_no), VV_VCF_SORT_MAX_HELD, VV_SORT_WIN);
 	if ((rc = vv_array_grow((void **)&w->held, &w->mheld, w->nheld, sizeof *w->held, 64)) != 0)
 		return rc;
 	/* stable: after every held record at the same or a smaller position */
@@ -806,7 +814,7 @@ int vv_vcf_writer_write(vv_vcf_writer *w, const vv_vcf_var *v, const vv_vcf_info
 			     (unsigned long long)v->rec->line);
 		goto out;
 	}
-	rc = hold(w, b->rid, b->pos, &w->line);
+	rc = hold(w, b->rid, b->pos, &w->line, v->rec->line, v->rec->index);
 	vv_vcf_bcf_wipe_destroy(b);
 out:
 	if (rc)

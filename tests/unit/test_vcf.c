@@ -362,6 +362,49 @@ static void test_limits(void **state)
 	vv_vcf_limits_default(&lim);
 	lim.max_warnings = 1;
 	assert_int_equal(run_text(text, NULL, &lim), 0);
+	/* the limits name their key */
+	vv_vcf_limits_default(&lim);
+	lim.max_records = 1;
+	assert_int_equal(run_text(text, NULL, &lim), VV_ERR_VCF_LIMIT);
+	assert_non_null(strstr(vv_err_detail(), "max_records"));
+	vv_vcf_limits_default(&lim);
+	lim.max_text_bytes = 200;
+	assert_int_equal(run_text(text, NULL, &lim), VV_ERR_VCF_LIMIT);
+	assert_non_null(strstr(vv_err_detail(), "max_text_bytes"));
+	free(text);
+	/* undeclared names: each would grow htslib's header */
+	text = with_header("chrA\t3\t.\tT\tC\t.\t.\tU1=1\tGT\t0/1\n"
+			   "chrA\t4\t.\tT\tC\t.\t.\tU2=1\tGT\t0/1\n"
+			   "chrA\t5\t.\tT\tC\t.\t.\tU1=2;U3=1\tGT\t0/1\n");
+	vv_vcf_limits_default(&lim);
+	lim.max_undeclared = 2;
+	assert_int_equal(run_text(text, NULL, &lim), VV_ERR_VCF_LIMIT);
+	assert_non_null(strstr(vv_err_detail(), "line 14, field INFO"));
+	assert_non_null(strstr(vv_err_detail(), "max_undeclared"));
+	lim.max_undeclared = 3;
+	assert_int_equal(run_text(text, NULL, &lim), 0);
+	free(text);
+}
+
+/* At its end the reader lets its input go (wiped) and keeps answering 0;
+ * its header and warnings stay. */
+static void test_end_releases_input(void **state)
+{
+	char *text = with_header("chrA\t3\t.\tT\tC\t.\t.\tU1=1\tGT\t0/1\n");
+	vv_vcf_reader *r = NULL;
+	vv_vcf_var *v = NULL;
+
+	(void)state;
+	assert_int_equal(vv_vcf_open_mem(text, strlen(text), NULL, NULL, &r), 0);
+	assert_int_equal(vv_vcf_next(r, &v), 1);
+	vv_vcf_var_free(v);
+	assert_int_equal(vv_vcf_next(r, &v), 0);
+	assert_null(v);
+	assert_int_equal(vv_vcf_next(r, &v), 0);
+	assert_int_equal(vv_vcf_records(r), 1);
+	assert_int_equal(vv_vcf_warnings_of(r, VV_VCF_W_UNDECLARED), 1);
+	assert_int_equal(vv_vcf_nsamples(r), 1);
+	vv_vcf_close(r);
 	free(text);
 }
 
@@ -704,6 +747,7 @@ int main(void)
 		cmocka_unit_test(test_refusal_is_sticky),
 		cmocka_unit_test(test_warnings_for_what_htslib_changes),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_end_releases_input),
 		cmocka_unit_test(test_reference_and_windows),
 		cmocka_unit_test(test_reference_open_errors),
 		cmocka_unit_test(test_normalization_statuses),
