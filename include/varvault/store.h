@@ -245,4 +245,37 @@ VV_EXPORT int vv_store_result_open_chunk(vv_store *s, const char *id, const uint
 VV_EXPORT int vv_store_result_read(vv_store *s, const char *id, const uint8_t key[VV_KEY_LEN],
 				   vv_sbuf *out) VV_MUST_CHECK;
 
+/*
+ * Transaction hooks: how the daemon writes its audit record in the same
+ * transaction as the action it records, without a second connection.
+ * A hook gets the store's connection inside an open write transaction
+ * (hooks are for the audit module, the other module that talks to SQLite)
+ * and what the store knows of the transaction (info: the operation, and
+ * for a submission the new job's id and ciphertext SHA-256).  A hook
+ * returning non-zero rolls the transaction back: the action fails with
+ * that error.
+ */
+struct sqlite3;
+struct vv_store_tx_info {
+	const char *op;            /* the store operation ("submit", "delete sample", ...) */
+	const char *job_id;        /* the job a submission creates, else NULL */
+	const uint8_t *ct_sha256;  /* its ciphertext's SHA-256 (32 bytes), else NULL */
+};
+typedef int (*vv_store_tx_hook)(void *ctx, struct sqlite3 *db, const struct vv_store_tx_info *info);
+/* Arms fn for the calling thread: the next write transaction this thread
+ * commits on s runs fn inside it, just before COMMIT (once).  Arm just
+ * before the store call of the action; a store call that writes nothing
+ * (or fails before its commit) leaves it unfired. */
+VV_EXPORT void vv_store_hook_arm(vv_store *s, vv_store_tx_hook fn, void *ctx);
+/* Disarms the calling thread's hook; true when it ran in a transaction
+ * that committed. */
+VV_EXPORT bool vv_store_hook_disarm(vv_store *s);
+/* Runs fn in its own write transaction (BEGIN IMMEDIATE .. COMMIT, rolled
+ * back when fn fails) under the store's lock: for events with no other
+ * write.  Returns fn's error or a VV_ERR_DB*. */
+VV_EXPORT int vv_store_tx_run(vv_store *s, vv_store_tx_hook fn, void *ctx) VV_MUST_CHECK;
+/* Runs fn under the store's lock outside any transaction (reads; fn may
+ * open and end its own). */
+VV_EXPORT int vv_store_db_run(vv_store *s, vv_store_tx_hook fn, void *ctx) VV_MUST_CHECK;
+
 #endif /* VARVAULT_STORE_H */

@@ -401,9 +401,9 @@ static const char access_template[] =
 	"# Syntax: see the access.conf shipped in policy/ (and varvaultd.conf(5)).\n"
 	"\n"
 	"[roles]\n"
-	"submitter = hello submit status list result cancel health\n"
-	"auditor = hello audit.query audit.verify health\n"
-	"admin = hello status list cancel delete health\n"
+	"submitter = hello submit status list result cancel health audit.checkpoint\n"
+	"auditor = hello audit.query audit.export audit.prove audit.checkpoint health\n"
+	"admin = hello status list cancel delete health audit.checkpoint\n"
 	"\n"
 	"[clients]\n";
 
@@ -544,6 +544,17 @@ static int init_run(const struct init_opts *o)
 			goto out;
 	}
 #undef KEYPATH
+	{
+		/* The audit log's keys; the daemon starts the log with k0. */
+		char *sk = vv_dconf_join(state, VV_DCONF_AUDIT_KEY), *vk = vv_dconf_join(state, VV_DCONF_AUDIT_PUB),
+		     *k0 = vv_dconf_join(state, VV_DCONF_AUDIT_K0);
+		rc = sk && vk && k0 ? vv_cli_audit_keys_make("varvault-audit", sk, vk, k0) : vv_errf(VV_ERR_NOMEM, "init");
+		free(sk);
+		free(vk);
+		free(k0);
+		if (rc)
+			goto out;
+	}
 	if ((rc = model_import(state, model, mname)) != 0)
 		goto out;
 	if (access(acc, F_OK) != 0 && (rc = write_new(acc, access_template, sizeof access_template - 1, 0644)) != 0)
@@ -572,7 +583,13 @@ static int init_run(const struct init_opts *o)
 		     "[model]\n"
 		     "name = %s\n"
 		     "reference = %s\n"
-		     "evidence = %s\n",
+		     "evidence = %s\n"
+		     "\n"
+		     "[audit]\n"
+		     "# Checkpoints: every checkpoint_records records or checkpoint_seconds\n"
+		     "# seconds; the keys default to state_dir/keys/audit.{key,pub,k0}.\n"
+		     "checkpoint_records = 1000\n"
+		     "checkpoint_seconds = 60\n",
 		     state, sock, o->workers ? o->workers : 2, ca, acc, mname, ref, ev) < 0) {
 		text = NULL;
 		rc = vv_errf(VV_ERR_NOMEM, "init");

@@ -90,7 +90,8 @@ int vv_dconf_load(const char *path, struct vv_dconf *c)
 		"daemon.max_connections", "daemon.request_timeout", "daemon.handshake_timeout",
 		"daemon.max_upload", "daemon.chunk", "keys.c4gh", "keys.master", "tls.cert", "tls.key", "tls.ca_dir",
 		"tls.ca", "tls.crl", "access.policy", "model.name", "model.reference",
-		"model.evidence", "model.threads", NULL,
+		"model.evidence", "model.threads", "audit.signing_key", "audit.public_key", "audit.k0",
+		"audit.origin", "audit.checkpoint_records", "audit.checkpoint_seconds", NULL,
 	};
 	vv_conf *cf = NULL;
 	uint64_t u;
@@ -169,6 +170,33 @@ int vv_dconf_load(const char *path, struct vv_dconf *c)
 	if ((rc = conf_uint(cf, "model", "threads", 0, 256, false, &u)) != 0)
 		goto out;
 	c->threads = (unsigned)u;
+	if ((rc = conf_str(cf, "audit", "signing_key", c->state_dir, VV_DCONF_AUDIT_KEY, &c->audit_key)) != 0 ||
+	    (rc = conf_str(cf, "audit", "public_key", c->state_dir, VV_DCONF_AUDIT_PUB, &c->audit_pub)) != 0 ||
+	    (rc = conf_str(cf, "audit", "k0", c->state_dir, VV_DCONF_AUDIT_K0, &c->audit_k0)) != 0)
+		goto out;
+	{
+		char host[256] = "localhost", def[300];
+		(void)gethostname(host, sizeof host - 1);
+		host[sizeof host - 1] = '\0';
+		for (char *h = host; *h; h++)
+			if (*h <= ' ' || *h > '~' || *h == '+')
+				*h = '-';
+		snprintf(def, sizeof def, "varvault/%s/audit", host);
+		if ((rc = conf_str(cf, "audit", "origin", NULL, def, &c->audit_origin)) != 0)
+			goto out;
+	}
+	c->audit_every = 1000;
+	c->audit_seconds = 60;
+	u = 0;
+	if ((rc = conf_uint(cf, "audit", "checkpoint_records", 1, 1000000, false, &u)) != 0)
+		goto out;
+	if (u)
+		c->audit_every = (unsigned)u;
+	u = 0;
+	if ((rc = conf_uint(cf, "audit", "checkpoint_seconds", 1, 86400, false, &u)) != 0)
+		goto out;
+	if (u)
+		c->audit_seconds = (unsigned)u;
 out:
 	free(mdir);
 	vv_conf_free(cf);
@@ -181,7 +209,8 @@ void vv_dconf_done(struct vv_dconf *c)
 {
 	char **s[] = {&c->path, &c->state_dir, &c->socket, &c->c4gh_key, &c->master_key, &c->tls_cert,
 		      &c->tls_key, &c->ca_dir, &c->tls_ca, &c->tls_crl, &c->access, &c->model_name,
-		      &c->model_dir, &c->reference, &c->evidence};
+		      &c->model_dir, &c->reference, &c->evidence, &c->audit_key, &c->audit_pub, &c->audit_k0,
+		      &c->audit_origin};
 
 	for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
 		free(*s[i]);

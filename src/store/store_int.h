@@ -31,6 +31,9 @@ int vv_store_commit(vv_store *s, const char *op) VV_MUST_CHECK;
 void vv_store_rollback(vv_store *s);
 void vv_store_lock(vv_store *s);
 void vv_store_unlock(vv_store *s);
+/* Tells an armed hook which job the transaction being committed makes
+ * (the id and ciphertext hash stay valid until the commit). */
+void vv_store_tx_note(const char *job_id, const uint8_t *ct_sha256);
 /* Seconds since the epoch. */
 int64_t vv_store_now(void);
 /* "<id>.c4gh" into name (VV_STORE_ID_LEN + 6 bytes). */
