@@ -132,6 +132,11 @@ int vv_store_begin(vv_store *s, const char *op)
 
 int vv_store_commit(vv_store *s, const char *op)
 {
+	int rc;
+
+	/* the audit record goes in the same transaction as the action */
+	if (s->hook && !s->in_with_db && (rc = s->hook(s->db, s->hook_ctx, op)))
+		return rc;
 	return vv_store_exec(s, "COMMIT", op);
 }
 
