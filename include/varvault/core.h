@@ -103,6 +103,13 @@ enum vv_err {
 	VV_ERR_WORKER = -700,           /* a worker died, broke the protocol or could not start */
 	VV_ERR_TIME_LIMIT = -701,       /* a job ran past its time limit */
 	VV_ERR_CHECKSUM = -702,         /* the plaintext's SHA-256 is not the one submitted */
+
+	VV_ERR_AUDIT = -800,            /* the audit log could not be written or read */
+	VV_ERR_AUDIT_KEY = -801,        /* an audit key (signing, verifier or k0) is missing or malformed */
+	VV_ERR_AUDIT_SIG = -802,        /* a checkpoint signature does not verify */
+	VV_ERR_AUDIT_PROOF = -803,      /* an inclusion proof does not verify */
+	VV_ERR_AUDIT_CONSISTENCY = -804, /* a consistency proof fails: the log was rolled back or forked */
+	VV_ERR_AUDIT_TAMPERED = -805,   /* the audit log fails verification */
 };
 
 /* Names an error code; never NULL, static storage. */

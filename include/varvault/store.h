@@ -79,6 +79,29 @@ VV_EXPORT int vv_store_open(const char *state_dir, vv_store **out) VV_MUST_CHECK
 VV_EXPORT void vv_store_close(vv_store *s);
 
 /*
+ * The audit log shares the store's database so that an action and its audit
+ * record commit or roll back together (src/audit takes the sqlite3 *).
+ */
+struct sqlite3;
+/* Called by every store write inside its transaction, just before COMMIT,
+ * with op naming the write ("submit", "claim", "delete sample", ...).  A
+ * non-zero return (a VV_ERR_*) rolls the whole write back and becomes the
+ * write's result: if the audit record cannot be written, the action fails.
+ * The hook runs under the store's lock on the writing thread; it may use db
+ * directly but must not call vv_store_* on the same store. */
+typedef int (*vv_store_commit_hook)(struct sqlite3 *db, void *ctx, const char *op);
+/* Installs (or with fn NULL removes) the hook.  Call while no other thread
+ * uses s (after open, before serving). */
+VV_EXPORT void vv_store_set_commit_hook(vv_store *s, vv_store_commit_hook fn, void *ctx);
+/* Runs fn(db, ctx) under the store's lock.  With tx, inside BEGIN IMMEDIATE
+ * .. COMMIT (fn's error rolls back; the commit hook is NOT called: fn does
+ * its own auditing); without, in autocommit mode (fn opens its own
+ * transactions, e.g. vv_audit_open).  Returns fn's result or a store
+ * error. */
+VV_EXPORT int vv_store_with_db(vv_store *s, bool tx, int (*fn)(struct sqlite3 *db, void *ctx), void *ctx,
+			       const char *op) VV_MUST_CHECK;
+
+/*
  * Submissions.  begin -> write* -> commit | abort.  The ciphertext goes to an
  * unnamed file in spool/ (O_TMPFILE; a hidden ".up-*" file where the file
  * system lacks it) while its SHA-256 is computed, so a crash mid-upload

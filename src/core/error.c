@@ -70,6 +70,12 @@ static const struct {
 	{VV_ERR_WORKER, "interpreter worker failed"},
 	{VV_ERR_TIME_LIMIT, "time limit exceeded"},
 	{VV_ERR_CHECKSUM, "plaintext checksum does not match"},
+	{VV_ERR_AUDIT, "audit log failed"},
+	{VV_ERR_AUDIT_KEY, "audit key missing or malformed"},
+	{VV_ERR_AUDIT_SIG, "checkpoint signature does not verify"},
+	{VV_ERR_AUDIT_PROOF, "inclusion proof does not verify"},
+	{VV_ERR_AUDIT_CONSISTENCY, "audit log rolled back or forked (consistency proof failed)"},
+	{VV_ERR_AUDIT_TAMPERED, "audit log fails verification"},
 };
 
 const char *vv_strerror(int err)

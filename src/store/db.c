@@ -150,6 +150,9 @@ int vv_store_commit(vv_store *s, const char *op)
 {
 	int rc;
 
+	/* the audit record goes in the same transaction as the action */
+	if (s->hook && !s->in_with_db && (rc = s->hook(s->db, s->hook_ctx, op)))
+		return rc;
 	/* The hook writes inside this transaction: if it fails, the caller
 	 * rolls the action back with it. */
 	if (tx_hook.fn && tx_hook.s == s) {

@@ -15,6 +15,9 @@ struct vv_store {
 	int lockfd;          /* state_dir/store.lock, flock'd exclusively */
 	char *dir;           /* state directory path (for spool paths) */
 	bool tmpfile;        /* O_TMPFILE + linkat through /proc/self/fd usable */
+	vv_store_commit_hook hook;  /* the audit log's, or NULL */
+	void *hook_ctx;
+	bool in_with_db;     /* inside vv_store_with_db: no hook */
 };
 
 /* Translates a SQLite result code into a vv_err, with op (the operation,
