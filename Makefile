@@ -59,7 +59,8 @@ LIB      := $(O)/libvarvault.a
 # option helpers) is shared.  A command file belongs to one program, so the
 # client's objects never reach model, vcf or interpret.
 CLI_SHARED   := src/cli/cli.c
-VARVAULT_SRC := src/cli/varvault.c src/cli/cmd_c4gh.c src/cli/passphrase.c src/cli/cmd_client.c $(CLI_SHARED)
+VARVAULT_SRC := src/cli/varvault.c src/cli/cmd_c4gh.c src/cli/passphrase.c src/cli/cmd_client.c \
+                src/cli/witness.c src/cli/client_audit.c $(CLI_SHARED)
 ADMIN_SRC    := src/cli/varvault-admin.c src/cli/cmd_model.c src/cli/cmd_annotate.c src/cli/cmd_admin.c \
                 src/cli/admin_audit_keys.c $(CLI_SHARED)
 VARVAULT_OBJ := $(VARVAULT_SRC:%.c=$(O)/obj/%.o)
