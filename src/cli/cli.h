@@ -56,5 +56,7 @@ int vv_cmd_annotate(int argc, char **argv); /* cmd_annotate.c */
 int vv_cmd_admin_init(int argc, char **argv);
 int vv_cmd_admin_client(int argc, char **argv);
 int vv_cmd_admin_model(int argc, char **argv);
+/* The audit log's keys and offline verifier (cmd_audit.c). */
+int vv_cmd_admin_audit(int argc, char **argv);
 
 #endif
