@@ -301,5 +301,13 @@ typedef struct vv_audit_verify_result {
  */
 VV_EXPORT int vv_audit_verify(struct sqlite3 *db, const vv_audit_verify_opts *o,
 			      vv_audit_verify_result *res) VV_MUST_CHECK;
+/* vv_audit_verify on the database file at path, opened read-only (a copy
+ * taken off the appliance; with its -wal file if it has one).  VV_ERR_IO /
+ * VV_ERR_DB_CORRUPT when it cannot be opened or is not a database. */
+VV_EXPORT int vv_audit_verify_file(const char *path, const vv_audit_verify_opts *o,
+				   vv_audit_verify_result *res) VV_MUST_CHECK;
+/* Reads a k0 file (64 hex characters and an optional newline) into k0,
+ * which should be secret memory.  VV_ERR_AUDIT_KEY naming the file. */
+VV_EXPORT int vv_audit_read_k0(const char *path, uint8_t k0[32]) VV_MUST_CHECK;
 
 #endif

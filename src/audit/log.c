@@ -183,29 +183,35 @@ void vv_audit_free(vv_audit *a)
 }
 
 /* Creates the state row of a new log from the k0 file. */
+int vv_audit_read_k0(const char *path, uint8_t k0[32])
+{
+	char *hex = NULL;
+	size_t hl;
+	int rc;
+
+	if ((rc = read_secret_file(path, &hex, 256)))
+		return rc;
+	hl = strlen(hex);
+	while (hl && (hex[hl - 1] == '\n' || hex[hl - 1] == '\r'))
+		hl--;
+	if (vv_audit_unhex(hex, hl, k0, 32))
+		rc = vv_errf(VV_ERR_AUDIT_KEY, "%s: not 64 hex characters", path);
+	sodium_free(hex);
+	return rc;
+}
+
 static int init_state(vv_audit *a, sqlite3 *db, const char *k0_path)
 {
 	sqlite3_stmt *st = NULL;
-	char *hex = NULL;
 	uint8_t *k0 = NULL;
-	size_t hl;
 	int rc;
 
 	if (!k0_path)
 		return vv_errf(VV_ERR_AUDIT_KEY, "audit log is new and no k0 file is configured");
-	if ((rc = read_secret_file(k0_path, &hex, 256)))
-		return rc;
-	if (!(k0 = sodium_malloc(32))) {
-		rc = VV_ERR_NOMEM;
+	if (!(k0 = sodium_malloc(32)))
+		return VV_ERR_NOMEM;
+	if ((rc = vv_audit_read_k0(k0_path, k0)))
 		goto out;
-	}
-	hl = strlen(hex);
-	while (hl && (hex[hl - 1] == '\n' || hex[hl - 1] == '\r'))
-		hl--;
-	if (vv_audit_unhex(hex, hl, k0, 32)) {
-		rc = vv_errf(VV_ERR_AUDIT_KEY, "%s: not 64 hex characters", k0_path);
-		goto out;
-	}
 	if ((rc = prep(db,
 		       "INSERT INTO audit_state (id, size, frontier, mac_key, last_cp_size, last_cp_time_us, origin, vkey)"
 		       " VALUES (1, 0, x'', ?1, 0, ?2, ?3, ?4)",
@@ -221,8 +227,6 @@ static int init_state(vv_audit *a, sqlite3 *db, const char *k0_path)
 		rc = 0;
 out:
 	sqlite3_finalize(st);
-	if (hex)
-		sodium_free(hex);
 	sodium_free(k0);
 	return rc;
 }

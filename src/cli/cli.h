@@ -61,5 +61,7 @@ int vv_cmd_admin_model(int argc, char **argv);
  * (0600).  Refuses (VV_ERR_EXISTS) when any of the three exists. */
 int vv_cli_audit_keys_make(const char *name, const char *skey_path, const char *vkey_path,
 			   const char *k0_path) VV_MUST_CHECK;
+/* The audit log's keys and offline verifier (cmd_audit.c). */
+int vv_cmd_admin_audit(int argc, char **argv);
 
 #endif
