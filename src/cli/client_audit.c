@@ -518,8 +518,15 @@ int vv_cmd_client_audit(int argc, char **argv)
 		fputs(audit_usage, argc < 2 ? stderr : stdout);
 		return argc < 2 ? VV_EXIT_USAGE : VV_EXIT_OK;
 	}
-	for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
-		if (!strcmp(argv[1], verbs[i].name))
-			return verbs[i].fn(argc - 1, argv + 1);
+	/* Options may come before the verb (`varvault audit --config F query`):
+	 * the verb is the first word that names one; it moves to the front. */
+	for (int k = 1; k < argc; k++)
+		for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+			if (!strcmp(argv[k], verbs[i].name)) {
+				char *verb = argv[k];
+				memmove(argv + 2, argv + 1, (size_t)(k - 1) * sizeof *argv);
+				argv[1] = verb;
+				return verbs[i].fn(argc - 1, argv + 1);
+			}
 	return vv_cli_usage_error("varvault audit", "unknown verb '%s'", argv[1]);
 }

@@ -46,8 +46,7 @@ static int held_path(const struct client *c, char *dir, size_t dn, char *file, s
 			vv_sha256_update(s, buf, (size_t)n);
 		close(fd);
 	}
-	vv_sha256_final(s, h);
-	vv_sha256_free(s);
+	vv_sha256_final(s, h); /* frees s */
 	vv_hex(h, 8, hex);
 	if (snprintf(file, fn, "%s/%s.checkpoint", dir, hex) >= (int)fn)
 		return vv_errf(VV_ERR_RANGE, "state path too long");
