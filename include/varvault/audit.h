@@ -9,7 +9,8 @@
  *      0x00 leaf and 0x01 node prefixes).  The right frontier of the tree
  *      (one hash per set bit of the size) is kept, so an append costs
  *      O(log n) hashes.
- *   2. Each record carries a forward-secure MAC: HMAC-SHA-256 under key_i,
+ *   2. Each record carries a forward-secure MAC: HMAC-SHA-256 of its leaf
+ *      hash (SHA-256(0x00 || leaf), which covers every byte) under key_i,
  *      where key_0 (k0) is made by `varvault-admin audit keygen` and kept
  *      offline by the operator, and key_{i+1} = SHA-256("varvault audit key
  *      evolve" || key_i); the old key is wiped as soon as the next exists.  A
@@ -34,9 +35,9 @@
  * identities, opaque ids, hashes and short reasons.  Callers must not put
  * sample data in `reason`.
  *
- * Threads: a vv_audit may be used by one thread at a time per database
- * connection; the daemon serialises writes through the store's connection
- * lock.  The verifier and the proof functions are reentrant.
+ * Threads: a vv_audit may be used by one thread at a time (it holds the
+ * MAC key buffer while an append runs); the daemon serialises appends
+ * through the store's connection lock.  The verifier and the proof functions are reentrant.
  *
  * Errors: 0 or a negative VV_ERR_* (VV_ERR_AUDIT_* for audit-specific ones),
  * with a detail naming the table, seq or file; never key bytes.

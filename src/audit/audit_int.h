@@ -21,9 +21,10 @@ void vv_frontier_root(const vv_frontier *f, uint8_t out[VV_AUDIT_HASH_LEN]);
 /* Loads from / stores to the blob of the state row (n * 32 bytes). */
 int vv_frontier_load(vv_frontier *f, uint64_t size, const void *blob, size_t len) VV_MUST_CHECK;
 
-/* The forward-secure MAC: HMAC-SHA-256 of the leaf under key, and the next
- * key (in place; the old one is gone when this returns). */
-void vv_audit_mac(const uint8_t key[32], const void *leaf, size_t len, uint8_t out[32]);
+/* The forward-secure MAC: HMAC-SHA-256 of the leaf's RFC 9162 hash under
+ * key, and the next key (in place; the old one is gone when this
+ * returns). */
+void vv_audit_mac(const uint8_t key[32], const uint8_t leaf_hash[VV_AUDIT_HASH_LEN], uint8_t out[32]);
 void vv_audit_key_evolve(uint8_t key[32]);
 
 /* Parses 2n hex characters into n bytes.  0 or VV_ERR_FORMAT. */

@@ -47,6 +47,7 @@ struct vv_audit {
 	vv_note_vkey pub;
 	char *vkey;          /* the verifier key string of pub */
 	uint8_t *sk;         /* 64 bytes, sodium_malloc */
+	uint8_t *key;        /* 32 bytes, sodium_malloc: the MAC key while an append runs */
 	uint32_t every;
 	uint32_t seconds;
 };
@@ -76,12 +77,14 @@ int vv_audit_sql_err(sqlite3 *db, int rc, const char *op)
 	return vv_errf(e, "audit: %s: %s", op, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 }
 
-void vv_audit_mac(const uint8_t key[32], const void *leaf, size_t len, uint8_t out[32])
+void vv_audit_mac(const uint8_t key[32], const uint8_t leaf_hash[VV_AUDIT_HASH_LEN], uint8_t out[32])
 {
 	crypto_auth_hmacsha256_state st;
 
+	/* the MAC covers the leaf's RFC 9162 hash, which binds every byte of
+	 * the leaf (seq included) without hashing the leaf a second time */
 	crypto_auth_hmacsha256_init(&st, key, 32);
-	crypto_auth_hmacsha256_update(&st, leaf, len);
+	crypto_auth_hmacsha256_update(&st, leaf_hash, VV_AUDIT_HASH_LEN);
 	crypto_auth_hmacsha256_final(&st, out);
 	sodium_memzero(&st, sizeof st);
 }
@@ -178,6 +181,7 @@ void vv_audit_free(vv_audit *a)
 	if (!a)
 		return;
 	sodium_free(a->sk);
+	sodium_free(a->key);
 	free(a->vkey);
 	free(a);
 }
@@ -261,7 +265,9 @@ int vv_audit_open(sqlite3 *db, const vv_audit_opts *o, vv_audit **out)
 	snprintf(a->origin, sizeof a->origin, "%s", o->origin);
 	a->every = o->checkpoint_every ? o->checkpoint_every : 1000;
 	a->seconds = o->checkpoint_seconds ? o->checkpoint_seconds : 300;
-	if (!(a->sk = sodium_malloc(64))) {
+	/* allocated once: sodium_malloc costs several system calls, too many
+	 * for every append */
+	if (!(a->sk = sodium_malloc(64)) || !(a->key = sodium_malloc(32))) {
 		rc = VV_ERR_NOMEM;
 		goto out;
 	}
@@ -430,15 +436,15 @@ int vv_audit_append(vv_audit *a, sqlite3 *db, const vv_audit_record *r, uint64_t
 		*checkpointed = false;
 	if (sqlite3_get_autocommit(db))
 		return vv_errf(VV_ERR_INVAL, "audit append outside a transaction");
-	if (!(s.key = sodium_malloc(32)))
-		return VV_ERR_NOMEM;
+	s.key = a->key;
 	if ((rc = state_load(db, &s)))
 		goto out;
 	if (!rec.time_us)
 		rec.time_us = now_us();
 	if ((rc = vv_audit_record_canon(&rec, s.f.size, &leaf, &len)))
 		goto out;
-	vv_audit_mac(s.key, leaf, len, mac);
+	vv_merkle_leaf_hash(leaf, len, lh);
+	vv_audit_mac(s.key, lh, mac);
 	if ((rc = prep(db, "INSERT INTO audit_records (seq, time_us, leaf, mac) VALUES (?1, ?2, ?3, ?4)", &st,
 		       "append")))
 		goto out;
@@ -453,7 +459,6 @@ int vv_audit_append(vv_audit *a, sqlite3 *db, const vv_audit_record *r, uint64_t
 	}
 	if (seq_out)
 		*seq_out = s.f.size;
-	vv_merkle_leaf_hash(leaf, len, lh);
 	vv_frontier_push(&s.f, lh);
 	/* the key that made this MAC is replaced before it is written back */
 	vv_audit_key_evolve(s.key);
@@ -468,7 +473,7 @@ int vv_audit_append(vv_audit *a, sqlite3 *db, const vv_audit_record *r, uint64_t
 out:
 	sqlite3_finalize(st);
 	free(leaf);
-	sodium_free(s.key);
+	sodium_memzero(a->key, 32);
 	return rc;
 }
 
@@ -501,10 +506,7 @@ int vv_audit_checkpoint(vv_audit *a, sqlite3 *db, bool *made)
 		*made = false;
 	if (own && (rc = exec_sql(db, "BEGIN IMMEDIATE", "checkpoint")))
 		return rc;
-	if (!(s.key = sodium_malloc(32))) {
-		rc = VV_ERR_NOMEM;
-		goto out;
-	}
+	s.key = a->key;
 	if ((rc = state_load(db, &s)))
 		goto out;
 	if (s.f.size > s.last_cp_size || s.f.size == 0 ||
@@ -531,7 +533,7 @@ int vv_audit_checkpoint(vv_audit *a, sqlite3 *db, bool *made)
 out:
 	if (rc && own && !sqlite3_get_autocommit(db))
 		(void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	sodium_free(s.key);
+	sodium_memzero(a->key, 32);
 	if (rc && made)
 		*made = false;
 	return rc;

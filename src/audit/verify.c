@@ -293,13 +293,14 @@ int vv_audit_verify(sqlite3 *db, const vv_audit_verify_opts *o, vv_audit_verify_
 					(unsigned long long)i);
 				break;
 			}
+			vv_merkle_leaf_hash(leaf, len, lh);
 			if (key) {
 				if (sqlite3_column_bytes(st, 3) != 32) {
 					problem(res, VV_AUDIT_V_MAC, (int64_t)i, "record %llu: MAC missing",
 						(unsigned long long)i);
 					break;
 				}
-				vv_audit_mac(key, leaf, len, mac);
+				vv_audit_mac(key, lh, mac);
 				if (sodium_memcmp(mac, sqlite3_column_blob(st, 3), 32) != 0) {
 					problem(res, VV_AUDIT_V_MAC, (int64_t)i,
 						"record %llu: MAC does not verify under the key evolved from k0 "
@@ -309,7 +310,6 @@ int vv_audit_verify(sqlite3 *db, const vv_audit_verify_opts *o, vv_audit_verify_
 				}
 				vv_audit_key_evolve(key);
 			}
-			vv_merkle_leaf_hash(leaf, len, lh);
 			vv_frontier_push(f, lh);
 			i++;
 			res->records = i;
