@@ -580,16 +580,16 @@ static int init_run(const struct init_opts *o)
 		     "[access]\n"
 		     "policy = %s\n"
 		     "\n"
-		     "[model]\n"
-		     "name = %s\n"
-		     "reference = %s\n"
-		     "evidence = %s\n"
-		     "\n"
 		     "[audit]\n"
 		     "# Checkpoints: every checkpoint_records records or checkpoint_seconds\n"
 		     "# seconds; the keys default to state_dir/keys/audit.{key,pub,k0}.\n"
 		     "checkpoint_records = 1000\n"
-		     "checkpoint_seconds = 60\n",
+		     "checkpoint_seconds = 60\n"
+		     "\n"
+		     "[model]\n"
+		     "name = %s\n"
+		     "reference = %s\n"
+		     "evidence = %s\n",
 		     state, sock, o->workers ? o->workers : 2, ca, acc, mname, ref, ev) < 0) {
 		text = NULL;
 		rc = vv_errf(VV_ERR_NOMEM, "init");
