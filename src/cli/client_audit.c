@@ -14,6 +14,8 @@
 
 #include "varvault/audit.h"
 
+/* audit_args' "--help was printed" (not an error, not an exit status). */
+#define ARGS_HELP_SHOWN 1000
 /* Records one audit.query page asks for. */
 #define PAGE 500
 
@@ -68,7 +70,7 @@ static int audit_args(int argc, char **argv, const char *cmd, const char *usage,
 		case 'O': o->outcome = optarg; break;
 		case 'f': o->format = optarg; break;
 		case 'o': o->output = optarg; break;
-		case 'h': printf("%s\n%s", usage, vv_client_common_opts); return -1;
+		case 'h': printf("%s\n%s", usage, vv_client_common_opts); return ARGS_HELP_SHOWN;
 		default: return vv_cli_usage_error(cmd, "unknown option");
 		}
 	}
@@ -143,7 +145,7 @@ static int cmd_query(int argc, char **argv)
 	int rc;
 
 	if ((rc = audit_args(argc, argv, c.cmd, query_usage, &o, 0)) != 0)
-		return rc < 0 ? VV_EXIT_OK : rc;
+		return rc == ARGS_HELP_SHOWN ? VV_EXIT_OK : rc;
 	c.json = o.json;
 	if ((rc = vv_client_open(&c, o.config)) != 0 || (rc = fetch_records(&c, &o, &recs)) != 0)
 		goto out;
@@ -224,7 +226,7 @@ static int cmd_prove(int argc, char **argv)
 	int rc;
 
 	if ((rc = audit_args(argc, argv, c.cmd, prove_usage, &o, 1)) != 0)
-		return rc < 0 ? VV_EXIT_OK : rc;
+		return rc == ARGS_HELP_SHOWN ? VV_EXIT_OK : rc;
 	seq = strtoll(argv[optind], &end, 10);
 	if (*end || seq < 0 || argv[optind][0] < '0' || argv[optind][0] > '9')
 		return vv_cli_usage_error(c.cmd, "SEQ: a record number");
@@ -315,7 +317,7 @@ static int cmd_export(int argc, char **argv)
 	int rc;
 
 	if ((rc = audit_args(argc, argv, c.cmd, export_usage, &o, 0)) != 0)
-		return rc < 0 ? VV_EXIT_OK : rc;
+		return rc == ARGS_HELP_SHOWN ? VV_EXIT_OK : rc;
 	if (!o.format || (strcmp(o.format, "csv") && strcmp(o.format, "jsonl")))
 		return vv_cli_usage_error(c.cmd, "--format csv or jsonl");
 	if ((rc = vv_client_open(&c, o.config)) != 0 || (rc = vv_client_call(&c, VV_VERB_AUDIT_EXPORT, NULL, &r)) != 0)
@@ -458,7 +460,7 @@ static int cmd_report(int argc, char **argv)
 	int rc;
 
 	if ((rc = audit_args(argc, argv, c.cmd, report_usage, &o, 0)) != 0)
-		return rc < 0 ? VV_EXIT_OK : rc;
+		return rc == ARGS_HELP_SHOWN ? VV_EXIT_OK : rc;
 	if (!o.since)
 		return vv_cli_usage_error(c.cmd, "--since is required");
 	if (o.format && strcmp(o.format, "text") && strcmp(o.format, "html"))

@@ -121,15 +121,18 @@ static int held_write(char *dir, const char *file, const char *key, const char *
 	return 0;
 }
 
-static int unhex(const char *s, uint8_t *out)
+/* 64 hex digits into 32 bytes. */
+static bool unhex(const char *s, uint8_t *out)
 {
+	if (!s || strlen(s) != 64)
+		return false;
 	for (size_t i = 0; i < 32; i++) {
 		unsigned v;
 		if (sscanf(s + 2 * i, "%2x", &v) != 1)
-			return -1;
+			return false;
 		out[i] = (uint8_t)v;
 	}
-	return strlen(s) == 64 ? 0 : -1;
+	return true;
 }
 
 int vv_client_witness(struct client *c)
@@ -218,7 +221,7 @@ int vv_client_witness(struct client *c)
 			goto out;
 		}
 		for (np = 0; np < n; np++)
-			if (unhex(json_object_get_string(json_object_array_get_idx(pa, np)), proof + 32 * np) != 0) {
+			if (!unhex(json_object_get_string(json_object_array_get_idx(pa, np)), proof + 32 * np)) {
 				rc = vv_client_fail(c, EXIT_WITNESS, "audit witness: a malformed proof hash");
 				goto out;
 			}

@@ -209,9 +209,9 @@ static json_object *proof_json(const uint8_t *proof, size_t n)
 	return a;
 }
 
-/* Parses a time bound: seconds since the epoch, a date (YYYY-MM-DD, UTC
+/* Reads a time bound: seconds since the epoch, a date (YYYY-MM-DD, UTC
  * midnight), or RFC 3339 UTC (YYYY-MM-DDTHH:MM:SS[.ffffff]Z). */
-static int parse_time(const char *field, const char *s, int64_t *us)
+static bool time_read(const char *s, int64_t *us)
 {
 	struct tm tm;
 	char *end;
@@ -219,21 +219,20 @@ static int parse_time(const char *field, const char *s, int64_t *us)
 	unsigned frac = 0, digits = 0;
 
 	if (!s[0])
-		goto bad;
+		return false;
 	if (strspn(s, "0123456789") == strlen(s)) {
 		v = strtoll(s, &end, 10);
 		if (v < 0 || v > 253402300799LL)
-			goto bad;
+			return false;
 		*us = v * 1000000;
-		return 0;
+		return true;
 	}
 	memset(&tm, 0, sizeof tm);
-	end = strptime(s, "%Y-%m-%d", &tm);
-	if (!end)
-		goto bad;
+	if (!(end = strptime(s, "%Y-%m-%d", &tm)))
+		return false;
 	if (*end == 'T' || *end == ' ') {
 		if (!(end = strptime(end + 1, "%H:%M:%S", &tm)))
-			goto bad;
+			return false;
 		if (*end == '.') {
 			for (end++; *end >= '0' && *end <= '9'; end++)
 				if (digits < 6) {
@@ -249,10 +248,15 @@ static int parse_time(const char *field, const char *s, int64_t *us)
 			end++;
 	}
 	if (*end)
-		goto bad;
+		return false;
 	*us = (int64_t)timegm(&tm) * 1000000 + frac;
-	return 0;
-bad:
+	return true;
+}
+
+static int parse_time(const char *field, const char *s, int64_t *us)
+{
+	if (time_read(s, us))
+		return 0;
 	return vv_errf(VV_ERR_PROTO, "%s: seconds since the epoch, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ expected", field);
 }
 
