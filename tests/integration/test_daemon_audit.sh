@@ -122,7 +122,16 @@ $PYTHON tests/integration/vvproto.py "$SOCK" unknown-verb --ca "$T/alice/ca.crt"
 	--key "$T/alice/client.key" | grep -q unknown_verb || fail "unknown verb answer"
 $RQ --records "$DB" | tail -n 1 | grep -q '"action":"invalid_request".*"outcome":"failed"' ||
 	fail "unknown verb not recorded: $($RQ --records "$DB" | tail -n 1)"
-echo "ok  every verb, allowed and denied, left one record ($N requests)"
+# SIGHUP: the reload is recorded with the new policy's hash.
+echo "# reloaded" >>"$T/etc/access.conf"
+PSHA=$(sha256sum "$T/etc/access.conf" | cut -c1-64)
+kill -HUP "$DPID"
+for _ in $(seq 1 100); do
+	$RQ --records "$DB" | grep -q "\"action\":\"reload\".*\"policy_sha256\":\"$PSHA\".*\"outcome\":\"ok\"" && break
+	sleep 0.1
+done
+$RQ --records "$DB" | grep -q "\"action\":\"reload\".*\"policy_sha256\":\"$PSHA\"" || fail "the reload was not recorded"
+echo "ok  every verb, allowed and denied, left one record ($N requests); the reload too"
 
 # --- job events: once each, with the job's object --------------------------
 $RQ --records "$DB" | "$PYTHON" -c '
