@@ -72,7 +72,7 @@ int main(int argc, char **argv)
 	uint8_t k0[32];
 	double t0, t_audit, t_plain, t_build, t_verify, t_read;
 
-	if (vv_core_init() || !mkdtemp(dir) || vv_note_keygen("bench.varvault.invalid/audit", &sk, &vk))
+	if (vv_core_init() || !mkdtemp(dir) || vv_audit_note_keygen("bench.varvault.invalid/audit", &sk, &vk))
 		die("setup", NULL);
 	snprintf(kp, sizeof kp, "%s/audit.key", dir);
 	snprintf(k0p, sizeof k0p, "%s/k0", dir);

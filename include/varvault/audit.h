@@ -202,27 +202,27 @@ VV_EXPORT int vv_audit_consistency_proof(struct sqlite3 *db, uint64_t old_size, 
 /* ---- Merkle tree primitives (RFC 9162 section 2.1) ---- */
 
 /* SHA-256(0x00 || data). */
-VV_EXPORT void vv_merkle_leaf_hash(const void *data, size_t len, uint8_t out[VV_AUDIT_HASH_LEN]);
+VV_EXPORT void vv_audit_merkle_leaf_hash(const void *data, size_t len, uint8_t out[VV_AUDIT_HASH_LEN]);
 /* SHA-256(0x01 || left || right). */
-VV_EXPORT void vv_merkle_node_hash(const uint8_t left[VV_AUDIT_HASH_LEN], const uint8_t right[VV_AUDIT_HASH_LEN],
+VV_EXPORT void vv_audit_merkle_node_hash(const uint8_t left[VV_AUDIT_HASH_LEN], const uint8_t right[VV_AUDIT_HASH_LEN],
 				   uint8_t out[VV_AUDIT_HASH_LEN]);
 /* MTH over n leaf hashes (n == 0: SHA-256 of the empty string). */
-VV_EXPORT void vv_merkle_root(const uint8_t (*leaves)[VV_AUDIT_HASH_LEN], size_t n, uint8_t out[VV_AUDIT_HASH_LEN]);
+VV_EXPORT void vv_audit_merkle_root(const uint8_t (*leaves)[VV_AUDIT_HASH_LEN], size_t n, uint8_t out[VV_AUDIT_HASH_LEN]);
 /* Inclusion proof of leaf index for a tree of n leaf hashes: *proof gets a
  * malloc'd array of *plen hashes.  VV_ERR_INVAL if index >= n. */
-VV_EXPORT int vv_merkle_inclusion_proof(const uint8_t (*leaves)[VV_AUDIT_HASH_LEN], size_t n, size_t index,
+VV_EXPORT int vv_audit_merkle_inclusion_proof(const uint8_t (*leaves)[VV_AUDIT_HASH_LEN], size_t n, size_t index,
 					uint8_t **proof, size_t *plen) VV_MUST_CHECK;
 /* Consistency proof from size m to size n (0 < m <= n).  VV_ERR_INVAL. */
-VV_EXPORT int vv_merkle_consistency_proof(const uint8_t (*leaves)[VV_AUDIT_HASH_LEN], size_t n, size_t m,
+VV_EXPORT int vv_audit_merkle_consistency_proof(const uint8_t (*leaves)[VV_AUDIT_HASH_LEN], size_t n, size_t m,
 					  uint8_t **proof, size_t *plen) VV_MUST_CHECK;
 /* RFC 9162 2.1.3.2: 0 if the proof shows leaf_hash at index in the tree of
  * size with this root; VV_ERR_AUDIT_PROOF otherwise. */
-VV_EXPORT int vv_merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf_hash[VV_AUDIT_HASH_LEN],
+VV_EXPORT int vv_audit_merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf_hash[VV_AUDIT_HASH_LEN],
 					 const uint8_t *proof, size_t plen,
 					 const uint8_t root[VV_AUDIT_HASH_LEN]) VV_MUST_CHECK;
 /* RFC 9162 2.1.4.2: 0 if the proof shows the tree (size1, root1) is a prefix
  * of (size2, root2); VV_ERR_AUDIT_CONSISTENCY otherwise. */
-VV_EXPORT int vv_merkle_verify_consistency(uint64_t size1, uint64_t size2, const uint8_t root1[VV_AUDIT_HASH_LEN],
+VV_EXPORT int vv_audit_merkle_verify_consistency(uint64_t size1, uint64_t size2, const uint8_t root1[VV_AUDIT_HASH_LEN],
 					   const uint8_t root2[VV_AUDIT_HASH_LEN], const uint8_t *proof,
 					   size_t plen) VV_MUST_CHECK;
 
@@ -234,21 +234,21 @@ VV_EXPORT int vv_merkle_verify_consistency(uint64_t size1, uint64_t size2, const
  * (the caller wipes it with sodium_memzero before free) and
  * "<name>+<hash8>+<base64(0x01||pubkey)>".
  */
-VV_EXPORT int vv_note_keygen(const char *name, char **skey, char **vkey) VV_MUST_CHECK;
+VV_EXPORT int vv_audit_note_keygen(const char *name, char **skey, char **vkey) VV_MUST_CHECK;
 /* Signs text (which must end in '\n') with a private key string: *out is
  * text, a blank line and the signature line "— <name> <base64(hash4||sig)>".
  * The key is decoded into secret memory and wiped. */
-VV_EXPORT int vv_note_sign(const char *skey, const char *text, char **out) VV_MUST_CHECK;
+VV_EXPORT int vv_audit_note_sign(const char *skey, const char *text, char **out) VV_MUST_CHECK;
 /* Verifies a signed note against a verifier key string.  0 if a signature
  * line for this key verifies; *text_len (may be NULL) gets the length of
  * the signed text (through its final '\n').  VV_ERR_AUDIT_SIG if a line for
  * this key is present but bad, or none is present; VV_ERR_FORMAT when the
  * note or key is malformed. */
-VV_EXPORT int vv_note_verify(const char *vkey, const char *note, size_t *text_len) VV_MUST_CHECK;
+VV_EXPORT int vv_audit_note_verify(const char *vkey, const char *note, size_t *text_len) VV_MUST_CHECK;
 /* Parses the body of a checkpoint note: origin line, size, root hash.
  * origin_out holds VV_AUDIT_ORIGIN_MAX + 1 bytes (may be NULL).  Extension
  * lines are allowed and ignored.  VV_ERR_FORMAT with the line named. */
-VV_EXPORT int vv_checkpoint_parse(const char *note, char *origin_out, uint64_t *size,
+VV_EXPORT int vv_audit_checkpoint_parse(const char *note, char *origin_out, uint64_t *size,
 				  uint8_t root[VV_AUDIT_HASH_LEN]) VV_MUST_CHECK;
 
 /* ---- Offline verification ---- */

@@ -9,17 +9,17 @@
 /* The right frontier of a Merkle tree: the roots of the perfect subtrees
  * that make up a tree of `size` leaves, largest (leftmost) first, one per
  * set bit of size.  Appending is O(log n) and the root O(log n). */
-typedef struct vv_frontier {
+typedef struct vv_audit_frontier {
 	uint64_t size;
 	unsigned n;
 	uint8_t h[64][VV_AUDIT_HASH_LEN];
-} vv_frontier;
+} vv_audit_frontier;
 
-void vv_frontier_init(vv_frontier *f);
-void vv_frontier_push(vv_frontier *f, const uint8_t leaf_hash[VV_AUDIT_HASH_LEN]);
-void vv_frontier_root(const vv_frontier *f, uint8_t out[VV_AUDIT_HASH_LEN]);
+void vv_audit_frontier_init(vv_audit_frontier *f);
+void vv_audit_frontier_push(vv_audit_frontier *f, const uint8_t leaf_hash[VV_AUDIT_HASH_LEN]);
+void vv_audit_frontier_root(const vv_audit_frontier *f, uint8_t out[VV_AUDIT_HASH_LEN]);
 /* Loads from / stores to the blob of the state row (n * 32 bytes). */
-int vv_frontier_load(vv_frontier *f, uint64_t size, const void *blob, size_t len) VV_MUST_CHECK;
+int vv_audit_frontier_load(vv_audit_frontier *f, uint64_t size, const void *blob, size_t len) VV_MUST_CHECK;
 
 /* The forward-secure MAC: HMAC-SHA-256 of the leaf's RFC 9162 hash under
  * key, and the next key (in place; the old one is gone when this
@@ -31,18 +31,18 @@ void vv_audit_key_evolve(uint8_t key[32]);
 int vv_audit_unhex(const char *hex, size_t hexlen, uint8_t *out, size_t n) VV_MUST_CHECK;
 
 /* Parsed signed-note keys. */
-typedef struct vv_note_vkey {
+typedef struct vv_audit_note_vkey {
 	char name[VV_AUDIT_ORIGIN_MAX + 1];
 	uint32_t hash;
 	uint8_t pk[32];
-} vv_note_vkey;
-int vv_note_parse_vkey(const char *vkey, vv_note_vkey *out) VV_MUST_CHECK;
+} vv_audit_note_vkey;
+int vv_audit_note_parse_vkey(const char *vkey, vv_audit_note_vkey *out) VV_MUST_CHECK;
 /* Parses a private key string; the 64-byte Ed25519 secret key goes to sk
  * (caller's secret memory), the public key string to *vkey (malloc'd, may
  * be NULL). */
-int vv_note_parse_skey(const char *skey, vv_note_vkey *pub, uint8_t sk[64], char **vkey) VV_MUST_CHECK;
+int vv_audit_note_parse_skey(const char *skey, vv_audit_note_vkey *pub, uint8_t sk[64], char **vkey) VV_MUST_CHECK;
 /* Signs with a parsed key. */
-int vv_note_sign_raw(const vv_note_vkey *pub, const uint8_t sk[64], const char *text, char **out) VV_MUST_CHECK;
+int vv_audit_note_sign_raw(const vv_audit_note_vkey *pub, const uint8_t sk[64], const char *text, char **out) VV_MUST_CHECK;
 
 /* The audit tables and triggers (idempotent). */
 extern const char vv_audit_schema_sql[];

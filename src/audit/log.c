@@ -44,7 +44,7 @@ const char vv_audit_schema_sql[] =
 
 struct vv_audit {
 	char origin[VV_AUDIT_ORIGIN_MAX + 1];
-	vv_note_vkey pub;
+	vv_audit_note_vkey pub;
 	char *vkey;          /* the verifier key string of pub */
 	uint8_t *sk;         /* 64 bytes, sodium_malloc */
 	uint8_t *key;        /* 32 bytes, sodium_malloc: the MAC key while an append runs */
@@ -273,7 +273,7 @@ int vv_audit_open(sqlite3 *db, const vv_audit_opts *o, vv_audit **out)
 	}
 	if ((rc = read_secret_file(o->signing_key_path, &skey, 1024)))
 		goto out;
-	if ((rc = vv_note_parse_skey(skey, &a->pub, a->sk, &a->vkey))) {
+	if ((rc = vv_audit_note_parse_skey(skey, &a->pub, a->sk, &a->vkey))) {
 		vv_err_prefix(rc, "%s: ", o->signing_key_path);
 		goto out;
 	}
@@ -328,7 +328,7 @@ out:
 
 /* The state row, read inside the caller's transaction. */
 typedef struct state {
-	vv_frontier f;
+	vv_audit_frontier f;
 	uint8_t *key;  /* 32 bytes, sodium_malloc */
 	uint64_t last_cp_size;
 	int64_t last_cp_time;
@@ -352,7 +352,7 @@ static int state_load(sqlite3 *db, state *s)
 		rc = vv_errf(VV_ERR_AUDIT_TAMPERED, "audit_state: malformed row");
 		goto out;
 	}
-	if ((rc = vv_frontier_load(&s->f, (uint64_t)sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
+	if ((rc = vv_audit_frontier_load(&s->f, (uint64_t)sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
 				   (size_t)sqlite3_column_bytes(st, 1))))
 		goto out;
 	memcpy(s->key, sqlite3_column_blob(st, 2), 32);
@@ -395,10 +395,10 @@ static int write_checkpoint(vv_audit *a, sqlite3 *db, state *s, int64_t t)
 	char *note = NULL;
 	int rc, r;
 
-	vv_frontier_root(&s->f, root);
+	vv_audit_frontier_root(&s->f, root);
 	sodium_bin2base64(b64, sizeof b64, root, sizeof root, sodium_base64_VARIANT_ORIGINAL);
 	snprintf(body, sizeof body, "%s\n%llu\n%s\n", a->origin, (unsigned long long)s->f.size, b64);
-	if ((rc = vv_note_sign_raw(&a->pub, a->sk, body, &note)))
+	if ((rc = vv_audit_note_sign_raw(&a->pub, a->sk, body, &note)))
 		return rc;
 	if ((rc = prep(db, "INSERT INTO audit_checkpoints (size, time_us, root, note) VALUES (?1, ?2, ?3, ?4)", &st,
 		       "write checkpoint")))
@@ -443,7 +443,7 @@ int vv_audit_append(vv_audit *a, sqlite3 *db, const vv_audit_record *r, uint64_t
 		rec.time_us = now_us();
 	if ((rc = vv_audit_record_canon(&rec, s.f.size, &leaf, &len)))
 		goto out;
-	vv_merkle_leaf_hash(leaf, len, lh);
+	vv_audit_merkle_leaf_hash(leaf, len, lh);
 	vv_audit_mac(s.key, lh, mac);
 	if ((rc = prep(db, "INSERT INTO audit_records (seq, time_us, leaf, mac) VALUES (?1, ?2, ?3, ?4)", &st,
 		       "append")))
@@ -459,7 +459,7 @@ int vv_audit_append(vv_audit *a, sqlite3 *db, const vv_audit_record *r, uint64_t
 	}
 	if (seq_out)
 		*seq_out = s.f.size;
-	vv_frontier_push(&s.f, lh);
+	vv_audit_frontier_push(&s.f, lh);
 	/* the key that made this MAC is replaced before it is written back */
 	vv_audit_key_evolve(s.key);
 	if (s.f.size - s.last_cp_size >= a->every ||
@@ -648,7 +648,7 @@ static int load_leaf_hashes(sqlite3 *db, uint64_t n, uint8_t (**out)[VV_AUDIT_HA
 			rc = vv_errf(VV_ERR_AUDIT_TAMPERED, "audit_records: seq %llu missing", (unsigned long long)i);
 			goto out;
 		}
-		vv_merkle_leaf_hash(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1), h[i]);
+		vv_audit_merkle_leaf_hash(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1), h[i]);
 		i++;
 	}
 	if (r != SQLITE_DONE) {
@@ -680,7 +680,7 @@ int vv_audit_inclusion_proof(sqlite3 *db, uint64_t seq, uint64_t size, uint8_t *
 			       (unsigned long long)size);
 	if ((rc = load_leaf_hashes(db, size, &h)))
 		return rc;
-	rc = vv_merkle_inclusion_proof((const uint8_t(*)[VV_AUDIT_HASH_LEN])h, (size_t)size, (size_t)seq, proof, n);
+	rc = vv_audit_merkle_inclusion_proof((const uint8_t(*)[VV_AUDIT_HASH_LEN])h, (size_t)size, (size_t)seq, proof, n);
 	free(h);
 	return rc;
 }
@@ -699,7 +699,7 @@ int vv_audit_consistency_proof(sqlite3 *db, uint64_t old_size, uint64_t size, ui
 		return 0;
 	if ((rc = load_leaf_hashes(db, size, &h)))
 		return rc;
-	rc = vv_merkle_consistency_proof((const uint8_t(*)[VV_AUDIT_HASH_LEN])h, (size_t)size, (size_t)old_size,
+	rc = vv_audit_merkle_consistency_proof((const uint8_t(*)[VV_AUDIT_HASH_LEN])h, (size_t)size, (size_t)old_size,
 					 proof, n);
 	free(h);
 	return rc;

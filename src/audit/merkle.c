@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void vv_merkle_leaf_hash(const void *data, size_t len, uint8_t out[VV_AUDIT_HASH_LEN])
+void vv_audit_merkle_leaf_hash(const void *data, size_t len, uint8_t out[VV_AUDIT_HASH_LEN])
 {
 	crypto_hash_sha256_state st;
 	static const uint8_t prefix = 0x00;
@@ -16,7 +16,7 @@ void vv_merkle_leaf_hash(const void *data, size_t len, uint8_t out[VV_AUDIT_HASH
 	crypto_hash_sha256_final(&st, out);
 }
 
-void vv_merkle_node_hash(const uint8_t left[VV_AUDIT_HASH_LEN], const uint8_t right[VV_AUDIT_HASH_LEN],
+void vv_audit_merkle_node_hash(const uint8_t left[VV_AUDIT_HASH_LEN], const uint8_t right[VV_AUDIT_HASH_LEN],
 			 uint8_t out[VV_AUDIT_HASH_LEN])
 {
 	uint8_t buf[1 + 2 * VV_AUDIT_HASH_LEN];
@@ -37,7 +37,7 @@ static size_t split(size_t n)
 	return k;
 }
 
-void vv_merkle_root(const uint8_t (*leaves)[VV_AUDIT_HASH_LEN], size_t n, uint8_t out[VV_AUDIT_HASH_LEN])
+void vv_audit_merkle_root(const uint8_t (*leaves)[VV_AUDIT_HASH_LEN], size_t n, uint8_t out[VV_AUDIT_HASH_LEN])
 {
 	uint8_t l[VV_AUDIT_HASH_LEN], r[VV_AUDIT_HASH_LEN];
 	size_t k;
@@ -51,9 +51,9 @@ void vv_merkle_root(const uint8_t (*leaves)[VV_AUDIT_HASH_LEN], size_t n, uint8_
 		return;
 	}
 	k = split(n);
-	vv_merkle_root(leaves, k, l);
-	vv_merkle_root(leaves + k, n - k, r);
-	vv_merkle_node_hash(l, r, out);
+	vv_audit_merkle_root(leaves, k, l);
+	vv_audit_merkle_root(leaves + k, n - k, r);
+	vv_audit_merkle_node_hash(l, r, out);
 }
 
 /* A growing list of hashes for the proof builders. */
@@ -93,10 +93,10 @@ static void path(const uint8_t (*d)[VV_AUDIT_HASH_LEN], size_t n, size_t m, hlis
 	k = split(n);
 	if (m < k) {
 		path(d, k, m, p);
-		vv_merkle_root(d + k, n - k, h);
+		vv_audit_merkle_root(d + k, n - k, h);
 	} else {
 		path(d + k, n - k, m - k, p);
-		vv_merkle_root(d, k, h);
+		vv_audit_merkle_root(d, k, h);
 	}
 	hlist_add(p, h);
 }
@@ -109,7 +109,7 @@ static void subproof(const uint8_t (*d)[VV_AUDIT_HASH_LEN], size_t n, size_t m, 
 
 	if (m == n) {
 		if (!b) {
-			vv_merkle_root(d, n, h);
+			vv_audit_merkle_root(d, n, h);
 			hlist_add(p, h);
 		}
 		return;
@@ -117,15 +117,15 @@ static void subproof(const uint8_t (*d)[VV_AUDIT_HASH_LEN], size_t n, size_t m, 
 	k = split(n);
 	if (m <= k) {
 		subproof(d, k, m, b, p);
-		vv_merkle_root(d + k, n - k, h);
+		vv_audit_merkle_root(d + k, n - k, h);
 	} else {
 		subproof(d + k, n - k, m - k, false, p);
-		vv_merkle_root(d, k, h);
+		vv_audit_merkle_root(d, k, h);
 	}
 	hlist_add(p, h);
 }
 
-int vv_merkle_inclusion_proof(const uint8_t (*leaves)[VV_AUDIT_HASH_LEN], size_t n, size_t index, uint8_t **proof,
+int vv_audit_merkle_inclusion_proof(const uint8_t (*leaves)[VV_AUDIT_HASH_LEN], size_t n, size_t index, uint8_t **proof,
 			      size_t *plen)
 {
 	hlist p = {0};
@@ -144,7 +144,7 @@ int vv_merkle_inclusion_proof(const uint8_t (*leaves)[VV_AUDIT_HASH_LEN], size_t
 	return 0;
 }
 
-int vv_merkle_consistency_proof(const uint8_t (*leaves)[VV_AUDIT_HASH_LEN], size_t n, size_t m, uint8_t **proof,
+int vv_audit_merkle_consistency_proof(const uint8_t (*leaves)[VV_AUDIT_HASH_LEN], size_t n, size_t m, uint8_t **proof,
 				size_t *plen)
 {
 	hlist p = {0};
@@ -163,7 +163,7 @@ int vv_merkle_consistency_proof(const uint8_t (*leaves)[VV_AUDIT_HASH_LEN], size
 	return 0;
 }
 
-int vv_merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf_hash[VV_AUDIT_HASH_LEN],
+int vv_audit_merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf_hash[VV_AUDIT_HASH_LEN],
 			       const uint8_t *proof, size_t plen, const uint8_t root[VV_AUDIT_HASH_LEN])
 {
 	uint8_t r[VV_AUDIT_HASH_LEN];
@@ -181,13 +181,13 @@ int vv_merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf
 		if (sn == 0)
 			return vv_errf(VV_ERR_AUDIT_PROOF, "inclusion proof: too long");
 		if ((fn & 1) || fn == sn) {
-			vv_merkle_node_hash(p, r, r);
+			vv_audit_merkle_node_hash(p, r, r);
 			while (!(fn & 1) && fn != 0) {
 				fn >>= 1;
 				sn >>= 1;
 			}
 		} else {
-			vv_merkle_node_hash(r, p, r);
+			vv_audit_merkle_node_hash(r, p, r);
 		}
 		fn >>= 1;
 		sn >>= 1;
@@ -198,7 +198,7 @@ int vv_merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf
 	return 0;
 }
 
-int vv_merkle_verify_consistency(uint64_t size1, uint64_t size2, const uint8_t root1[VV_AUDIT_HASH_LEN],
+int vv_audit_merkle_verify_consistency(uint64_t size1, uint64_t size2, const uint8_t root1[VV_AUDIT_HASH_LEN],
 				 const uint8_t root2[VV_AUDIT_HASH_LEN], const uint8_t *proof, size_t plen)
 {
 	uint8_t fr[VV_AUDIT_HASH_LEN], sr[VV_AUDIT_HASH_LEN];
@@ -239,14 +239,14 @@ int vv_merkle_verify_consistency(uint64_t size1, uint64_t size2, const uint8_t r
 		if (sn == 0)
 			return vv_errf(VV_ERR_AUDIT_CONSISTENCY, "consistency: proof too long");
 		if ((fn & 1) || fn == sn) {
-			vv_merkle_node_hash(c, fr, fr);
-			vv_merkle_node_hash(c, sr, sr);
+			vv_audit_merkle_node_hash(c, fr, fr);
+			vv_audit_merkle_node_hash(c, sr, sr);
 			while (!(fn & 1) && fn != 0) {
 				fn >>= 1;
 				sn >>= 1;
 			}
 		} else {
-			vv_merkle_node_hash(sr, c, sr);
+			vv_audit_merkle_node_hash(sr, c, sr);
 		}
 		fn >>= 1;
 		sn >>= 1;
@@ -258,13 +258,13 @@ int vv_merkle_verify_consistency(uint64_t size1, uint64_t size2, const uint8_t r
 	return 0;
 }
 
-void vv_frontier_init(vv_frontier *f)
+void vv_audit_frontier_init(vv_audit_frontier *f)
 {
 	f->size = 0;
 	f->n = 0;
 }
 
-void vv_frontier_push(vv_frontier *f, const uint8_t leaf_hash[VV_AUDIT_HASH_LEN])
+void vv_audit_frontier_push(vv_audit_frontier *f, const uint8_t leaf_hash[VV_AUDIT_HASH_LEN])
 {
 	uint8_t h[VV_AUDIT_HASH_LEN];
 	uint64_t s = f->size;
@@ -274,7 +274,7 @@ void vv_frontier_push(vv_frontier *f, const uint8_t leaf_hash[VV_AUDIT_HASH_LEN]
 	 * new leaf completes into one twice as large */
 	while (s & 1) {
 		f->n--;
-		vv_merkle_node_hash(f->h[f->n], h, h);
+		vv_audit_merkle_node_hash(f->h[f->n], h, h);
 		s >>= 1;
 	}
 	memcpy(f->h[f->n], h, VV_AUDIT_HASH_LEN);
@@ -282,7 +282,7 @@ void vv_frontier_push(vv_frontier *f, const uint8_t leaf_hash[VV_AUDIT_HASH_LEN]
 	f->size++;
 }
 
-void vv_frontier_root(const vv_frontier *f, uint8_t out[VV_AUDIT_HASH_LEN])
+void vv_audit_frontier_root(const vv_audit_frontier *f, uint8_t out[VV_AUDIT_HASH_LEN])
 {
 	uint8_t r[VV_AUDIT_HASH_LEN];
 
@@ -292,11 +292,11 @@ void vv_frontier_root(const vv_frontier *f, uint8_t out[VV_AUDIT_HASH_LEN])
 	}
 	memcpy(r, f->h[f->n - 1], VV_AUDIT_HASH_LEN);
 	for (unsigned i = f->n - 1; i-- > 0;)
-		vv_merkle_node_hash(f->h[i], r, r);
+		vv_audit_merkle_node_hash(f->h[i], r, r);
 	memcpy(out, r, VV_AUDIT_HASH_LEN);
 }
 
-int vv_frontier_load(vv_frontier *f, uint64_t size, const void *blob, size_t len)
+int vv_audit_frontier_load(vv_audit_frontier *f, uint64_t size, const void *blob, size_t len)
 {
 	unsigned bits = (unsigned)__builtin_popcountll(size);
 

@@ -84,7 +84,7 @@ static int split_key(const char *s, char name[VV_AUDIT_ORIGIN_MAX + 1], uint32_t
 	return 0;
 }
 
-int vv_note_parse_vkey(const char *vkey, vv_note_vkey *out)
+int vv_audit_note_parse_vkey(const char *vkey, vv_audit_note_vkey *out)
 {
 	uint8_t raw[33];
 	const char *b64;
@@ -101,7 +101,7 @@ int vv_note_parse_vkey(const char *vkey, vv_note_vkey *out)
 	return 0;
 }
 
-static int make_vkey(const vv_note_vkey *pub, char **vkey)
+static int make_vkey(const vv_audit_note_vkey *pub, char **vkey)
 {
 	uint8_t raw[33];
 	char b64[sodium_base64_ENCODED_LEN(33, sodium_base64_VARIANT_ORIGINAL)];
@@ -117,7 +117,7 @@ static int make_vkey(const vv_note_vkey *pub, char **vkey)
 	return 0;
 }
 
-int vv_note_parse_skey(const char *skey, vv_note_vkey *pub, uint8_t sk[64], char **vkey)
+int vv_audit_note_parse_skey(const char *skey, vv_audit_note_vkey *pub, uint8_t sk[64], char **vkey)
 {
 	static const char pfx[] = "PRIVATE+KEY+";
 	uint8_t *raw = NULL;
@@ -153,9 +153,9 @@ out:
 	return rc;
 }
 
-int vv_note_keygen(const char *name, char **skey, char **vkey)
+int vv_audit_note_keygen(const char *name, char **skey, char **vkey)
 {
-	vv_note_vkey pub;
+	vv_audit_note_vkey pub;
 	uint8_t *sec = NULL; /* 33 bytes of 0x01 || seed, then the 64-byte sk */
 	char *b64 = NULL;
 	size_t b64cap = sodium_base64_ENCODED_LEN(33, sodium_base64_VARIANT_ORIGINAL), n;
@@ -196,7 +196,7 @@ out:
 	return rc;
 }
 
-int vv_note_sign_raw(const vv_note_vkey *pub, const uint8_t sk[64], const char *text, char **out)
+int vv_audit_note_sign_raw(const vv_audit_note_vkey *pub, const uint8_t sk[64], const char *text, char **out)
 {
 	uint8_t blob[4 + crypto_sign_BYTES];
 	char b64[sodium_base64_ENCODED_LEN(sizeof blob, sodium_base64_VARIANT_ORIGINAL)];
@@ -218,9 +218,9 @@ int vv_note_sign_raw(const vv_note_vkey *pub, const uint8_t sk[64], const char *
 	return 0;
 }
 
-int vv_note_sign(const char *skey, const char *text, char **out)
+int vv_audit_note_sign(const char *skey, const char *text, char **out)
 {
-	vv_note_vkey pub;
+	vv_audit_note_vkey pub;
 	uint8_t *sk;
 	int rc;
 
@@ -229,22 +229,22 @@ int vv_note_sign(const char *skey, const char *text, char **out)
 		return VV_ERR_INTERNAL;
 	if (!(sk = sodium_malloc(64)))
 		return VV_ERR_NOMEM;
-	rc = vv_note_parse_skey(skey, &pub, sk, NULL);
+	rc = vv_audit_note_parse_skey(skey, &pub, sk, NULL);
 	if (!rc)
-		rc = vv_note_sign_raw(&pub, sk, text, out);
+		rc = vv_audit_note_sign_raw(&pub, sk, text, out);
 	sodium_free(sk);
 	return rc;
 }
 
-int vv_note_verify(const char *vkey, const char *note, size_t *text_len)
+int vv_audit_note_verify(const char *vkey, const char *note, size_t *text_len)
 {
-	vv_note_vkey k;
+	vv_audit_note_vkey k;
 	const char *sep, *p, *end;
 	size_t tlen, plen = strlen(SIG_PREFIX);
 	bool seen = false;
 	int rc;
 
-	if ((rc = vv_note_parse_vkey(vkey, &k)))
+	if ((rc = vv_audit_note_parse_vkey(vkey, &k)))
 		return rc;
 	/* the text ends at the last blank line ("\n\n"), which starts the
 	 * signature block; signatures are the lines after it */
@@ -297,7 +297,7 @@ int vv_note_verify(const char *vkey, const char *note, size_t *text_len)
 	return 0;
 }
 
-int vv_checkpoint_parse(const char *note, char *origin_out, uint64_t *size, uint8_t root[VV_AUDIT_HASH_LEN])
+int vv_audit_checkpoint_parse(const char *note, char *origin_out, uint64_t *size, uint8_t root[VV_AUDIT_HASH_LEN])
 {
 	const char *l1 = note, *l2, *l3, *e3;
 	uint64_t v = 0;

@@ -97,26 +97,32 @@ static int check_schema(sqlite3 *db, vv_audit_verify_result *res)
 	return rc;
 }
 
-/* The canonical start of leaf seq: {"seq":N,"time":"<time_us as RFC 3339>" */
-static int leaf_prefix(uint64_t seq, int64_t t, char *buf, size_t n)
+/* The canonical start of leaf seq: {"seq":N,"time":"<time_us as RFC 3339>";
+ * false when the row's time cannot be one (negative, out of range). */
+static bool leaf_prefix(uint64_t seq, int64_t t, char *buf, size_t n, size_t *len)
 {
 	struct tm tm;
 	time_t secs;
+	int w;
 
 	if (t < 0)
-		return -1;
+		return false;
 	secs = (time_t)(t / 1000000);
 	if (!gmtime_r(&secs, &tm))
-		return -1;
-	return snprintf(buf, n, "{\"seq\":%llu,\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%06dZ\"",
+		return false;
+	w = snprintf(buf, n, "{\"seq\":%llu,\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%06dZ\"",
 			(unsigned long long)seq, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
 			tm.tm_sec, (int)(t % 1000000));
+	if (w < 0 || (size_t)w >= n)
+		return false;
+	*len = (size_t)w;
+	return true;
 }
 
 int vv_audit_verify(sqlite3 *db, const vv_audit_verify_opts *o, vv_audit_verify_result *res)
 {
-	vv_note_vkey vk;
-	vv_frontier *f = NULL;
+	vv_audit_note_vkey vk;
+	vv_audit_frontier *f = NULL;
 	cp *cps = NULL;
 	size_t ncp = 0, cap = 0, next = 0;
 	sqlite3_stmt *st = NULL;
@@ -130,11 +136,11 @@ int vv_audit_verify(sqlite3 *db, const vv_audit_verify_opts *o, vv_audit_verify_
 		return vv_errf(VV_ERR_INVAL, "audit verify: database and public key are required");
 	if (vv_core_init())
 		return VV_ERR_INTERNAL;
-	if ((rc = vv_note_parse_vkey(o->vkey, &vk)))
+	if ((rc = vv_audit_note_parse_vkey(o->vkey, &vk)))
 		return rc;
 	if (!(f = malloc(sizeof *f)))
 		return VV_ERR_NOMEM;
-	vv_frontier_init(f);
+	vv_audit_frontier_init(f);
 	if (o->k0) {
 		if (!(key = sodium_malloc(32))) {
 			rc = VV_ERR_NOMEM;
@@ -155,11 +161,11 @@ int vv_audit_verify(sqlite3 *db, const vv_audit_verify_opts *o, vv_audit_verify_
 		const char *nm = o->checkpoint_names && o->checkpoint_names[k] ? o->checkpoint_names[k] : "checkpoint";
 		char origin[VV_AUDIT_ORIGIN_MAX + 1];
 
-		if (vv_note_verify(o->vkey, o->checkpoints[k], NULL) != 0 ||
-		    vv_checkpoint_parse(o->checkpoints[k], origin, &cps[ncp].size, cps[ncp].root) != 0) {
+		if (vv_audit_note_verify(o->vkey, o->checkpoints[k], NULL) != 0 ||
+		    vv_audit_checkpoint_parse(o->checkpoints[k], origin, &cps[ncp].size, cps[ncp].root) != 0) {
 			problem(res, VV_AUDIT_V_EXTERNAL_SIG, -1, "%s: not a checkpoint signed by %s: %s", nm, vk.name,
 				vv_err_detail());
-			goto done;
+			goto out; /* rc is 0: the checks ran */
 		}
 		cps[ncp].name = nm;
 		cps[ncp].external = true;
@@ -177,7 +183,7 @@ int vv_audit_verify(sqlite3 *db, const vv_audit_verify_opts *o, vv_audit_verify_
 
 		sqlite3_finalize(t);
 		if (!tables)
-			goto done;
+			goto out; /* rc is 0: the checks ran */
 	}
 
 	/* the stored checkpoints: each must carry a good signature by this
@@ -210,14 +216,14 @@ int vv_audit_verify(sqlite3 *db, const vv_audit_verify_opts *o, vv_audit_verify_
 				}
 				cps = n2;
 			}
-			if (!note || vv_note_verify(o->vkey, note, NULL) != 0) {
+			if (!note || vv_audit_note_verify(o->vkey, note, NULL) != 0) {
 				problem(res, VV_AUDIT_V_CHECKPOINT_SIG, size > 0 ? size - 1 : -1,
 					"stored checkpoint of size %lld: its signature does not verify with %s+%08x: "
 					"signed by another key, or edited",
 					(long long)size, vk.name, (unsigned)vk.hash);
 				break;
 			}
-			if (vv_checkpoint_parse(note, origin, &nsize, nroot) != 0 || (int64_t)nsize != size ||
+			if (vv_audit_checkpoint_parse(note, origin, &nsize, nroot) != 0 || (int64_t)nsize != size ||
 			    sqlite3_column_bytes(st, 1) != VV_AUDIT_HASH_LEN ||
 			    memcmp(sqlite3_column_blob(st, 1), nroot, VV_AUDIT_HASH_LEN) != 0) {
 				problem(res, VV_AUDIT_V_CHECKPOINT_ROOT, size > 0 ? size - 1 : -1,
@@ -257,7 +263,7 @@ int vv_audit_verify(sqlite3 *db, const vv_audit_verify_opts *o, vv_audit_verify_
 		while (next < ncp && cps[next].size == 0) {
 			uint8_t er[VV_AUDIT_HASH_LEN];
 
-			vv_frontier_root(f, er);
+			vv_audit_frontier_root(f, er);
 			if (memcmp(er, cps[next].root, VV_AUDIT_HASH_LEN) != 0)
 				problem(res, cps[next].external ? VV_AUDIT_V_FORK : VV_AUDIT_V_CHECKPOINT_ROOT, -1,
 					"checkpoint of size 0 has a root other than the empty tree's");
@@ -273,7 +279,7 @@ int vv_audit_verify(sqlite3 *db, const vv_audit_verify_opts *o, vv_audit_verify_
 			const char *leaf = (const char *)sqlite3_column_blob(st, 2);
 			size_t len = (size_t)sqlite3_column_bytes(st, 2);
 			char pfx[96];
-			int pl;
+			size_t pl = 0;
 			uint8_t lh[VV_AUDIT_HASH_LEN], mac[32];
 
 			if (seq != (int64_t)i) {
@@ -285,15 +291,14 @@ int vv_audit_verify(sqlite3 *db, const vv_audit_verify_opts *o, vv_audit_verify_
 					problem(res, VV_AUDIT_V_SEQ, seq, "record %lld is out of order", (long long)seq);
 				break;
 			}
-			pl = leaf_prefix(i, t, pfx, sizeof pfx);
-			if (pl < 0 || !leaf || len < (size_t)pl || memcmp(leaf, pfx, (size_t)pl) != 0) {
+			if (!leaf_prefix(i, t, pfx, sizeof pfx, &pl) || !leaf || len < pl || memcmp(leaf, pfx, pl) != 0) {
 				problem(res, VV_AUDIT_V_RECORD, (int64_t)i,
 					"record %llu: its content names another seq or time than its row "
 					"(moved, swapped or edited)",
 					(unsigned long long)i);
 				break;
 			}
-			vv_merkle_leaf_hash(leaf, len, lh);
+			vv_audit_merkle_leaf_hash(leaf, len, lh);
 			if (key) {
 				if (sqlite3_column_bytes(st, 3) != 32) {
 					problem(res, VV_AUDIT_V_MAC, (int64_t)i, "record %llu: MAC missing",
@@ -310,14 +315,14 @@ int vv_audit_verify(sqlite3 *db, const vv_audit_verify_opts *o, vv_audit_verify_
 				}
 				vv_audit_key_evolve(key);
 			}
-			vv_frontier_push(f, lh);
+			vv_audit_frontier_push(f, lh);
 			i++;
 			res->records = i;
 			while (next < ncp && cps[next].size == i) {
 				uint8_t root[VV_AUDIT_HASH_LEN];
 				char a[65], b[65];
 
-				vv_frontier_root(f, root);
+				vv_audit_frontier_root(f, root);
 				if (memcmp(root, cps[next].root, VV_AUDIT_HASH_LEN) != 0) {
 					hex32(root, a);
 					hex32(cps[next].root, b);
@@ -371,7 +376,7 @@ int vv_audit_verify(sqlite3 *db, const vv_audit_verify_opts *o, vv_audit_verify_
 			memcpy(res->message, pending.message, sizeof res->message);
 		}
 	}
-	vv_frontier_root(f, res->root);
+	vv_audit_frontier_root(f, res->root);
 
 	/* the state row must describe the same tree (it is what the next
 	 * append builds on) */
@@ -394,7 +399,6 @@ int vv_audit_verify(sqlite3 *db, const vv_audit_verify_opts *o, vv_audit_verify_
 		sqlite3_finalize(st);
 		st = NULL;
 	}
-done:
 	rc = 0;
 out:
 	sqlite3_finalize(st);

@@ -39,7 +39,7 @@ int vv_cli_audit_keys_make(const char *name, const char *skey_path, const char *
 	/* All three or none: a log whose k0 is lost cannot have its MACs checked. */
 	if (access(skey_path, F_OK) == 0 || access(vkey_path, F_OK) == 0 || access(k0_path, F_OK) == 0)
 		return vv_errf(VV_ERR_EXISTS, "%s: audit keys exist already; refusing to overwrite them", skey_path);
-	if ((rc = vv_note_keygen(name, &skey, &vkey)) != 0)
+	if ((rc = vv_audit_note_keygen(name, &skey, &vkey)) != 0)
 		return rc;
 	n = strlen(skey);
 	if (!(line = malloc(n + 2))) {

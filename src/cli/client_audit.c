@@ -200,7 +200,7 @@ static int check_note(struct client *c, const char *note, const char *key, uint6
 {
 	if (!c->audit_key || strcmp(key, c->audit_key) != 0)
 		return vv_client_fail(c, EXIT_WITNESS, "the checkpoint is signed with a key this client did not pin");
-	if (vv_note_verify(key, note, NULL) != 0 || vv_checkpoint_parse(note, NULL, size, root) != 0)
+	if (vv_audit_note_verify(key, note, NULL) != 0 || vv_audit_checkpoint_parse(note, NULL, size, root) != 0)
 		return vv_client_fail(c, EXIT_WITNESS, "AUDIT CHECKPOINT FORGED: its signature does not verify");
 	return 0;
 }
@@ -252,9 +252,9 @@ static int cmd_prove(int argc, char **argv)
 		char want[32];
 		/* The leaf must be record seq itself, not another one's bytes. */
 		snprintf(want, sizeof want, "{\"seq\":%lld,", seq);
-		vv_merkle_leaf_hash(leaf, strlen(leaf), leaf_hash);
+		vv_audit_merkle_leaf_hash(leaf, strlen(leaf), leaf_hash);
 		if (strncmp(leaf, want, strlen(want)) != 0 ||
-		    vv_merkle_verify_inclusion((uint64_t)seq, size, leaf_hash, proof, np, root) != 0) {
+		    vv_audit_merkle_verify_inclusion((uint64_t)seq, size, leaf_hash, proof, np, root) != 0) {
 			rc = vv_client_fail(&c, EXIT_WITNESS,
 					    "AUDIT RECORD %lld IS NOT IN THE SIGNED LOG: its inclusion proof fails", seq);
 			goto out;
@@ -363,10 +363,10 @@ static int cmd_export(int argc, char **argv)
 			rc = vv_client_fail(&c, EXIT_WITNESS, "the export holds more or other records than its checkpoint");
 			goto out;
 		}
-		vv_merkle_leaf_hash(data + off, (size_t)(nl - (data + off)), leaves[count++]);
+		vv_audit_merkle_leaf_hash(data + off, (size_t)(nl - (data + off)), leaves[count++]);
 		off = (size_t)(nl - data) + 1;
 	}
-	vv_merkle_root((const uint8_t(*)[32])leaves, count, got);
+	vv_audit_merkle_root((const uint8_t(*)[32])leaves, count, got);
 	if (count != size || memcmp(got, root, 32) != 0) {
 		rc = vv_client_fail(&c, EXIT_WITNESS,
 				    "AUDIT EXPORT DOES NOT MATCH ITS CHECKPOINT: %llu records hash to another root than "
@@ -474,7 +474,7 @@ static int cmd_report(int argc, char **argv)
 	}
 #ifdef HAVE_REPORT
 	/* The checkpoint passed the witness check when this connection opened. */
-	rc = vv_cli_audit_report(f, o.format && !strcmp(o.format, "html") ? VV_CLI_REPORT_HTML : VV_CLI_REPORT_TEXT,
+	rc = vv_cli_audit_report(f, o.format && !strcmp(o.format, "html") ? VV_REPORT_HTML : VV_REPORT_TEXT,
 				 recs, c.audit_note, c.audit_note != NULL, o.since, o.until);
 	if (rc != 0) {
 		rc = vv_cli_fail(rc, "report");

@@ -74,7 +74,7 @@ static int keygen(const char *dir, const char *name)
 	size_t sl = 0;
 	int rc;
 
-	if ((rc = vv_note_keygen(name, &skey, &vkey)))
+	if ((rc = vv_audit_note_keygen(name, &skey, &vkey)))
 		return rc;
 	sl = strlen(skey);
 	k0 = sodium_malloc(32);

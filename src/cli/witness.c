@@ -155,7 +155,7 @@ int vv_client_witness(struct client *c)
 		goto out;
 	}
 	held = rc == 1;
-	if (held && vv_checkpoint_parse(hnote, horigin, &hsize, hroot) != 0) {
+	if (held && vv_audit_checkpoint_parse(hnote, horigin, &hsize, hroot) != 0) {
 		rc = vv_client_fail(c, EXIT_WITNESS, "audit witness: %s: the held checkpoint does not parse", file);
 		goto out;
 	}
@@ -188,7 +188,7 @@ int vv_client_witness(struct client *c)
 				    "than the one this client pinned (%s); the log may have been replaced", file);
 		goto out;
 	}
-	if (vv_note_verify(key, note, NULL) != 0 || vv_checkpoint_parse(note, origin, &size, root) != 0) {
+	if (vv_audit_note_verify(key, note, NULL) != 0 || vv_audit_checkpoint_parse(note, origin, &size, root) != 0) {
 		rc = vv_client_fail(c, EXIT_WITNESS, "AUDIT CHECKPOINT FORGED: its signature does not verify: %s",
 				    vv_err_detail());
 		goto out;
@@ -225,7 +225,7 @@ int vv_client_witness(struct client *c)
 				rc = vv_client_fail(c, EXIT_WITNESS, "audit witness: a malformed proof hash");
 				goto out;
 			}
-		if (vv_merkle_verify_consistency(hsize, size, hroot, root, proof, np) != 0) {
+		if (vv_audit_merkle_verify_consistency(hsize, size, hroot, root, proof, np) != 0) {
 			rc = vv_client_fail(c, EXIT_WITNESS,
 					    "AUDIT LOG FORKED: the log of %llu records does not extend the checkpoint of "
 					    "%llu records this client holds (%s): records were changed, removed or "

@@ -58,7 +58,7 @@ static void load_vectors(void)
 		size_t n = strlen(leaf_hex[i]) / 2;
 
 		unhex(leaf_hex[i], d, n);
-		vv_merkle_leaf_hash(d, n, leaves[i]);
+		vv_audit_merkle_leaf_hash(d, n, leaves[i]);
 	}
 	for (int i = 0; i <= 8; i++)
 		unhex(root_hex[i], roots[i], 32);
@@ -71,7 +71,7 @@ static void test_tree_roots(void **state)
 	for (size_t n = 0; n <= 8; n++) {
 		uint8_t r[32];
 
-		vv_merkle_root((const uint8_t(*)[32])leaves, n, r);
+		vv_audit_merkle_root((const uint8_t(*)[32])leaves, n, r);
 		assert_memory_equal(r, roots[n], 32);
 	}
 }
@@ -122,37 +122,37 @@ static void test_inclusion_vectors(void **state)
 
 		for (int i = 0; i < pv->n; i++)
 			unhex(pv->h[i], want[i], 32);
-		assert_int_equal(vv_merkle_inclusion_proof((const uint8_t(*)[32])leaves, pv->b, pv->a, &proof, &plen), 0);
+		assert_int_equal(vv_audit_merkle_inclusion_proof((const uint8_t(*)[32])leaves, pv->b, pv->a, &proof, &plen), 0);
 		assert_int_equal(plen, pv->n);
 		if (plen)
 			assert_memory_equal(proof, want, plen * 32);
-		assert_int_equal(vv_merkle_verify_inclusion(pv->a, pv->b, leaves[pv->a], (uint8_t *)want, pv->n,
+		assert_int_equal(vv_audit_merkle_verify_inclusion(pv->a, pv->b, leaves[pv->a], (uint8_t *)want, pv->n,
 							    roots[pv->b]), 0);
 		/* corruptions: wrong index, size, leaf, root, a flipped bit,
 		 * a missing or an extra hash */
 		if (pv->a > 0)
-			assert_int_equal(vv_merkle_verify_inclusion(pv->a - 1, pv->b, leaves[pv->a], (uint8_t *)want,
+			assert_int_equal(vv_audit_merkle_verify_inclusion(pv->a - 1, pv->b, leaves[pv->a], (uint8_t *)want,
 								    pv->n, roots[pv->b]), VV_ERR_AUDIT_PROOF);
-		assert_int_equal(vv_merkle_verify_inclusion(pv->a + 1, pv->b, leaves[pv->a], (uint8_t *)want, pv->n,
+		assert_int_equal(vv_audit_merkle_verify_inclusion(pv->a + 1, pv->b, leaves[pv->a], (uint8_t *)want, pv->n,
 							    roots[pv->b]), VV_ERR_AUDIT_PROOF);
-		assert_int_equal(vv_merkle_verify_inclusion(pv->a, pv->b * 2, leaves[pv->a], (uint8_t *)want, pv->n,
+		assert_int_equal(vv_audit_merkle_verify_inclusion(pv->a, pv->b * 2, leaves[pv->a], (uint8_t *)want, pv->n,
 							    roots[pv->b]), VV_ERR_AUDIT_PROOF);
-		assert_int_equal(vv_merkle_verify_inclusion(pv->a, pv->b, roots[0], (uint8_t *)want, pv->n,
+		assert_int_equal(vv_audit_merkle_verify_inclusion(pv->a, pv->b, roots[0], (uint8_t *)want, pv->n,
 							    roots[pv->b]), VV_ERR_AUDIT_PROOF);
-		assert_int_equal(vv_merkle_verify_inclusion(pv->a, pv->b, leaves[pv->a], (uint8_t *)want, pv->n,
+		assert_int_equal(vv_audit_merkle_verify_inclusion(pv->a, pv->b, leaves[pv->a], (uint8_t *)want, pv->n,
 							    roots[0]), VV_ERR_AUDIT_PROOF);
 		for (int i = 0; i < pv->n; i++) {
 			want[i][0] ^= 8;
-			assert_int_equal(vv_merkle_verify_inclusion(pv->a, pv->b, leaves[pv->a], (uint8_t *)want,
+			assert_int_equal(vv_audit_merkle_verify_inclusion(pv->a, pv->b, leaves[pv->a], (uint8_t *)want,
 								    pv->n, roots[pv->b]), VV_ERR_AUDIT_PROOF);
 			want[i][0] ^= 8;
 		}
 		if (pv->n > 0)
-			assert_int_equal(vv_merkle_verify_inclusion(pv->a, pv->b, leaves[pv->a], (uint8_t *)want,
+			assert_int_equal(vv_audit_merkle_verify_inclusion(pv->a, pv->b, leaves[pv->a], (uint8_t *)want,
 								    pv->n - 1, roots[pv->b]), VV_ERR_AUDIT_PROOF);
 		if (pv->n < 4) {
 			memcpy(want[pv->n], roots[pv->b], 32);
-			assert_int_equal(vv_merkle_verify_inclusion(pv->a, pv->b, leaves[pv->a], (uint8_t *)want,
+			assert_int_equal(vv_audit_merkle_verify_inclusion(pv->a, pv->b, leaves[pv->a], (uint8_t *)want,
 								    pv->n + 1, roots[pv->b]), VV_ERR_AUDIT_PROOF);
 		}
 		free(proof);
@@ -170,41 +170,41 @@ static void test_consistency_vectors(void **state)
 
 		for (int i = 0; i < pv->n; i++)
 			unhex(pv->h[i], want[i], 32);
-		assert_int_equal(vv_merkle_consistency_proof((const uint8_t(*)[32])leaves, pv->b, pv->a, &proof, &plen),
+		assert_int_equal(vv_audit_merkle_consistency_proof((const uint8_t(*)[32])leaves, pv->b, pv->a, &proof, &plen),
 				 0);
 		assert_int_equal(plen, pv->n);
 		if (plen)
 			assert_memory_equal(proof, want, plen * 32);
 		free(proof);
-		assert_int_equal(vv_merkle_verify_consistency(pv->a, pv->b, roots[pv->a], roots[pv->b], (uint8_t *)want,
+		assert_int_equal(vv_audit_merkle_verify_consistency(pv->a, pv->b, roots[pv->a], roots[pv->b], (uint8_t *)want,
 							      pv->n), 0);
 		if (pv->n == 0)
 			continue;
 		/* corruptions: sizes, roots swapped, empty, flipped, truncated */
-		assert_int_equal(vv_merkle_verify_consistency(pv->a - 1, pv->b, roots[pv->a], roots[pv->b],
+		assert_int_equal(vv_audit_merkle_verify_consistency(pv->a - 1, pv->b, roots[pv->a], roots[pv->b],
 							      (uint8_t *)want, pv->n), VV_ERR_AUDIT_CONSISTENCY);
-		assert_int_equal(vv_merkle_verify_consistency(pv->a + 1, pv->b, roots[pv->a], roots[pv->b],
+		assert_int_equal(vv_audit_merkle_verify_consistency(pv->a + 1, pv->b, roots[pv->a], roots[pv->b],
 							      (uint8_t *)want, pv->n), VV_ERR_AUDIT_CONSISTENCY);
-		assert_int_equal(vv_merkle_verify_consistency(pv->a, pv->b * 2, roots[pv->a], roots[pv->b],
+		assert_int_equal(vv_audit_merkle_verify_consistency(pv->a, pv->b * 2, roots[pv->a], roots[pv->b],
 							      (uint8_t *)want, pv->n), VV_ERR_AUDIT_CONSISTENCY);
-		assert_int_equal(vv_merkle_verify_consistency(pv->a, pv->b, roots[pv->b], roots[pv->a],
+		assert_int_equal(vv_audit_merkle_verify_consistency(pv->a, pv->b, roots[pv->b], roots[pv->a],
 							      (uint8_t *)want, pv->n), VV_ERR_AUDIT_CONSISTENCY);
-		assert_int_equal(vv_merkle_verify_consistency(pv->a, pv->b, roots[pv->a], roots[pv->b],
+		assert_int_equal(vv_audit_merkle_verify_consistency(pv->a, pv->b, roots[pv->a], roots[pv->b],
 							      (uint8_t *)want, 0), VV_ERR_AUDIT_CONSISTENCY);
-		assert_int_equal(vv_merkle_verify_consistency(pv->a, pv->b, roots[pv->a], roots[pv->b],
+		assert_int_equal(vv_audit_merkle_verify_consistency(pv->a, pv->b, roots[pv->a], roots[pv->b],
 							      (uint8_t *)want, pv->n - 1), VV_ERR_AUDIT_CONSISTENCY);
 		for (int i = 0; i < pv->n; i++) {
 			want[i][0] ^= 16;
-			assert_int_equal(vv_merkle_verify_consistency(pv->a, pv->b, roots[pv->a], roots[pv->b],
+			assert_int_equal(vv_audit_merkle_verify_consistency(pv->a, pv->b, roots[pv->a], roots[pv->b],
 								      (uint8_t *)want, pv->n), VV_ERR_AUDIT_CONSISTENCY);
 			want[i][0] ^= 16;
 		}
 	}
 	/* the edge cases of RFC 9162 2.1.4.2 */
-	assert_int_equal(vv_merkle_verify_consistency(0, 5, roots[0], roots[5], NULL, 0), 0);
-	assert_int_equal(vv_merkle_verify_consistency(3, 3, roots[3], roots[3], NULL, 0), 0);
-	assert_int_equal(vv_merkle_verify_consistency(3, 3, roots[3], roots[4], NULL, 0), VV_ERR_AUDIT_CONSISTENCY);
-	assert_int_equal(vv_merkle_verify_consistency(4, 3, roots[4], roots[3], NULL, 0), VV_ERR_AUDIT_CONSISTENCY);
+	assert_int_equal(vv_audit_merkle_verify_consistency(0, 5, roots[0], roots[5], NULL, 0), 0);
+	assert_int_equal(vv_audit_merkle_verify_consistency(3, 3, roots[3], roots[3], NULL, 0), 0);
+	assert_int_equal(vv_audit_merkle_verify_consistency(3, 3, roots[3], roots[4], NULL, 0), VV_ERR_AUDIT_CONSISTENCY);
+	assert_int_equal(vv_audit_merkle_verify_consistency(4, 3, roots[4], roots[3], NULL, 0), VV_ERR_AUDIT_CONSISTENCY);
 }
 
 /* Every proof of every tree up to 70 leaves verifies, and the frontier's
@@ -219,29 +219,29 @@ static void test_proofs_exhaustive(void **state)
 	(void)state;
 	for (int i = 0; i < N; i++) {
 		snprintf(buf, sizeof buf, "leaf %d", i);
-		vv_merkle_leaf_hash(buf, strlen(buf), lv[i]);
+		vv_audit_merkle_leaf_hash(buf, strlen(buf), lv[i]);
 	}
 	for (size_t n = 0; n <= N; n++)
-		vv_merkle_root((const uint8_t(*)[32])lv, n, rootn[n]);
+		vv_audit_merkle_root((const uint8_t(*)[32])lv, n, rootn[n]);
 	for (size_t n = 1; n <= N; n++) {
 		for (size_t i = 0; i < n; i++) {
 			uint8_t *p;
 			size_t pl;
 
-			assert_int_equal(vv_merkle_inclusion_proof((const uint8_t(*)[32])lv, n, i, &p, &pl), 0);
-			assert_int_equal(vv_merkle_verify_inclusion(i, n, lv[i], p, pl, rootn[n]), 0);
+			assert_int_equal(vv_audit_merkle_inclusion_proof((const uint8_t(*)[32])lv, n, i, &p, &pl), 0);
+			assert_int_equal(vv_audit_merkle_verify_inclusion(i, n, lv[i], p, pl, rootn[n]), 0);
 			if (n > 1)
-				assert_int_not_equal(vv_merkle_verify_inclusion(i, n, lv[(i + 1) % n], p, pl, rootn[n]), 0);
+				assert_int_not_equal(vv_audit_merkle_verify_inclusion(i, n, lv[(i + 1) % n], p, pl, rootn[n]), 0);
 			free(p);
 		}
 		for (size_t m = 1; m <= n; m++) {
 			uint8_t *p;
 			size_t pl;
 
-			assert_int_equal(vv_merkle_consistency_proof((const uint8_t(*)[32])lv, n, m, &p, &pl), 0);
-			assert_int_equal(vv_merkle_verify_consistency(m, n, rootn[m], rootn[n], p, pl), 0);
+			assert_int_equal(vv_audit_merkle_consistency_proof((const uint8_t(*)[32])lv, n, m, &p, &pl), 0);
+			assert_int_equal(vv_audit_merkle_verify_consistency(m, n, rootn[m], rootn[n], p, pl), 0);
 			if (m < n)
-				assert_int_not_equal(vv_merkle_verify_consistency(m, n, rootn[m - 1], rootn[n], p, pl), 0);
+				assert_int_not_equal(vv_audit_merkle_verify_consistency(m, n, rootn[m - 1], rootn[n], p, pl), 0);
 			free(p);
 		}
 	}
@@ -273,41 +273,41 @@ static void test_signed_note_vectors(void **state)
 	(void)state;
 	/* Ed25519 is deterministic: signing the example text gives the
 	 * example's bytes exactly */
-	assert_int_equal(vv_note_sign(go_skey, go_text, &out), 0);
+	assert_int_equal(vv_audit_note_sign(go_skey, go_text, &out), 0);
 	assert_string_equal(out, go_note);
 	free(out);
-	assert_int_equal(vv_note_verify(go_vkey, go_note, &tl), 0);
+	assert_int_equal(vv_audit_note_verify(go_vkey, go_note, &tl), 0);
 	assert_int_equal(tl, strlen(go_text));
-	assert_int_equal(vv_note_verify(spec_vkey, spec_note, &tl), 0);
+	assert_int_equal(vv_audit_note_verify(spec_vkey, spec_note, &tl), 0);
 	assert_int_equal(tl, strlen("This is an example message.\n"));
 	/* the other key's note has no signature by this key */
-	assert_int_equal(vv_note_verify(spec_vkey, go_note, NULL), VV_ERR_AUDIT_SIG);
+	assert_int_equal(vv_audit_note_verify(spec_vkey, go_note, NULL), VV_ERR_AUDIT_SIG);
 	/* one byte of the text changed */
 	{
 		char bad[sizeof go_note];
 
 		memcpy(bad, go_note, sizeof bad);
 		bad[3] ^= 1;
-		assert_int_equal(vv_note_verify(go_vkey, bad, NULL), VV_ERR_AUDIT_SIG);
+		assert_int_equal(vv_audit_note_verify(go_vkey, bad, NULL), VV_ERR_AUDIT_SIG);
 	}
 	/* a verifier key whose hash does not match its key is refused */
-	assert_int_equal(vv_note_verify("PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", go_note,
+	assert_int_equal(vv_audit_note_verify("PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", go_note,
 					NULL), VV_ERR_AUDIT_KEY);
-	assert_int_equal(vv_note_verify("PeterNeumann+c74f20a3+garbage", go_note, NULL), VV_ERR_AUDIT_KEY);
+	assert_int_equal(vv_audit_note_verify("PeterNeumann+c74f20a3+garbage", go_note, NULL), VV_ERR_AUDIT_KEY);
 	/* no signature block */
-	assert_int_equal(vv_note_verify(go_vkey, go_text, NULL), VV_ERR_FORMAT);
+	assert_int_equal(vv_audit_note_verify(go_vkey, go_text, NULL), VV_ERR_FORMAT);
 	/* text must end in a newline */
-	assert_int_equal(vv_note_sign(go_skey, "no newline", &out), VV_ERR_INVAL);
+	assert_int_equal(vv_audit_note_sign(go_skey, "no newline", &out), VV_ERR_INVAL);
 	/* a fresh key pair signs and verifies; names with + or spaces refused */
-	assert_int_equal(vv_note_keygen("log.example/a", &sk, &vk), 0);
-	assert_int_equal(vv_note_sign(sk, "log.example/a\n7\nAAAA\n", &out), 0);
-	assert_int_equal(vv_note_verify(vk, out, NULL), 0);
-	assert_int_equal(vv_note_verify(go_vkey, out, NULL), VV_ERR_AUDIT_SIG);
+	assert_int_equal(vv_audit_note_keygen("log.example/a", &sk, &vk), 0);
+	assert_int_equal(vv_audit_note_sign(sk, "log.example/a\n7\nAAAA\n", &out), 0);
+	assert_int_equal(vv_audit_note_verify(vk, out, NULL), 0);
+	assert_int_equal(vv_audit_note_verify(go_vkey, out, NULL), VV_ERR_AUDIT_SIG);
 	free(out);
 	free(sk);
 	free(vk);
-	assert_int_equal(vv_note_keygen("a+b", &sk, &vk), VV_ERR_INVAL);
-	assert_int_equal(vv_note_keygen("a b", &sk, &vk), VV_ERR_INVAL);
+	assert_int_equal(vv_audit_note_keygen("a+b", &sk, &vk), VV_ERR_INVAL);
+	assert_int_equal(vv_audit_note_keygen("a b", &sk, &vk), VV_ERR_INVAL);
 }
 
 static void test_checkpoint_parse(void **state)
@@ -318,7 +318,7 @@ static void test_checkpoint_parse(void **state)
 
 	(void)state;
 	/* the tlog-checkpoint example body (c2sp.org/tlog-checkpoint) */
-	assert_int_equal(vv_checkpoint_parse("example.com/behind-the-sofa\n20852163\n"
+	assert_int_equal(vv_audit_checkpoint_parse("example.com/behind-the-sofa\n20852163\n"
 					     "CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n",
 					     origin, &size, root), 0);
 	assert_string_equal(origin, "example.com/behind-the-sofa");
@@ -327,15 +327,15 @@ static void test_checkpoint_parse(void **state)
 					   NULL, sodium_base64_VARIANT_ORIGINAL), 0);
 	assert_memory_equal(root, want, 32);
 	/* extension lines are allowed */
-	assert_int_equal(vv_checkpoint_parse("o\n1\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\next\n", NULL, &size,
+	assert_int_equal(vv_audit_checkpoint_parse("o\n1\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\next\n", NULL, &size,
 					     root), 0);
 	/* leading zero, missing root, short root, no size */
-	assert_int_equal(vv_checkpoint_parse("o\n01\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n", NULL, &size, root),
+	assert_int_equal(vv_audit_checkpoint_parse("o\n01\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n", NULL, &size, root),
 			 VV_ERR_FORMAT);
-	assert_int_equal(vv_checkpoint_parse("o\n1\n", NULL, &size, root), VV_ERR_FORMAT);
-	assert_int_equal(vv_checkpoint_parse("o\n1\nAAAA\n", NULL, &size, root), VV_ERR_FORMAT);
-	assert_int_equal(vv_checkpoint_parse("o\n\nAAAA\n", NULL, &size, root), VV_ERR_FORMAT);
-	assert_int_equal(vv_checkpoint_parse("o\n-1\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n", NULL, &size, root),
+	assert_int_equal(vv_audit_checkpoint_parse("o\n1\n", NULL, &size, root), VV_ERR_FORMAT);
+	assert_int_equal(vv_audit_checkpoint_parse("o\n1\nAAAA\n", NULL, &size, root), VV_ERR_FORMAT);
+	assert_int_equal(vv_audit_checkpoint_parse("o\n\nAAAA\n", NULL, &size, root), VV_ERR_FORMAT);
+	assert_int_equal(vv_audit_checkpoint_parse("o\n-1\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n", NULL, &size, root),
 			 VV_ERR_FORMAT);
 }
 
@@ -421,7 +421,7 @@ static int setup(void **state)
 
 	(void)state;
 	snprintf(dir, sizeof dir, "/tmp/vv-audit-XXXXXX");
-	if (!mkdtemp(dir) || vv_core_init() || vv_note_keygen("test.example/audit", &sk, &vk))
+	if (!mkdtemp(dir) || vv_core_init() || vv_audit_note_keygen("test.example/audit", &sk, &vk))
 		return -1;
 	write_file("audit.key", sk);
 	write_file("k0", k0_hex);
@@ -540,8 +540,8 @@ static void test_log_append_and_verify(void **state)
 	assert_false(cp);
 	assert_int_equal(vv_audit_latest_checkpoint(db, &note, &size), 0);
 	assert_int_equal(size, 24);
-	assert_int_equal(vv_note_verify(vkey_str, note, NULL), 0);
-	assert_int_equal(vv_checkpoint_parse(note, NULL, &size, root), 0);
+	assert_int_equal(vv_audit_note_verify(vkey_str, note, NULL), 0);
+	assert_int_equal(vv_audit_checkpoint_parse(note, NULL, &size, root), 0);
 	free(note);
 
 	/* proofs from the database verify against the signed roots */
@@ -553,8 +553,8 @@ static void test_log_append_and_verify(void **state)
 
 		assert_int_equal(vv_audit_inclusion_proof(db, s - 1, 24, &p, &pl), 0);
 		assert_int_equal(vv_audit_leaf(db, s - 1, &leaf, &len), 0);
-		vv_merkle_leaf_hash(leaf, len, lh);
-		assert_int_equal(vv_merkle_verify_inclusion(s - 1, 24, lh, p, pl, root), 0);
+		vv_audit_merkle_leaf_hash(leaf, len, lh);
+		assert_int_equal(vv_audit_merkle_verify_inclusion(s - 1, 24, lh, p, pl, root), 0);
 		free(p);
 		free(leaf);
 	}
@@ -565,9 +565,9 @@ static void test_log_append_and_verify(void **state)
 		size_t pl;
 
 		assert_int_equal(vv_audit_checkpoint_at(db, 5, &n5), 0);
-		assert_int_equal(vv_checkpoint_parse(n5, NULL, &s5, r5), 0);
+		assert_int_equal(vv_audit_checkpoint_parse(n5, NULL, &s5, r5), 0);
 		assert_int_equal(vv_audit_consistency_proof(db, 5, 24, &p, &pl), 0);
-		assert_int_equal(vv_merkle_verify_consistency(5, 24, r5, root, p, pl), 0);
+		assert_int_equal(vv_audit_merkle_verify_consistency(5, 24, r5, root, p, pl), 0);
 		free(p);
 		free(n5);
 		assert_int_equal(vv_audit_checkpoint_at(db, 6, &n5), VV_ERR_NOTFOUND);
