@@ -219,6 +219,8 @@ BSIZE=$("$PYTHON" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).exe
 [ "$HSIZE" -gt $((BSIZE + 10)) ] || fail "held checkpoint $HSIZE is not well past the backup's $BSIZE records"
 stop_daemon
 cp "$DB" "$T/full.db"
+# The last checkpoint the daemon sent to its log (stop makes one).
+grep "audit checkpoint of" "$T/daemon.log" | tail -n 1 | sed 's/.*(hex): //' >"$T/journal.hex"
 cp "$T/backup.db" "$DB"
 rm -f "$DB-wal" "$DB-shm"
 XDG_STATE_HOME=$T/xdg-probe start_daemon
@@ -279,6 +281,11 @@ PY
 verify "$T/full.db" --k0 "$K0" --checkpoint "$T/held.cp"
 [ $RC -eq 0 ] && [ "$(field records)" -gt "$HSIZE" ] || fail "the daemon's untouched log: exit $RC: $OUT $(cat "$T/verr")"
 echo "ok  the daemon's untouched log verifies ($(field records) records, held checkpoint of $HSIZE)"
+# The checkpoints sent to the log are whole signed notes too.
+"$PYTHON" -c 'import sys; sys.stdout.write(bytes.fromhex(open(sys.argv[1]).read().strip()).decode())' "$T/journal.hex" >"$T/journal.cp"
+verify "$T/full.db" --k0 "$K0" --checkpoint "$T/journal.cp"
+[ $RC -eq 0 ] && [ "$(field external_checkpoints)" = 1 ] || fail "the logged checkpoint: $OUT $(cat "$T/verr")"
+expect "the older backup (against the logged checkpoint)" truncated any "$T/backup.db" --k0 "$K0" --checkpoint "$T/journal.cp"
 # the first record of alice's that is not the last
 SEQ=$("$PYTHON" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select min(seq) from audit_records where leaf like ? and seq > 5", ("%CN=alice%",)).fetchone()[0])' "$T/full.db")
 tamper byte "UPDATE audit_records SET leaf = replace(leaf, 'CN=alice', 'CN=alicf') WHERE seq = $SEQ"
