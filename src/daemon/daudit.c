@@ -147,6 +147,8 @@ void vv_daudit_tick(struct vv_daemon *d)
 		vv_log_err(rc, "audit checkpoint");
 }
 
+static void proof_cache_clear(void);
+
 /* ------------------------------------------------------------ open, close */
 
 struct open_ctx {
@@ -204,6 +206,7 @@ int vv_daudit_open(struct vv_daemon *d)
 
 void vv_daudit_close(struct vv_daemon *d)
 {
+	proof_cache_clear();
 	vv_audit_free(d->audit);
 	d->audit = NULL;
 	free(d->audit_vkey);
@@ -377,6 +380,56 @@ struct cp_ctx {
 	size_t nproof;
 };
 
+/* Consistency proofs hash every leaf up to the size (the library trusts
+ * no stored hash), and every client asks for one on each connection; most
+ * hold one of the last few checkpoints, so the last proofs are kept.  The
+ * log is append-only, so a proof between two sizes never changes.  Used
+ * under the store's lock only (vv_store_db_run), which guards the cache. */
+#define PROOF_CACHE 8
+static struct {
+	uint64_t from, size;
+	uint8_t *proof;
+	size_t n;
+} proof_cache[PROOF_CACHE];
+static unsigned proof_next;
+
+static int cached_consistency(struct sqlite3 *db, uint64_t from, uint64_t size, uint8_t **proof, size_t *n)
+{
+	int rc;
+
+	for (unsigned i = 0; i < PROOF_CACHE; i++)
+		if (proof_cache[i].proof && proof_cache[i].from == from && proof_cache[i].size == size) {
+			if (!(*proof = malloc(32 * (proof_cache[i].n ? proof_cache[i].n : 1))))
+				return VV_ERR_NOMEM;
+			memcpy(*proof, proof_cache[i].proof, 32 * proof_cache[i].n);
+			*n = proof_cache[i].n;
+			return 0;
+		}
+	if ((rc = vv_audit_consistency_proof(db, from, size, proof, n)) != 0)
+		return rc;
+	{
+		unsigned i = proof_next++ % PROOF_CACHE;
+		uint8_t *copy = malloc(32 * (*n ? *n : 1));
+		if (copy) {
+			memcpy(copy, *proof, 32 * *n);
+			free(proof_cache[i].proof);
+			proof_cache[i].from = from;
+			proof_cache[i].size = size;
+			proof_cache[i].proof = copy;
+			proof_cache[i].n = *n;
+		}
+	}
+	return 0;
+}
+
+static void proof_cache_clear(void)
+{
+	for (unsigned i = 0; i < PROOF_CACHE; i++) {
+		free(proof_cache[i].proof);
+		proof_cache[i].proof = NULL;
+	}
+}
+
 /* The latest checkpoint; one is made when none exists yet or (cover) when
  * records came after it. */
 static int latest_or_make(struct cp_ctx *c, struct sqlite3 *db)
@@ -416,7 +469,7 @@ static int cp_fn(void *ctx, struct sqlite3 *db, const struct vv_store_tx_info *i
 	}
 	/* A client's size past ours or equal needs no proof: it judges. */
 	if (c->from > 0 && (uint64_t)c->from < c->size)
-		return vv_audit_consistency_proof(db, (uint64_t)c->from, c->size, &c->proof, &c->nproof);
+		return cached_consistency(db, (uint64_t)c->from, c->size, &c->proof, &c->nproof);
 	return 0;
 }
 
