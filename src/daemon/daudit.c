@@ -88,7 +88,10 @@ void vv_daudit_init(struct vv_daudit_rec *x, struct vv_daemon *d, const char *ev
 	x->r.event = event;
 	x->r.action = action;
 	x->r.model_sha256 = d->model_sha256[0] ? d->model_sha256 : NULL;
-	x->r.policy_sha256 = d->policy_sha256[0] ? d->policy_sha256 : NULL;
+	pthread_mutex_lock(&d->lock);
+	memcpy(x->policy, d->policy_sha256, sizeof x->policy);
+	pthread_mutex_unlock(&d->lock);
+	x->r.policy_sha256 = x->policy[0] ? x->policy : NULL;
 	if (strcmp(event, VV_AUDIT_EV_REQUEST) != 0) {
 		x->r.actor_subject = "varvaultd";
 		x->r.actor_role = "system";

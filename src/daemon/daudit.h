@@ -21,6 +21,7 @@ struct vv_daudit_rec {
 	vv_audit_record r;
 	char job[VV_STORE_ID_LEN + 1];
 	char ct[65];
+	char policy[65];    /* the policy's hash when the record was begun (a reload may change it) */
 	bool checkpointed;  /* the append made a checkpoint: sent to the journal */
 	uint64_t seq;
 };
