@@ -83,6 +83,19 @@ out:
 		       (unsigned long long)hi, allow_suffix ? " (K, M or G suffix allowed)" : "");
 }
 
+void vv_dconf_default_origin(char *buf, size_t n)
+{
+	char host[256] = "localhost";
+
+	(void)gethostname(host, sizeof host - 1);
+	host[sizeof host - 1] = '\0';
+	/* A signed-note origin: printable ASCII, no '+' or spaces. */
+	for (char *h = host; *h; h++)
+		if (*h <= ' ' || *h > '~' || *h == '+')
+			*h = '-';
+	snprintf(buf, n, "varvault/%.200s/audit", host);
+}
+
 int vv_dconf_load(const char *path, struct vv_dconf *c)
 {
 	static const char *const known[] = {
@@ -175,13 +188,8 @@ int vv_dconf_load(const char *path, struct vv_dconf *c)
 	    (rc = conf_str(cf, "audit", "k0", c->state_dir, VV_DCONF_AUDIT_K0, &c->audit_k0)) != 0)
 		goto out;
 	{
-		char host[256] = "localhost", def[300];
-		(void)gethostname(host, sizeof host - 1);
-		host[sizeof host - 1] = '\0';
-		for (char *h = host; *h; h++)
-			if (*h <= ' ' || *h > '~' || *h == '+')
-				*h = '-';
-		snprintf(def, sizeof def, "varvault/%s/audit", host);
+		char def[300];
+		vv_dconf_default_origin(def, sizeof def);
 		if ((rc = conf_str(cf, "audit", "origin", NULL, def, &c->audit_origin)) != 0)
 			goto out;
 	}

@@ -70,6 +70,11 @@ struct vv_dconf {
 int vv_dconf_load(const char *path, struct vv_dconf *c) VV_MUST_CHECK;
 void vv_dconf_done(struct vv_dconf *c);
 
+/* "varvault/<host name>/audit": the audit origin when [audit] origin is not
+ * set (init writes it into the file, so that a new host name later does
+ * not change it: the log refuses another origin). */
+void vv_dconf_default_origin(char *buf, size_t n);
+
 /* malloc'd "a/b" (NULL when out of memory). */
 char *vv_dconf_join(const char *a, const char *b);
 
