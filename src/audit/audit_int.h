@@ -27,6 +27,11 @@ int vv_audit_frontier_load(vv_audit_frontier *f, uint64_t size, const void *blob
 void vv_audit_mac(const uint8_t key[32], const uint8_t leaf_hash[VV_AUDIT_HASH_LEN], uint8_t out[32]);
 void vv_audit_key_evolve(uint8_t key[32]);
 
+/* SHA-256 of a || b (b may be empty), and HMAC-SHA-256 with a 32-byte key
+ * of a 32-byte message; OpenSSL's, for speed (sha.c). */
+void vv_audit_sha256(const void *a, size_t an, const void *b, size_t bn, uint8_t out[VV_AUDIT_HASH_LEN]);
+void vv_audit_hmac(const uint8_t key[32], const uint8_t msg[VV_AUDIT_HASH_LEN], uint8_t out[32]);
+
 /* Parses 2n hex characters into n bytes.  0 or VV_ERR_FORMAT. */
 int vv_audit_unhex(const char *hex, size_t hexlen, uint8_t *out, size_t n) VV_MUST_CHECK;
 

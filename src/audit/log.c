@@ -79,26 +79,19 @@ int vv_audit_sql_err(sqlite3 *db, int rc, const char *op)
 
 void vv_audit_mac(const uint8_t key[32], const uint8_t leaf_hash[VV_AUDIT_HASH_LEN], uint8_t out[32])
 {
-	crypto_auth_hmacsha256_state st;
-
 	/* the MAC covers the leaf's RFC 9162 hash, which binds every byte of
 	 * the leaf (seq included) without hashing the leaf a second time */
-	crypto_auth_hmacsha256_init(&st, key, 32);
-	crypto_auth_hmacsha256_update(&st, leaf_hash, VV_AUDIT_HASH_LEN);
-	crypto_auth_hmacsha256_final(&st, out);
-	sodium_memzero(&st, sizeof st);
+	vv_audit_hmac(key, leaf_hash, out);
 }
 
 void vv_audit_key_evolve(uint8_t key[32])
 {
 	static const char label[] = "varvault audit key evolve";
-	crypto_hash_sha256_state st;
+	uint8_t next[32];
 
-	crypto_hash_sha256_init(&st);
-	crypto_hash_sha256_update(&st, (const uint8_t *)label, sizeof label - 1);
-	crypto_hash_sha256_update(&st, key, 32);
-	crypto_hash_sha256_final(&st, key);
-	sodium_memzero(&st, sizeof st);
+	vv_audit_sha256(label, sizeof label - 1, key, 32, next);
+	memcpy(key, next, 32);
+	sodium_memzero(next, sizeof next);
 }
 
 int vv_audit_unhex(const char *hex, size_t hexlen, uint8_t *out, size_t n)

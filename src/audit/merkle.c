@@ -7,13 +7,9 @@
 
 void vv_audit_merkle_leaf_hash(const void *data, size_t len, uint8_t out[VV_AUDIT_HASH_LEN])
 {
-	crypto_hash_sha256_state st;
 	static const uint8_t prefix = 0x00;
 
-	crypto_hash_sha256_init(&st);
-	crypto_hash_sha256_update(&st, &prefix, 1);
-	crypto_hash_sha256_update(&st, data, len);
-	crypto_hash_sha256_final(&st, out);
+	vv_audit_sha256(&prefix, 1, data, len, out);
 }
 
 void vv_audit_merkle_node_hash(const uint8_t left[VV_AUDIT_HASH_LEN], const uint8_t right[VV_AUDIT_HASH_LEN],
@@ -24,7 +20,7 @@ void vv_audit_merkle_node_hash(const uint8_t left[VV_AUDIT_HASH_LEN], const uint
 	buf[0] = 0x01;
 	memcpy(buf + 1, left, VV_AUDIT_HASH_LEN);
 	memcpy(buf + 1 + VV_AUDIT_HASH_LEN, right, VV_AUDIT_HASH_LEN);
-	crypto_hash_sha256(out, buf, sizeof buf);
+	vv_audit_sha256(buf, sizeof buf, NULL, 0, out);
 }
 
 /* The largest power of two smaller than n (n >= 2). */
@@ -43,7 +39,7 @@ void vv_audit_merkle_root(const uint8_t (*leaves)[VV_AUDIT_HASH_LEN], size_t n, 
 	size_t k;
 
 	if (n == 0) {
-		crypto_hash_sha256(out, (const uint8_t *)"", 0);
+		vv_audit_sha256("", 0, NULL, 0, out);
 		return;
 	}
 	if (n == 1) {
@@ -287,7 +283,7 @@ void vv_audit_frontier_root(const vv_audit_frontier *f, uint8_t out[VV_AUDIT_HAS
 	uint8_t r[VV_AUDIT_HASH_LEN];
 
 	if (f->n == 0) {
-		crypto_hash_sha256(out, (const uint8_t *)"", 0);
+		vv_audit_sha256("", 0, NULL, 0, out);
 		return;
 	}
 	memcpy(r, f->h[f->n - 1], VV_AUDIT_HASH_LEN);
