@@ -59,8 +59,10 @@ LIB      := $(O)/libvarvault.a
 # option helpers) is shared.  A command file belongs to one program, so the
 # client's objects never reach model, vcf or interpret.
 CLI_SHARED   := src/cli/cli.c
-VARVAULT_SRC := src/cli/varvault.c src/cli/cmd_c4gh.c src/cli/passphrase.c src/cli/cmd_client.c $(CLI_SHARED)
-ADMIN_SRC    := src/cli/varvault-admin.c src/cli/cmd_model.c src/cli/cmd_annotate.c src/cli/cmd_admin.c $(CLI_SHARED)
+VARVAULT_SRC := src/cli/varvault.c src/cli/cmd_c4gh.c src/cli/passphrase.c src/cli/cmd_client.c \
+                src/cli/witness.c src/cli/client_audit.c src/cli/audit_report.c $(CLI_SHARED)
+ADMIN_SRC    := src/cli/varvault-admin.c src/cli/cmd_model.c src/cli/cmd_annotate.c src/cli/cmd_admin.c \
+                src/cli/cmd_audit.c src/cli/admin_audit_keys.c $(CLI_SHARED)
 VARVAULT_OBJ := $(VARVAULT_SRC:%.c=$(O)/obj/%.o)
 ADMIN_OBJ    := $(ADMIN_SRC:%.c=$(O)/obj/%.o) $(O)/obj/src/daemon/config.o
 # What tests/unit/test_cli.c links: the client's helpers without its main.
@@ -197,6 +199,17 @@ $(O)/tests/test_c4gh_wipe: $(O)/obj/tests/unit/test_c4gh_wipe.o $(LIB)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -Wl,--wrap=sodium_memzero -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
+
+# The audit report renderer lives in the client; its test and helper link
+# its object.
+$(O)/tests/test_audit_report: $(O)/obj/tests/unit/test_audit_report.o $(O)/obj/src/cli/audit_report.o $(LIB)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TEST_LIBS) $(PKG_LIBS)
+$(O)/tests/helpers/audit_render: $(O)/obj/tests/helpers/audit_render.o $(O)/obj/src/cli/audit_report.o $(LIB)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(O)/tests/replay_%: $(O)/obj/tests/fuzz/%.o $(O)/obj/tests/fuzz/replay_main.o $(LIB)
 	@mkdir -p $(@D)

@@ -3,7 +3,9 @@
 # varvaultd (submit encrypted, wait, fetch the result) against
 # varvault-admin annotate on the same VCF, model and thread count, measured
 # in the same run (goal: at most 5% more); then jobs per second for small
-# submissions (20 variants) from 8 concurrent clients.
+# submissions (20 variants) from 8 concurrent clients; then audit records
+# appended per second inside the daemon (8 clients sending health requests
+# on open connections: each is one record in its own fsync'd transaction).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VV_BIN:-$PWD/build}
@@ -58,3 +60,43 @@ print("  annotate      %7.2f s" % a)
 print("  varvaultd     %7.2f s  (submit encrypted, run in a worker, fetch)  overhead %+.1f %% (goal <= 5 %%)" % (d, 100 * (d / a - 1)))
 print("  small jobs    %7.2f jobs/s  (8 clients x %d jobs of 20 variants, 2 workers)" % (8 * jobs / (t4 - t3), jobs))
 ' "$t0" "$t1" "$t2" "$t3" "$t4" "$N" "$JOBS" "$threads"
+"$PYTHON" - "$T/c" "$T/state/varvault.db" <<'PY'
+import json, os, socket, sqlite3, ssl, struct, sys, threading, time
+cdir, db = sys.argv[1:3]
+conf = dict(l.split(" = ", 1) for l in open(os.path.join(cdir, "client.conf")).read().splitlines() if " = " in l)
+def count():
+    return sqlite3.connect("file:%s?mode=ro" % db, uri=True).execute("SELECT count(*) FROM audit_records").fetchone()[0]
+def conn():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(conf["ca"])
+    ctx.load_cert_chain(conf["cert"], conf["key"])
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(conf["socket"])
+    return ctx.wrap_socket(s, server_hostname="varvaultd")
+def rd(s, n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c:
+            raise EOFError
+        b += c
+    return b
+K = 200
+def run(i):
+    s = conn()
+    for k in range(K):
+        m = json.dumps({"v": 1, "verb": "health", "id": "%d-%d" % (i, k)}).encode()
+        s.sendall(struct.pack(">I", len(m)) + m)
+        (n,) = struct.unpack(">I", rd(s, 4))
+        rd(s, n)
+socks = []
+n0 = count()
+t0 = time.time()
+th = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+for t in th: t.start()
+for t in th: t.join()
+dt = time.time() - t0
+n = count() - n0
+print("  audit appends %7.0f records/s inside the daemon (%d requests from 8 clients, each record its own"
+      " fsync'd transaction)" % (n / dt, n))
+PY

@@ -112,6 +112,13 @@ enum vv_err {
 	VV_ERR_PRIVS = -715,            /* the service user could not be taken on for good */
 	VV_ERR_ROOT = -716,             /* refusing to serve as root */
 	VV_ERR_SD_SOCKET = -717,        /* the socket systemd passed is not a listening AF_UNIX stream */
+
+	VV_ERR_AUDIT = -800,            /* the audit log could not be written or read */
+	VV_ERR_AUDIT_KEY = -801,        /* an audit key (signing, verifier or k0) is missing or malformed */
+	VV_ERR_AUDIT_SIG = -802,        /* a checkpoint signature does not verify */
+	VV_ERR_AUDIT_PROOF = -803,      /* an inclusion proof does not verify */
+	VV_ERR_AUDIT_CONSISTENCY = -804, /* a consistency proof fails: the log was rolled back or forked */
+	VV_ERR_AUDIT_TAMPERED = -805,   /* the audit log fails verification */
 };
 
 /* Names an error code; never NULL, static storage. */

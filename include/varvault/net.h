@@ -268,6 +268,9 @@ enum vv_net_verb {
 	VV_VERB_AUDIT_QUERY,
 	VV_VERB_AUDIT_VERIFY,
 	VV_VERB_HEALTH,
+	VV_VERB_AUDIT_EXPORT,     /* the leaves under the latest checkpoint */
+	VV_VERB_AUDIT_PROVE,      /* an inclusion proof for one record */
+	VV_VERB_AUDIT_CHECKPOINT, /* the latest checkpoint + a consistency proof (every client, as a witness) */
 	VV_VERB_COUNT
 };
 

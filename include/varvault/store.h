@@ -79,6 +79,29 @@ VV_EXPORT int vv_store_open(const char *state_dir, vv_store **out) VV_MUST_CHECK
 VV_EXPORT void vv_store_close(vv_store *s);
 
 /*
+ * The audit log shares the store's database so that an action and its audit
+ * record commit or roll back together (src/audit takes the sqlite3 *).
+ */
+struct sqlite3;
+/* Called by every store write inside its transaction, just before COMMIT,
+ * with op naming the write ("submit", "claim", "delete sample", ...).  A
+ * non-zero return (a VV_ERR_*) rolls the whole write back and becomes the
+ * write's result: if the audit record cannot be written, the action fails.
+ * The hook runs under the store's lock on the writing thread; it may use db
+ * directly but must not call vv_store_* on the same store. */
+typedef int (*vv_store_commit_hook)(struct sqlite3 *db, void *ctx, const char *op);
+/* Installs (or with fn NULL removes) the hook.  Call while no other thread
+ * uses s (after open, before serving). */
+VV_EXPORT void vv_store_set_commit_hook(vv_store *s, vv_store_commit_hook fn, void *ctx);
+/* Runs fn(db, ctx) under the store's lock.  With tx, inside BEGIN IMMEDIATE
+ * .. COMMIT (fn's error rolls back; the commit hook is NOT called: fn does
+ * its own auditing); without, in autocommit mode (fn opens its own
+ * transactions, e.g. vv_audit_open).  Returns fn's result or a store
+ * error. */
+VV_EXPORT int vv_store_with_db(vv_store *s, bool tx, int (*fn)(struct sqlite3 *db, void *ctx), void *ctx,
+			       const char *op) VV_MUST_CHECK;
+
+/*
  * Submissions.  begin -> write* -> commit | abort.  The ciphertext goes to an
  * unnamed file in spool/ (O_TMPFILE; a hidden ".up-*" file where the file
  * system lacks it) while its SHA-256 is computed, so a crash mid-upload
@@ -244,5 +267,38 @@ VV_EXPORT int vv_store_result_open_chunk(vv_store *s, const char *id, const uint
  * was dropped).  On failure out is wiped.  VV_ERR_AUTH as above. */
 VV_EXPORT int vv_store_result_read(vv_store *s, const char *id, const uint8_t key[VV_KEY_LEN],
 				   vv_sbuf *out) VV_MUST_CHECK;
+
+/*
+ * Transaction hooks: how the daemon writes its audit record in the same
+ * transaction as the action it records, without a second connection.
+ * A hook gets the store's connection inside an open write transaction
+ * (hooks are for the audit module, the other module that talks to SQLite)
+ * and what the store knows of the transaction (info: the operation, and
+ * for a submission the new job's id and ciphertext SHA-256).  A hook
+ * returning non-zero rolls the transaction back: the action fails with
+ * that error.
+ */
+struct sqlite3;
+struct vv_store_tx_info {
+	const char *op;            /* the store operation ("submit", "delete sample", ...) */
+	const char *job_id;        /* the job a submission creates, else NULL */
+	const uint8_t *ct_sha256;  /* its ciphertext's SHA-256 (32 bytes), else NULL */
+};
+typedef int (*vv_store_tx_hook)(void *ctx, struct sqlite3 *db, const struct vv_store_tx_info *info);
+/* Arms fn for the calling thread: the next write transaction this thread
+ * commits on s runs fn inside it, just before COMMIT (once).  Arm just
+ * before the store call of the action; a store call that writes nothing
+ * (or fails before its commit) leaves it unfired. */
+VV_EXPORT void vv_store_hook_arm(vv_store *s, vv_store_tx_hook fn, void *ctx);
+/* Disarms the calling thread's hook; true when it ran in a transaction
+ * that committed. */
+VV_EXPORT bool vv_store_hook_disarm(vv_store *s);
+/* Runs fn in its own write transaction (BEGIN IMMEDIATE .. COMMIT, rolled
+ * back when fn fails) under the store's lock: for events with no other
+ * write.  Returns fn's error or a VV_ERR_DB*. */
+VV_EXPORT int vv_store_tx_run(vv_store *s, vv_store_tx_hook fn, void *ctx) VV_MUST_CHECK;
+/* Runs fn under the store's lock outside any transaction (reads; fn may
+ * open and end its own). */
+VV_EXPORT int vv_store_db_run(vv_store *s, vv_store_tx_hook fn, void *ctx) VV_MUST_CHECK;
 
 #endif /* VARVAULT_STORE_H */

@@ -56,5 +56,12 @@ int vv_cmd_annotate(int argc, char **argv); /* cmd_annotate.c */
 int vv_cmd_admin_init(int argc, char **argv);
 int vv_cmd_admin_client(int argc, char **argv);
 int vv_cmd_admin_model(int argc, char **argv);
+/* The audit log's keys (admin_audit_keys.c): a signed-note key pair named
+ * name (the signing key 0600, the verifier key 0644) and k0, 64 hex digits
+ * (0600).  Refuses (VV_ERR_EXISTS) when any of the three exists. */
+int vv_cli_audit_keys_make(const char *name, const char *skey_path, const char *vkey_path,
+			   const char *k0_path) VV_MUST_CHECK;
+/* The audit log's keys and offline verifier (cmd_audit.c). */
+int vv_cmd_admin_audit(int argc, char **argv);
 
 #endif

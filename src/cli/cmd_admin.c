@@ -401,9 +401,9 @@ static const char access_template[] =
 	"# Syntax: see the access.conf shipped in policy/ (and varvaultd.conf(5)).\n"
 	"\n"
 	"[roles]\n"
-	"submitter = hello submit status list result cancel health\n"
-	"auditor = hello audit.query audit.verify health\n"
-	"admin = hello status list cancel delete health\n"
+	"submitter = hello submit status list result cancel health audit.checkpoint\n"
+	"auditor = hello audit.query audit.export audit.prove audit.checkpoint health\n"
+	"admin = hello status list cancel delete health audit.checkpoint\n"
 	"\n"
 	"[clients]\n";
 
@@ -475,6 +475,7 @@ static int init_run(const struct init_opts *o)
 	char state[PATH_MAX], confdir[PATH_MAX], model[PATH_MAX], ref[PATH_MAX], ev[PATH_MAX];
 	char sock[PATH_MAX], mname[VV_NET_NAME_MAX + 1];
 	char *keys = NULL, *p = NULL, *conf_path = NULL, *pub = NULL, *acc = NULL, *ca = NULL, *text = NULL;
+	char origin[300];
 	static const char *const models[] = {"/usr/share/varvault/models/demo-dna-mlm", "models/demo-dna-mlm",
 					     NULL};
 	static const char *const refs[] = {"/usr/share/varvault/demo/reference.fa.gz", "demo/reference.fa.gz",
@@ -544,10 +545,22 @@ static int init_run(const struct init_opts *o)
 			goto out;
 	}
 #undef KEYPATH
+	{
+		/* The audit log's keys; the daemon starts the log with k0. */
+		char *sk = vv_dconf_join(state, VV_DCONF_AUDIT_KEY), *vk = vv_dconf_join(state, VV_DCONF_AUDIT_PUB),
+		     *k0 = vv_dconf_join(state, VV_DCONF_AUDIT_K0);
+		rc = sk && vk && k0 ? vv_cli_audit_keys_make("varvault-audit", sk, vk, k0) : vv_errf(VV_ERR_NOMEM, "init");
+		free(sk);
+		free(vk);
+		free(k0);
+		if (rc)
+			goto out;
+	}
 	if ((rc = model_import(state, model, mname)) != 0)
 		goto out;
 	if (access(acc, F_OK) != 0 && (rc = write_new(acc, access_template, sizeof access_template - 1, 0644)) != 0)
 		goto out;
+	vv_dconf_default_origin(origin, sizeof origin);
 	if (asprintf(&text,
 		     "# varvaultd.conf: written by varvault-admin init; see varvaultd.conf(5).\n"
 		     "\n"
@@ -571,11 +584,19 @@ static int init_run(const struct init_opts *o)
 		     "[access]\n"
 		     "policy = %s\n"
 		     "\n"
+		     "[audit]\n"
+		     "# Checkpoints: every checkpoint_records records or checkpoint_seconds\n"
+		     "# seconds; the keys default to state_dir/keys/audit.{key,pub,k0}.\n"
+		     "checkpoint_records = 1000\n"
+		     "checkpoint_seconds = 60\n"
+		     "# The checkpoints' origin line: this log's name, for good.\n"
+		     "origin = %s\n"
+		     "\n"
 		     "[model]\n"
 		     "name = %s\n"
 		     "reference = %s\n"
 		     "evidence = %s\n",
-		     state, sock, o->workers ? o->workers : 2, ca, acc, mname, ref, ev) < 0) {
+		     state, sock, o->workers ? o->workers : 2, ca, acc, origin, mname, ref, ev) < 0) {
 		text = NULL;
 		rc = vv_errf(VV_ERR_NOMEM, "init");
 		goto out;

@@ -1,6 +1,7 @@
 /* varvault submit|status|list|result|cancel|delete|health: the client of
  * varvaultd, over mutual TLS 1.3 on its Unix socket. */
 #include "cli.h"
+#include "client.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,27 +18,8 @@
 #include "varvault/c4gh.h"
 #include "varvault/net.h"
 
-/* Exit statuses beyond cli.h's (documented in varvault(1)). */
-enum {
-	EXIT_CONNECT = 3, /* no connection, or the TLS handshake or certificate was refused */
-	EXIT_DENIED = 4,  /* the access policy refuses this identity or verb */
-	EXIT_REFUSED = 5, /* the server refused the request (not found, bad state, bad input) */
-	EXIT_JOB = 6,     /* the job failed or was cancelled */
-};
-
 #define CONNECT_MS 10000
-#define IO_MS 60000
 #define RESP_MAX (4u << 20)
-
-struct client {
-	char *socket, *ca, *cert, *key;
-	vv_net_client *tls;
-	vv_net_conn *conn;
-	unsigned seq;
-	bool json;
-	const char *cmd;
-	uint8_t *frame; /* VV_NET_FRAME_MAX */
-};
 
 static const char common_opts[] =
 	"common options:\n"
@@ -48,7 +30,11 @@ static const char common_opts[] =
 	"\n"
 	"Exit status: 0 success, 1 failure, 2 usage error, 3 no connection or the TLS\n"
 	"handshake or certificate refused, 4 denied by the access policy, 5 request\n"
-	"refused (no such job, not done, bad input), 6 the job failed or was cancelled.\n";
+	"refused (no such job, not done, bad input), 6 the job failed or was cancelled,\n"
+	"7 the appliance's audit log is not consistent with the checkpoint this client\n"
+	"holds (rolled back, forked or re-keyed).\n";
+
+const char *const vv_client_common_opts = common_opts;
 
 static int client_fail(struct client *c, int code, const char *fmt, ...) VV_PRINTF(3, 4);
 static int client_fail(struct client *c, int code, const char *fmt, ...)
@@ -127,6 +113,8 @@ static void client_done(struct client *c)
 	free(c->ca);
 	free(c->cert);
 	free(c->key);
+	free(c->audit_note);
+	free(c->audit_key);
 }
 
 /* Sends one request (params not consumed, may be NULL). */
@@ -203,6 +191,9 @@ static int client_open(struct client *c, const char *config)
 		return rc;
 	rc = r.ok ? 0 : report(c, &r);
 	vv_net_response_done(&r);
+	/* Every client is a witness of the audit log (witness.c). */
+	if (rc == 0)
+		rc = vv_client_witness(c);
 	return rc;
 }
 
@@ -827,4 +818,37 @@ int vv_cmd_client(int argc, char **argv)
 		if (!strcmp(argv[0], verbs[i].name))
 			return verbs[i].fn(argc, argv);
 	return vv_cli_usage_error(argv[0], "unknown verb");
+}
+
+/* The helpers for the other client files (client.h). */
+int vv_client_fail(struct client *c, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: error: ", c->cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return code;
+}
+
+int vv_client_open(struct client *c, const char *config)
+{
+	return client_open(c, config);
+}
+
+void vv_client_done(struct client *c)
+{
+	client_done(c);
+}
+
+int vv_client_call(struct client *c, enum vv_net_verb verb, json_object *params, vv_net_response *r)
+{
+	return call(c, verb, params, r);
+}
+
+int vv_client_report(struct client *c, const vv_net_response *r)
+{
+	return report(c, r);
 }

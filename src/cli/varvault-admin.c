@@ -20,6 +20,7 @@ static const struct vv_cli_cmd vv_admin_cmds[] = {
 	{"client", vv_cmd_admin_client, "issue, revoke and list client certificates"},
 	{"model", vv_cmd_admin_model, "inspect, check, run or import a model directory"},
 	{"annotate", vv_cmd_annotate, "interpret a VCF of public data (validation runs)"},
+	{"audit", vv_cmd_admin_audit, "make audit keys; verify a copy of the audit log offline"},
 };
 
 /* The commands that run the engine start again, once, with OpenBLAS's best

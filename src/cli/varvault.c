@@ -1,5 +1,6 @@
 /* varvault: the client command line of the appliance. */
 #include "cli.h"
+#include "client.h"
 
 #include <stdio.h>
 
@@ -23,6 +24,7 @@ static const struct vv_cli_cmd vv_client_cmds[] = {
 	{"cancel", vv_cmd_client, "stop a job"},
 	{"delete", vv_cmd_client, "destroy a sample's keys, jobs and results (admin)"},
 	{"health", vv_cmd_client, "check that varvaultd answers"},
+	{"audit", vv_cmd_client_audit, "the audit log: query, export, prove, report (auditor)"},
 };
 
 int main(int argc, char **argv)

@@ -77,6 +77,12 @@ static const struct {
 	{VV_ERR_PRIVS, "cannot take on the service user"},
 	{VV_ERR_ROOT, "refusing to serve as root"},
 	{VV_ERR_SD_SOCKET, "unusable socket from systemd"},
+	{VV_ERR_AUDIT, "audit log failed"},
+	{VV_ERR_AUDIT_KEY, "audit key missing or malformed"},
+	{VV_ERR_AUDIT_SIG, "checkpoint signature does not verify"},
+	{VV_ERR_AUDIT_PROOF, "inclusion proof does not verify"},
+	{VV_ERR_AUDIT_CONSISTENCY, "audit log rolled back or forked (consistency proof failed)"},
+	{VV_ERR_AUDIT_TAMPERED, "audit log fails verification"},
 };
 
 const char *vv_strerror(int err)

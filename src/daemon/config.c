@@ -83,6 +83,19 @@ out:
 		       (unsigned long long)hi, allow_suffix ? " (K, M or G suffix allowed)" : "");
 }
 
+void vv_dconf_default_origin(char *buf, size_t n)
+{
+	char host[256] = "localhost";
+
+	(void)gethostname(host, sizeof host - 1);
+	host[sizeof host - 1] = '\0';
+	/* A signed-note origin: printable ASCII, no '+' or spaces. */
+	for (char *h = host; *h; h++)
+		if (*h <= ' ' || *h > '~' || *h == '+')
+			*h = '-';
+	snprintf(buf, n, "varvault/%.200s/audit", host);
+}
+
 int vv_dconf_load(const char *path, struct vv_dconf *c)
 {
 	static const char *const known[] = {
@@ -92,7 +105,8 @@ int vv_dconf_load(const char *path, struct vv_dconf *c)
 		"daemon.worker_cpu_seconds", "daemon.worker_memory_max", "daemon.max_records", "daemon.max_text_bytes",
 		"keys.c4gh", "keys.master", "tls.cert", "tls.key", "tls.ca_dir",
 		"tls.ca", "tls.crl", "access.policy", "model.name", "model.reference",
-		"model.evidence", "model.threads", NULL,
+		"model.evidence", "model.threads", "audit.signing_key", "audit.public_key", "audit.k0",
+		"audit.origin", "audit.checkpoint_records", "audit.checkpoint_seconds", NULL,
 	};
 	vv_conf *cf = NULL;
 	uint64_t u;
@@ -182,6 +196,28 @@ int vv_dconf_load(const char *path, struct vv_dconf *c)
 	if ((rc = conf_uint(cf, "model", "threads", 0, 256, false, &u)) != 0)
 		goto out;
 	c->threads = (unsigned)u;
+	if ((rc = conf_str(cf, "audit", "signing_key", c->state_dir, VV_DCONF_AUDIT_KEY, &c->audit_key)) != 0 ||
+	    (rc = conf_str(cf, "audit", "public_key", c->state_dir, VV_DCONF_AUDIT_PUB, &c->audit_pub)) != 0 ||
+	    (rc = conf_str(cf, "audit", "k0", c->state_dir, VV_DCONF_AUDIT_K0, &c->audit_k0)) != 0)
+		goto out;
+	{
+		char def[300];
+		vv_dconf_default_origin(def, sizeof def);
+		if ((rc = conf_str(cf, "audit", "origin", NULL, def, &c->audit_origin)) != 0)
+			goto out;
+	}
+	c->audit_every = 1000;
+	c->audit_seconds = 60;
+	u = 0;
+	if ((rc = conf_uint(cf, "audit", "checkpoint_records", 1, 1000000, false, &u)) != 0)
+		goto out;
+	if (u)
+		c->audit_every = (unsigned)u;
+	u = 0;
+	if ((rc = conf_uint(cf, "audit", "checkpoint_seconds", 1, 86400, false, &u)) != 0)
+		goto out;
+	if (u)
+		c->audit_seconds = (unsigned)u;
 out:
 	free(mdir);
 	vv_conf_free(cf);
@@ -194,7 +230,8 @@ void vv_dconf_done(struct vv_dconf *c)
 {
 	char **s[] = {&c->path, &c->state_dir, &c->socket, &c->user, &c->c4gh_key, &c->master_key, &c->tls_cert,
 		      &c->tls_key, &c->ca_dir, &c->tls_ca, &c->tls_crl, &c->access, &c->model_name,
-		      &c->model_dir, &c->reference, &c->evidence};
+		      &c->model_dir, &c->reference, &c->evidence, &c->audit_key, &c->audit_pub, &c->audit_k0,
+		      &c->audit_origin};
 
 	for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
 		free(*s[i]);

@@ -19,6 +19,12 @@
 #define VV_DCONF_SERVER_CRT "keys/server.crt"
 #define VV_DCONF_SERVER_KEY "keys/server.key"
 #define VV_DCONF_CA_DIR "ca"
+/* The audit log's keys (varvault-admin init / audit keygen make them):
+ * the signed-note signing key, its verifier key, and k0, the first MAC key,
+ * which the operator moves off the box once the log has started. */
+#define VV_DCONF_AUDIT_KEY "keys/audit.key"
+#define VV_DCONF_AUDIT_PUB "keys/audit.pub"
+#define VV_DCONF_AUDIT_K0 "keys/audit.k0"
 #define VV_DCONF_MODELS "models"
 /* The manifest that model import writes beside an imported model:
  * "<sha256 hex>  <file>" lines, as sha256sum prints them. */
@@ -61,12 +67,23 @@ struct vv_dconf {
 	char *reference;       /* [model] reference FASTA (required) */
 	char *evidence;        /* [model] evidence policy (required) */
 	unsigned threads;      /* [model] threads per worker (0: one per CPU) */
+	char *audit_key;       /* [audit] signing_key (default state_dir/keys/audit.key) */
+	char *audit_pub;       /* [audit] public_key (default state_dir/keys/audit.pub) */
+	char *audit_k0;        /* [audit] k0 (default state_dir/keys/audit.k0; read once, when the log starts) */
+	char *audit_origin;    /* [audit] origin: the checkpoints' origin line (default "varvault/<host>/audit") */
+	unsigned audit_every;  /* [audit] checkpoint_records (default 1000) */
+	unsigned audit_seconds;/* [audit] checkpoint_seconds (default 60) */
 };
 
 /* Reads path into c (zeroed first).  VV_ERR_FORMAT naming file, line and
  * key for a bad value or an unknown key; VV_ERR_IO; VV_ERR_NOMEM. */
 int vv_dconf_load(const char *path, struct vv_dconf *c) VV_MUST_CHECK;
 void vv_dconf_done(struct vv_dconf *c);
+
+/* "varvault/<host name>/audit": the audit origin when [audit] origin is not
+ * set (init writes it into the file, so that a new host name later does
+ * not change it: the log refuses another origin). */
+void vv_dconf_default_origin(char *buf, size_t n);
 
 /* malloc'd "a/b" (NULL when out of memory). */
 char *vv_dconf_join(const char *a, const char *b);

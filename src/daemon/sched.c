@@ -11,6 +11,7 @@
 #include "daemon_int.h"
 #include "memneed.h"
 #include "sdglue.h"
+#include "daudit.h"
 #include "varvault/interpret.h"
 
 /* A stored chunk packs every format's sealed chunk with the sealed resume
@@ -140,6 +141,48 @@ int vv_sched_open_chunk(struct vv_daemon *d, const vv_store_job *j, const uint8_
 
 /* ------------------------------------------------------------- one job */
 
+/* A job event's record, with the job's object. */
+static void job_rec(struct vv_daudit_rec *x, struct vv_daemon *d, const vv_store_job *j, const char *action,
+		    char ct[65])
+{
+	vv_daudit_init(x, d, VV_AUDIT_EV_JOB, action);
+	x->r.job = j->id;
+	x->r.sample = j->sample;
+	vv_hex(j->ct_sha256, 32, ct);
+	x->r.ciphertext_sha256 = ct;
+}
+
+/* A job event with no store write of its own (started, decrypted). */
+static int job_event(struct vv_daemon *d, const vv_store_job *j, const char *action)
+{
+	struct vv_daudit_rec x;
+	char ct[65];
+	int rc;
+
+	job_rec(&x, d, j, action, ct);
+	if ((rc = vv_daudit_write(&x)) != 0)
+		vv_log_err(rc, "job %s: audit %s", j->id, action);
+	return rc;
+}
+
+/* Runs a store transition with its record in the same transaction; when
+ * the transition writes nothing (or fails), no record: the caller logs. */
+#define WITH_RECORD(d, j, action, reason_, call)                                  \
+	({                                                                         \
+		struct vv_daudit_rec x_;                                           \
+		char ct_[65];                                                      \
+		int r_;                                                            \
+		job_rec(&x_, d, j, action, ct_);                                   \
+		if ((reason_) != NULL) {                                           \
+			x_.r.outcome = VV_AUDIT_FAILED;                            \
+			x_.r.reason = (reason_);                                   \
+		}                                                                  \
+		vv_daudit_arm(&x_);                                                \
+		r_ = (call);                                                       \
+		(void)vv_daudit_disarm(&x_);                                       \
+		r_;                                                                \
+	})
+
 /* A job in a final state needs its ciphertext no more. */
 static void drop_spool(struct vv_daemon *d, const char *id)
 {
@@ -203,6 +246,16 @@ out:
 	return rc;
 }
 
+/* The monitor opened the submission's header with the appliance key and
+ * hands the data keys to this worker: the job's decryption begins. */
+static void on_start(void *ctx, pid_t pid)
+{
+	struct run_ctx *r = ctx;
+
+	(void)pid;
+	(void)job_event(r->sl->s->d, &r->sl->job, "job.decrypted");
+}
+
 static void on_progress(void *ctx, uint64_t done, uint64_t total)
 {
 	struct run_ctx *r = ctx;
@@ -226,7 +279,7 @@ static void job_setup_failed(struct vv_daemon *d, struct slot *sl, const vv_stor
 	{
 		char msg[VV_STORE_MSG_MAX + 1];
 		snprintf(msg, sizeof msg, "%s: %s", vv_strerror(rc), vv_err_detail());
-		if (vv_store_job_fail(d->store, j->id, rc, msg) != 0)
+		if (WITH_RECORD(d, j, "job.failed", vv_net_err_code(rc), vv_store_job_fail(d->store, j->id, rc, msg)) != 0)
 			vv_log(VV_LOG_WARN, "job %s: recording the failure: %s", j->id, vv_err_detail());
 		drop_spool(d, j->id);
 	}
@@ -247,8 +300,13 @@ static void run_slot(struct slot *sl)
 
 	vv_sbuf_init(&state, 0);
 	if (j->result_complete) {
-		if ((rc = vv_store_job_finish(d->store, j->id)) == 0)
+		if ((rc = WITH_RECORD(d, j, "job.interpreted", NULL, vv_store_job_finish(d->store, j->id))) == 0)
 			drop_spool(d, j->id);
+		goto out;
+	}
+	/* No work on a job without its record. */
+	if ((rc = job_event(d, j, j->chunks_done > 0 || j->attempts > 1 ? "job.resumed" : "job.started")) != 0) {
+		failed = true;
 		goto out;
 	}
 	if (!(key = vv_secret_alloc(VV_KEY_LEN))) {
@@ -296,12 +354,13 @@ static void run_slot(struct slot *sl)
 	rj.cancel = &sl->cancel;
 	rj.on_chunk = on_chunk;
 	rj.on_progress = on_progress;
+	rj.on_start = on_start;
 	rj.ctx = &ctx;
 	vv_sd_event(VV_LOG_INFO, "job_running", j->id, "job %s: running (attempt %u, from chunk %u)", j->id,
 		    j->attempts, j->chunks_done);
 	rc = vv_daemon_run_job(&rj, &res);
 	if (rc == 0) {
-		if ((rc = vv_store_job_finish(d->store, j->id)) != 0) {
+		if ((rc = WITH_RECORD(d, j, "job.interpreted", NULL, vv_store_job_finish(d->store, j->id))) != 0) {
 			failed = true;
 			goto out;
 		}
@@ -315,7 +374,8 @@ static void run_slot(struct slot *sl)
 	}
 	if (atomic_load(&sl->cancel) == CANCEL_STOP) {
 		/* Shutting down: back to the queue, to resume after a restart. */
-		if ((rc = vv_store_job_requeue(d->store, j->id)) != 0 && rc != VV_ERR_NOTFOUND && rc != VV_ERR_STATE)
+		if ((rc = WITH_RECORD(d, j, "job.requeued", NULL, vv_store_job_requeue(d->store, j->id))) != 0 &&
+		    rc != VV_ERR_NOTFOUND && rc != VV_ERR_STATE)
 			vv_log_err(rc, "job %s: requeue", j->id);
 		vv_sd_event(VV_LOG_INFO, "job_requeued", j->id, "job %s: handed back to the queue", j->id);
 		goto out;
@@ -326,8 +386,11 @@ static void run_slot(struct slot *sl)
 		goto out;
 	}
 	vv_sd_event(VV_LOG_WARN, "job_failed", j->id, "job %s: failed: %s", j->id, res.reason);
-	if ((rc = vv_store_job_fail(d->store, j->id, res.code, res.reason)) != 0 && rc != VV_ERR_NOTFOUND &&
-	    rc != VV_ERR_STATE)
+	/* The record keeps the error's stable name only: the worker's detail
+	 * stays in the job row and the log. */
+	if ((rc = WITH_RECORD(d, j, "job.failed", vv_net_err_code(res.code),
+			      vv_store_job_fail(d->store, j->id, res.code, res.reason))) != 0 &&
+	    rc != VV_ERR_NOTFOUND && rc != VV_ERR_STATE)
 		vv_log_err(rc, "job %s: recording the failure", j->id);
 	drop_spool(d, j->id);
 out:

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "sdglue.h"
+#include "daudit.h"
 #include "varvault/interpret.h"
 
 /* Largest request frame (a JSON object of a few fields). */
@@ -35,9 +36,33 @@ struct rq {
 	const char *role;
 	char who[VV_STORE_SUBMITTER_MAX + 1]; /* identity jobs are recorded under */
 	int tmo;                              /* per-call deadline, ms */
+	/* The request's audit record: written with the action's transaction
+	 * (submit, cancel, delete), else by the first answer (send_ok: a read
+	 * is recorded before its data leaves), else after the verb. */
+	struct vv_daudit_rec ar;
+	bool audited;                         /* ar is written (or failed for good) */
+	bool defer;                           /* send_ok does not write ar (submit's "continue") */
+	char job[VV_STORE_ID_LEN + 1];        /* the record's object, owned here */
+	char sample[VV_STORE_PSEUDONYM_MAX + 1];
+	char ct[65];
 };
 
 /* ------------------------------------------------------------- responses */
+
+static int send_err(struct rq *x, int err);
+
+/* Writes the request's record on its own, once. */
+static int audit_request(struct rq *x)
+{
+	int rc;
+
+	if (x->audited)
+		return 0;
+	x->audited = true;
+	if ((rc = vv_daudit_write(&x->ar)) != 0)
+		vv_log_err(rc, "request %s from %s", x->ar.r.action, x->who);
+	return rc;
+}
 
 static int send_ok(struct rq *x, json_object *data)
 {
@@ -45,6 +70,13 @@ static int send_ok(struct rq *x, json_object *data)
 	size_t len;
 	int rc;
 
+	/* No answer leaves without its record: if the audit write fails, the
+	 * request fails. */
+	if (!x->audited && !x->defer && (rc = audit_request(x)) != 0) {
+		json_object_put(data);
+		x->ar.r.outcome = VV_AUDIT_FAILED;
+		return send_err(x, rc);
+	}
 	rc = vv_net_response_ok(x->id, data, &out, &len);
 	json_object_put(data);
 	if (rc == 0)
@@ -69,6 +101,11 @@ static int send_err_on(vv_net_conn *c, const char *id, int err, const char *msg,
 static int send_err(struct rq *x, int err)
 {
 	char msg[512];
+
+	if (!x->audited && x->ar.r.outcome == VV_AUDIT_OK) {
+		x->ar.r.outcome = err == VV_ERR_DENIED ? VV_AUDIT_DENIED : VV_AUDIT_FAILED;
+		x->ar.r.reason = vv_net_err_code(err);
+	}
 
 	snprintf(msg, sizeof msg, "%s", vv_err_detail());
 	return send_err_on(x->c, x->id, err, msg, x->tmo);
@@ -124,8 +161,14 @@ static int get_job(struct rq *x, vv_store_job *j)
 		return rc;
 	if (!vv_store_id_valid(id))
 		return vv_errf(VV_ERR_PROTO, "job: 32 lowercase hex digits expected");
+	snprintf(x->job, sizeof x->job, "%s", id);
+	x->ar.r.job = x->job;
 	if ((rc = vv_store_job_get(x->d->store, id, j)) != 0 || (!sees_all(x) && strcmp(j->submitter, x->who)))
 		return vv_errf(VV_ERR_NOTFOUND, "job %s: no such job", id);
+	snprintf(x->sample, sizeof x->sample, "%s", j->sample);
+	x->ar.r.sample = x->sample;
+	vv_hex(j->ct_sha256, 32, x->ct);
+	x->ar.r.ciphertext_sha256 = x->ct;
 	return 0;
 }
 
@@ -237,8 +280,11 @@ static int verb_submit(struct rq *x)
 	bool has_sha, must_close = false;
 	int rc;
 
+	x->defer = true;
 	if ((rc = submit_params(x, &sample, &format, sha, &has_sha)) != 0)
 		return send_err(x, rc);
+	snprintf(x->sample, sizeof x->sample, "%s", sample);
+	x->ar.r.sample = x->sample;
 	if (!(key = vv_secret_alloc(VV_KEY_LEN)) || !(frame = malloc(VV_NET_FRAME_MAX)) || !(hdr = malloc(HDR_MAX))) {
 		rc = send_err(x, vv_errf(VV_ERR_NOMEM, "submit"));
 		goto out;
@@ -293,7 +339,11 @@ static int verb_submit(struct rq *x)
 	h = NULL;
 	{
 		vv_store_submit sub = {sample, x->who, format, has_sha ? sha : NULL};
+		/* The record goes into the job row's transaction: no job
+		 * without its record, no record of a job that is not there. */
+		vv_daudit_arm(&x->ar);
 		rc = vv_store_upload_commit(u, &sub, jid);
+		x->audited = vv_daudit_disarm(&x->ar);
 		u = NULL;
 	}
 	if (rc != 0) {
@@ -307,6 +357,7 @@ static int verb_submit(struct rq *x)
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "job", json_object_new_string(jid));
 		json_object_object_add(o, "verified", json_object_new_boolean(has_sha));
+		x->defer = false;
 		rc = send_ok(x, o);
 	}
 out:
@@ -359,7 +410,12 @@ static int verb_cancel(struct rq *x)
 	json_object *o;
 	int rc;
 
-	if ((rc = get_job(x, &j)) != 0 || (rc = vv_store_job_cancel(x->d->store, j.id)) != 0)
+	if ((rc = get_job(x, &j)) != 0)
+		return send_err(x, rc);
+	vv_daudit_arm(&x->ar);
+	rc = vv_store_job_cancel(x->d->store, j.id);
+	x->audited = vv_daudit_disarm(&x->ar);
+	if (rc != 0)
 		return send_err(x, rc);
 	if (j.state == VV_STORE_QUEUED)
 		vv_sched_job_ended(x->d, j.id);
@@ -386,8 +442,18 @@ static int verb_delete(struct rq *x)
 		return send_err(x, rc);
 	if (!vv_store_pseudonym_valid(sample))
 		return send_err(x, vv_errf(VV_ERR_PROTO, "sample: not a valid pseudonym"));
-	if ((rc = vv_store_job_list(x->d->store, NULL, 0, &v, &n)) != 0 ||
-	    (rc = vv_store_delete_sample(x->d->store, sample, &deleted)) != 0) {
+	snprintf(x->sample, sizeof x->sample, "%s", sample);
+	x->ar.r.sample = x->sample;
+	if ((rc = vv_store_job_list(x->d->store, NULL, 0, &v, &n)) != 0) {
+		free(v);
+		return send_err(x, rc);
+	}
+	/* The record shares the deletion's transaction; the sample's earlier
+	 * records stay (the audit is never pruned). */
+	vv_daudit_arm(&x->ar);
+	rc = vv_store_delete_sample(x->d->store, sample, &deleted);
+	x->audited = vv_daudit_disarm(&x->ar);
+	if (rc != 0) {
 		free(v);
 		return send_err(x, rc);
 	}
@@ -470,6 +536,113 @@ out:
 	return rc;
 }
 
+/* ------------------------------------------------------------ audit verbs */
+
+/* The request's parameters as a JSON object (NULL when none). */
+static json_object *req_params(struct rq *x)
+{
+	return vv_net_request_json(x->req);
+}
+
+/* audit.query: filters since, until, actor, sample, action, outcome;
+ * paging after, limit -> {"records":[...],"next":seq|null}. */
+static int verb_audit_query(struct rq *x)
+{
+	json_object *o = NULL;
+	int rc;
+
+	if ((rc = vv_daudit_query(x->d, req_params(x), &o)) != 0)
+		return send_err(x, rc);
+	return send_ok(x, o);
+}
+
+/* Reads an optional non-negative integer parameter. */
+static int req_uint(struct rq *x, const char *k, bool required, int64_t *out)
+{
+	json_object *p = req_params(x), *v;
+
+	if (!p || !json_object_object_get_ex(p, k, &v) || json_object_is_type(v, json_type_null))
+		return required ? vv_errf(VV_ERR_PROTO, "%s: required", k) : 0;
+	if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
+		return vv_errf(VV_ERR_PROTO, "%s: a non-negative integer", k);
+	*out = json_object_get_int64(v);
+	return 0;
+}
+
+/* audit.checkpoint: {"from"?: size the client holds} -> the latest stored
+ * checkpoint and a consistency proof from that size. */
+static int verb_audit_checkpoint(struct rq *x)
+{
+	json_object *o = NULL;
+	int64_t from = -1;
+	int rc;
+
+	if ((rc = req_uint(x, "from", false, &from)) != 0 || (rc = vv_daudit_checkpoint(x->d, from, &o)) != 0)
+		return send_err(x, rc);
+	return send_ok(x, o);
+}
+
+/* audit.prove: {"seq"} -> the leaf and its inclusion proof against a
+ * checkpoint that covers it. */
+static int verb_audit_prove(struct rq *x)
+{
+	json_object *o = NULL;
+	int64_t seq = 0;
+	int rc;
+
+	if ((rc = req_uint(x, "seq", true, &seq)) != 0 || (rc = vv_daudit_prove(x->d, (uint64_t)seq, &o)) != 0)
+		return send_err(x, rc);
+	return send_ok(x, o);
+}
+
+struct export_out {
+	struct rq *x;
+	json_object **head;
+	bool answered;
+};
+
+static int export_emit(void *ctx, const char *p, size_t n)
+{
+	struct export_out *e = ctx;
+	int rc;
+
+	if (!p) {
+		json_object *h = *e->head;
+		*e->head = NULL;
+		e->answered = true;
+		return send_ok(e->x, h);
+	}
+	for (size_t off = 0; off < n;) {
+		size_t k = n - off < VV_NET_FRAME_MAX ? n - off : VV_NET_FRAME_MAX;
+		if ((rc = vv_net_frame_write(e->x->c, p + off, k, e->x->tmo)) != 0)
+			return rc;
+		off += k;
+	}
+	return 0;
+}
+
+/* audit.export -> {"checkpoint","size","key"}, then the leaves covered by
+ * that checkpoint, one per line, as binary frames ended by an empty one.
+ * The client formats them (CSV, JSON lines) and checks them against the
+ * checkpoint: the leaves are exactly the hashed bytes. */
+static int verb_audit_export(struct rq *x)
+{
+	json_object *head = NULL;
+	struct export_out e = {x, &head, false};
+	int rc;
+
+	rc = vv_daudit_export(x->d, &head, export_emit, &e);
+	json_object_put(head);
+	if (rc != 0 && !e.answered)
+		return send_err(x, rc);
+	if (rc != 0) {
+		/* Mid-stream: no empty frame, the client sees a cut stream. */
+		vv_log_err(rc, "audit export to %s", x->who);
+		return VV_ERR_CLOSED;
+	}
+	return vv_net_frame_write(x->c, "", 0, x->tmo);
+}
+
 /* ------------------------------------------------------------ connections */
 
 struct conn_arg {
@@ -519,22 +692,38 @@ static void *conn_main(void *p)
 			}
 			break;
 		}
+		if (x.peer->cn[0])
+			snprintf(x.who, sizeof x.who, "cn:%s", x.peer->cn);
+		else
+			snprintf(x.who, sizeof x.who, "sha256:%s", x.peer->sha256);
+		vv_daudit_init(&x.ar, d, VV_AUDIT_EV_REQUEST, "invalid_request");
+		x.ar.r.actor_subject = x.peer->subject;
+		x.ar.r.actor_fingerprint = x.peer->sha256;
+		if (x.peer->has_cred) {
+			x.ar.r.peer_uid = x.peer->uid;
+			x.ar.r.peer_pid = x.peer->pid;
+		}
 		if ((rc = vv_net_request_parse(buf, len, &req, idbuf)) != 0) {
+			char msg[512];
 			vv_log(VV_LOG_INFO, "request refused: %s", vv_strerror(rc));
-			if (send_err_on(c, idbuf, rc, vv_err_detail(), x.tmo) != 0)
+			snprintf(msg, sizeof msg, "%s", vv_err_detail());
+			/* A request that does not parse is recorded too. */
+			x.ar.r.outcome = VV_AUDIT_FAILED;
+			x.ar.r.reason = vv_net_err_code(rc);
+			x.ar.r.request_id = idbuf[0] ? idbuf : NULL;
+			if (audit_request(&x) != 0 || send_err_on(c, idbuf, rc, msg, x.tmo) != 0)
 				break;
 			continue;
 		}
 		x.req = req;
 		x.id = vv_net_request_id(req);
-		if (x.peer->cn[0])
-			snprintf(x.who, sizeof x.who, "cn:%s", x.peer->cn);
-		else
-			snprintf(x.who, sizeof x.who, "sha256:%s", x.peer->sha256);
+		x.ar.r.action = vv_net_verb_name(vv_net_request_verb(req));
+		x.ar.r.request_id = x.id;
 		pthread_mutex_lock(&d->lock);
 		acc = vv_net_access_ref(d->access);
 		pthread_mutex_unlock(&d->lock);
 		rc = vv_net_access_check(acc, x.peer, vv_net_request_verb(req), &x.role);
+		x.ar.r.actor_role = rc == 0 ? x.role : NULL;
 		if (rc != 0) {
 			vv_log(VV_LOG_INFO, "denied: %s: %s", x.who, vv_err_detail());
 			rc = send_err(&x, rc);
@@ -548,11 +737,25 @@ static void *conn_main(void *p)
 			case VV_VERB_RESULT: rc = verb_result(&x); break;
 			case VV_VERB_CANCEL: rc = verb_cancel(&x); break;
 			case VV_VERB_DELETE: rc = verb_delete(&x); break;
+			case VV_VERB_AUDIT_QUERY: rc = verb_audit_query(&x); break;
+			case VV_VERB_AUDIT_EXPORT: rc = verb_audit_export(&x); break;
+			case VV_VERB_AUDIT_PROVE: rc = verb_audit_prove(&x); break;
+			case VV_VERB_AUDIT_CHECKPOINT: rc = verb_audit_checkpoint(&x); break;
 			default:
 				rc = send_err(&x, vv_errf(VV_ERR_UNSUPPORTED, "verb %s is not served yet",
 							  vv_net_verb_name(vv_net_request_verb(req))));
 				break;
 			}
+		}
+		/* A request not recorded yet (denied, failed, or cut off) is
+		 * recorded now: every request leaves exactly one record. */
+		if (!x.audited) {
+			if (rc != 0 && x.ar.r.outcome == VV_AUDIT_OK) {
+				x.ar.r.outcome = VV_AUDIT_FAILED;
+				x.ar.r.reason = vv_net_err_code(rc);
+			}
+			if (audit_request(&x) != 0 && rc == 0)
+				rc = VV_ERR_CLOSED;
 		}
 		vv_net_access_free(acc);
 		vv_net_request_free(req);
@@ -633,22 +836,49 @@ static int load_master(const char *path, uint8_t *key)
 	return rc;
 }
 
+/* A system event (start, stop, reload) on its own. */
+static int audit_system(struct vv_daemon *d, const char *action, int err)
+{
+	struct vv_daudit_rec x;
+	int rc;
+
+	vv_daudit_init(&x, d, VV_AUDIT_EV_SYSTEM, action);
+	if (err) {
+		x.r.outcome = VV_AUDIT_FAILED;
+		x.r.reason = vv_net_err_code(err);
+	}
+	if ((rc = vv_daudit_write(&x)) != 0)
+		vv_log_err(rc, "audit: %s", action);
+	return rc;
+}
+
 static void reload(struct vv_daemon *d)
 {
 	vv_net_access *a = NULL, *old;
-	int rc;
+	char hex[65] = "";
+	int rc, err = 0;
 
 	if ((rc = vv_net_access_load(d->cf.access, &a)) != 0) {
 		vv_log_err(rc, "reload: %s (the old policy stays)", d->cf.access);
+		err = rc;
 	} else {
+		/* The record names the policy in force by its hash. */
+		if (vv_dconf_sha256_file(d->cf.access, hex) != 0)
+			hex[0] = '\0';
 		pthread_mutex_lock(&d->lock);
 		old = d->access;
 		d->access = a;
+		if (hex[0])
+			memcpy(d->policy_sha256, hex, sizeof hex);
 		pthread_mutex_unlock(&d->lock);
 		vv_net_access_free(old);
 	}
-	if ((rc = vv_net_server_reload(d->srv)) != 0)
+	if ((rc = vv_net_server_reload(d->srv)) != 0) {
 		vv_log_err(rc, "reload: TLS certificates and CRL (the old ones stay)");
+		if (!err)
+			err = rc;
+	}
+	(void)audit_system(d, "reload", err);
 	vv_sd_event(VV_LOG_INFO, "reload", NULL, "reloaded the access policy and the CRL");
 }
 
@@ -725,10 +955,11 @@ int vv_daemon_serve(const char *config_path, const char *self_exe)
 	struct vv_daemon d;
 	struct vv_sd sd;
 	int lfd = -1, sfd = -1, rc, status = 1;
-	bool own_sock = false;
+	bool own_sock = false, started = false;
 	const char *what = "start-up";
 	char text[256];
 	double next_status = 0;
+	double next_tick = 0;
 
 	memset(&d, 0, sizeof d);
 	d.self_exe = self_exe;
@@ -786,6 +1017,9 @@ int vv_daemon_serve(const char *config_path, const char *self_exe)
 	what = d.cf.state_dir;
 	if ((rc = vv_store_open(d.cf.state_dir, &d.store)) != 0)
 		goto out;
+	what = "audit log";
+	if ((rc = vv_dconf_sha256_file(d.cf.access, d.policy_sha256)) != 0 || (rc = vv_daudit_open(&d)) != 0)
+		goto out;
 	if (!(d.slots = malloc(d.cf.max_connections * sizeof *d.slots))) {
 		rc = VV_ERR_NOMEM;
 		goto out;
@@ -817,6 +1051,11 @@ int vv_daemon_serve(const char *config_path, const char *self_exe)
 	what = "scheduler";
 	if ((rc = vv_sched_start(&d, &d.sched)) != 0)
 		goto out;
+	/* No service without its first record. */
+	what = "audit log";
+	if ((rc = audit_system(&d, "start", 0)) != 0)
+		goto out;
+	started = true;
 	status_text(&d, text, sizeof text);
 	vv_sd_ready(&sd, text);
 	vv_sd_event(VV_LOG_INFO, "ready", NULL, "ready on %s%s (model %s, %u workers, %u connections at most)%s",
@@ -825,12 +1064,22 @@ int vv_daemon_serve(const char *config_path, const char *self_exe)
 		    vv_daemon_allow_unlocked() ? (d.mem_locked ? "; --allow-unlocked-memory given (development only)"
 							   : "; memory NOT locked (--allow-unlocked-memory, development only)")
 					       : "");
+	next_tick = vv_seconds() + d.cf.audit_seconds;
 	for (;;) {
 		struct pollfd pf[2] = {{lfd, POLLIN, 0}, {sfd, POLLIN, 0}};
+		double now = vv_seconds();
+		int wait_ms = now >= next_tick ? 0 : (int)((next_tick - now) * 1000) + 1;
+		int tmo, pr;
+		if (now >= next_tick) {
+			/* A quiet log is checkpointed too (the journal gets it). */
+			vv_daudit_tick(&d);
+			next_tick = now + d.cf.audit_seconds;
+			wait_ms = (int)d.cf.audit_seconds * 1000;
+		}
 		/* Awake at least once a second while systemd listens, for the
 		 * watchdog and for STATUS= when the queue or workers change. */
-		int tmo = vv_sd_poll_timeout(&sd, sd.notify ? 1000 : -1);
-		int pr = poll(pf, 2, tmo);
+		tmo = vv_sd_poll_timeout(&sd, sd.notify && wait_ms > 1000 ? 1000 : wait_ms);
+		pr = poll(pf, 2, tmo);
 		/* The ping comes from here, the loop itself: a loop stuck
 		 * anywhere stops it and systemd notices. */
 		vv_sd_watchdog(&sd);
@@ -900,6 +1149,12 @@ out:
 		pthread_cond_wait(&d.idle, &d.lock);
 	pthread_mutex_unlock(&d.lock);
 	vv_sched_stop(d.sched);
+	if (started) {
+		(void)audit_system(&d, "stop", 0);
+		/* The last records reach a checkpoint, and the journal, now. */
+		vv_daudit_tick(&d);
+	}
+	vv_daudit_close(&d);
 	vv_store_close(d.store);
 	vv_net_server_free(d.srv);
 	vv_net_access_free(d.access);

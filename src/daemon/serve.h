@@ -14,6 +14,7 @@
 #include "varvault/store.h"
 
 typedef struct vv_sched vv_sched;
+struct vv_audit;
 
 /* The monitor's state, shared by the accept loop, the connection threads
  * and the scheduler. */
@@ -37,6 +38,10 @@ struct vv_daemon {
 	bool mem_locked;             /* the master key's memory is locked */
 	struct vv_model_kernel kernel; /* this process's OpenBLAS kernel, which the
 	                                * workers inherit through OPENBLAS_CORETYPE */
+	/* The audit log (daudit.c), written under the store's lock. */
+	struct vv_audit *audit;
+	char *audit_vkey;            /* verifier key clients pin (audit.pub) */
+	char policy_sha256[65];      /* of access.conf as loaded (start, reload) */
 };
 
 /* Runs the daemon with the configuration at path until SIGTERM or SIGINT.

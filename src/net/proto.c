@@ -24,6 +24,9 @@ static const char *const vv_verb_names[VV_VERB_COUNT] = {
 	[VV_VERB_AUDIT_QUERY] = "audit.query",
 	[VV_VERB_AUDIT_VERIFY] = "audit.verify",
 	[VV_VERB_HEALTH] = "health",
+	[VV_VERB_AUDIT_EXPORT] = "audit.export",
+	[VV_VERB_AUDIT_PROVE] = "audit.prove",
+	[VV_VERB_AUDIT_CHECKPOINT] = "audit.checkpoint",
 };
 
 const char *vv_net_verb_name(enum vv_net_verb v)

@@ -130,9 +130,93 @@ int vv_store_begin(vv_store *s, const char *op)
 	return vv_store_exec(s, "BEGIN IMMEDIATE", op);
 }
 
+/* The calling thread's armed hook (vv_store_hook_arm): at most one per
+ * thread, for one store. */
+static _Thread_local struct {
+	vv_store *s;
+	vv_store_tx_hook fn;
+	void *ctx;
+	bool fired;
+	struct vv_store_tx_info info;
+} tx_hook;
+
+void vv_store_tx_note(const char *job_id, const uint8_t *ct_sha256)
+{
+	tx_hook.info.job_id = job_id;
+	tx_hook.info.ct_sha256 = ct_sha256;
+}
+
 int vv_store_commit(vv_store *s, const char *op)
 {
+	int rc;
+
+	/* the audit record goes in the same transaction as the action */
+	if (s->hook && !s->in_with_db && (rc = s->hook(s->db, s->hook_ctx, op)))
+		return rc;
+	/* The hook writes inside this transaction: if it fails, the caller
+	 * rolls the action back with it. */
+	if (tx_hook.fn && tx_hook.s == s) {
+		vv_store_tx_hook fn = tx_hook.fn;
+		tx_hook.fn = NULL;
+		tx_hook.info.op = op;
+		if ((rc = fn(tx_hook.ctx, s->db, &tx_hook.info)) != 0)
+			return rc;
+		if ((rc = vv_store_exec(s, "COMMIT", op)) != 0)
+			return rc;
+		tx_hook.fired = true;
+		return 0;
+	}
 	return vv_store_exec(s, "COMMIT", op);
+}
+
+void vv_store_hook_arm(vv_store *s, vv_store_tx_hook fn, void *ctx)
+{
+	tx_hook.s = s;
+	tx_hook.fn = fn;
+	tx_hook.ctx = ctx;
+	tx_hook.fired = false;
+	memset(&tx_hook.info, 0, sizeof tx_hook.info);
+}
+
+bool vv_store_hook_disarm(vv_store *s)
+{
+	bool fired = tx_hook.s == s && tx_hook.fired;
+
+	memset(&tx_hook, 0, sizeof tx_hook);
+	return fired;
+}
+
+int vv_store_tx_run(vv_store *s, vv_store_tx_hook fn, void *ctx)
+{
+	struct vv_store_tx_info info = {"audit", NULL, NULL};
+	int rc;
+
+	if (!s || !fn)
+		return vv_errf(VV_ERR_INVAL, "store: transaction: missing argument");
+	vv_store_lock(s);
+	if ((rc = vv_store_begin(s, "transaction")) == 0 && (rc = fn(ctx, s->db, &info)) == 0)
+		rc = vv_store_exec(s, "COMMIT", "transaction");
+	if (rc)
+		vv_store_rollback(s);
+	vv_store_unlock(s);
+	return rc;
+}
+
+int vv_store_db_run(vv_store *s, vv_store_tx_hook fn, void *ctx)
+{
+	struct vv_store_tx_info info = {"read", NULL, NULL};
+	int rc;
+
+	if (!s || !fn)
+		return vv_errf(VV_ERR_INVAL, "store: connection: missing argument");
+	vv_store_lock(s);
+	rc = fn(ctx, s->db, &info);
+	/* A function that left a transaction open must not keep the lock's
+	 * next user inside it. */
+	if (rc)
+		vv_store_rollback(s);
+	vv_store_unlock(s);
+	return rc;
 }
 
 void vv_store_rollback(vv_store *s)

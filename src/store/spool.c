@@ -194,8 +194,11 @@ static int insert_job(vv_store *s, const char *id, const vv_store_submit *sub, c
 	src = sqlite3_step(st);
 	if (src != SQLITE_DONE)
 		rc = vv_store_sql_err(s->db, src, "submit");
-	if (!rc)
+	if (!rc) {
+		/* An armed hook (the daemon's audit record) learns the job. */
+		vv_store_tx_note(id, ct);
 		rc = vv_store_commit(s, "submit");
+	}
 out:
 	sqlite3_finalize(st);
 	if (rc)

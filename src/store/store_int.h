@@ -15,6 +15,9 @@ struct vv_store {
 	int lockfd;          /* state_dir/store.lock, flock'd exclusively */
 	char *dir;           /* state directory path (for spool paths) */
 	bool tmpfile;        /* O_TMPFILE + linkat through /proc/self/fd usable */
+	vv_store_commit_hook hook;  /* the audit log's, or NULL */
+	void *hook_ctx;
+	bool in_with_db;     /* inside vv_store_with_db: no hook */
 };
 
 /* Translates a SQLite result code into a vv_err, with op (the operation,
@@ -31,6 +34,9 @@ int vv_store_commit(vv_store *s, const char *op) VV_MUST_CHECK;
 void vv_store_rollback(vv_store *s);
 void vv_store_lock(vv_store *s);
 void vv_store_unlock(vv_store *s);
+/* Tells an armed hook which job the transaction being committed makes
+ * (the id and ciphertext hash stay valid until the commit). */
+void vv_store_tx_note(const char *job_id, const uint8_t *ct_sha256);
 /* Seconds since the epoch. */
 int64_t vv_store_now(void);
 /* "<id>.c4gh" into name (VV_STORE_ID_LEN + 6 bytes). */

@@ -17,6 +17,8 @@ PROTO="$PYTHON tests/integration/vvproto.py"
 
 # Unix socket paths are short (108 bytes): keep the folder short too.
 T=$(mktemp -d /tmp/vvd.XXXXXX)
+# Clients keep the audit checkpoints they witness here, not in the real home.
+export XDG_STATE_HOME=$T/xdg
 DPID=
 cleanup() {
 	[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null || true
