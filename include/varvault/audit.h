@@ -171,11 +171,11 @@ VV_EXPORT int vv_audit_append(vv_audit *a, struct sqlite3 *db, const vv_audit_re
  * have no other database write (denied requests, start, stop). */
 VV_EXPORT int vv_audit_append_tx(vv_audit *a, struct sqlite3 *db, const vv_audit_record *r, uint64_t *seq_out,
 				 bool *checkpointed) VV_MUST_CHECK;
-/* Writes a checkpoint of the current size if it is newer than the last one
- * (or with force, even when there is nothing new since the last one and the
- * last one is more than checkpoint_seconds old).  In its own transaction
- * when db is in autocommit mode, else in the caller's.  *made (may be
- * NULL): whether one was written. */
+/* Writes a checkpoint of the current size unless one of that size is
+ * stored already (checkpoints are keyed by size: a quiet log keeps its last
+ * one).  Call it from a timer every checkpoint_seconds and at stop.  In its
+ * own transaction when db is in autocommit mode, else in the caller's.
+ * *made (may be NULL): whether one was written (send it to the journal). */
 VV_EXPORT int vv_audit_checkpoint(vv_audit *a, struct sqlite3 *db, bool *made) VV_MUST_CHECK;
 
 /* ---- Reading (daemon side: query, export, proofs) ---- */

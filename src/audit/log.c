@@ -502,10 +502,8 @@ int vv_audit_checkpoint(vv_audit *a, sqlite3 *db, bool *made)
 	s.key = a->key;
 	if ((rc = state_load(db, &s)))
 		goto out;
-	if (s.f.size > s.last_cp_size || s.f.size == 0 ||
-	    t - s.last_cp_time >= (int64_t)a->seconds * 1000000) {
-		/* a checkpoint of a size already stored cannot be inserted
-		 * twice (PRIMARY KEY); an old quiet log keeps its last one */
+	{
+		/* checkpoints are keyed by size: one per size, never two */
 		sqlite3_stmt *st = NULL;
 		bool exists;
 
