@@ -25,6 +25,7 @@
  * refuse UPDATE and DELETE):
  *   audit_records(seq, time_us, leaf, mac)     seq = leaf index, from 0
  *   audit_checkpoints(size, time_us, root, note)
+ *   audit_nodes(level, idx, hash)              perfect subtrees >= 256 leaves
  *   audit_state(one row: size, frontier, current MAC key, last checkpoint)
  * The state row changes with every append; it is the only mutable table.
  * Because every append reads and writes the state inside the caller's
@@ -191,8 +192,12 @@ VV_EXPORT int vv_audit_checkpoint_at(struct sqlite3 *db, uint64_t size, char **n
 VV_EXPORT int vv_audit_leaf(struct sqlite3 *db, uint64_t seq, char **leaf, size_t *len) VV_MUST_CHECK;
 /*
  * Proofs over the first `size` records of the stored log (size <= the
- * log's size).  *proof is malloc'd, *n hashes of 32 bytes.  These hash the
- * leaves from the table (O(size)); they never trust stored hashes.
+ * log's size, else VV_ERR_NOTFOUND).  *proof is malloc'd, *n hashes of 32
+ * bytes.  Perfect subtrees of 256 or more leaves come from audit_nodes (a
+ * cache written by each append, in its transaction); smaller ranges are
+ * hashed from their leaves: O(log^2 n) lookups and a few hundred leaf
+ * hashes per proof.  The client checks every proof against signed roots, so
+ * a damaged cache makes proofs fail loudly, never pass wrongly.
  */
 VV_EXPORT int vv_audit_inclusion_proof(struct sqlite3 *db, uint64_t seq, uint64_t size, uint8_t **proof,
 				       size_t *n) VV_MUST_CHECK;
