@@ -25,6 +25,7 @@
  * refuse UPDATE and DELETE):
  *   audit_records(seq, time_us, leaf, mac)     seq = leaf index, from 0
  *   audit_checkpoints(size, time_us, root, note)
+ *   audit_nodes(level, idx, hash)              perfect subtrees >= 256 leaves
  *   audit_state(one row: size, frontier, current MAC key, last checkpoint)
  * The state row changes with every append; it is the only mutable table.
  * Because every append reads and writes the state inside the caller's
@@ -171,11 +172,11 @@ VV_EXPORT int vv_audit_append(vv_audit *a, struct sqlite3 *db, const vv_audit_re
  * have no other database write (denied requests, start, stop). */
 VV_EXPORT int vv_audit_append_tx(vv_audit *a, struct sqlite3 *db, const vv_audit_record *r, uint64_t *seq_out,
 				 bool *checkpointed) VV_MUST_CHECK;
-/* Writes a checkpoint of the current size if it is newer than the last one
- * (or with force, even when there is nothing new since the last one and the
- * last one is more than checkpoint_seconds old).  In its own transaction
- * when db is in autocommit mode, else in the caller's.  *made (may be
- * NULL): whether one was written. */
+/* Writes a checkpoint of the current size unless one of that size is
+ * stored already (checkpoints are keyed by size: a quiet log keeps its last
+ * one).  Call it from a timer every checkpoint_seconds and at stop.  In its
+ * own transaction when db is in autocommit mode, else in the caller's.
+ * *made (may be NULL): whether one was written (send it to the journal). */
 VV_EXPORT int vv_audit_checkpoint(vv_audit *a, struct sqlite3 *db, bool *made) VV_MUST_CHECK;
 
 /* ---- Reading (daemon side: query, export, proofs) ---- */
@@ -191,8 +192,12 @@ VV_EXPORT int vv_audit_checkpoint_at(struct sqlite3 *db, uint64_t size, char **n
 VV_EXPORT int vv_audit_leaf(struct sqlite3 *db, uint64_t seq, char **leaf, size_t *len) VV_MUST_CHECK;
 /*
  * Proofs over the first `size` records of the stored log (size <= the
- * log's size).  *proof is malloc'd, *n hashes of 32 bytes.  These hash the
- * leaves from the table (O(size)); they never trust stored hashes.
+ * log's size, else VV_ERR_NOTFOUND).  *proof is malloc'd, *n hashes of 32
+ * bytes.  Perfect subtrees of 256 or more leaves come from audit_nodes (a
+ * cache written by each append, in its transaction); smaller ranges are
+ * hashed from their leaves: O(log^2 n) lookups and a few hundred leaf
+ * hashes per proof.  The client checks every proof against signed roots, so
+ * a damaged cache makes proofs fail loudly, never pass wrongly.
  */
 VV_EXPORT int vv_audit_inclusion_proof(struct sqlite3 *db, uint64_t seq, uint64_t size, uint8_t **proof,
 				       size_t *n) VV_MUST_CHECK;

@@ -16,7 +16,14 @@ typedef struct vv_audit_frontier {
 } vv_audit_frontier;
 
 void vv_audit_frontier_init(vv_audit_frontier *f);
-void vv_audit_frontier_push(vv_audit_frontier *f, const uint8_t leaf_hash[VV_AUDIT_HASH_LEN]);
+/* Appends a leaf.  made (may be NULL; 64 entries): made[L] gets the hash of
+ * each perfect subtree of 2^L leaves (L >= 1) that this leaf completes, the
+ * one ending at the new size. */
+void vv_audit_frontier_push(vv_audit_frontier *f, const uint8_t leaf_hash[VV_AUDIT_HASH_LEN],
+			    uint8_t (*made)[VV_AUDIT_HASH_LEN]);
+/* Perfect subtrees of at least 2^VV_AUDIT_NODE_MIN_LEVEL leaves are kept in
+ * audit_nodes, so proofs read O(log^2 n) nodes and a few hundred leaves. */
+#define VV_AUDIT_NODE_MIN_LEVEL 8
 void vv_audit_frontier_root(const vv_audit_frontier *f, uint8_t out[VV_AUDIT_HASH_LEN]);
 /* Loads from / stores to the blob of the state row (n * 32 bytes). */
 int vv_audit_frontier_load(vv_audit_frontier *f, uint64_t size, const void *blob, size_t len) VV_MUST_CHECK;

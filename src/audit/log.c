@@ -24,6 +24,13 @@ const char vv_audit_schema_sql[] =
 	"  time_us INTEGER NOT NULL,"
 	"  root BLOB NOT NULL CHECK (length(root) = 32),"
 	"  note TEXT NOT NULL);"
+	/* a cache of perfect subtree hashes for proofs; the verifier never
+	 * reads it (a bad node only makes a proof fail at the client) */
+	"CREATE TABLE IF NOT EXISTS audit_nodes ("
+	"  level INTEGER NOT NULL,"
+	"  idx INTEGER NOT NULL,"
+	"  hash BLOB NOT NULL CHECK (length(hash) = 32),"
+	"  PRIMARY KEY (level, idx)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS audit_state ("
 	"  id INTEGER PRIMARY KEY CHECK (id = 1),"
 	"  size INTEGER NOT NULL,"
@@ -37,6 +44,10 @@ const char vv_audit_schema_sql[] =
 	"  BEGIN SELECT RAISE(ABORT, 'audit_records is append-only'); END;"
 	"CREATE TRIGGER IF NOT EXISTS audit_records_no_delete BEFORE DELETE ON audit_records"
 	"  BEGIN SELECT RAISE(ABORT, 'audit_records is append-only'); END;"
+	"CREATE TRIGGER IF NOT EXISTS audit_nodes_no_update BEFORE UPDATE ON audit_nodes"
+	"  BEGIN SELECT RAISE(ABORT, 'audit_nodes is append-only'); END;"
+	"CREATE TRIGGER IF NOT EXISTS audit_nodes_no_delete BEFORE DELETE ON audit_nodes"
+	"  BEGIN SELECT RAISE(ABORT, 'audit_nodes is append-only'); END;"
 	"CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints"
 	"  BEGIN SELECT RAISE(ABORT, 'audit_checkpoints is append-only'); END;"
 	"CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints"
@@ -413,12 +424,29 @@ out:
 	return rc;
 }
 
+static int store_node(sqlite3 *db, unsigned level, uint64_t idx, const uint8_t h[VV_AUDIT_HASH_LEN])
+{
+	sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	if ((rc = prep(db, "INSERT INTO audit_nodes (level, idx, hash) VALUES (?1, ?2, ?3)", &st, "append node")))
+		return rc;
+	sqlite3_bind_int(st, 1, (int)level);
+	sqlite3_bind_int64(st, 2, (int64_t)idx);
+	sqlite3_bind_blob(st, 3, h, VV_AUDIT_HASH_LEN, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	if (r != SQLITE_DONE)
+		rc = vv_audit_sql_err(db, r, "append node");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int vv_audit_append(vv_audit *a, sqlite3 *db, const vv_audit_record *r, uint64_t *seq_out, bool *checkpointed)
 {
 	state s = {0};
 	sqlite3_stmt *st = NULL;
 	vv_audit_record rec = *r;
-	uint8_t mac[32], lh[VV_AUDIT_HASH_LEN];
+	uint8_t mac[32], lh[VV_AUDIT_HASH_LEN], made[64][VV_AUDIT_HASH_LEN];
 	char *leaf = NULL;
 	size_t len;
 	int rc, x;
@@ -452,7 +480,10 @@ int vv_audit_append(vv_audit *a, sqlite3 *db, const vv_audit_record *r, uint64_t
 	}
 	if (seq_out)
 		*seq_out = s.f.size;
-	vv_audit_frontier_push(&s.f, lh);
+	vv_audit_frontier_push(&s.f, lh, made);
+	for (unsigned l = VV_AUDIT_NODE_MIN_LEVEL; l < 64 && s.f.size % ((uint64_t)1 << l) == 0; l++)
+		if ((rc = store_node(db, l, (s.f.size >> l) - 1, made[l])))
+			goto out;
 	/* the key that made this MAC is replaced before it is written back */
 	vv_audit_key_evolve(s.key);
 	if (s.f.size - s.last_cp_size >= a->every ||
@@ -502,10 +533,8 @@ int vv_audit_checkpoint(vv_audit *a, sqlite3 *db, bool *made)
 	s.key = a->key;
 	if ((rc = state_load(db, &s)))
 		goto out;
-	if (s.f.size > s.last_cp_size || s.f.size == 0 ||
-	    t - s.last_cp_time >= (int64_t)a->seconds * 1000000) {
-		/* a checkpoint of a size already stored cannot be inserted
-		 * twice (PRIMARY KEY); an old quiet log keeps its last one */
+	{
+		/* checkpoints are keyed by size: one per size, never two */
 		sqlite3_stmt *st = NULL;
 		bool exists;
 
@@ -619,81 +648,5 @@ int vv_audit_leaf(sqlite3 *db, uint64_t seq, char **leaf, size_t *len)
 		rc = vv_audit_sql_err(db, r, "read record");
 	}
 	sqlite3_finalize(st);
-	return rc;
-}
-
-/* The leaf hashes of the first n records, in seq order (checked dense). */
-static int load_leaf_hashes(sqlite3 *db, uint64_t n, uint8_t (**out)[VV_AUDIT_HASH_LEN])
-{
-	sqlite3_stmt *st = NULL;
-	uint8_t (*h)[VV_AUDIT_HASH_LEN] = NULL;
-	uint64_t i = 0;
-	int rc, r;
-
-	*out = NULL;
-	if (n > SIZE_MAX / VV_AUDIT_HASH_LEN || !(h = malloc((size_t)(n ? n : 1) * VV_AUDIT_HASH_LEN)))
-		return VV_ERR_NOMEM;
-	if ((rc = prep(db, "SELECT seq, leaf FROM audit_records WHERE seq < ?1 ORDER BY seq", &st, "read records")))
-		goto out;
-	sqlite3_bind_int64(st, 1, (int64_t)n);
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((uint64_t)sqlite3_column_int64(st, 0) != i) {
-			rc = vv_errf(VV_ERR_AUDIT_TAMPERED, "audit_records: seq %llu missing", (unsigned long long)i);
-			goto out;
-		}
-		vv_audit_merkle_leaf_hash(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1), h[i]);
-		i++;
-	}
-	if (r != SQLITE_DONE) {
-		rc = vv_audit_sql_err(db, r, "read records");
-		goto out;
-	}
-	if (i != n) {
-		rc = vv_errf(VV_ERR_NOTFOUND, "audit log has %llu records, fewer than %llu", (unsigned long long)i,
-			     (unsigned long long)n);
-		goto out;
-	}
-	*out = h;
-	h = NULL;
-out:
-	sqlite3_finalize(st);
-	free(h);
-	return rc;
-}
-
-int vv_audit_inclusion_proof(sqlite3 *db, uint64_t seq, uint64_t size, uint8_t **proof, size_t *n)
-{
-	uint8_t (*h)[VV_AUDIT_HASH_LEN] = NULL;
-	int rc;
-
-	*proof = NULL;
-	*n = 0;
-	if (seq >= size)
-		return vv_errf(VV_ERR_INVAL, "inclusion proof: seq %llu not below size %llu", (unsigned long long)seq,
-			       (unsigned long long)size);
-	if ((rc = load_leaf_hashes(db, size, &h)))
-		return rc;
-	rc = vv_audit_merkle_inclusion_proof((const uint8_t(*)[VV_AUDIT_HASH_LEN])h, (size_t)size, (size_t)seq, proof, n);
-	free(h);
-	return rc;
-}
-
-int vv_audit_consistency_proof(sqlite3 *db, uint64_t old_size, uint64_t size, uint8_t **proof, size_t *n)
-{
-	uint8_t (*h)[VV_AUDIT_HASH_LEN] = NULL;
-	int rc;
-
-	*proof = NULL;
-	*n = 0;
-	if (old_size > size)
-		return vv_errf(VV_ERR_INVAL, "consistency proof: sizes %llu -> %llu", (unsigned long long)old_size,
-			       (unsigned long long)size);
-	if (old_size == 0 || old_size == size)
-		return 0;
-	if ((rc = load_leaf_hashes(db, size, &h)))
-		return rc;
-	rc = vv_audit_merkle_consistency_proof((const uint8_t(*)[VV_AUDIT_HASH_LEN])h, (size_t)size, (size_t)old_size,
-					 proof, n);
-	free(h);
 	return rc;
 }

@@ -260,10 +260,12 @@ void vv_audit_frontier_init(vv_audit_frontier *f)
 	f->n = 0;
 }
 
-void vv_audit_frontier_push(vv_audit_frontier *f, const uint8_t leaf_hash[VV_AUDIT_HASH_LEN])
+void vv_audit_frontier_push(vv_audit_frontier *f, const uint8_t leaf_hash[VV_AUDIT_HASH_LEN],
+			    uint8_t (*made)[VV_AUDIT_HASH_LEN])
 {
 	uint8_t h[VV_AUDIT_HASH_LEN];
 	uint64_t s = f->size;
+	unsigned level = 0;
 
 	memcpy(h, leaf_hash, VV_AUDIT_HASH_LEN);
 	/* each trailing one bit of the old size is a perfect subtree that the
@@ -272,6 +274,9 @@ void vv_audit_frontier_push(vv_audit_frontier *f, const uint8_t leaf_hash[VV_AUD
 		f->n--;
 		vv_audit_merkle_node_hash(f->h[f->n], h, h);
 		s >>= 1;
+		level++;
+		if (made)
+			memcpy(made[level], h, VV_AUDIT_HASH_LEN);
 	}
 	memcpy(f->h[f->n], h, VV_AUDIT_HASH_LEN);
 	f->n++;

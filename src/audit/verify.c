@@ -315,7 +315,7 @@ int vv_audit_verify(sqlite3 *db, const vv_audit_verify_opts *o, vv_audit_verify_
 				}
 				vv_audit_key_evolve(key);
 			}
-			vv_audit_frontier_push(f, lh);
+			vv_audit_frontier_push(f, lh, NULL);
 			i++;
 			res->records = i;
 			while (next < ncp && cps[next].size == i) {

@@ -238,9 +238,13 @@ static int gather(report *r)
 			return VV_ERR_NOMEM;
 		count(t, oc);
 	}
-	qsort(r->actors.t, r->actors.n, sizeof(tally), cmp_total);
-	qsort(r->actions.t, r->actions.n, sizeof(tally), cmp_total);
-	qsort(r->buckets.t, r->buckets.n, sizeof(tally), cmp_name);
+	/* qsort's base may not be NULL, even for no elements */
+	if (r->actors.n)
+		qsort(r->actors.t, r->actors.n, sizeof(tally), cmp_total);
+	if (r->actions.n)
+		qsort(r->actions.t, r->actions.n, sizeof(tally), cmp_total);
+	if (r->buckets.n)
+		qsort(r->buckets.t, r->buckets.n, sizeof(tally), cmp_name);
 	return 0;
 }
 

@@ -638,6 +638,87 @@ static void test_log_append_and_verify(void **state)
 	sqlite3_close(db);
 }
 
+/* Proofs from the database (nodes of 256+ leaves from audit_nodes) equal
+ * the ones computed from every leaf hash, with and without the nodes. */
+static void test_db_proofs(void **state)
+{
+	enum { N = 700 };
+	static uint8_t lh[N][32];
+	static const uint64_t sizes[] = {1, 255, 256, 257, 511, 512, 513, 600, 700};
+	sqlite3 *db;
+	vv_audit *a;
+	vv_audit_record r;
+	int64_t nodes;
+
+	(void)state;
+	a = open_log(&db, "p.db", 100000);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	for (int i = 0; i < N; i++) {
+		rec(&r, i);
+		assert_int_equal(vv_audit_append(a, db, &r, NULL, NULL), 0);
+	}
+	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	for (int i = 0; i < N; i++) {
+		char *leaf;
+		size_t len;
+
+		assert_int_equal(vv_audit_leaf(db, (uint64_t)i, &leaf, &len), 0);
+		vv_audit_merkle_leaf_hash(leaf, len, lh[i]);
+		free(leaf);
+	}
+	{
+		sqlite3_stmt *st;
+
+		assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM audit_nodes", -1, &st, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		nodes = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+		/* level 8: 0..255, 256..511; level 9: 0..511 */
+		assert_int_equal(nodes, 3);
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t x = 0; x < sizeof sizes / sizeof sizes[0]; x++) {
+			uint64_t n = sizes[x];
+
+			for (uint64_t m = 0; m < n; m += n / 7 + 1) {
+				uint8_t *p1, *p2;
+				size_t l1, l2;
+
+				assert_int_equal(vv_audit_inclusion_proof(db, m, n, &p1, &l1), 0);
+				assert_int_equal(vv_audit_merkle_inclusion_proof((const uint8_t(*)[32])lh, n, m, &p2, &l2), 0);
+				assert_int_equal(l1, l2);
+				if (l1)
+					assert_memory_equal(p1, p2, l1 * 32);
+				free(p1);
+				free(p2);
+				if (m == 0)
+					continue;
+				assert_int_equal(vv_audit_consistency_proof(db, m, n, &p1, &l1), 0);
+				assert_int_equal(vv_audit_merkle_consistency_proof((const uint8_t(*)[32])lh, n, m, &p2, &l2), 0);
+				assert_int_equal(l1, l2);
+				if (l1)
+					assert_memory_equal(p1, p2, l1 * 32);
+				free(p1);
+				free(p2);
+			}
+		}
+		/* the second pass: a log without the node cache (written
+		 * before it existed) gives the same proofs from its leaves */
+		if (pass == 0)
+			assert_int_equal(sqlite3_exec(db, "DROP TRIGGER audit_nodes_no_delete; DELETE FROM audit_nodes",
+						      NULL, NULL, NULL), SQLITE_OK);
+	}
+	{
+		uint8_t *p1;
+		size_t l1;
+
+		assert_int_equal(vv_audit_inclusion_proof(db, 3, N + 1, &p1, &l1), VV_ERR_NOTFOUND);
+		assert_int_equal(vv_audit_consistency_proof(db, 3, N + 1, &p1, &l1), VV_ERR_NOTFOUND);
+	}
+	vv_audit_free(a);
+	sqlite3_close(db);
+}
+
 static void test_log_new_needs_k0(void **state)
 {
 	sqlite3 *db;
@@ -755,6 +836,7 @@ int main(void)
 		cmocka_unit_test(test_checkpoint_parse),
 		cmocka_unit_test(test_record_canon),
 		cmocka_unit_test(test_log_append_and_verify),
+		cmocka_unit_test(test_db_proofs),
 		cmocka_unit_test(test_log_new_needs_k0),
 		cmocka_unit_test(test_store_shared_transaction),
 	};
