@@ -106,6 +106,12 @@ static const struct {
 	{VV_ERR_PRIVS, -715},
 	{VV_ERR_ROOT, -716},
 	{VV_ERR_SD_SOCKET, -717},
+	{VV_ERR_AUDIT, -800},
+	{VV_ERR_AUDIT_KEY, -801},
+	{VV_ERR_AUDIT_SIG, -802},
+	{VV_ERR_AUDIT_PROOF, -803},
+	{VV_ERR_AUDIT_CONSISTENCY, -804},
+	{VV_ERR_AUDIT_TAMPERED, -805},
 };
 #define VV_NWIRE (sizeof vv_wire / sizeof vv_wire[0])
 
