@@ -285,4 +285,5 @@ deb:
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' -type f 2>/dev/null)
+# (Not under build/deb*, where the package build and its test chroots live.)
+-include $(shell find build -path 'build/deb*' -prune -o -name '*.d' -type f -print 2>/dev/null)
