@@ -16,13 +16,8 @@ git ls-files -z --cached --others --exclude-standard |
 	tar --null -T - -cf - | tar -xf - -C "$work/src"
 cp -a packaging/debian "$work/src/debian"
 if [ -n "$version" ]; then
-	# A changelog entry of its own, so that dpkg sees another version.
-	{
-		printf 'varvault (%s) unstable; urgency=medium\n\n  * Rebuild as %s.\n\n' "$version" "$version"
-		printf ' -- varvault developers <dev@varvault.invalid>  %s\n\n' "$(date -R)"
-		cat "$work/src/debian/changelog"
-	} >"$work/src/debian/changelog.new"
-	mv "$work/src/debian/changelog.new" "$work/src/debian/changelog"
+	# The same tree as another version: the top changelog entry renamed.
+	sed -i "1s/^varvault ([^)]*)/varvault ($version)/" "$work/src/debian/changelog"
 fi
 ver=$(dpkg-parsechangelog -l "$work/src/debian/changelog" -S Version)
 arch=$(dpkg-architecture -q DEB_HOST_ARCH)

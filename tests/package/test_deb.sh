@@ -47,17 +47,25 @@ fi
 say "1. make deb (V) and make deb DEB_VERSION=V~pre"
 V=$(dpkg-parsechangelog -l packaging/debian/changelog -S Version)
 ARCH=$(dpkg-architecture -q DEB_HOST_ARCH)
-rm -rf "$W"
-mkdir -p "$W"
-make --no-print-directory deb DEB_VERSION="$V~pre" >"$W/make-deb-pre.log" 2>&1 ||
-	{ tail -n 30 "$W/make-deb-pre.log"; fail "make deb DEB_VERSION=$V~pre"; }
-mv "build/varvault_${V}~pre_${ARCH}.deb" "$W/"
-rm -f "build/varvault-dbgsym_${V}~pre_${ARCH}.deb"
-make --no-print-directory deb >"$W/make-deb.log" 2>&1 || { tail -n 30 "$W/make-deb.log"; fail "make deb"; }
-cp "build/varvault_${V}_${ARCH}.deb" "$W/"
-[ -f "build/varvault-dbgsym_${V}_${ARCH}.deb" ] || fail "make deb left no -dbgsym"
-grep -q '^lintian: no errors, no warnings' "$W/make-deb.log" || fail "lintian: $(tail -n 5 "$W/make-deb.log")"
-echo "built varvault_${V}~pre and varvault_${V}; lintian clean"
+rm -rf "$W/root"
+mkdir -p "$W/debs"
+# VV_DEB_REUSE=1 (by hand, while working on the steps below) keeps the two
+# packages of the previous run.
+if [ "${VV_DEB_REUSE:-0}" = 1 ] && [ -f "$W/debs/varvault_${V}~pre_${ARCH}.deb" ] &&
+	[ -f "$W/debs/varvault_${V}_${ARCH}.deb" ]; then
+	echo "reusing $W/debs (VV_DEB_REUSE=1)"
+else
+	rm -f "$W"/debs/*
+	make --no-print-directory deb DEB_VERSION="$V~pre" >"$W/make-deb-pre.log" 2>&1 ||
+		{ tail -n 30 "$W/make-deb-pre.log"; fail "make deb DEB_VERSION=$V~pre"; }
+	mv "build/varvault_${V}~pre_${ARCH}.deb" "$W/debs/"
+	rm -f "build/varvault-dbgsym_${V}~pre_${ARCH}.deb"
+	make --no-print-directory deb >"$W/make-deb.log" 2>&1 || { tail -n 30 "$W/make-deb.log"; fail "make deb"; }
+	cp "build/varvault_${V}_${ARCH}.deb" "$W/debs/"
+	[ -f "build/varvault-dbgsym_${V}_${ARCH}.deb" ] || fail "make deb left no -dbgsym"
+	grep -q '^lintian: no errors, no warnings' "$W/make-deb.log" || fail "lintian: $(tail -n 5 "$W/make-deb.log")"
+	echo "built varvault_${V}~pre and varvault_${V}; lintian clean"
+fi
 
 say "2. a Debian 12 root (debootstrap minbase, cached in $CACHE)"
 mkdir -p "$CACHE/archives/partial"
@@ -78,7 +86,7 @@ mount --rbind /dev "$R/dev"
 mount -t tmpfs -o mode=0755 tmpfs "$R/run"
 mount -t tmpfs -o mode=1777 tmpfs "$R/tmp"
 mount --bind "$CACHE/archives" "$R/var/cache/apt/archives"
-cp "$W"/varvault_*.deb "$R/tmp/"
+cp "$W"/debs/varvault_*.deb "$R/tmp/"
 in_root() { chroot "$R" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 "$@"; }
 # What a bare root holds, to compare with what is left after the purge.
 snapshot() {
@@ -98,7 +106,8 @@ grep -q 'appliance created in /var/lib/varvault' "$W/install.log" || fail "posti
 # mode owner group path
 check() {
 	local want="$1 $2 $3" got
-	got=$(stat -c '%a %U %G' "$R$4" 2>/dev/null) || fail "$4 missing"
+	# stat in the root: its passwd and group name the owners.
+	got=$(in_root stat -c '%a %U %G' "$4" 2>/dev/null) || fail "$4 missing"
 	[ "$got" = "$want" ] || fail "$4 is $got, expected $want"
 }
 check 755 root root /usr/sbin/varvaultd
@@ -119,9 +128,15 @@ check 644 root root /usr/share/varvault/models/demo-dna-mlm/model.safetensors
 check 644 root root /usr/share/varvault/demo/sample.vcf
 check 700 varvault varvault /var/lib/varvault
 check 700 varvault varvault /var/lib/varvault/keys
-# Every file under the state folder is the daemon's, and no one else's.
-other=$(cd "$R" && find var/lib/varvault \( ! -user varvault -o -perm /0077 \) -printf '%M %u %p\n' | head -n 5)
-[ -z "$other" ] || fail "state files not varvault's own or open to others: $other"
+# Every file under the state folder is the daemon's and writable by it
+# alone; the secret ones are readable by it alone (certificates and the CRL
+# are public, and sit behind the folder's 0700 anyway).
+other=$(in_root find /var/lib/varvault \( ! -user varvault -o ! -group varvault -o -perm /0022 \) \
+	-printf '%M %u %p\n' | head -n 5)
+[ -z "$other" ] || fail "state files not varvault's own or writable by others: $other"
+open=$(in_root find /var/lib/varvault -type f ! -name '*.crt' ! -name '*.pem' ! -name '*.json' -perm /0077 \
+	-printf '%M %p\n' | head -n 5)
+[ -z "$open" ] || fail "secret state files readable by others: $open"
 conff=$(in_root dpkg-query -W -f='${Conffiles}\n' varvault | awk 'NF {print $1}' | sort | tr '\n' ' ')
 for f in /etc/varvault/varvaultd.conf /etc/varvault/access.conf /etc/varvault/evidence.conf \
 	/etc/apparmor.d/usr.sbin.varvaultd; do
@@ -228,6 +243,9 @@ kill -TERM "$dpid"
 wait "$DPID" || { cat "$W/varvaultd.log"; fail "varvaultd did not stop cleanly on SIGTERM"; }
 
 say "6. remove"
+# The client issued above changed ca/: what remove and purge must keep is
+# the state as it is now.
+keys_before=$(keysum)
 in_root apt-get remove -y -q varvault >"$W/remove.log" 2>&1 || { tail -n 20 "$W/remove.log"; fail "remove"; }
 [ ! -e "$R/usr/sbin/varvaultd" ] || fail "remove left /usr/sbin/varvaultd"
 [ -f "$R/etc/varvault/varvaultd.conf" ] || fail "remove took the configuration"
@@ -253,10 +271,15 @@ in_root apt-get autoremove --purge -y -q >"$W/autoremove.log" 2>&1 || { tail -n 
 in_root userdel -r labuser 2>/dev/null || true
 in_root userdel -r outsider 2>/dev/null || true
 snapshot >"$W/after.txt"
-# Left by Debian's own systemd package (pulled in by sysusers), not by
-# varvault: the same list piuparts needs for any sysusers package.
+# Left by Debian's own systemd package (pulled in by sysusers; its postinst
+# also makes the /etc/mtab link), not by varvault: the same list piuparts
+# needs for any sysusers package.
 left=$(comm -13 "$W/before.txt" "$W/after.txt" | grep -Ev \
-	'^\./var/(cache|lib|log)/private$|^\./var/lib/systemd(/(coredump|pstore))?$|^\./root/\.ssh$|^\./etc/systemd|^\./etc/(passwd|group|shadow|gshadow|subuid|subgid)-$|^\./var/mail$|^\./etc/machine-id$' || true)
+	'^\./var/(cache|lib|log)/private$|^\./var/lib/systemd(/(coredump|pstore))?$|^\./root/\.ssh$|^\./etc/systemd|^\./etc/(passwd|group|shadow|gshadow|subuid|subgid)-$|^\./var/mail$|^\./etc/machine-id$|^\./etc/mtab$' || true)
 [ -z "$left" ] || fail "after purge and autoremove, left on the system: $left"
+# And nothing named after varvault anywhere (the list above hides systemd's
+# /etc/systemd leftovers, which would also hide enabled-unit links).
+ours=$(grep -i varvault "$W/after.txt" || true)
+[ -z "$ours" ] || fail "after purge, left on the system: $ours"
 echo "purge with removal asked: /var/lib/varvault gone; nothing else left"
 echo "test_deb: all steps passed in ${SECONDS}s"
