@@ -180,7 +180,7 @@ in_root chown -R varvault:varvault /var/lib/varvault
 # The unit's environment: User=varvault, UMask=0077, LimitCORE=0,
 # CapabilityBoundingSet= (empty), NoNewPrivileges=yes, WatchdogSec=30s
 # (WATCHDOG_USEC), the socket owned varvault:varvault-clients 0660.  The
-# unit's LimitMEMLOCK=512M cannot be had in this container (hard limit
+# unit's LimitMEMLOCK=12G cannot be had in this container (hard limit
 # 8 MiB, no CAP_SYS_RESOURCE): the worker then runs without mlockall.
 ALLOW=
 if in_root varvaultd --help 2>&1 | grep -q -- --allow-unlocked-memory; then
