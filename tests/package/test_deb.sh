@@ -189,9 +189,27 @@ if in_root varvaultd --help 2>&1 | grep -q -- --allow-unlocked-memory; then
 fi
 unit_exec=$(sed -n 's/^ExecStart=//p' "$R/lib/systemd/system/varvaultd.service")
 sock=$(sed -n 's/^ListenStream=//p' "$R/lib/systemd/system/varvaultd.socket")
-chroot "$R" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin WATCHDOG_USEC=30000000 \
+# Type=notify: systemd's notification socket, played by a listener on the
+# host side of the chroot's /run, world-writable as systemd's own is.
+rm -f "$R/run/notify.sock"
+/usr/bin/python3 - "$R/run/notify.sock" "$W/notify.log" <<'PY' &
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o777)
+with open(sys.argv[2], "w", buffering=1) as f:
+    while True:
+        d = s.recv(4096).decode(errors="replace")
+        f.write(d.replace("\n", " ") + "\n")
+        if "STOPPING=1" in d:
+            break
+PY
+NPID=$!
+for _ in $(seq 1 100); do [ -S "$R/run/notify.sock" ] && break; sleep 0.1; done
+[ -S "$R/run/notify.sock" ] || fail "the notify listener did not start"
+chroot "$R" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin WATCHDOG_USEC=30000000 NOTIFY_SOCKET=/run/notify.sock \
 	prlimit --core=0 -- sh -c 'umask 0077; exec "$@"' sh \
-	systemd-socket-activate -E WATCHDOG_USEC -l "$sock" \
+	systemd-socket-activate -E WATCHDOG_USEC -E NOTIFY_SOCKET -l "$sock" \
 	setpriv --reuid=varvault --regid=varvault --init-groups --inh-caps=-all --bounding-set=-all \
 	--no-new-privs -- $unit_exec $ALLOW >"$W/varvaultd.log" 2>&1 &
 DPID=$!
@@ -241,6 +259,14 @@ grep -qi 'permission denied' "$W/outsider.log" || fail "outsider refused for ano
 echo "a user outside varvault-clients is refused: $(head -n 1 "$W/outsider.log")"
 kill -TERM "$dpid"
 wait "$DPID" || { cat "$W/varvaultd.log"; fail "varvaultd did not stop cleanly on SIGTERM"; }
+# The listener ends at STOPPING=1; the daemon has exited, so whatever it
+# sent is there now.
+for _ in $(seq 1 50); do kill -0 "$NPID" 2>/dev/null || break; sleep 0.1; done
+kill "$NPID" 2>/dev/null || true
+wait "$NPID" 2>/dev/null || true
+grep -q 'READY=1' "$W/notify.log" || fail "varvaultd sent no READY=1: $(cat "$W/notify.log")"
+grep -q 'STOPPING=1' "$W/notify.log" || fail "varvaultd sent no STOPPING=1: $(cat "$W/notify.log")"
+echo "sd_notify: READY=1 and STOPPING=1 received; stopped cleanly on SIGTERM"
 
 say "6. remove"
 # The client issued above changed ca/: what remove and purge must keep is
