@@ -101,7 +101,7 @@ endif
 # Keep objects that pattern rules build on the way to a program.
 .SECONDARY:
 
-.PHONY: all help deps check test bench demo fuzz install uninstall clean mutate
+.PHONY: all help deps check test bench demo fuzz install uninstall clean mutate deb
 all: $(PROGS)
 
 help:
@@ -114,6 +114,7 @@ help:
 	@echo "make mutate            mutation testing (tests/mutants.txt; slow, not part of check)"
 	@echo "make fuzz              libFuzzer, FUZZ_SECONDS per target (default $(FUZZ_SECONDS))"
 	@echo "make install           PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) DESTDIR=$(DESTDIR)"
+	@echo "make deb               the Debian package in build/ (packaging/debian)"
 
 deps:
 	@tools/deps.sh packaging/deps.txt
@@ -280,6 +281,10 @@ install: all
 	[ -e $(DESTDIR)$(SYSCONFDIR)/varvault/evidence.conf ] || \
 		install -m 0644 policy/evidence.conf $(DESTDIR)$(SYSCONFDIR)/varvault/evidence.conf
 	install -m 0644 docs/schema/result.schema.json $(DESTDIR)$(PREFIX)/share/varvault/schema/
+	[ -e $(DESTDIR)$(SYSCONFDIR)/varvault/varvaultd.conf ] || \
+		install -m 0644 etc/varvaultd.conf $(DESTDIR)$(SYSCONFDIR)/varvault/varvaultd.conf
+	install -d $(DESTDIR)$(PREFIX)/share/varvault/demo
+	for f in demo/*; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/share/varvault/demo/ || true; done
 	for f in models/demo-dna-mlm/*; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/share/varvault/models/demo-dna-mlm/ || true; done
 
 uninstall:
@@ -288,7 +293,15 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/varvault.1 $(DESTDIR)$(PREFIX)/share/man/man8/varvault-admin.8
 	rm -rf $(DESTDIR)$(PREFIX)/share/varvault
 
+# The Debian package (packaging/debian), built from a clean copy of the
+# working tree in build/deb so that the tree itself stays clean; the .deb and
+# its -dbgsym land in build/.  DEB_VERSION=V builds the same tree as version
+# V (the upgrade test's older package).
+deb:
+	@packaging/make-deb.sh $(DEB_VERSION)
+
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' 2>/dev/null)
+# (Not under build/deb*, where the package build and its test chroots live.)
+-include $(shell find build -path 'build/deb*' -prune -o -name '*.d' -type f -print 2>/dev/null)

@@ -60,6 +60,14 @@ done
 for t in tests/parity/run_*.sh; do
 	[ -f "$t" ] && run "parity/${t##*/}" bash "$t"
 done
+# The Debian package, last: only as root (chroot, mounts) and in the plain
+# run (it builds its own package, so the sanitizer run would repeat it).
+# It takes minutes (tests/package/test_deb.sh says what it does).
+if [ "$(id -u)" -eq 0 ] && [ "${SANITIZE:-0}" != 1 ]; then
+	for t in tests/package/*.sh; do
+		[ -f "$t" ] && run "package/${t##*/}" bash "$t"
+	done
+fi
 
 echo
 if [ ${#failed[@]} -gt 0 ]; then

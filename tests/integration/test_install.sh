@@ -9,7 +9,8 @@ fail() { echo "FAIL: $*"; exit 1; }
 make --no-print-directory -s install SANITIZE="${SANITIZE:-0}" DESTDIR="$T" PREFIX=/usr SYSCONFDIR=/etc >/dev/null
 for f in usr/bin/varvault usr/sbin/varvault-admin usr/share/man/man1/varvault.1 \
 	usr/share/man/man8/varvault-admin.8 usr/share/man/man8/varvaultd.8 usr/share/man/man5/varvaultd.conf.5 etc/varvault/evidence.conf \
-	usr/share/varvault/schema/result.schema.json; do
+	usr/share/varvault/schema/result.schema.json etc/varvault/varvaultd.conf \
+	usr/share/varvault/demo/reference.fa.gz usr/share/varvault/demo/sample.vcf; do
 	[ -f "$T/$f" ] || fail "$f not installed"
 done
 [ -x "$T/usr/bin/varvault" ] && [ -x "$T/usr/sbin/varvault-admin" ] || fail "programs not executable"
