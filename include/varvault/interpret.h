@@ -111,6 +111,11 @@ VV_EXPORT size_t vv_scorer_flank(const vv_scorer *s);
 VV_EXPORT double vv_scorer_engine_seconds(const vv_scorer *s);
 /* The model the scorer runs. */
 VV_EXPORT const struct vv_model *vv_scorer_model(const vv_scorer *s);
+/* Forwards the scorer ran, and masked sequences its requests asked for,
+ * since it was made: masked sequences with the same tokens and mask share
+ * one forward (all the alleles of one position, repeated windows).  Either
+ * pointer may be NULL. */
+VV_EXPORT void vv_scorer_counts(const vv_scorer *s, uint64_t *forwards, uint64_t *probes);
 
 /*
  * Scores n requests: SNVs (one base each) by masked LLR, every other
