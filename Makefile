@@ -60,7 +60,7 @@ LIB      := $(O)/libvarvault.a
 # client's objects never reach model, vcf or interpret.
 CLI_SHARED   := src/cli/cli.c
 VARVAULT_SRC := src/cli/varvault.c src/cli/cmd_c4gh.c src/cli/passphrase.c src/cli/cmd_client.c $(CLI_SHARED)
-ADMIN_SRC    := src/cli/varvault-admin.c src/cli/cmd_model.c src/cli/cmd_annotate.c src/cli/cmd_admin.c $(CLI_SHARED)
+ADMIN_SRC    := src/cli/varvault-admin.c src/cli/cmd_model.c src/cli/cmd_annotate.c src/cli/cmd_admin.c src/cli/cmd_precompute.c $(CLI_SHARED)
 VARVAULT_OBJ := $(VARVAULT_SRC:%.c=$(O)/obj/%.o)
 ADMIN_OBJ    := $(ADMIN_SRC:%.c=$(O)/obj/%.o) $(O)/obj/src/daemon/config.o
 # What tests/unit/test_cli.c links: the client's helpers without its main.
