@@ -90,7 +90,7 @@ int vv_dconf_load(const char *path, struct vv_dconf *c)
 		"daemon.max_connections", "daemon.request_timeout", "daemon.handshake_timeout",
 		"daemon.max_upload", "daemon.chunk", "keys.c4gh", "keys.master", "tls.cert", "tls.key", "tls.ca_dir",
 		"tls.ca", "tls.crl", "access.policy", "model.name", "model.reference",
-		"model.evidence", "model.threads", NULL,
+		"model.evidence", "model.threads", "model.scores", NULL,
 	};
 	vv_conf *cf = NULL;
 	uint64_t u;
@@ -165,6 +165,8 @@ int vv_dconf_load(const char *path, struct vv_dconf *c)
 	UINT_FIELD("max_upload", 1, UINT64_MAX, true, c->max_upload, 1);
 	UINT_FIELD("chunk", 1, 1u << 20, false, c->chunk_variants, 1);
 #undef UINT_FIELD
+	if ((rc = conf_str(cf, "model", "scores", NULL, NULL, &c->scores)) != 0)
+		goto out;
 	u = 0;
 	if ((rc = conf_uint(cf, "model", "threads", 0, 256, false, &u)) != 0)
 		goto out;
@@ -181,7 +183,7 @@ void vv_dconf_done(struct vv_dconf *c)
 {
 	char **s[] = {&c->path, &c->state_dir, &c->socket, &c->c4gh_key, &c->master_key, &c->tls_cert,
 		      &c->tls_key, &c->ca_dir, &c->tls_ca, &c->tls_crl, &c->access, &c->model_name,
-		      &c->model_dir, &c->reference, &c->evidence};
+		      &c->model_dir, &c->reference, &c->evidence, &c->scores};
 
 	for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
 		free(*s[i]);

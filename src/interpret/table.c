@@ -256,29 +256,39 @@ static int vv_table_create(const char *path, bool force, char **tmp, BGZF **fp)
 	return 0;
 }
 
-/* Closes, renames into place and indexes. */
+/* Closes, indexes and renames table and index into place: a table whose
+ * lines the index refuses (out of order) never appears. */
 static int vv_table_finish(const char *path, char *tmp, BGZF *fp)
 {
-	char *tbi = NULL;
+	char *tbi = NULL, *tmptbi = NULL;
 	int rc = 0;
 
 	if (bgzf_close(fp) != 0) {
 		rc = vv_errf(VV_ERR_IO, "%s: write failed", tmp);
 		goto out;
 	}
-	if (rename(tmp, path) != 0) {
+	if (!(tbi = malloc(strlen(path) + 5)) || !(tmptbi = malloc(strlen(tmp) + 5))) {
+		rc = VV_ERR_NOMEM;
+		goto out;
+	}
+	sprintf(tbi, "%s.tbi", path);
+	sprintf(tmptbi, "%s.tbi", tmp);
+	if ((rc = vv_table_index(tmp)) != 0) {
+		rc = vv_errf(rc, "%s: tabix index could not be built (lines out of order?)", path);
+		goto out;
+	}
+	if (rename(tmptbi, tbi) != 0 || rename(tmp, path) != 0) {
 		rc = vv_errf(VV_ERR_IO, "%s: %s", path, strerror(errno));
 		goto out;
 	}
-	if ((tbi = malloc(strlen(path) + 5)) != NULL) {
-		sprintf(tbi, "%s.tbi", path);
-		(void)unlink(tbi); /* a stale index of a replaced table */
-		free(tbi);
-	}
-	rc = vv_table_index(path);
 out:
-	if (rc)
+	if (rc) {
 		(void)unlink(tmp);
+		if (tmptbi)
+			(void)unlink(tmptbi);
+	}
+	free(tbi);
+	free(tmptbi);
 	return rc;
 }
 
