@@ -339,13 +339,15 @@ int vv_cmd_annotate(int argc, char **argv)
 	}
 	if (!o.quiet) {
 		print_summary(&sum);
+		uint64_t fw = 0, probes = 0;
+		vv_scorer_counts(sc, &fw, &probes);
+		vv_log(VV_LOG_INFO, "model: %llu forwards for %llu masked sequences", (unsigned long long)fw,
+		       (unsigned long long)probes);
 		if (table) {
-			uint64_t lookups, hits, fw, probes;
+			uint64_t lookups, hits;
 			vv_score_table_counts(table, &lookups, &hits);
-			vv_scorer_counts(sc, &fw, &probes);
-			vv_log(VV_LOG_INFO, "score table: %llu of %llu SNVs looked up were found; "
-			       "%llu forwards run", (unsigned long long)hits, (unsigned long long)lookups,
-			       (unsigned long long)fw);
+			vv_log(VV_LOG_INFO, "score table: %llu of %llu SNVs looked up were found",
+			       (unsigned long long)hits, (unsigned long long)lookups);
 		}
 		if (!vv_policy_calibrated(policy))
 			vv_log(VV_LOG_WARN, "policy %s is uncalibrated: evidence is marked so in the output",
