@@ -321,7 +321,7 @@ struct vv_precompute_stats {
  * table.  Returns 0, VV_ERR_SCORES_FORMAT (a BED line: file:line),
  * VV_ERR_REF_CONTIG, VV_ERR_EXISTS, VV_ERR_IO, or the scorer's errors.
  */
-VV_EXPORT int vv_precompute(vv_scorer *sc, struct vv_ref *ref, const struct vv_precompute_opts *o,
+VV_EXPORT int vv_score_precompute(vv_scorer *sc, struct vv_ref *ref, const struct vv_precompute_opts *o,
 			    struct vv_precompute_stats *st) VV_MUST_CHECK;
 
 /* Concatenates the tables parts[0..n) (chunks 1..N in order, identical

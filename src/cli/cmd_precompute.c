@@ -60,22 +60,23 @@ static void pre_progress(void *ctx, uint64_t done, uint64_t total)
 	fflush(stderr);
 }
 
-static int parse_chunk(const char *s, unsigned *i, unsigned *n)
+/* "I/N" with 1 <= I <= N: true with *i and *n set. */
+static bool parse_chunk(const char *s, unsigned *i, unsigned *n)
 {
 	char *e1, *e2;
 	unsigned long a, b;
 
 	if (s[0] < '0' || s[0] > '9')
-		return -1;
+		return false;
 	a = strtoul(s, &e1, 10);
 	if (*e1 != '/' || e1[1] < '0' || e1[1] > '9')
-		return -1;
+		return false;
 	b = strtoul(e1 + 1, &e2, 10);
 	if (*e2 || a < 1 || b < 1 || a > b || b > 1000000)
-		return -1;
+		return false;
 	*i = (unsigned)a;
 	*n = (unsigned)b;
-	return 0;
+	return true;
 }
 
 #define ARGS_HELP_SHOWN 1000
@@ -115,7 +116,7 @@ static int pre_args(int argc, char **argv, struct pre_opts *o)
 		case 'F': o->force = 1; break;
 		case 'q': o->quiet = 1; break;
 		case 'c':
-			if (parse_chunk(optarg, &o->chunk, &o->nchunks) != 0)
+			if (!parse_chunk(optarg, &o->chunk, &o->nchunks))
 				return vv_cli_usage_error(cmd, "--chunk: expected I/N with 1 <= I <= N, got '%s'", optarg);
 			break;
 		case 'w':
@@ -198,7 +199,7 @@ int vv_cmd_precompute(int argc, char **argv)
 	po.force = o.force;
 	if (!o.quiet && isatty(2))
 		po.progress = pre_progress;
-	rc = vv_precompute(sc, ref, &po, &st);
+	rc = vv_score_precompute(sc, ref, &po, &st);
 	if (po.progress)
 		fputc('\n', stderr);
 	if (rc) {

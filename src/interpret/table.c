@@ -292,7 +292,7 @@ out:
 	return rc;
 }
 
-int vv_precompute(vv_scorer *sc, vv_ref *ref, const struct vv_precompute_opts *o,
+int vv_score_precompute(vv_scorer *sc, vv_ref *ref, const struct vv_precompute_opts *o,
 		  struct vv_precompute_stats *st)
 {
 	struct vv_region *rg = NULL;
