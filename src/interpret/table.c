@@ -240,12 +240,26 @@ static int vv_table_index(const char *path)
 	return 0;
 }
 
+/* htslib reads "scheme:..." names through its hFILE plug-ins (libcurl, S3,
+ * GCS), which must never load into a process that holds patient data: a
+ * table is a local file, named without ':'. */
+static int vv_table_path_ok(const char *path)
+{
+	if (!path || !*path || strchr(path, ':'))
+		return vv_errf(VV_ERR_INVAL, "score table '%s': a local file name without ':' is needed "
+			       "(htslib would read it as a URL)", path ? path : "");
+	return 0;
+}
+
 /* Opens path.tmp for writing, refusing an existing path. */
 static int vv_table_create(const char *path, bool force, char **tmp, BGZF **fp)
 {
 	size_t n = strlen(path) + 32;
+	int rc;
 
 	*fp = NULL;
+	if ((rc = vv_table_path_ok(path)) != 0)
+		return rc;
 	if (!force && access(path, F_OK) == 0)
 		return vv_errf(VV_ERR_EXISTS, "%s exists (use --force to replace it)", path);
 	if (!(*tmp = malloc(n)))
@@ -478,6 +492,8 @@ int vv_score_table_open(const char *path, const vv_scorer *sc, vv_ref *ref, vv_s
 	int rc;
 
 	*out = NULL;
+	if ((rc = vv_table_path_ok(path)) != 0)
+		return rc;
 	if (!(t = calloc(1, sizeof *t)) || !(t->path = strdup(path))) {
 		rc = VV_ERR_NOMEM;
 		goto out;
@@ -592,11 +608,13 @@ int vv_score_table_merge(const char *const *parts, size_t n, const char *out, bo
 	if ((rc = vv_table_create(out, force, &tmp, &fp)) != 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		BGZF *in = bgzf_open(parts[i], "r");
+		BGZF *in = NULL;
 		char *hdr = NULL;
 		int r;
 
-		if (!in) {
+		if ((rc = vv_table_path_ok(parts[i])) != 0)
+			goto out;
+		if (!(in = bgzf_open(parts[i], "r"))) {
 			rc = vv_errf(VV_ERR_IO, "%s: %s", parts[i], strerror(errno));
 			goto out;
 		}

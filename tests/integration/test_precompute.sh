@@ -139,6 +139,7 @@ expect_refusal "not a table" "not a varvault score table" --scores "$T/notatable
 cp "$T/all.tsv.gz" "$T/noindex.tsv.gz"
 expect_refusal "no index" "no tabix index" --scores "$T/noindex.tsv.gz"
 expect_refusal "missing table" "nonexistent" --scores "$T/nonexistent.tsv.gz"
+expect_refusal "a URL" "without ':'" --scores "https://example.invalid/scores.tsv.gz"
 
 # ---- bad regions and usage ----
 printf '20\t100\t200\nchrZ\t1\t2\n' >"$T/badcontig.bed"
