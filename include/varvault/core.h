@@ -99,6 +99,10 @@ enum vv_err {
 	VV_ERR_FRAME_SIZE = -438,       /* a frame larger than allowed */
 	VV_ERR_PKI = -439,              /* a certificate, CSR, key or CRL could not be made or read */
 	VV_ERR_BUSY = -440,             /* the server is at its connection or job limit */
+	/* interpret: precomputed score tables */
+	VV_ERR_SCORES_FORMAT = -500,    /* a score table or its regions BED is malformed */
+	VV_ERR_SCORES_MISMATCH = -501,  /* a score table made for another model, reference or policy */
+	VV_ERR_SCORES_INDEX = -502,     /* a score table's tabix index is missing or unusable */
 	/* daemon: interpreter workers */
 	VV_ERR_WORKER = -700,           /* a worker died, broke the protocol or could not start */
 	VV_ERR_TIME_LIMIT = -701,       /* a job ran past its time limit */

@@ -111,6 +111,11 @@ VV_EXPORT size_t vv_scorer_flank(const vv_scorer *s);
 VV_EXPORT double vv_scorer_engine_seconds(const vv_scorer *s);
 /* The model the scorer runs. */
 VV_EXPORT const struct vv_model *vv_scorer_model(const vv_scorer *s);
+/* Forwards the scorer ran, and masked sequences its requests asked for,
+ * since it was made: masked sequences with the same tokens and mask share
+ * one forward (all the alleles of one position, repeated windows).  Either
+ * pointer may be NULL. */
+VV_EXPORT void vv_scorer_counts(const vv_scorer *s, uint64_t *forwards, uint64_t *probes);
 
 /*
  * Scores n requests: SNVs (one base each) by masked LLR, every other
@@ -133,6 +138,8 @@ enum vv_out_format { VV_OUT_VCF = 1, VV_OUT_JSON = 2, VV_OUT_TSV = 3 };
 /* "vcf", "json", "tsv" -> format; returns 0 or VV_ERR_INVAL. */
 VV_EXPORT int vv_out_format_parse(const char *name, enum vv_out_format *out) VV_MUST_CHECK;
 
+struct vv_score_table;
+
 struct vv_interpret_opts {
 	enum vv_out_format format;
 	size_t max_out;                       /* bytes of output at most; 0: no limit */
@@ -144,6 +151,10 @@ struct vv_interpret_opts {
 	 * pass over the input counts them); may be NULL. */
 	void (*progress)(void *ctx, uint64_t done, uint64_t total);
 	void *progress_ctx;
+	/* Precomputed SNV scores looked up before the model runs (opened with
+	 * vv_score_table_open for this scorer and reference); NULL: none.
+	 * The output is byte for byte the same with or without it. */
+	struct vv_score_table *scores;
 };
 
 struct vv_interpret_summary {
@@ -272,5 +283,65 @@ VV_EXPORT void vv_interpret_chunks_free(vv_interpret_chunks *r);
 /* Initialises and frees (wiping) a chunk's buffers. */
 VV_EXPORT void vv_interpret_chunk_init(struct vv_interpret_chunk *c);
 VV_EXPORT void vv_interpret_chunk_done(struct vv_interpret_chunk *c);
+
+/* ---- Precomputed SNV scores (docs/interpret.md) ---- */
+
+typedef struct vv_score_table vv_score_table;
+
+/* The scoring policy a score depends on besides the weights and the
+ * reference (method, window rule and length, tokenizer, precision), as one
+ * line; its SHA-256 binds a table to it.  VV_ERR_INTERNAL if cap is short. */
+VV_EXPORT int vv_scorer_policy(const vv_scorer *s, char *buf, size_t cap) VV_MUST_CHECK;
+
+struct vv_precompute_opts {
+	const char *regions;   /* BED file: chrom, start, end (0-based, half-open) */
+	const char *out;       /* the table (bgzipped); out.tbi gets its index */
+	unsigned chunk, nchunks; /* this chunk, 1..nchunks, of the regions' positions */
+	bool force;            /* replace an existing out */
+	void (*progress)(void *ctx, uint64_t done, uint64_t total);
+	void *progress_ctx;
+};
+
+struct vv_precompute_stats {
+	uint64_t positions;    /* reference positions of the chunk */
+	uint64_t snvs;         /* SNVs asked for (3 per A/C/G/T position without N in its window) */
+	uint64_t scored;       /* lines written */
+	uint64_t forwards;     /* model forwards run */
+	double seconds;
+};
+
+/*
+ * Writes the score of every possible SNV in chunk o->chunk of o->nchunks of
+ * the regions (sorted into reference order, overlaps merged, then cut into
+ * nchunks runs of equal numbers of positions) to o->out: bgzipped TSV
+ * (CHROM POS REF ALT SCORE, score as %.17g) with the model, reference and
+ * policy hashes in its '##' header, and a tabix index.  SNVs the scorer
+ * does not score (N in the window, a token not in the vocabulary) have no
+ * line.  The three alleles of a position share one forward.  The chunks,
+ * merged in order (vv_score_table_merge), are byte for byte the one-piece
+ * table.  Returns 0, VV_ERR_SCORES_FORMAT (a BED line: file:line),
+ * VV_ERR_REF_CONTIG, VV_ERR_EXISTS, VV_ERR_IO, or the scorer's errors.
+ */
+VV_EXPORT int vv_score_precompute(vv_scorer *sc, struct vv_ref *ref, const struct vv_precompute_opts *o,
+			    struct vv_precompute_stats *st) VV_MUST_CHECK;
+
+/* Concatenates the tables parts[0..n) (chunks 1..N in order, identical
+ * headers, else VV_ERR_SCORES_MISMATCH) into out and indexes it. */
+VV_EXPORT int vv_score_table_merge(const char *const *parts, size_t n, const char *out,
+				   bool force) VV_MUST_CHECK;
+
+/* Opens a table for lookups by this scorer on this reference: its model
+ * SHA-256, reference MD5 and scoring-policy SHA-256 must be this run's
+ * (VV_ERR_SCORES_MISMATCH naming which otherwise), and it needs its tabix
+ * index (VV_ERR_SCORES_INDEX).  VV_ERR_SCORES_FORMAT: not a table. */
+VV_EXPORT int vv_score_table_open(const char *path, const vv_scorer *sc, struct vv_ref *ref,
+				  vv_score_table **out) VV_MUST_CHECK;
+/* Looks an SNV up: 1 with *score set, 0 when the table has no line for it,
+ * or VV_ERR_SCORES_FORMAT / VV_ERR_SCORES_INDEX. */
+VV_EXPORT int vv_score_table_get(vv_score_table *t, const char *contig, int64_t pos, const char *ref,
+				 const char *alt, double *score) VV_MUST_CHECK;
+/* Lookups made and found since the table was opened.  Either may be NULL. */
+VV_EXPORT void vv_score_table_counts(const vv_score_table *t, uint64_t *lookups, uint64_t *hits);
+VV_EXPORT void vv_score_table_free(vv_score_table *t);
 
 #endif /* VARVAULT_INTERPRET_H */

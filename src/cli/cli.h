@@ -51,6 +51,7 @@ int vv_cmd_client(int argc, char **argv);
 /* Commands of varvault-admin. */
 int vv_cmd_model(int argc, char **argv);   /* cmd_model.c */
 int vv_cmd_annotate(int argc, char **argv); /* cmd_annotate.c */
+int vv_cmd_precompute(int argc, char **argv); /* cmd_precompute.c */
 /* The appliance (cmd_admin.c): init, client issue|revoke|list, and model
  * with "import" added to vv_cmd_model's subcommands. */
 int vv_cmd_admin_init(int argc, char **argv);

@@ -50,6 +50,10 @@ static const char annotate_usage[] =
 	"  --chunk N            variants scored and written together (default 1024);\n"
 	"                       the VCF's BGZF blocks end at each chunk, so the output\n"
 	"                       equals varvaultd's for the same chunk size\n"
+	"  --scores TABLE       precomputed SNV scores (varvault-admin precompute) looked\n"
+	"                       up before the model runs; refused if made for another\n"
+	"                       model, reference or policy; output is byte for byte the\n"
+	"                       same with or without it\n"
 	"  --summary-json FILE  also write the run's counts and timings as JSON\n"
 	"                       (mode 0600, like OUT: appears only when complete)\n"
 	"  --force              replace an existing output or summary file\n"
@@ -60,7 +64,7 @@ static const char annotate_usage[] =
 	"2 usage error.\n";
 
 struct annotate_opts {
-	const char *model, *reference, *vcf, *output, *policy, *summary;
+	const char *model, *reference, *vcf, *output, *policy, *summary, *scores;
 	enum vv_out_format format;
 	struct vv_score_opts score;
 	size_t max_input, chunk, max_text, max_records;
@@ -98,6 +102,7 @@ static int annotate_args(int argc, char **argv, struct annotate_opts *o)
 		{"chunk", required_argument, NULL, 'c'},
 		{"precision", required_argument, NULL, 'P'},
 		{"summary-json", required_argument, NULL, 'S'},
+		{"scores", required_argument, NULL, 's'},
 		{"force", no_argument, NULL, 'F'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
@@ -119,6 +124,7 @@ static int annotate_args(int argc, char **argv, struct annotate_opts *o)
 		case 'o': o->output = optarg; break;
 		case 'p': o->policy = optarg; break;
 		case 'S': o->summary = optarg; break;
+		case 's': o->scores = optarg; break;
 		case 'F': o->force = 1; break;
 		case 'q': o->quiet = 1; break;
 		case 'f':
@@ -293,6 +299,7 @@ int vv_cmd_annotate(int argc, char **argv)
 	vv_ref *ref = NULL;
 	vv_policy *policy = NULL;
 	vv_scorer *sc = NULL;
+	vv_score_table *table = NULL;
 	vv_sbuf in;
 	/* Opened before the run, so that an output that cannot be written (a
 	 * device, a folder without room) fails at once, not after it. */
@@ -338,6 +345,10 @@ int vv_cmd_annotate(int argc, char **argv)
 		what = "scorer";
 		goto out;
 	}
+	if (o.scores && (rc = vv_score_table_open(o.scores, sc, ref, &table)) != 0) {
+		what = o.scores;
+		goto out;
+	}
 	if ((rc = read_input(o.vcf, o.max_input, &in)) != 0) {
 		what = o.vcf;
 		goto out;
@@ -351,6 +362,7 @@ int vv_cmd_annotate(int argc, char **argv)
 	io.format = o.format;
 	io.chunk = o.chunk;
 	io.limits = &lim;
+	io.scores = table;
 	if (!o.quiet && isatty(2)) {
 		io.progress = show_progress;
 	}
@@ -371,6 +383,16 @@ int vv_cmd_annotate(int argc, char **argv)
 	}
 	if (!o.quiet) {
 		print_summary(&sum);
+		uint64_t fw = 0, probes = 0;
+		vv_scorer_counts(sc, &fw, &probes);
+		vv_log(VV_LOG_INFO, "model: %llu forwards for %llu masked sequences", (unsigned long long)fw,
+		       (unsigned long long)probes);
+		if (table) {
+			uint64_t lookups, hits;
+			vv_score_table_counts(table, &lookups, &hits);
+			vv_log(VV_LOG_INFO, "score table: %llu of %llu SNVs looked up were found",
+			       (unsigned long long)hits, (unsigned long long)lookups);
+		}
 		if (!vv_policy_calibrated(policy))
 			vv_log(VV_LOG_WARN, "policy %s is uncalibrated: evidence is marked so in the output",
 			       vv_policy_name(policy));
@@ -380,6 +402,7 @@ out:
 	vv_outfile_abort(&out, true);
 	vv_outfile_abort(&sumout, false);
 	vv_sbuf_done(&in);
+	vv_score_table_free(table);
 	vv_scorer_free(sc);
 	vv_ref_free(ref);
 	vv_model_free(model);

@@ -21,13 +21,15 @@ static const struct vv_cli_cmd vv_admin_cmds[] = {
 	{"model", vv_cmd_admin_model, "inspect, check, run or import a model directory"},
 	{"annotate", vv_cmd_annotate, "interpret a VCF of public data (validation runs)"},
 	{"audit", vv_cmd_admin_audit, "make audit keys; verify a copy of the audit log offline"},
+	{"precompute", vv_cmd_precompute, "score every possible SNV of some regions into a table"},
 };
 
 /* The commands that run the engine start again, once, with OpenBLAS's best
  * kernel for this CPU when OpenBLAS's own detection fell short. */
 static void vv_admin_kernel(int argc, char **argv)
 {
-	if (argc >= 2 && (strcmp(argv[1], "model") == 0 || strcmp(argv[1], "annotate") == 0))
+	if (argc >= 2 && (strcmp(argv[1], "model") == 0 || strcmp(argv[1], "annotate") == 0 ||
+			       strcmp(argv[1], "precompute") == 0))
 		vv_model_kernel_reexec(argv, NULL);
 }
 

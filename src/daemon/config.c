@@ -106,7 +106,7 @@ int vv_dconf_load(const char *path, struct vv_dconf *c)
 		"keys.c4gh", "keys.master", "tls.cert", "tls.key", "tls.ca_dir",
 		"tls.ca", "tls.crl", "access.policy", "model.name", "model.reference",
 		"model.evidence", "model.threads", "audit.signing_key", "audit.public_key", "audit.k0",
-		"audit.origin", "audit.checkpoint_records", "audit.checkpoint_seconds", NULL,
+		"audit.origin", "audit.checkpoint_records", "audit.checkpoint_seconds", "model.scores", NULL,
 	};
 	vv_conf *cf = NULL;
 	uint64_t u;
@@ -192,6 +192,8 @@ int vv_dconf_load(const char *path, struct vv_dconf *c)
 	UINT_FIELD("max_records", 1, UINT64_MAX, true, c->max_records, 1);
 	UINT_FIELD("max_text_bytes", 1, UINT64_MAX, true, c->max_text_bytes, 1);
 #undef UINT_FIELD
+	if ((rc = conf_str(cf, "model", "scores", NULL, NULL, &c->scores)) != 0)
+		goto out;
 	u = 0;
 	if ((rc = conf_uint(cf, "model", "threads", 0, 256, false, &u)) != 0)
 		goto out;
@@ -231,7 +233,7 @@ void vv_dconf_done(struct vv_dconf *c)
 	char **s[] = {&c->path, &c->state_dir, &c->socket, &c->user, &c->c4gh_key, &c->master_key, &c->tls_cert,
 		      &c->tls_key, &c->ca_dir, &c->tls_ca, &c->tls_crl, &c->access, &c->model_name,
 		      &c->model_dir, &c->reference, &c->evidence, &c->audit_key, &c->audit_pub, &c->audit_k0,
-		      &c->audit_origin};
+		      &c->audit_origin, &c->scores};
 
 	for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
 		free(*s[i]);

@@ -66,6 +66,7 @@ struct vv_dconf {
 	char *model_dir;       /* state_dir/models/<name> */
 	char *reference;       /* [model] reference FASTA (required) */
 	char *evidence;        /* [model] evidence policy (required) */
+	char *scores;          /* [model] precomputed SNV score table, or NULL */
 	unsigned threads;      /* [model] threads per worker (0: one per CPU) */
 	char *audit_key;       /* [audit] signing_key (default state_dir/keys/audit.key) */
 	char *audit_pub;       /* [audit] public_key (default state_dir/keys/audit.pub) */

@@ -160,6 +160,7 @@ struct vv_runner_job {
 	const vv_c4gh_seckey *sk;      /* the appliance's key: opens the header here */
 	const uint8_t *result_key;     /* VV_KEY_LEN bytes (secret memory): seals the result */
 	const char *model_dir, *reference, *policy;
+	const char *scores;            /* precomputed SNV score table, or NULL */
 	unsigned formats;              /* VV_OUT_BIT set; 0: all three */
 	size_t chunk;                  /* variants per chunk; 0: 1024 */
 	uint64_t resume_chunk;         /* 0: from the start; k: after chunk k-1 */

@@ -166,6 +166,8 @@ static int vv_job_json(const struct vv_run *r, char **out)
 	json_object_object_add(o, "model", json_object_new_string(j->model_dir));
 	json_object_object_add(o, "reference", json_object_new_string(j->reference));
 	json_object_object_add(o, "policy", json_object_new_string(j->policy));
+	if (j->scores)
+		json_object_object_add(o, "scores", json_object_new_string(j->scores));
 	json_object_object_add(o, "formats", json_object_new_int64(r->formats));
 	json_object_object_add(o, "chunk", json_object_new_int64(j->chunk ? (int64_t)j->chunk : 1024));
 	json_object_object_add(o, "max_input", json_object_new_int64(j->max_input ? (int64_t)j->max_input :

@@ -335,6 +335,7 @@ static void run_slot(struct slot *sl)
 	rj.model_dir = d->cf.model_dir;
 	rj.reference = d->cf.reference;
 	rj.policy = d->cf.evidence;
+	rj.scores = d->cf.scores;
 	rj.formats = VV_OUT_ALL;
 	rj.chunk = d->cf.chunk_variants;
 	rj.max_records = d->cf.max_records;

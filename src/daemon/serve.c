@@ -18,6 +18,7 @@
 #include "sdglue.h"
 #include "daudit.h"
 #include "varvault/interpret.h"
+#include "varvault/vcf.h"
 
 /* Largest request frame (a JSON object of a few fields). */
 #define REQ_MAX (64u << 10)
@@ -895,6 +896,27 @@ static void on_signal(int sig)
 	errno = saved;
 }
 
+/* A score table that the workers would refuse (made for another model,
+ * reference or policy) is refused at start-up, not in every job. */
+static int scores_check(struct vv_daemon *d, const vv_model *m)
+{
+	struct vv_score_opts so = {.batch = 1, .threads = 1};
+	vv_score_table *t = NULL;
+	vv_scorer *sc = NULL;
+	vv_ref *ref = NULL;
+	int rc;
+
+	if ((rc = vv_ref_open(d->cf.reference, &ref)) != 0 || (rc = vv_scorer_new(m, &so, &sc)) != 0 ||
+	    (rc = vv_score_table_open(d->cf.scores, sc, ref, &t)) != 0)
+		goto out;
+	vv_log(VV_LOG_INFO, "score table %s matches the model, reference and scoring policy", d->cf.scores);
+out:
+	vv_score_table_free(t);
+	vv_scorer_free(sc);
+	vv_ref_free(ref);
+	return rc;
+}
+
 /* Loads the imported model once and runs its self-test: a model that
  * computes non-finite values is refused at start-up rather than failing
  * every job.  Keeps its hash and the OpenBLAS kernel for health. */
@@ -911,6 +933,8 @@ static int model_check(struct vv_daemon *d)
 			rc = VV_ERR_MODEL_FORMAT;
 		goto out;
 	}
+	if (d->cf.scores && (rc = scores_check(d, m)) != 0)
+		goto out;
 	snprintf(d->model_sha256, sizeof d->model_sha256, "%s", vv_model_get_info(m)->sha256);
 	vv_model_kernel_get(&d->kernel);
 	vv_log(VV_LOG_INFO, "model %s (SHA-256 %s) passed its self-test; OpenBLAS kernel %s (chosen by %s)",

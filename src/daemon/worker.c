@@ -21,6 +21,7 @@
  * The JOB message, a JSON object:
  *   job            the job id (sealed into every chunk)
  *   model, reference, policy   paths the worker opens
+ *   scores         path of a precomputed SNV score table (absent: none)
  *   formats        VV_OUT_BIT set
  *   chunk          variants per chunk
  *   resume_chunk   0, or k to resume after chunk k-1 ...
@@ -33,7 +34,7 @@
  */
 struct vv_wjob {
 	char job[65];
-	char *model, *reference, *policy;
+	char *model, *reference, *policy, *scores;
 	unsigned formats;
 	uint64_t chunk, resume_chunk;
 	struct vv_interpret_state resume;
@@ -53,6 +54,7 @@ struct vv_worker {
 	vv_model *model;
 	vv_ref *ref;
 	vv_scorer *sc;
+	vv_score_table *table;       /* precomputed SNV scores, or NULL */
 	vv_sbuf msg;                 /* the message being read (secure) */
 	vv_sbuf plain;               /* the decrypted VCF (secure) */
 	vv_sha256 *sha;
@@ -152,6 +154,8 @@ static int vv_parse_job(const uint8_t *p, size_t n, struct vv_wjob *j)
 		goto out;
 	}
 	j->formats = (unsigned)formats;
+	if (json_object_object_get_ex(o, "scores", &v) && (rc = vv_json_str(o, "scores", &j->scores)) != 0)
+		goto out;
 	if (j->resume_chunk) {
 		uint8_t st[VV_INTERPRET_STATE_LEN];
 		if (!json_object_object_get_ex(o, "resume_state", &v) || !json_object_is_type(v, json_type_string) ||
@@ -402,6 +406,7 @@ static int vv_interpret(struct vv_worker *w, struct vv_interpret_summary *sum, u
 	io.max_out = w->job.max_out;
 	io.progress = vv_progress;
 	io.progress_ctx = w;
+	io.scores = w->table;
 	vv_interpret_chunk_init(&c);
 	if ((rc = vv_interpret_chunks_new(w->sc, w->ref, w->policy, w->plain.data, w->plain.len, &io,
 					  w->job.formats, w->job.resume_chunk ? &w->job.resume : NULL, &r)) != 0)
@@ -451,6 +456,7 @@ static void vv_worker_done(struct vv_worker *w)
 	vv_sbuf_done(&w->plain);
 	vv_sha256_free(w->sha);
 	free(w->sealed);
+	vv_score_table_free(w->table);
 	vv_scorer_free(w->sc);
 	vv_model_free(w->model);
 	vv_ref_free(w->ref);
@@ -458,6 +464,7 @@ static void vv_worker_done(struct vv_worker *w)
 	free(w->job.model);
 	free(w->job.reference);
 	free(w->job.policy);
+	free(w->job.scores);
 }
 
 int vv_daemon_worker_main(int fd)
@@ -524,6 +531,11 @@ int vv_daemon_worker_main(int fd)
 	so.threads = (int)w.job.threads;
 	so.batch = w.job.batch;
 	if ((rc = vv_scorer_new(w.model, &so, &w.sc)) != 0)
+		goto out;
+	/* opened with the model and reference, before any sandbox closes the
+	 * file system; checked against this model, reference and policy */
+	what = "score table";
+	if (w.job.scores && (rc = vv_score_table_open(w.job.scores, w.sc, w.ref, &w.table)) != 0)
 		goto out;
 	/* the reference's digest reads the whole file: now, while open(2) is
 	 * still allowed */

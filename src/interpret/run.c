@@ -177,6 +177,22 @@ static int vv_chunk_score(struct vv_job *j, struct vv_chunk *c)
 			it->status = vv_vcf_status_name(st);
 			continue;
 		}
+		if (j->o->scores && !strcmp(it->cls, "snv")) {
+			/* a table line exists only where the scorer scored this SNV
+			 * in this same window: the score is the one it computes */
+			double score;
+			int got = vv_score_table_get(j->o->scores, vv_vcf_var_contig(v), vv_vcf_var_pos(v),
+						     vv_vcf_var_ref(v), vv_vcf_var_alt(v), &score);
+			if (got < 0)
+				return got;
+			if (got == 1) {
+				it->status = "scored";
+				it->method = VV_SCORE_MASKED_LLR;
+				it->score = score;
+				it->ev = vv_policy_classify(j->p, VV_CLASS_SNV, score);
+				continue;
+			}
+		}
 		it->status = vv_window_for(j, v, &c->wins[nreq], &c->reqs[nreq], &rc);
 		if (rc)
 			return rc;

@@ -27,6 +27,7 @@ struct vv_scorer {
 	struct vv_model_at *at;     /* [batch * max_mask] */
 	float *logits;              /* [batch * max_mask][vocab_size] */
 	double engine_seconds;      /* inside the model's forward and head */
+	uint64_t forwards, probes;  /* forwards run, and masked sequences asked for */
 };
 
 /* One masked sequence: request req's ref (0) or alt (1) tokens with tokens
@@ -44,6 +45,7 @@ struct vv_target {
 	uint32_t tok;
 	int32_t plus, minus;
 	int acc;
+	double val;   /* its value, once its forward has run */
 };
 
 /* Per-call work: tokenizations, probes, targets, accumulators. */
@@ -60,6 +62,14 @@ struct vv_score_work {
 	size_t nprobes, capprobes;
 	struct vv_target *targets;
 	size_t ntargets, captargets;
+	/* Shared forwards: probes with the same tokens and the same masked
+	 * range give the same logits (the engine is deterministic whatever the
+	 * batch), so only the first of them (its leader) goes through the
+	 * model.  lead[p]: the leader of probe p; next[p]: the next probe of
+	 * p's leader's group (SIZE_MAX ends it); fwd: the leaders in order. */
+	size_t *lead, *next, *last, *fwd;
+	size_t nfwd;
+	size_t *row;                  /* [ntargets]: its logits row in a forward */
 };
 
 const char *vv_score_method_name(enum vv_score_method m)
@@ -215,6 +225,14 @@ double vv_scorer_engine_seconds(const vv_scorer *s)
 	return s->engine_seconds;
 }
 
+void vv_scorer_counts(const vv_scorer *s, uint64_t *forwards, uint64_t *probes)
+{
+	if (forwards)
+		*forwards = s->forwards;
+	if (probes)
+		*probes = s->probes;
+}
+
 const struct vv_model *vv_scorer_model(const vv_scorer *s)
 {
 	return s->m;
@@ -229,6 +247,11 @@ static void vv_work_done(struct vv_score_work *w)
 	free(w->len);
 	free(w->probes);
 	free(w->targets);
+	free(w->lead);
+	free(w->next);
+	free(w->last);
+	free(w->fwd);
+	free(w->row);
 }
 
 static int vv_add_probe(struct vv_score_work *w, size_t req, int which, size_t lo, size_t hi)
@@ -248,7 +271,7 @@ static int vv_add_target(struct vv_score_work *w, size_t tok, int32_t plus, int3
 
 	if (rc)
 		return rc;
-	w->targets[w->ntargets++] = (struct vv_target){(uint32_t)tok, plus, minus, acc};
+	w->targets[w->ntargets++] = (struct vv_target){(uint32_t)tok, plus, minus, acc, 0.0};
 	w->probes[w->nprobes - 1].n++;
 	return 0;
 }
@@ -467,46 +490,138 @@ static double vv_logsumexp(const float *row, size_t n)
 	return mx + log(sum);
 }
 
-/* Runs probes [p0, p1) as one forward and adds their targets' values. */
-static int vv_run_batch(vv_scorer *s, struct vv_score_work *w, size_t p0, size_t p1)
+/* The tokens probe p runs: its slot's ids and length. */
+static const int32_t *vv_probe_ids(const vv_scorer *s, const struct vv_score_work *w, size_t p, size_t *n)
 {
-	size_t V = (size_t)s->info->vocab_size, nat = 0;
-	double t0;
+	size_t slot = w->probes[p].req * 2 + (size_t)w->probes[p].which;
+
+	*n = w->ntok[slot];
+	return w->ids + slot * s->max_tok;
+}
+
+static uint64_t vv_probe_hash(const vv_scorer *s, const struct vv_score_work *w, size_t p)
+{
+	size_t n;
+	const int32_t *ids = vv_probe_ids(s, w, p, &n);
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t t = 0; t < n; t++)
+		h = (h ^ (uint32_t)ids[t]) * 1099511628211ull;
+	h = (h ^ n) * 1099511628211ull;
+	h = (h ^ w->probes[p].mask_lo) * 1099511628211ull;
+	return (h ^ w->probes[p].mask_hi) * 1099511628211ull;
+}
+
+static bool vv_probe_same(const vv_scorer *s, const struct vv_score_work *w, size_t a, size_t b)
+{
+	size_t na, nb;
+	const int32_t *ia = vv_probe_ids(s, w, a, &na), *ib = vv_probe_ids(s, w, b, &nb);
+
+	return na == nb && w->probes[a].mask_lo == w->probes[b].mask_lo &&
+	       w->probes[a].mask_hi == w->probes[b].mask_hi && memcmp(ia, ib, na * sizeof *ia) == 0;
+}
+
+/* Groups the probes by (tokens, masked range): one forward per group. */
+static int vv_group_probes(vv_scorer *s, struct vv_score_work *w)
+{
+	size_t cap = 16, *tab = NULL;
+	int rc = VV_ERR_NOMEM;
+
+	while (cap < 2 * w->nprobes)
+		cap *= 2;
+	w->lead = malloc((w->nprobes + 1) * sizeof *w->lead);
+	w->next = malloc((w->nprobes + 1) * sizeof *w->next);
+	w->last = malloc((w->nprobes + 1) * sizeof *w->last);
+	w->fwd = malloc((w->nprobes + 1) * sizeof *w->fwd);
+	w->row = malloc((w->ntargets + 1) * sizeof *w->row);
+	tab = malloc(cap * sizeof *tab);
+	if (!w->lead || !w->next || !w->last || !w->fwd || !w->row || !tab)
+		goto out;
+	for (size_t i = 0; i < cap; i++)
+		tab[i] = SIZE_MAX;
+	w->nfwd = 0;
+	for (size_t p = 0; p < w->nprobes; p++) {
+		size_t h = (size_t)vv_probe_hash(s, w, p) & (cap - 1);
+
+		while (tab[h] != SIZE_MAX && !vv_probe_same(s, w, tab[h], p))
+			h = (h + 1) & (cap - 1);
+		w->next[p] = SIZE_MAX;
+		if (tab[h] == SIZE_MAX) {
+			tab[h] = p;
+			w->lead[p] = w->last[p] = p;
+			w->fwd[w->nfwd++] = p;
+		} else {
+			size_t l = tab[h];
+			w->lead[p] = l;
+			w->next[w->last[l]] = p;
+			w->last[l] = p;
+		}
+	}
+	rc = 0;
+out:
+	free(tab);
+	return rc;
+}
+
+/* Runs the forwards of leaders fwd[f0..f1) as one batch and sets the value
+ * of every target of their groups; each distinct masked token of a group is
+ * one logits row, its normaliser computed once. */
+static int vv_run_batch(vv_scorer *s, struct vv_score_work *w, size_t f0, size_t f1)
+{
+	size_t V = (size_t)s->info->vocab_size, nat = 0, cap = (f1 - f0) * s->max_mask;
+	double t0, *lse = NULL;
 	int rc;
 
-	for (size_t p = p0; p < p1; p++) {
-		const struct vv_probe *pr = &w->probes[p];
-		size_t slot = pr->req * 2 + (size_t)pr->which, b = p - p0;
+	for (size_t f = f0; f < f1; f++) {
+		size_t lp = w->fwd[f], b = f - f0, n, first = nat;
+		const struct vv_probe *pr = &w->probes[lp];
+		const int32_t *src = vv_probe_ids(s, w, lp, &n);
 		int32_t *dst = s->ids + b * s->max_tok;
 
-		memcpy(dst, w->ids + slot * s->max_tok, w->ntok[slot] * sizeof *dst);
+		memcpy(dst, src, n * sizeof *dst);
 		for (uint32_t t = pr->mask_lo; t < pr->mask_hi; t++)
 			dst[t] = s->info->mask_id;
-		for (size_t t = 0; t < pr->n; t++) {
-			const struct vv_target *tg = &w->targets[pr->first + t];
-			s->at[nat++] = (struct vv_model_at){(uint32_t)b, tg->tok};
+		s->seqs[b] = (struct vv_model_seq){dst, n};
+		for (size_t p = lp; p != SIZE_MAX; p = w->next[p]) {
+			const struct vv_probe *q = &w->probes[p];
+			for (size_t t = 0; t < q->n; t++) {
+				size_t k = q->first + t, r = first;
+				while (r < nat && s->at[r].tok != w->targets[k].tok)
+					r++;
+				if (r == nat) {
+					if (nat == cap) /* targets are masked tokens: at most max_mask */
+						return vv_errf(VV_ERR_INTERNAL, "scoring: a probe has too many targets");
+					s->at[nat++] = (struct vv_model_at){(uint32_t)b, w->targets[k].tok};
+				}
+				w->row[k] = r;
+			}
 		}
-		s->seqs[b] = (struct vv_model_seq){dst, w->ntok[slot]};
 	}
 	t0 = vv_seconds();
-	if ((rc = vv_model_forward(s->run, s->seqs, p1 - p0)) != 0 ||
+	if ((rc = vv_model_forward(s->run, s->seqs, f1 - f0)) != 0 ||
 	    (rc = vv_model_mlm_logits(s->run, s->at, nat, s->logits)) != 0)
 		return vv_err_prefix(rc, "scoring forward");
 	s->engine_seconds += vv_seconds() - t0;
-	nat = 0;
-	for (size_t p = p0; p < p1; p++) {
-		const struct vv_probe *pr = &w->probes[p];
-		for (size_t t = 0; t < pr->n; t++) {
-			const struct vv_target *tg = &w->targets[pr->first + t];
-			const float *row = s->logits + (nat++) * V;
-			double v = 0, lse = vv_logsumexp(row, V);
-			if (tg->plus >= 0)
-				v += (double)row[tg->plus] - lse;
-			if (tg->minus >= 0)
-				v -= (double)row[tg->minus] - lse;
-			w->acc[pr->req * 3 + (size_t)tg->acc] += v;
+	if (!(lse = malloc((nat + 1) * sizeof *lse)))
+		return VV_ERR_NOMEM;
+	for (size_t r = 0; r < nat; r++)
+		lse[r] = vv_logsumexp(s->logits + r * V, V);
+	for (size_t f = f0; f < f1; f++) {
+		for (size_t p = w->fwd[f]; p != SIZE_MAX; p = w->next[p]) {
+			const struct vv_probe *q = &w->probes[p];
+			for (size_t t = 0; t < q->n; t++) {
+				struct vv_target *tg = &w->targets[q->first + t];
+				const float *row = s->logits + w->row[q->first + t] * V;
+				double v = 0, l = lse[w->row[q->first + t]];
+				if (tg->plus >= 0)
+					v += (double)row[tg->plus] - l;
+				if (tg->minus >= 0)
+					v -= (double)row[tg->minus] - l;
+				tg->val = v;
+			}
 		}
 	}
+	free(lse);
 	return 0;
 }
 
@@ -544,21 +659,33 @@ int vv_scorer_score(vv_scorer *s, const struct vv_score_req *reqs, size_t n,
 			goto out;
 		}
 	}
-	/* batches of at most s->batch probes within the run's row budget */
-	for (size_t p = 0, end; p < w.nprobes; p = end) {
+	if ((rc = vv_group_probes(s, &w)) != 0)
+		goto out;
+	/* batches of at most s->batch forwards within the run's row budget */
+	for (size_t f = 0, end; f < w.nfwd; f = end) {
 		size_t rows = 0;
-		for (end = p; end < w.nprobes && end - p < s->batch; end++) {
-			const struct vv_probe *pr = &w.probes[end];
-			size_t r = vv_model_rows(w.ntok[pr->req * 2 + (size_t)pr->which]);
+		for (end = f; end < w.nfwd && end - f < s->batch; end++) {
+			size_t r, nt;
+			(void)vv_probe_ids(s, &w, w.fwd[end], &nt);
+			r = vv_model_rows(nt);
 			if (rows + r > s->max_rows)
 				break;
 			rows += r;
 		}
-		if (end == p) /* cannot happen: a window never needs more than max_tok */
-			end = p + 1;
-		if ((rc = vv_run_batch(s, &w, p, end)) != 0)
+		if (end == f) /* cannot happen: a window never needs more than max_tok */
+			end = f + 1;
+		if ((rc = vv_run_batch(s, &w, f, end)) != 0)
 			goto out;
 	}
+	/* sum each request's targets in the order they were planned, whatever
+	 * order their forwards ran in, so that sums are bit for bit the same */
+	for (size_t p = 0; p < w.nprobes; p++)
+		for (size_t t = 0; t < w.probes[p].n; t++) {
+			const struct vv_target *tg = &w.targets[w.probes[p].first + t];
+			w.acc[w.probes[p].req * 3 + (size_t)tg->acc] += tg->val;
+		}
+	s->forwards += w.nfwd;
+	s->probes += w.nprobes;
 	for (size_t i = 0; i < n; i++) {
 		if (res[i].method == VV_SCORE_MASKED_LLR)
 			res[i].score = w.acc[i * 3 + ACC_LLR];

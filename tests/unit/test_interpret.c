@@ -367,6 +367,71 @@ static void test_scorer_independent_of_batch(void **state)
 	vv_model_free(m);
 }
 
+/* Shared forwards: the three alleles of one position, and requests whose
+ * windows and masks are the same, run one forward, and each score is bit
+ * for bit the score it gets alone. */
+static void test_scorer_shares_forwards(void **state)
+{
+	enum { W = 64, N = 9 };
+	static const char *const models[] = {"char-mlm", "nt6-mlm"};
+	(void)state;
+	for (size_t mi = 0; mi < 2; mi++) {
+		vv_model *m = load(models[mi]);
+		struct vv_score_opts o = {.window_nt = W, .batch = 4, .threads = 1};
+		static char win[W + 1], ref[2], alts[3][2], del[3];
+		struct vv_score_req q[N];
+		struct vv_score_result all[N], one;
+		vv_scorer *s = NULL, *s1 = NULL;
+		uint64_t fw = 0, probes = 0, fw1 = 0, probes1 = 0, sum = 0;
+		unsigned seed = 21;
+		int k = 0;
+
+		random_window(win, W, &seed);
+		ref[0] = win[30];
+		for (const char *b = "ACGT"; *b; b++)
+			if (*b != ref[0])
+				alts[k++][0] = *b;
+		memcpy(del, win + 30, 2);
+		for (int i = 0; i < 3; i++) /* one position, three alleles */
+			q[i] = (struct vv_score_req){win, W, 30, ref, alts[i]};
+		for (int i = 3; i < 6; i++) /* the same three again */
+			q[i] = q[i - 3];
+		q[6] = (struct vv_score_req){win, W, 30, del, ref}; /* a deletion, twice */
+		q[7] = q[6];
+		q[8] = (struct vv_score_req){win, W, 31, (char[2]){win[31], 0}, win[31] == 'A' ? "C" : "A"};
+		assert_int_equal(vv_scorer_new(m, &o, &s), 0);
+		assert_int_equal(vv_scorer_new(m, &o, &s1), 0);
+		assert_int_equal(vv_scorer_score(s, q, N, all), 0);
+		vv_scorer_counts(s, &fw, &probes);
+		for (int i = 0; i < N; i++) {
+			uint64_t f, p;
+			if (all[i].reason)
+				fail_msg("%s: request %d not scored: %s", models[mi], i, all[i].reason);
+			assert_int_equal(vv_scorer_score(s1, &q[i], 1, &one), 0);
+			if (memcmp(&all[i].score, &one.score, sizeof(double)) != 0)
+				fail_msg("%s: request %d: %.17g shared, %.17g alone", models[mi], i, all[i].score,
+					 one.score);
+			vv_scorer_counts(s1, &f, &p);
+			sum += f - fw1;
+			fw1 = f;
+			probes1 = p;
+		}
+		/* alone, every request runs all its probes */
+		assert_int_equal(sum, probes1);
+		assert_int_equal(probes, probes1);
+		/* shared: the six SNV requests at position 30 are one forward; the
+		 * two deletions share all theirs (and their ref-window probes may
+		 * share with the SNVs'); position 31's SNV has its own unless a
+		 * k-mer token holds both positions, and then its window and mask
+		 * are still the same only if the token is the same */
+		assert_true(fw < probes);
+		assert_true(fw <= 1 + (probes - 6) / 2 + 1);
+		vv_scorer_free(s);
+		vv_scorer_free(s1);
+		vv_model_free(m);
+	}
+}
+
 /* The summary for scripts: every count and timing, one key per evidence. */
 static void test_summary_json(void **state)
 {
@@ -782,6 +847,7 @@ int main(void)
 		cmocka_unit_test(test_scorer_reasons),
 		cmocka_unit_test(test_scorer_huge_logits),
 		cmocka_unit_test(test_scorer_independent_of_batch),
+		cmocka_unit_test(test_scorer_shares_forwards),
 		cmocka_unit_test(test_chunks_equal_whole_output),
 		cmocka_unit_test(test_chunks_resume_at_every_chunk),
 		cmocka_unit_test(test_chunks_without_vcf_rescore_nothing),
