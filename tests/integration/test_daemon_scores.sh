@@ -17,6 +17,7 @@ sed -i "s|^\[model\]\$|[model]\nscores = $T/w64.tsv.gz|" "$CONF"
 grep -q "^scores = $T/w64.tsv.gz\$" "$CONF" || fail "scores line not added"
 # another scoring policy (a 64-base window): refused at start, naming it
 set +e
+give_to_service_user
 timeout 60 "$D" --config "$CONF" >"$T/refused.log" 2>&1; rc=$?
 set -e
 [ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "varvaultd started with a table for another policy (status $rc)"

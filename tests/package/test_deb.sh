@@ -2,8 +2,9 @@
 # The Debian package, installed for real into a Debian 12 root made with
 # debootstrap (a chroot: no systemd is booted, so the units are enabled but
 # never started, as on any image build):
-#   1. `make deb` twice: the tree as it is (version V) and the same tree
-#      rebuilt as V~pre (the older package of the upgrade step);
+#   1. `make deb` twice: the tree as it is (version V) and the previous
+#      commit built as V~pre (the older package of the upgrade step; this
+#      tree renamed where the clone lacks a previous commit with packaging/);
 #   2. install V~pre with apt (its Depends come from the Debian mirror):
 #      files, owners, modes, conffiles, the user and groups, the enabled
 #      units, the keys that postinst's `varvault-admin init` made;
@@ -56,10 +57,27 @@ if [ "${VV_DEB_REUSE:-0}" = 1 ] && [ -f "$W/debs/varvault_${V}~pre_${ARCH}.deb" 
 	echo "reusing $W/debs (VV_DEB_REUSE=1)"
 else
 	rm -f "$W"/debs/*
-	make --no-print-directory deb DEB_VERSION="$V~pre" >"$W/make-deb-pre.log" 2>&1 ||
+	# The older package is a build of the previous commit where the clone
+	# has it and it already had the package (a shallow clone, or the
+	# commit that added packaging/, falls back to this tree renamed).
+	pre_tree=.
+	if git rev-parse -q --verify 'HEAD~1^{commit}' >/dev/null 2>&1 &&
+		git cat-file -e 'HEAD~1:packaging/make-deb.sh' 2>/dev/null; then
+		pre_tree=$W/prev
+		git worktree remove --force "$pre_tree" >/dev/null 2>&1 || rm -rf "$pre_tree"
+		git worktree prune
+		git worktree add -q --detach "$pre_tree" HEAD~1 || fail "git worktree add HEAD~1"
+		echo "the older package: the previous commit $(git rev-parse --short HEAD~1)"
+	else
+		echo "the older package: this tree as $V~pre (no previous commit with packaging/ in this clone)"
+	fi
+	(cd "$pre_tree" && make --no-print-directory deb DEB_VERSION="$V~pre") >"$W/make-deb-pre.log" 2>&1 ||
 		{ tail -n 30 "$W/make-deb-pre.log"; fail "make deb DEB_VERSION=$V~pre"; }
-	mv "build/varvault_${V}~pre_${ARCH}.deb" "$W/debs/"
-	rm -f "build/varvault-dbgsym_${V}~pre_${ARCH}.deb"
+	mv "$pre_tree/build/varvault_${V}~pre_${ARCH}.deb" "$W/debs/"
+	rm -f "$pre_tree/build/varvault-dbgsym_${V}~pre_${ARCH}.deb"
+	if [ "$pre_tree" != . ]; then
+		git worktree remove --force "$pre_tree"
+	fi
 	make --no-print-directory deb >"$W/make-deb.log" 2>&1 || { tail -n 30 "$W/make-deb.log"; fail "make deb"; }
 	cp "build/varvault_${V}_${ARCH}.deb" "$W/debs/"
 	[ -f "build/varvault-dbgsym_${V}_${ARCH}.deb" ] || fail "make deb left no -dbgsym"
