@@ -41,7 +41,7 @@ start_activated() {
 	# the reference run below used.
 	for v in $(compgen -e); do case $v in OPENBLAS_* | ASAN_* | UBSAN_* | VARVAULT_LOG) keep+=(-E "$v") ;; esac; done
 	NOTIFY_SOCKET=$2 WATCHDOG_USEC=$WD_USEC "$SA" -E NOTIFY_SOCKET -E WATCHDOG_USEC "${keep[@]}" -l "$SOCK" \
-		"$1" --config "$CONF" >>"$T/daemon.log" 2>&1 &
+		"$1" --config "$CONF" $DAEMON_FLAGS >>"$T/daemon.log" 2>&1 & # DAEMON_FLAGS: daemon_lib.bash
 	DPID=$!
 	for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
 	for _ in $(seq 1 300); do
@@ -124,7 +124,7 @@ stop_daemon
 echo "2b. a passed socket that is not a listening stream socket is refused"
 rm -f "$SOCK"
 give_to_service_user
-"$SA" --datagram -l "$SOCK" "$D" --config "$CONF" >"$T/dgram.log" 2>&1 &
+"$SA" --datagram -l "$SOCK" "$D" --config "$CONF" $DAEMON_FLAGS >"$T/dgram.log" 2>&1 &
 DPID=$!
 for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
 # a datagram is what makes systemd-socket-activate exec the daemon
