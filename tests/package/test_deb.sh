@@ -147,12 +147,12 @@ check 644 root root /usr/share/varvault/demo/sample.vcf
 check 700 varvault varvault /var/lib/varvault
 check 700 varvault varvault /var/lib/varvault/keys
 # Every file under the state folder is the daemon's and writable by it
-# alone; the secret ones are readable by it alone (certificates and the CRL
-# are public, and sit behind the folder's 0700 anyway).
+# alone; the secret ones are readable by it alone (certificates, the CRL and
+# public keys such as keys/audit.pub are public, and sit behind the folder's 0700 anyway).
 other=$(in_root find /var/lib/varvault \( ! -user varvault -o ! -group varvault -o -perm /0022 \) \
 	-printf '%M %u %p\n' | head -n 5)
 [ -z "$other" ] || fail "state files not varvault's own or writable by others: $other"
-open=$(in_root find /var/lib/varvault -type f ! -name '*.crt' ! -name '*.pem' ! -name '*.json' -perm /0077 \
+open=$(in_root find /var/lib/varvault -type f ! -name '*.crt' ! -name '*.pem' ! -name '*.json' ! -name '*.pub' -perm /0077 \
 	-printf '%M %p\n' | head -n 5)
 [ -z "$open" ] || fail "secret state files readable by others: $open"
 conff=$(in_root dpkg-query -W -f='${Conffiles}\n' varvault | awk 'NF {print $1}' | sort | tr '\n' ' ')
