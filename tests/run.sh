@@ -6,23 +6,18 @@
 # With CI=true a skip is a failure: a test whose dependency is missing must
 # not pass unnoticed.  Two exceptions, by the skip's last line:
 #   "needs hardware: ..."        the test needs hardware this machine lacks;
-#   "needs shared testdata: ..." only for the tests in SHARED_DATA_TESTS
-#                                below, which read ../shared/testdata (kept
-#                                outside the repository by its own rules).
 # Environment: O (build folder), PYTHON, SANITIZE, CI.
 set -u
-SHARED_DATA_TESTS=" integration/test_c4gh_interop.sh integration/test_vcf_conformance.sh "
 O=${O:-build}
 PYTHON=${PYTHON:-/usr/bin/python3}
 export O PYTHON
-export VV_BIN="$PWD/$O" VV_SRC="$PWD" VV_SHARED="$PWD/../shared"
+export VV_BIN="$PWD/$O" VV_SRC="$PWD"
 pass=0 fail=0 skip=0 failed=()
 
 # A skip that CI accepts: see the top of the file.
 skip_allowed_in_ci() {
 	case $2 in
 	"needs hardware:"*) return 0 ;;
-	"needs shared testdata:"*) case $SHARED_DATA_TESTS in *" $1 "*) return 0 ;; esac ;;
 	esac
 	return 1
 }

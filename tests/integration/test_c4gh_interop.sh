@@ -1,6 +1,6 @@
 #!/bin/bash
 # Interop with the GA4GH reference implementation: every row of
-# ../shared/testdata/crypt4gh/MANIFEST.tsv gives the listed result through
+# tests/data/crypt4gh/MANIFEST.tsv gives the listed result through
 # `varvault decrypt` (the plaintext's sha256, or a failure with its own
 # error and no output), except rows whose key is bcrypt-protected or an
 # OpenSSH key, which must be refused with a message saying how to
@@ -8,10 +8,10 @@
 # the result of our policies (docs/c4gh.md).  The data stays outside the
 # repository; without it the test skips.
 set -u
-D=${VV_SHARED:-${VV_SRC:-.}/../shared}/testdata/crypt4gh
+D=${VV_SRC:-.}/tests/data/crypt4gh
 V=${VV_BIN:-build}/varvault
 if [ ! -f "$D/MANIFEST.tsv" ]; then
-	echo "needs shared testdata: the Crypt4GH interop vectors ($D) are not present"
+	echo "the Crypt4GH interop vectors ($D, tests/data/PROVENANCE-shared.md) are missing"
 	exit 77
 fi
 tmp=$(mktemp -d)

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Validation on the GA4GH VCF conformance files (../shared/testdata/vcf-conformance,
+# Validation on the GA4GH VCF conformance files (tests/data/vcf-conformance,
 # never copied here).  Fails when
 #   - a file the specification calls valid is refused;
 #   - an invalid file is accepted silently (no warning beyond UNDECLARED);
@@ -10,10 +10,10 @@
 set -u
 O=${O:-build}
 TOOL="${VV_BIN:-$PWD/$O}/tests/helpers/vcf_tool"
-DIR="${VV_SHARED:-$PWD/../shared}/testdata/vcf-conformance"
+DIR="${VV_SRC:-$PWD}/tests/data/vcf-conformance"
 EXP="${VV_SRC:-$PWD}/tests/data/vcf/conformance_expected.tsv"
 
-[ -f "$DIR/MANIFEST.tsv" ] || { echo "needs shared testdata: no conformance folder at $DIR"; exit 77; }
+[ -f "$DIR/MANIFEST.tsv" ] || { echo "no conformance folder at $DIR (tests/data/PROVENANCE-shared.md)"; exit 77; }
 [ -x "$TOOL" ] || { echo "missing $TOOL"; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
