@@ -1,8 +1,9 @@
 #!/usr/bin/python3
-"""Writes a synthetic VCF of N variants (88% SNVs, 12% indels) on the
-unmasked region of the bundled demo reference, for `make bench`.
+"""Writes a synthetic VCF of N variants (88% SNVs, 12% indels, or the
+given fraction of SNVs) on the unmasked region of the bundled demo
+reference, for `make bench`.
 
-Usage: make_bench_vcf.py OUT.vcf N
+Usage: make_bench_vcf.py OUT.vcf N [SNV_FRACTION]
 """
 import gzip
 import random
@@ -13,6 +14,7 @@ LO, HI = 60_100_001, 60_300_000  # the demo reference's unmasked region
 
 def main():
     path, n = sys.argv[1], int(sys.argv[2])
+    snv = float(sys.argv[3]) if len(sys.argv) > 3 else 0.88
     parts = []
     with gzip.open("demo/reference.fa.gz", "rt") as f:
         for line in f:
@@ -25,7 +27,7 @@ def main():
         # windows reach 64 bases to each side: stay clear of the masked N
         p = rng.randrange(LO + 100, HI - 100)
         ref = s[p - 1]
-        if rng.random() < 0.88:
+        if rng.random() < snv:
             recs.add((p, ref, rng.choice([b for b in "ACGT" if b != ref])))
         elif rng.random() < 0.5:
             ins = "".join(rng.choice("ACGT") for _ in range(rng.randint(1, 5)))

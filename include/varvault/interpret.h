@@ -65,15 +65,24 @@ struct vv_score_opts {
 	int threads;        /* worker threads of the model; 0: one per online CPU
 	                     * (at most 64).  Scores do not depend on it. */
 	size_t indel_flank; /* 0: VV_SCORE_DEFAULT_FLANK */
+	size_t indel_stride; /* 0: the local PLL, one forward per masked token
+	                      * (the default); N: the region's tokens N apart
+	                      * share a forward (1: all at once), a cheaper
+	                      * method whose scores differ (docs/interpret.md) */
 };
+/* Largest indel_stride: above it every region is short enough that the
+ * strided method is the PLL itself. */
+#define VV_SCORE_MAX_STRIDE 64
 
 /* Scoring methods. */
 enum vv_score_method {
 	VV_SCORE_NONE = 0,
 	VV_SCORE_MASKED_LLR = 1, /* SNVs: log p(alt) - log p(ref) at the masked token */
 	VV_SCORE_LOCAL_PLL = 2,  /* indels, MNVs, delins: local PLL difference per base */
+	VV_SCORE_LOCAL_STRIDED = 3, /* the same, tokens indel_stride apart masked together */
 };
-/* "masked_llr", "local_pll_mean", "none".  Static storage. */
+/* "masked_llr", "local_pll_mean", "local_pll_strided_mean", "none".
+ * Static storage. */
 VV_EXPORT const char *vv_score_method_name(enum vv_score_method m);
 
 /* One variant to score: its reference window and normalized alleles. */
@@ -106,6 +115,10 @@ VV_EXPORT void vv_scorer_free(vv_scorer *s);
  * opts->window_nt), and the indel flank. */
 VV_EXPORT size_t vv_scorer_window(const vv_scorer *s);
 VV_EXPORT size_t vv_scorer_flank(const vv_scorer *s);
+/* The indel stride (0: the PLL) and the method indels, MNVs and delins
+ * get (VV_SCORE_LOCAL_PLL or VV_SCORE_LOCAL_STRIDED). */
+VV_EXPORT size_t vv_scorer_stride(const vv_scorer *s);
+VV_EXPORT enum vv_score_method vv_scorer_indel_method(const vv_scorer *s);
 /* Seconds spent inside the model (forwards and LM head) since the scorer
  * was made. */
 VV_EXPORT double vv_scorer_engine_seconds(const vv_scorer *s);

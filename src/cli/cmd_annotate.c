@@ -43,6 +43,10 @@ static const char annotate_usage[] =
 	"  --precision P        fp32 (default; bit-for-bit reproducible) or bf16 (bf16\n"
 	"                       weights through oneDNN, scores move slightly: see\n"
 	"                       docs/model.md; CPUs with AVX512-BF16 or AMX only)\n"
+	"  --indel-stride N     0 (default): indels by the local PLL, one forward per\n"
+	"                       masked token; N (1 to 64): tokens N apart share a\n"
+	"                       forward, fewer forwards but other scores (measured\n"
+	"                       in docs/interpret.md)\n"
 	"  --max-input BYTES    refuse inputs larger than this (default 4 GiB)\n"
 	"  --max-text-bytes N   refuse an input whose decompressed text is larger\n"
 	"                       (default 64G; K, M, G suffixes)\n"
@@ -101,6 +105,7 @@ static int annotate_args(int argc, char **argv, struct annotate_opts *o)
 		{"max-records", required_argument, NULL, 'R'},
 		{"chunk", required_argument, NULL, 'c'},
 		{"precision", required_argument, NULL, 'P'},
+		{"indel-stride", required_argument, NULL, 'I'},
 		{"summary-json", required_argument, NULL, 'S'},
 		{"scores", required_argument, NULL, 's'},
 		{"force", no_argument, NULL, 'F'},
@@ -167,6 +172,14 @@ static int annotate_args(int argc, char **argv, struct annotate_opts *o)
 		case 'P':
 			if (vv_model_precision_parse(optarg, &o->precision) != 0)
 				return vv_cli_usage_error(cmd, "--precision: %s", vv_err_detail());
+			break;
+		case 'I':
+			if (strcmp(optarg, "0") == 0)
+				o->score.indel_stride = 0;
+			else if ((rc = parse_size(cmd, "--indel-stride", optarg, &o->score.indel_stride)) != 0)
+				return rc;
+			if (o->score.indel_stride > VV_SCORE_MAX_STRIDE)
+				return vv_cli_usage_error(cmd, "--indel-stride: 0 to %d", VV_SCORE_MAX_STRIDE);
 			break;
 		case 'h':
 			fputs(annotate_usage, stdout);

@@ -84,7 +84,7 @@ static int vv_vcf_begin(struct vv_job *j, struct vv_out *s)
 	       policy, vv_policy_sha256(j->p), vv_policy_calibrated(j->p) ? "yes" : "no", source);
 	VV_HDR("##varvault_scoring=<WindowNt=%zu,SNV=%s,Other=%s,IndelFlankNt=%zu>",
 	       vv_scorer_window(j->sc), vv_score_method_name(VV_SCORE_MASKED_LLR),
-	       vv_score_method_name(VV_SCORE_LOCAL_PLL), vv_scorer_flank(j->sc));
+	       vv_score_method_name(vv_scorer_indel_method(j->sc)), vv_scorer_flank(j->sc));
 	if (!vv_policy_calibrated(j->p))
 		VV_HDR("##varvault_calibration=UNCALIBRATED: the evidence thresholds have no calibration "
 		       "source; VV_EVIDENCE is not clinical evidence until they are calibrated");
@@ -183,7 +183,7 @@ static json_object *vv_json_provenance(struct vv_job *j)
 	o = json_object_new_object();
 	json_object_object_add(o, "window_nt", json_object_new_int64((int64_t)vv_scorer_window(j->sc)));
 	json_object_object_add(o, "snv_method", json_object_new_string(vv_score_method_name(VV_SCORE_MASKED_LLR)));
-	json_object_object_add(o, "indel_method", json_object_new_string(vv_score_method_name(VV_SCORE_LOCAL_PLL)));
+	json_object_object_add(o, "indel_method", json_object_new_string(vv_score_method_name(vv_scorer_indel_method(j->sc))));
 	json_object_object_add(o, "indel_flank_nt", json_object_new_int64((int64_t)vv_scorer_flank(j->sc)));
 	json_object_object_add(prov, "scoring", o);
 	return prov;
@@ -296,7 +296,7 @@ static int vv_tsv_begin(struct vv_job *j, struct vv_out *s)
 				       vv_calibration_note(j->p), source)) != 0 ||
 	    (rc = vv_interpret_putf(j, s, "# scoring: window %zu nt, SNV %s, other %s (flank %zu nt)\n",
 				       vv_scorer_window(j->sc), vv_score_method_name(VV_SCORE_MASKED_LLR),
-				       vv_score_method_name(VV_SCORE_LOCAL_PLL), vv_scorer_flank(j->sc))) != 0)
+				       vv_score_method_name(vv_scorer_indel_method(j->sc)), vv_scorer_flank(j->sc))) != 0)
 		return rc;
 	return vv_interpret_putf(j, s, "chrom\tpos\tref\talt\tsource_line\talt_index\tclass\tstatus\t"
 				    "method\tscore\tevidence\tcalibrated\n");

@@ -21,23 +21,33 @@ struct vv_scorer {
 	size_t window, flank, batch;
 	size_t max_tok;   /* tokens of the longest tokenization of a window */
 	size_t max_rows;  /* the run's row budget for one forward */
-	size_t max_mask;  /* tokens masked in one probe */
+	size_t max_mask;  /* tokens an SNV's probe masks */
+	size_t max_at;    /* masked tokens of one batch: LM-head rows */
+	size_t stride;    /* indel_stride: 0 for the PLL */
 	int32_t *ids;     /* [batch][max_tok]: the probes of one forward */
 	struct vv_model_seq *seqs;  /* [batch] */
-	struct vv_model_at *at;     /* [batch * max_mask] */
-	float *logits;              /* [batch * max_mask][vocab_size] */
+	struct vv_model_at *at;     /* [max_at] */
+	float *logits;              /* [max_at][vocab_size] */
 	double engine_seconds;      /* inside the model's forward and head */
 	uint64_t forwards, probes;  /* forwards run, and masked sequences asked for */
 };
 
 /* One masked sequence: request req's ref (0) or alt (1) tokens with tokens
- * [mask_lo, mask_hi) masked; its targets are among them. */
+ * [mask_lo, mask_hi) masked, or with step > 0 only those t among them with
+ * (t + phase) % step < width (a strided indel probe: its targets and their
+ * k-mer neighbours); its targets are among them. */
 struct vv_probe {
 	size_t req;
 	int which;
 	size_t first, n;  /* its targets */
 	uint32_t mask_lo, mask_hi;
+	uint32_t step, phase, width;
 };
+
+static bool vv_probe_masks(const struct vv_probe *p, uint32_t t)
+{
+	return t >= p->mask_lo && t < p->mask_hi && (!p->step || (t + p->phase) % p->step < p->width);
+}
 
 /* A masked token: adds logp(plus) - logp(minus) (either may be -1) to
  * accumulator acc of the probe's request. */
@@ -70,6 +80,7 @@ struct vv_score_work {
 	size_t *lead, *next, *last, *fwd;
 	size_t nfwd;
 	size_t *row;                  /* [ntargets]: its logits row in a forward */
+	unsigned char *seen;          /* [max_tok]: vv_group_targets's marks */
 };
 
 const char *vv_score_method_name(enum vv_score_method m)
@@ -79,6 +90,8 @@ const char *vv_score_method_name(enum vv_score_method m)
 		return "masked_llr";
 	case VV_SCORE_LOCAL_PLL:
 		return "local_pll_mean";
+	case VV_SCORE_LOCAL_STRIDED:
+		return "local_pll_strided_mean";
 	default:
 		return "none";
 	}
@@ -157,6 +170,8 @@ int vv_scorer_new(const struct vv_model *m, const struct vv_score_opts *opts, vv
 		o.indel_flank = VV_SCORE_DEFAULT_FLANK;
 	if (o.indel_flank > o.window_nt)
 		return vv_errf(VV_ERR_INVAL, "indel flank %zu is longer than the window", o.indel_flank);
+	if (o.indel_stride > VV_SCORE_MAX_STRIDE)
+		return vv_errf(VV_ERR_INVAL, "indel stride %zu is over %d", o.indel_stride, VV_SCORE_MAX_STRIDE);
 
 	if (!(s = calloc(1, sizeof *s)))
 		return VV_ERR_NOMEM;
@@ -167,6 +182,11 @@ int vv_scorer_new(const struct vv_model *m, const struct vv_score_opts *opts, vv
 	s->batch = o.batch;
 	s->max_tok = vv_tokens_for(I, o.window_nt);
 	s->max_mask = I->tokenizer == VV_MODEL_TOK_KMER_OVERLAP ? (size_t)I->k : 1;
+	s->max_at = s->batch * s->max_mask;
+	s->stride = o.indel_stride;
+	/* a strided probe has up to the PLL's base bound of targets */
+	if (s->stride && s->max_at < VV_SCORE_MAX_PLL_BASES + 2 * s->max_mask)
+		s->max_at = VV_SCORE_MAX_PLL_BASES + 2 * s->max_mask;
 	/* k-mer windows usually tokenize to about window/k tokens; only N runs
 	 * make them longer.  Size the run for the usual case (a longer batch is
 	 * split), which keeps memory near what the forward really uses. */
@@ -192,8 +212,8 @@ int vv_scorer_new(const struct vv_model *m, const struct vv_score_opts *opts, vv
 	}
 	s->ids = calloc(n, sizeof *s->ids);
 	s->seqs = calloc(s->batch, sizeof *s->seqs);
-	s->at = calloc(s->batch * s->max_mask, sizeof *s->at);
-	if (vv_size_mul(s->batch * s->max_mask, (size_t)I->vocab_size, &n) != 0) {
+	s->at = calloc(s->max_at, sizeof *s->at);
+	if (vv_size_mul(s->max_at, (size_t)I->vocab_size, &n) != 0) {
 		rc = VV_ERR_RANGE;
 		goto out;
 	}
@@ -218,6 +238,16 @@ size_t vv_scorer_window(const vv_scorer *s)
 size_t vv_scorer_flank(const vv_scorer *s)
 {
 	return s->flank;
+}
+
+size_t vv_scorer_stride(const vv_scorer *s)
+{
+	return s->stride;
+}
+
+enum vv_score_method vv_scorer_indel_method(const vv_scorer *s)
+{
+	return s->stride ? VV_SCORE_LOCAL_STRIDED : VV_SCORE_LOCAL_PLL;
 }
 
 double vv_scorer_engine_seconds(const vv_scorer *s)
@@ -252,6 +282,7 @@ static void vv_work_done(struct vv_score_work *w)
 	free(w->last);
 	free(w->fwd);
 	free(w->row);
+	free(w->seen);
 }
 
 static int vv_add_probe(struct vv_score_work *w, size_t req, int which, size_t lo, size_t hi)
@@ -260,7 +291,7 @@ static int vv_add_probe(struct vv_score_work *w, size_t req, int which, size_t l
 
 	if (rc)
 		return rc;
-	w->probes[w->nprobes++] = (struct vv_probe){req, which, w->ntargets, 0, (uint32_t)lo, (uint32_t)hi};
+	w->probes[w->nprobes++] = (struct vv_probe){req, which, w->ntargets, 0, (uint32_t)lo, (uint32_t)hi, 0, 0, 0};
 	return 0;
 }
 
@@ -348,46 +379,62 @@ static const char *vv_plan_snv(vv_scorer *s, struct vv_score_work *w, size_t i, 
 }
 
 /* Masks, one probe each, the tokens overlapping bases [lo, hi) of slot
- * which.  With overlapping k-mers a token's bases also sit in its k-1
- * neighbours on each side, so those are masked with it (as DNABERT masks
- * k consecutive tokens in pre-training); otherwise it would be read off
- * them.  *count gets the probes, *covered the bases from the first masked
- * target's first base to the last one's last (the PLL's normaliser). */
+ * which (they are consecutive).  With overlapping k-mers a token's bases
+ * also sit in its k-1 neighbours on each side, so those are masked with it
+ * (as DNABERT masks k consecutive tokens in pre-training); otherwise it
+ * would be read off them.  With a stride N, the region's tokens N apart
+ * share one probe instead (N probes, or fewer for a short region; N = 1:
+ * one probe).  *count gets the targets, *covered the bases from the first
+ * masked target's first base to the last one's last (the PLL's
+ * normaliser). */
 static int vv_plan_region(vv_scorer *s, struct vv_score_work *w, size_t i, int which, size_t lo,
 			  size_t hi, size_t *count, size_t *covered)
 {
 	size_t base = (i * 2 + (size_t)which) * s->max_tok, n = w->ntok[i * 2 + (size_t)which];
-	size_t first = SIZE_MAX, last = 0, span_lo = SIZE_MAX, span_hi = 0;
+	size_t first = SIZE_MAX, last = 0, r0 = SIZE_MAX, r1 = 0, step;
 	size_t reach = s->info->tokenizer == VV_MODEL_TOK_KMER_OVERLAP ? (size_t)s->info->k - 1 : 0;
 	const int32_t *ids = w->ids + base;
 	const struct vv_model_span *sp = w->spans + base;
 
 	*count = *covered = 0;
-	for (size_t t = 0; t < n; t++) /* the sequence tokens, between the specials */
-		if (sp[t].start >= 0 && sp[t].len > 0) {
-			if (first == SIZE_MAX)
-				first = t;
-			last = t;
-		}
-	for (size_t t = 0; t < n; t++) {
-		size_t mlo, mhi;
-
-		if (sp[t].start < 0 || sp[t].len <= 0 || (size_t)sp[t].start >= hi ||
-		    (size_t)sp[t].start + (size_t)sp[t].len <= lo)
+	for (size_t t = 0; t < n; t++) { /* the sequence tokens, between the specials */
+		if (sp[t].start < 0 || sp[t].len <= 0)
 			continue;
-		mlo = t - first > reach ? t - reach : first;
-		mhi = last - t > reach ? t + reach + 1 : last + 1;
-		if (vv_add_probe(w, i, which, mlo, mhi) != 0 ||
-		    vv_add_target(w, t, ids[t], -1, which == 0 ? ACC_PLL_REF : ACC_PLL_ALT) != 0)
-			return VV_ERR_NOMEM;
-		if ((size_t)sp[t].start < span_lo)
-			span_lo = (size_t)sp[t].start;
-		if ((size_t)sp[t].start + (size_t)sp[t].len > span_hi)
-			span_hi = (size_t)sp[t].start + (size_t)sp[t].len;
-		(*count)++;
+		if (first == SIZE_MAX)
+			first = t;
+		last = t;
+		/* the region's tokens: [r0, r1) */
+		if ((size_t)sp[t].start < hi && (size_t)sp[t].start + (size_t)sp[t].len > lo) {
+			if (r0 == SIZE_MAX)
+				r0 = t;
+			r1 = t + 1;
+		}
 	}
-	if (*count)
-		*covered = span_hi - span_lo;
+	if (r0 == SIZE_MAX)
+		return 0;
+	step = s->stride && s->stride < r1 - r0 ? s->stride : r1 - r0;
+	for (size_t g = r0; g < r0 + step; g++) {
+		size_t mlo = g - first > reach ? g - reach : first, mhi = 0;
+		for (size_t t = g; t < r1; t += step) {
+			mhi = last - t > reach ? t + reach + 1 : last + 1;
+			if ((t == g && vv_add_probe(w, i, which, mlo, mhi) != 0) ||
+			    vv_add_target(w, t, ids[t], -1, which == 0 ? ACC_PLL_REF : ACC_PLL_ALT) != 0)
+				return VV_ERR_NOMEM;
+			(*count)++;
+		}
+		if (mhi > g + reach + 1 && 2 * reach + 1 < step) {
+			/* several targets: mask each one's neighbourhood only */
+			struct vv_probe *p = &w->probes[w->nprobes - 1];
+			p->mask_hi = (uint32_t)mhi;
+			p->step = (uint32_t)step;
+			p->width = (uint32_t)(2 * reach + 1);
+			/* (t + phase) % step < width from g - reach on */
+			p->phase = (uint32_t)((step - (g + step - reach % step) % step) % step);
+		} else {
+			w->probes[w->nprobes - 1].mask_hi = (uint32_t)mhi;
+		}
+	}
+	*covered = (size_t)sp[r1 - 1].start + (size_t)sp[r1 - 1].len - (size_t)sp[r0].start;
 	return 0;
 }
 
@@ -465,7 +512,7 @@ static const char *vv_plan(vv_scorer *s, struct vv_score_work *w, size_t i, int 
 		w->res[i].method = VV_SCORE_MASKED_LLR;
 		why = vv_plan_snv(s, w, i, nomem);
 	} else {
-		w->res[i].method = VV_SCORE_LOCAL_PLL;
+		w->res[i].method = vv_scorer_indel_method(s);
 		why = vv_plan_pll(s, w, i, nomem);
 	}
 	if (why || *nomem) {
@@ -509,6 +556,8 @@ static uint64_t vv_probe_hash(const vv_scorer *s, const struct vv_score_work *w,
 		h = (h ^ (uint32_t)ids[t]) * 1099511628211ull;
 	h = (h ^ n) * 1099511628211ull;
 	h = (h ^ w->probes[p].mask_lo) * 1099511628211ull;
+	h = (h ^ w->probes[p].step) * 1099511628211ull;
+	h = (h ^ w->probes[p].phase) * 1099511628211ull;
 	return (h ^ w->probes[p].mask_hi) * 1099511628211ull;
 }
 
@@ -518,7 +567,9 @@ static bool vv_probe_same(const vv_scorer *s, const struct vv_score_work *w, siz
 	const int32_t *ia = vv_probe_ids(s, w, a, &na), *ib = vv_probe_ids(s, w, b, &nb);
 
 	return na == nb && w->probes[a].mask_lo == w->probes[b].mask_lo &&
-	       w->probes[a].mask_hi == w->probes[b].mask_hi && memcmp(ia, ib, na * sizeof *ia) == 0;
+	       w->probes[a].mask_hi == w->probes[b].mask_hi && w->probes[a].step == w->probes[b].step &&
+	       w->probes[a].phase == w->probes[b].phase && w->probes[a].width == w->probes[b].width &&
+	       memcmp(ia, ib, na * sizeof *ia) == 0;
 }
 
 /* Groups the probes by (tokens, masked range): one forward per group. */
@@ -534,8 +585,9 @@ static int vv_group_probes(vv_scorer *s, struct vv_score_work *w)
 	w->last = malloc((w->nprobes + 1) * sizeof *w->last);
 	w->fwd = malloc((w->nprobes + 1) * sizeof *w->fwd);
 	w->row = malloc((w->ntargets + 1) * sizeof *w->row);
+	w->seen = malloc(s->max_tok + 1);
 	tab = malloc(cap * sizeof *tab);
-	if (!w->lead || !w->next || !w->last || !w->fwd || !w->row || !tab)
+	if (!w->lead || !w->next || !w->last || !w->fwd || !w->row || !w->seen || !tab)
 		goto out;
 	for (size_t i = 0; i < cap; i++)
 		tab[i] = SIZE_MAX;
@@ -563,12 +615,30 @@ out:
 	return rc;
 }
 
+/* The distinct masked tokens that the group led by probe lp reads: its
+ * LM-head rows. */
+static size_t vv_group_targets(struct vv_score_work *w, size_t lp)
+{
+	uint32_t lo = w->probes[lp].mask_lo, hi = w->probes[lp].mask_hi;
+	size_t n = 0;
+
+	/* the group's probes share one masked range, and targets lie in it */
+	memset(w->seen, 0, hi - lo);
+	for (size_t p = lp; p != SIZE_MAX; p = w->next[p])
+		for (size_t t = 0; t < w->probes[p].n; t++) {
+			uint32_t tok = w->targets[w->probes[p].first + t].tok;
+			n += !w->seen[tok - lo];
+			w->seen[tok - lo] = 1;
+		}
+	return n;
+}
+
 /* Runs the forwards of leaders fwd[f0..f1) as one batch and sets the value
  * of every target of their groups; each distinct masked token of a group is
  * one logits row, its normaliser computed once. */
 static int vv_run_batch(vv_scorer *s, struct vv_score_work *w, size_t f0, size_t f1)
 {
-	size_t V = (size_t)s->info->vocab_size, nat = 0, cap = (f1 - f0) * s->max_mask;
+	size_t V = (size_t)s->info->vocab_size, nat = 0, cap = s->max_at;
 	double t0, *lse = NULL;
 	int rc;
 
@@ -580,7 +650,8 @@ static int vv_run_batch(vv_scorer *s, struct vv_score_work *w, size_t f0, size_t
 
 		memcpy(dst, src, n * sizeof *dst);
 		for (uint32_t t = pr->mask_lo; t < pr->mask_hi; t++)
-			dst[t] = s->info->mask_id;
+			if (vv_probe_masks(pr, t))
+				dst[t] = s->info->mask_id;
 		s->seqs[b] = (struct vv_model_seq){dst, n};
 		for (size_t p = lp; p != SIZE_MAX; p = w->next[p]) {
 			const struct vv_probe *q = &w->probes[p];
@@ -589,7 +660,7 @@ static int vv_run_batch(vv_scorer *s, struct vv_score_work *w, size_t f0, size_t
 				while (r < nat && s->at[r].tok != w->targets[k].tok)
 					r++;
 				if (r == nat) {
-					if (nat == cap) /* targets are masked tokens: at most max_mask */
+					if (nat == cap) /* the batch was cut to fit max_at */
 						return vv_errf(VV_ERR_INTERNAL, "scoring: a probe has too many targets");
 					s->at[nat++] = (struct vv_model_at){(uint32_t)b, w->targets[k].tok};
 				}
@@ -663,14 +734,15 @@ int vv_scorer_score(vv_scorer *s, const struct vv_score_req *reqs, size_t n,
 		goto out;
 	/* batches of at most s->batch forwards within the run's row budget */
 	for (size_t f = 0, end; f < w.nfwd; f = end) {
-		size_t rows = 0;
+		size_t rows = 0, ats = 0;
 		for (end = f; end < w.nfwd && end - f < s->batch; end++) {
-			size_t r, nt;
+			size_t r, nt, at = vv_group_targets(&w, w.fwd[end]);
 			(void)vv_probe_ids(s, &w, w.fwd[end], &nt);
 			r = vv_model_rows(nt);
-			if (rows + r > s->max_rows)
+			if (rows + r > s->max_rows || ats + at > s->max_at)
 				break;
 			rows += r;
+			ats += at;
 		}
 		if (end == f) /* cannot happen: a window never needs more than max_tok */
 			end = f + 1;
@@ -689,7 +761,7 @@ int vv_scorer_score(vv_scorer *s, const struct vv_score_req *reqs, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		if (res[i].method == VV_SCORE_MASKED_LLR)
 			res[i].score = w.acc[i * 3 + ACC_LLR];
-		else if (res[i].method == VV_SCORE_LOCAL_PLL)
+		else if (res[i].method == VV_SCORE_LOCAL_PLL || res[i].method == VV_SCORE_LOCAL_STRIDED)
 			res[i].score = w.acc[i * 3 + ACC_PLL_ALT] / w.len[i * 2 + 1] -
 				       w.acc[i * 3 + ACC_PLL_REF] / w.len[i * 2];
 		/* an infinite logit (possible with F16/BF16 weights) is no score */

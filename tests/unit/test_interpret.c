@@ -209,7 +209,8 @@ static int setup_models(void **state)
 	(void)state;
 	if (!mkdtemp(tmpdir))
 		return -1;
-	have_models = make_model("char", "mlm") && make_model("char", "cls") && make_model("nt6", "mlm");
+	have_models = make_model("char", "mlm") && make_model("char", "cls") && make_model("nt6", "mlm") &&
+		      make_model("dnabert3", "mlm");
 	return 0;
 }
 
@@ -365,6 +366,127 @@ static void test_scorer_independent_of_batch(void **state)
 	vv_scorer_free(s2);
 	vv_scorer_free(s3);
 	vv_model_free(m);
+}
+
+/* The strided indel method against an oracle that masks by hand: the
+ * region's tokens (the changed bases plus the flank) in groups of tokens
+ * `stride` apart, each group (with its k-mer neighbours for overlapping
+ * k-mers) masked in one forward, log p(true token) summed and divided by
+ * the bases the region's tokens cover; alt minus ref. */
+static double oracle_side(const vv_model *m, const char *seq, size_t lo, size_t hi, size_t stride, int reach,
+			  size_t *forwards)
+{
+	const struct vv_model_info *I = vv_model_get_info(m);
+	size_t len = strlen(seq), n = 0, r0 = SIZE_MAX, r1 = 0, V = (size_t)I->vocab_size;
+	int32_t ids[512], masked[512];
+	struct vv_model_span sp[512];
+	vv_model_run *run = NULL;
+	float *logits = calloc(512 * V, sizeof *logits);
+	double sum = 0;
+
+	assert_non_null(logits);
+	assert_int_equal(vv_model_tokenize(m, seq, len, ids, sp, 512, &n), 0);
+	for (size_t t = 0; t < n; t++)
+		if (sp[t].len > 0 && sp[t].start >= 0 && (size_t)sp[t].start < hi &&
+		    (size_t)(sp[t].start + sp[t].len) > lo) {
+			r0 = r0 == SIZE_MAX ? t : r0;
+			r1 = t + 1;
+		}
+	assert_true(r0 != SIZE_MAX);
+	if (!stride || stride > r1 - r0)
+		stride = r1 - r0;
+	assert_int_equal(vv_model_run_new(m, 1, n, &run), 0);
+	for (size_t g = r0; g < r0 + stride; g++) {
+		struct vv_model_at at[512];
+		size_t nat = 0;
+		memcpy(masked, ids, n * sizeof *ids);
+		for (size_t t = g; t < r1; t += stride) {
+			for (int d = -reach; d <= reach; d++) {
+				long u = (long)t + d;
+				if (u >= 0 && (size_t)u < n && sp[u].len > 0 && sp[u].start >= 0)
+					masked[u] = I->mask_id;
+			}
+			at[nat++] = (struct vv_model_at){0, (uint32_t)t};
+		}
+		assert_int_equal(vv_model_forward(run, &(struct vv_model_seq){masked, n}, 1), 0);
+		assert_int_equal(vv_model_mlm_logits(run, at, nat, logits), 0);
+		for (size_t a = 0; a < nat; a++) {
+			const float *row = logits + a * V;
+			double mx = row[0], z = 0;
+			for (size_t j = 1; j < V; j++)
+				mx = row[j] > mx ? row[j] : mx;
+			for (size_t j = 0; j < V; j++)
+				z += exp((double)row[j] - mx);
+			sum += (double)row[ids[at[a].tok]] - mx - log(z);
+		}
+		(*forwards)++;
+	}
+	vv_model_run_free(run);
+	free(logits);
+	return sum / (double)(sp[r1 - 1].start + sp[r1 - 1].len - sp[r0].start);
+}
+
+static void test_scorer_indel_stride(void **state)
+{
+	enum { W = 64, OFF = 30, FLANK = 5 };
+	static const char *const models[] = {"char-mlm", "nt6-mlm", "dnabert3-mlm"};
+	static const int reach[] = {0, 0, 2};
+	(void)state;
+	for (size_t mi = 0; mi < 3; mi++) {
+		vv_model *m = load(models[mi]);
+		static char win[W + 1], alt[W + 1], del[4], base[2];
+		unsigned seed = 5 + (unsigned)mi;
+		struct vv_score_result pll, r;
+		struct vv_score_req q;
+		vv_scorer *s0 = NULL;
+
+		random_window(win, W, &seed);
+		memcpy(del, win + OFF, 3); /* a deletion of two bases after the anchor */
+		base[0] = win[OFF];
+		q = (struct vv_score_req){win, W, OFF, del, base};
+		/* the alternate window: win without bases OFF+1, OFF+2 */
+		memcpy(alt, win, OFF + 1);
+		memcpy(alt + OFF + 1, win + OFF + 3, W - OFF - 3 + 1);
+		assert_int_equal(vv_scorer_new(m, &(struct vv_score_opts){.window_nt = W, .threads = 1}, &s0), 0);
+		assert_int_equal(vv_scorer_score(s0, &q, 1, &pll), 0);
+		assert_null(pll.reason);
+		assert_int_equal(pll.method, VV_SCORE_LOCAL_PLL);
+		for (size_t stride = 1; stride <= 64; stride = stride < 4 ? stride + 1 : stride * 2) {
+			struct vv_score_opts o = {.window_nt = W, .threads = 1, .indel_stride = stride};
+			vv_scorer *s = NULL;
+			uint64_t fw = 0, probes = 0;
+			size_t want_fw = 0;
+			double want;
+
+			assert_int_equal(vv_scorer_new(m, &o, &s), 0);
+			assert_int_equal(vv_scorer_stride(s), stride);
+			assert_int_equal(vv_scorer_indel_method(s), VV_SCORE_LOCAL_STRIDED);
+			assert_int_equal(vv_scorer_score(s, &q, 1, &r), 0);
+			if (r.reason)
+				fail_msg("%s stride %zu: not scored: %s", models[mi], stride, r.reason);
+			assert_int_equal(r.method, VV_SCORE_LOCAL_STRIDED);
+			assert_string_equal(vv_score_method_name(r.method), "local_pll_strided_mean");
+			/* changed bases: reference [OFF+1, OFF+3), alternate none */
+			want = oracle_side(m, alt, OFF + 1 - FLANK, OFF + 1 + FLANK, stride, reach[mi], &want_fw) -
+			       oracle_side(m, win, OFF + 1 - FLANK, OFF + 3 + FLANK, stride, reach[mi], &want_fw);
+			vv_scorer_counts(s, &fw, &probes);
+			if (fabs(r.score - want) > 1e-9 * (1 + fabs(want)) || probes != want_fw)
+				fail_msg("%s stride %zu: %.17g in %llu probes, the oracle %.17g in %zu", models[mi],
+					 stride, r.score, (unsigned long long)probes, want, want_fw);
+			/* a stride at least the region's length is the PLL itself */
+			if (stride == 64 && memcmp(&r.score, &pll.score, sizeof(double)) != 0)
+				fail_msg("%s: stride 64 %.17g, PLL %.17g", models[mi], r.score, pll.score);
+			if (stride == 1 && reach[mi] == 0 && fabs(r.score - pll.score) < 1e-12)
+				fail_msg("%s: stride 1 gives the PLL's score: nothing was masked jointly", models[mi]);
+			vv_scorer_free(s);
+		}
+		vv_scorer_free(s0);
+		s0 = NULL;
+		assert_int_equal(vv_scorer_new(m, &(struct vv_score_opts){.indel_stride = VV_SCORE_MAX_STRIDE + 1}, &s0),
+				 VV_ERR_INVAL);
+		assert_null(s0);
+		vv_model_free(m);
+	}
 }
 
 /* Shared forwards: the three alleles of one position, and requests whose
@@ -848,6 +970,7 @@ int main(void)
 		cmocka_unit_test(test_scorer_huge_logits),
 		cmocka_unit_test(test_scorer_independent_of_batch),
 		cmocka_unit_test(test_scorer_shares_forwards),
+		cmocka_unit_test(test_scorer_indel_stride),
 		cmocka_unit_test(test_chunks_equal_whole_output),
 		cmocka_unit_test(test_chunks_resume_at_every_chunk),
 		cmocka_unit_test(test_chunks_without_vcf_rescore_nothing),
