@@ -123,6 +123,14 @@ VV_EXPORT int vv_net_client_check(const char *cert_path, const char *ca_path,
  * PEM file, as 64 lowercase hex digits.  VV_ERR_IO, VV_ERR_PKI. */
 VV_EXPORT int vv_net_fingerprint_file(const char *cert_path, char out[65]) VV_MUST_CHECK;
 
+/* SHA-256 of what the CRL file crl_file revokes: for each CRL in it (file
+ * order), its issuer and its revoked serial numbers, sorted; not the
+ * file's bytes, which change each time the same list is re-signed (the
+ * daemon re-signs its CRL at every start).  out: 64 lowercase hex;
+ * *revoked (may be NULL): entries over all CRLs.  For the audit log's
+ * record of CRL changes.  VV_ERR_IO, VV_ERR_PKI (no or a damaged CRL). */
+VV_EXPORT int vv_net_crl_digest(const char *crl_file, char out[65], size_t *revoked) VV_MUST_CHECK;
+
 /* ------------------------------------------------------------- TLS
  * TLS 1.3 only (minimum and maximum), no session tickets, no session cache,
  * no resumption.  The server requires a client certificate that chains to

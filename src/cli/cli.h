@@ -3,6 +3,8 @@
 #ifndef VARVAULT_CLI_H
 #define VARVAULT_CLI_H
 
+#include <sys/types.h>
+
 #include "varvault/core.h"
 
 /* Exit statuses of every command; 130 (128 + SIGINT, as a shell reports a
@@ -57,11 +59,13 @@ int vv_cmd_precompute(int argc, char **argv); /* cmd_precompute.c */
 int vv_cmd_admin_init(int argc, char **argv);
 int vv_cmd_admin_client(int argc, char **argv);
 int vv_cmd_admin_model(int argc, char **argv);
-/* The audit log's keys (admin_audit_keys.c): a signed-note key pair named
- * name (the signing key 0600, the verifier key 0644) and k0, 64 hex digits
- * (0600).  Refuses (VV_ERR_EXISTS) when any of the three exists. */
-int vv_cli_audit_keys_make(const char *name, const char *skey_path, const char *vkey_path,
-			   const char *k0_path) VV_MUST_CHECK;
+/* The audit log's keys (admin_audit_keys.c), for init and audit keygen: a
+ * signed-note key pair named name (the signing key 0600, the verifier key
+ * vkey_mode) and k0, 64 hex digits (0600), each file ending in a newline.
+ * *vkey_out (may be NULL) gets the verifier key (malloc'd, no newline).
+ * Refuses (VV_ERR_EXISTS) when any of the three exists. */
+int vv_cli_audit_keys_make(const char *name, const char *skey_path, const char *vkey_path, const char *k0_path,
+			   mode_t vkey_mode, char **vkey_out) VV_MUST_CHECK;
 /* The audit log's keys and offline verifier (cmd_audit.c). */
 int vv_cmd_admin_audit(int argc, char **argv);
 

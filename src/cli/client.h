@@ -49,6 +49,36 @@ int vv_client_call(struct client *c, enum vv_net_verb verb, struct json_object *
 		   vv_net_response *r);
 /* Reports a refused response; returns its exit status. */
 int vv_client_report(struct client *c, const vv_net_response *r);
+/* vv_client_call, and vv_client_report when the server refused: 0 with *r
+ * an accepted answer (released by the caller), else an exit status
+ * (reported; nothing to release). */
+int vv_client_request(struct client *c, enum vv_net_verb verb, struct json_object *params, vv_net_response *r);
+
+/* The options of the client's verbs (all but submit), parsed by
+ * vv_client_args; an option a verb does not take stays NULL / false. */
+struct vv_client_opts {
+	const char *config, *format, *output, *sample;     /* --config --format -o/--output --sample */
+	const char *since, *until, *actor, *action, *outcome; /* the audit filters */
+	bool json, wait, force;
+};
+/* Which options a verb takes besides --config, --json and --help. */
+enum {
+	VV_CLIENT_OPT_WAIT = 1u << 0,
+	VV_CLIENT_OPT_FORMAT = 1u << 1,
+	VV_CLIENT_OPT_OUTPUT = 1u << 2,
+	VV_CLIENT_OPT_SAMPLE = 1u << 3,
+	VV_CLIENT_OPT_FORCE = 1u << 4,
+	VV_CLIENT_OPT_FILTERS = 1u << 5, /* --since --until --actor --action --outcome */
+};
+/* What vv_client_args returns once it has printed --help: no exit status. */
+#define VV_CLIENT_HELP_SHOWN 1000
+/* Parses argv (from argv[1]) for the options in takes into *o; exactly
+ * want_args words must remain (from argv[optind]), else a usage error that
+ * says want_what (or "unexpected argument" when want_args is 0).  Returns
+ * 0, VV_CLIENT_HELP_SHOWN after printing usage and the common options, or
+ * a usage exit status (reported). */
+int vv_client_args(int argc, char **argv, const char *cmd, const char *usage, unsigned takes,
+		   struct vv_client_opts *o, int want_args, const char *want_what);
 
 /*
  * The witness check (witness.c), run by vv_client_open on every connection:

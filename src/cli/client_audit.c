@@ -5,7 +5,6 @@
 #include "cli.h"
 #include "client.h"
 
-#include <getopt.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +13,6 @@
 
 #include "varvault/audit.h"
 
-/* audit_args' "--help was printed" (not an error, not an exit status). */
-#define ARGS_HELP_SHOWN 1000
 /* Records one audit.query page asks for. */
 #define PAGE 500
 
@@ -38,49 +35,17 @@ static const char *js(json_object *o, const char *path)
 		       : "";
 }
 
-struct audit_opts {
-	const char *config, *since, *until, *actor, *sample, *action, *outcome, *format, *output;
-	bool json;
-};
+/* The options of the audit verbs. */
+#define AUDIT_TAKES (VV_CLIENT_OPT_FILTERS | VV_CLIENT_OPT_SAMPLE | VV_CLIENT_OPT_FORMAT | VV_CLIENT_OPT_OUTPUT)
 
-static int audit_args(int argc, char **argv, const char *cmd, const char *usage, struct audit_opts *o,
+static int audit_args(int argc, char **argv, const char *cmd, const char *usage, struct vv_client_opts *o,
 		      int want_args)
 {
-	static const struct option longs[] = {
-		{"config", required_argument, NULL, 'c'}, {"json", no_argument, NULL, 'j'},
-		{"since", required_argument, NULL, 'S'},  {"until", required_argument, NULL, 'U'},
-		{"actor", required_argument, NULL, 'a'},  {"sample", required_argument, NULL, 's'},
-		{"action", required_argument, NULL, 'x'}, {"outcome", required_argument, NULL, 'O'},
-		{"format", required_argument, NULL, 'f'}, {"output", required_argument, NULL, 'o'},
-		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
-	};
-	int ch;
-
-	memset(o, 0, sizeof *o);
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "o:h", longs, NULL)) != -1) {
-		switch (ch) {
-		case 'c': o->config = optarg; break;
-		case 'j': o->json = true; break;
-		case 'S': o->since = optarg; break;
-		case 'U': o->until = optarg; break;
-		case 'a': o->actor = optarg; break;
-		case 's': o->sample = optarg; break;
-		case 'x': o->action = optarg; break;
-		case 'O': o->outcome = optarg; break;
-		case 'f': o->format = optarg; break;
-		case 'o': o->output = optarg; break;
-		case 'h': printf("%s\n%s", usage, vv_client_common_opts); return ARGS_HELP_SHOWN;
-		default: return vv_cli_usage_error(cmd, "unknown option");
-		}
-	}
-	if (argc - optind != want_args)
-		return vv_cli_usage_error(cmd, want_args ? "one argument expected" : "unexpected argument");
-	return 0;
+	return vv_client_args(argc, argv, cmd, usage, AUDIT_TAKES, o, want_args, "one argument expected");
 }
 
 /* Fetches every record matching o, page by page, into *out (an array). */
-static int fetch_records(struct client *c, const struct audit_opts *o, json_object **out)
+static int fetch_records(struct client *c, const struct vv_client_opts *o, json_object **out)
 {
 	json_object *all = json_object_new_array(), *p, *recs, *next;
 	int64_t after = 0;
@@ -101,15 +66,10 @@ static int fetch_records(struct client *c, const struct audit_opts *o, json_obje
 #undef ADD
 		json_object_object_add(p, "after", json_object_new_int64(after));
 		json_object_object_add(p, "limit", json_object_new_int64(PAGE));
-		rc = vv_client_call(c, VV_VERB_AUDIT_QUERY, p, &r);
+		rc = vv_client_request(c, VV_VERB_AUDIT_QUERY, p, &r);
 		json_object_put(p);
 		if (rc != 0)
 			break;
-		if (!r.ok) {
-			rc = vv_client_report(c, &r);
-			vv_net_response_done(&r);
-			break;
-		}
 		if (json_object_object_get_ex(r.json, "records", &recs) && json_object_is_type(recs, json_type_array))
 			for (size_t i = 0; i < json_object_array_length(recs); i++)
 				json_object_array_add(all, json_object_get(json_object_array_get_idx(recs, i)));
@@ -140,12 +100,12 @@ static const char query_usage[] =
 static int cmd_query(int argc, char **argv)
 {
 	struct client c = {.cmd = "varvault audit query"};
-	struct audit_opts o;
+	struct vv_client_opts o;
 	json_object *recs = NULL;
 	int rc;
 
 	if ((rc = audit_args(argc, argv, c.cmd, query_usage, &o, 0)) != 0)
-		return rc == ARGS_HELP_SHOWN ? VV_EXIT_OK : rc;
+		return rc == VV_CLIENT_HELP_SHOWN ? VV_EXIT_OK : rc;
 	c.json = o.json;
 	if ((rc = vv_client_open(&c, o.config)) != 0 || (rc = fetch_records(&c, &o, &recs)) != 0)
 		goto out;
@@ -214,7 +174,7 @@ static const char prove_usage[] =
 static int cmd_prove(int argc, char **argv)
 {
 	struct client c = {.cmd = "varvault audit prove"};
-	struct audit_opts o;
+	struct vv_client_opts o;
 	json_object *p = NULL, *v = NULL;
 	vv_net_response r;
 	bool have = false;
@@ -226,20 +186,16 @@ static int cmd_prove(int argc, char **argv)
 	int rc;
 
 	if ((rc = audit_args(argc, argv, c.cmd, prove_usage, &o, 1)) != 0)
-		return rc == ARGS_HELP_SHOWN ? VV_EXIT_OK : rc;
+		return rc == VV_CLIENT_HELP_SHOWN ? VV_EXIT_OK : rc;
 	seq = strtoll(argv[optind], &end, 10);
 	if (*end || seq < 0 || argv[optind][0] < '0' || argv[optind][0] > '9')
 		return vv_cli_usage_error(c.cmd, "SEQ: a record number");
 	c.json = o.json;
 	p = json_object_new_object();
 	json_object_object_add(p, "seq", json_object_new_int64(seq));
-	if ((rc = vv_client_open(&c, o.config)) != 0 || (rc = vv_client_call(&c, VV_VERB_AUDIT_PROVE, p, &r)) != 0)
+	if ((rc = vv_client_open(&c, o.config)) != 0 || (rc = vv_client_request(&c, VV_VERB_AUDIT_PROVE, p, &r)) != 0)
 		goto out;
 	have = true;
-	if (!r.ok) {
-		rc = vv_client_report(&c, &r);
-		goto out;
-	}
 	if ((rc = check_note(&c, js(r.json, "checkpoint"), js(r.json, "key"), &size, root)) != 0)
 		goto out;
 	json_object_object_get_ex(r.json, "proof", &v);
@@ -306,7 +262,7 @@ static const char export_usage[] =
 static int cmd_export(int argc, char **argv)
 {
 	struct client c = {.cmd = "varvault audit export"};
-	struct audit_opts o;
+	struct vv_client_opts o;
 	vv_net_response r;
 	bool have = false;
 	char *data = NULL, *note = NULL, *key = NULL;
@@ -317,16 +273,12 @@ static int cmd_export(int argc, char **argv)
 	int rc;
 
 	if ((rc = audit_args(argc, argv, c.cmd, export_usage, &o, 0)) != 0)
-		return rc == ARGS_HELP_SHOWN ? VV_EXIT_OK : rc;
+		return rc == VV_CLIENT_HELP_SHOWN ? VV_EXIT_OK : rc;
 	if (!o.format || (strcmp(o.format, "csv") && strcmp(o.format, "jsonl")))
 		return vv_cli_usage_error(c.cmd, "--format csv or jsonl");
-	if ((rc = vv_client_open(&c, o.config)) != 0 || (rc = vv_client_call(&c, VV_VERB_AUDIT_EXPORT, NULL, &r)) != 0)
+	if ((rc = vv_client_open(&c, o.config)) != 0 || (rc = vv_client_request(&c, VV_VERB_AUDIT_EXPORT, NULL, &r)) != 0)
 		goto out;
 	have = true;
-	if (!r.ok) {
-		rc = vv_client_report(&c, &r);
-		goto out;
-	}
 	note = strdup(js(r.json, "checkpoint"));
 	key = strdup(js(r.json, "key"));
 	if (!note || !key || (rc = check_note(&c, note, key, &size, root)) != 0) {
@@ -454,13 +406,13 @@ static const char report_usage[] =
 static int cmd_report(int argc, char **argv)
 {
 	struct client c = {.cmd = "varvault audit report"};
-	struct audit_opts o;
+	struct vv_client_opts o;
 	json_object *recs = NULL;
 	FILE *f = NULL;
 	int rc;
 
 	if ((rc = audit_args(argc, argv, c.cmd, report_usage, &o, 0)) != 0)
-		return rc == ARGS_HELP_SHOWN ? VV_EXIT_OK : rc;
+		return rc == VV_CLIENT_HELP_SHOWN ? VV_EXIT_OK : rc;
 	if (!o.since)
 		return vv_cli_usage_error(c.cmd, "--since is required");
 	if (o.format && strcmp(o.format, "text") && strcmp(o.format, "html"))

@@ -549,7 +549,7 @@ static int init_run(const struct init_opts *o)
 		/* The audit log's keys; the daemon starts the log with k0. */
 		char *sk = vv_dconf_join(state, VV_DCONF_AUDIT_KEY), *vk = vv_dconf_join(state, VV_DCONF_AUDIT_PUB),
 		     *k0 = vv_dconf_join(state, VV_DCONF_AUDIT_K0);
-		rc = sk && vk && k0 ? vv_cli_audit_keys_make("varvault-audit", sk, vk, k0) : vv_errf(VV_ERR_NOMEM, "init");
+		rc = sk && vk && k0 ? vv_cli_audit_keys_make("varvault-audit", sk, vk, k0, 0644, NULL) : vv_errf(VV_ERR_NOMEM, "init");
 		free(sk);
 		free(vk);
 		free(k0);

@@ -45,81 +45,6 @@ static const char audit_usage[] =
 	"forked or signed by another key), 1 the check could not run (unreadable file,\n"
 	"malformed key), 2 usage error.\n";
 
-/* Writes a new file, never replacing one, fsync'd. */
-static int write_new(const char *dir, const char *name, const char *text)
-{
-	char path[PATH_MAX];
-	size_t n = strlen(text);
-	int fd, rc = 0;
-
-	if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
-		return vv_errf(VV_ERR_INVAL, "%s: path too long", dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return vv_errf(errno == EEXIST ? VV_ERR_EXISTS : VV_ERR_IO, "%s: %s", path,
-			       errno == EEXIST ? "exists; refusing to overwrite it" : strerror(errno));
-	if (vv_write_all(fd, text, n) != 0 || fsync(fd) != 0)
-		rc = vv_errf(VV_ERR_IO, "%s: %s", path, strerror(errno));
-	if (close(fd) != 0 && !rc)
-		rc = vv_errf(VV_ERR_IO, "%s: %s", path, strerror(errno));
-	if (rc)
-		(void)unlink(path);
-	return rc;
-}
-
-static int keygen(const char *dir, const char *name)
-{
-	char *skey = NULL, *vkey = NULL, *line = NULL, *hex = NULL;
-	uint8_t *k0 = NULL;
-	size_t sl = 0;
-	int rc;
-
-	if ((rc = vv_audit_note_keygen(name, &skey, &vkey)))
-		return rc;
-	sl = strlen(skey);
-	k0 = sodium_malloc(32);
-	hex = sodium_malloc(66);
-	line = sodium_malloc(sl + 2);
-	if (!k0 || !hex || !line) {
-		rc = VV_ERR_NOMEM;
-		goto out;
-	}
-	randombytes_buf(k0, 32);
-	sodium_bin2hex(hex, 65, k0, 32);
-	strcat(hex, "\n");
-	memcpy(line, skey, sl);
-	memcpy(line + sl, "\n", 2);
-	if ((rc = write_new(dir, "audit.key", line)))
-		goto out;
-	if ((rc = write_new(dir, "audit.k0", hex)))
-		goto out;
-	{
-		char *pub = malloc(strlen(vkey) + 2);
-
-		if (!pub) {
-			rc = VV_ERR_NOMEM;
-			goto out;
-		}
-		sprintf(pub, "%s\n", vkey);
-		rc = write_new(dir, "audit.pub", pub);
-		free(pub);
-	}
-	if (!rc)
-		printf("wrote %s/audit.key, %s/audit.pub and %s/audit.k0\nverifier key: %s\n"
-		       "keep audit.k0 offline once varvaultd has created the log\n",
-		       dir, dir, dir, vkey);
-out:
-	if (skey) {
-		sodium_memzero(skey, sl);
-		free(skey);
-	}
-	free(vkey);
-	sodium_free(k0);
-	sodium_free(hex);
-	sodium_free(line);
-	return rc;
-}
-
 /* Reads a small text file (a key or a checkpoint) into a malloc'd string. */
 static int read_text(const char *path, size_t max, char **out)
 {
@@ -149,6 +74,25 @@ static int read_text(const char *path, size_t max, char **out)
 	}
 	buf[n] = '\0';
 	*out = buf;
+	return 0;
+}
+
+/* The three files in dir, all 0600: the operator hands audit.pub out. */
+static int keygen(const char *dir, const char *name)
+{
+	char sk[PATH_MAX], vk[PATH_MAX], k0[PATH_MAX], *vkey = NULL;
+	int rc;
+
+	if (snprintf(sk, sizeof sk, "%s/audit.key", dir) >= (int)sizeof sk ||
+	    snprintf(vk, sizeof vk, "%s/audit.pub", dir) >= (int)sizeof vk ||
+	    snprintf(k0, sizeof k0, "%s/audit.k0", dir) >= (int)sizeof k0)
+		return vv_errf(VV_ERR_INVAL, "%s: path too long", dir);
+	if ((rc = vv_cli_audit_keys_make(name, sk, vk, k0, 0600, &vkey)) != 0)
+		return rc;
+	printf("wrote %s/audit.key, %s/audit.pub and %s/audit.k0\nverifier key: %s\n"
+	       "keep audit.k0 offline once varvaultd has created the log\n",
+	       dir, dir, dir, vkey);
+	free(vkey);
 	return 0;
 }
 

@@ -36,8 +36,7 @@ static const char common_opts[] =
 
 const char *const vv_client_common_opts = common_opts;
 
-static int client_fail(struct client *c, int code, const char *fmt, ...) VV_PRINTF(3, 4);
-static int client_fail(struct client *c, int code, const char *fmt, ...)
+int vv_client_fail(struct client *c, int code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -149,7 +148,7 @@ static int report(struct client *c, const vv_net_response *r)
 		printf("%s\n", json_object_to_json_string_ext(r->json, JSON_C_TO_STRING_PRETTY));
 		return exit_for_code(r->code);
 	}
-	return client_fail(c, exit_for_code(r->code), "server: %s%s%s", r->code, *r->message ? ": " : "",
+	return vv_client_fail(c, exit_for_code(r->code), "server: %s%s%s", r->code, *r->message ? ": " : "",
 			   r->message);
 }
 
@@ -159,7 +158,7 @@ static int call(struct client *c, enum vv_net_verb verb, json_object *params, vv
 	int rc;
 
 	if ((rc = send_req(c, verb, params)) != 0 || (rc = read_resp(c, r)) != 0)
-		return client_fail(c, exit_for_err(rc), "%s: %s%s%s", vv_net_verb_name(verb), vv_strerror(rc),
+		return vv_client_fail(c, exit_for_err(rc), "%s: %s%s%s", vv_net_verb_name(verb), vv_strerror(rc),
 				   *vv_err_detail() ? ": " : "", vv_err_detail());
 	return 0;
 }
@@ -173,19 +172,19 @@ static int client_open(struct client *c, const char *config)
 	int rc;
 
 	if (vv_core_init() != 0)
-		return client_fail(c, VV_EXIT_FAIL, "start-up");
+		return vv_client_fail(c, VV_EXIT_FAIL, "start-up");
 	signal(SIGPIPE, SIG_IGN);
 	if (!(c->frame = malloc(VV_NET_FRAME_MAX)))
-		return client_fail(c, VV_EXIT_FAIL, "out of memory");
+		return vv_client_fail(c, VV_EXIT_FAIL, "out of memory");
 	if ((rc = load_settings(c, config)) != 0)
-		return client_fail(c, VV_EXIT_FAIL, "settings: %s", vv_err_detail());
+		return vv_client_fail(c, VV_EXIT_FAIL, "settings: %s", vv_err_detail());
 	cc.ca_file = c->ca;
 	cc.cert_file = c->cert;
 	cc.key_file = c->key;
 	if ((rc = vv_net_client_new(&cc, &c->tls)) != 0)
-		return client_fail(c, VV_EXIT_FAIL, "TLS settings: %s: %s", vv_strerror(rc), vv_err_detail());
+		return vv_client_fail(c, VV_EXIT_FAIL, "TLS settings: %s: %s", vv_strerror(rc), vv_err_detail());
 	if ((rc = vv_net_connect(c->tls, c->socket, CONNECT_MS, &c->conn)) != 0)
-		return client_fail(c, EXIT_CONNECT, "%s: %s%s%s", c->socket, vv_strerror(rc),
+		return vv_client_fail(c, EXIT_CONNECT, "%s: %s%s%s", c->socket, vv_strerror(rc),
 				   *vv_err_detail() ? ": " : "", vv_err_detail());
 	if ((rc = call(c, VV_VERB_HELLO, NULL, &r)) != 0)
 		return rc;
@@ -399,7 +398,7 @@ static int cmd_submit(int argc, char **argv)
 		return vv_cli_usage_error(c.cmd, "--sample and one FILE are required");
 	file = argv[optind];
 	if (vv_core_init() != 0)
-		return client_fail(&c, VV_EXIT_FAIL, "start-up");
+		return vv_client_fail(&c, VV_EXIT_FAIL, "start-up");
 	if (sha && (strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64))
 		return vv_cli_usage_error(c.cmd, "--plaintext-sha256: 64 lowercase hex digits");
 	if (is_c4gh(file)) {
@@ -407,7 +406,7 @@ static int cmd_submit(int argc, char **argv)
 			return vv_cli_usage_error(c.cmd, "%s is Crypt4GH already: drop --encrypt-to", file);
 	} else {
 		if (access(file, R_OK) != 0)
-			return client_fail(&c, VV_EXIT_FAIL, "%s: %s", file, strerror(errno));
+			return vv_client_fail(&c, VV_EXIT_FAIL, "%s: %s", file, strerror(errno));
 		if (!pub)
 			return vv_cli_usage_error(c.cmd, "%s is not Crypt4GH: give --encrypt-to appliance.pub "
 					       "(or encrypt it first)", file);
@@ -444,12 +443,12 @@ static int cmd_submit(int argc, char **argv)
 		} else {
 			if (rc2 == 0)
 				vv_net_response_done(&r);
-			rc = client_fail(&c, exit_for_err(rc), "upload: %s", vv_strerror(rc));
+			rc = vv_client_fail(&c, exit_for_err(rc), "upload: %s", vv_strerror(rc));
 		}
 		goto out;
 	}
 	if ((rc = read_resp(&c, &r)) != 0) {
-		rc = client_fail(&c, exit_for_err(rc), "upload: %s (the job was not accepted)", vv_strerror(rc));
+		rc = vv_client_fail(&c, exit_for_err(rc), "upload: %s (the job was not accepted)", vv_strerror(rc));
 		goto out;
 	}
 	if (!r.ok) {
@@ -506,47 +505,71 @@ static int job_final_exit(json_object *j)
 	return !strcmp(st, "failed") || !strcmp(st, "cancelled") ? EXIT_JOB : VV_EXIT_OK;
 }
 
-/* What simple_args returns once it has printed --help: no exit code. */
-#define ARGS_HELP_SHOWN 1000
+/* The options of every verb but submit (each takes them all). */
+#define SIMPLE_TAKES \
+	(VV_CLIENT_OPT_WAIT | VV_CLIENT_OPT_FORMAT | VV_CLIENT_OPT_OUTPUT | VV_CLIENT_OPT_SAMPLE | VV_CLIENT_OPT_FORCE)
 
-struct simple_opts {
-	const char *config, *format, *output, *sample;
-	bool json, wait, force;
-};
-
-static int simple_args(int argc, char **argv, const char *cmd, const char *usage, struct simple_opts *o,
+static int simple_args(int argc, char **argv, const char *cmd, const char *usage, struct vv_client_opts *o,
 		       int want_args)
 {
-	static const struct option longs[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"json", no_argument, NULL, 'j'},
-		{"wait", no_argument, NULL, 'w'},
-		{"format", required_argument, NULL, 'f'},
-		{"output", required_argument, NULL, 'o'},
-		{"sample", required_argument, NULL, 's'},
-		{"force", no_argument, NULL, 'F'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	return vv_client_args(argc, argv, cmd, usage, SIMPLE_TAKES, o, want_args, "one JOB id expected");
+}
+
+int vv_client_args(int argc, char **argv, const char *cmd, const char *usage, unsigned takes,
+		   struct vv_client_opts *o, int want_args, const char *want_what)
+{
+	/* Every option of every verb, in an order that keeps each verb's
+	 * abbreviations (getopt_long takes unambiguous prefixes) and its
+	 * ambiguity messages as they were; a verb gets its own subset. */
+	static const struct {
+		struct option opt;
+		unsigned need; /* 0: every verb */
+	} all[] = {
+		{{"config", required_argument, NULL, 'c'}, 0},
+		{{"json", no_argument, NULL, 'j'}, 0},
+		{{"wait", no_argument, NULL, 'w'}, VV_CLIENT_OPT_WAIT},
+		{{"since", required_argument, NULL, 'S'}, VV_CLIENT_OPT_FILTERS},
+		{{"until", required_argument, NULL, 'U'}, VV_CLIENT_OPT_FILTERS},
+		{{"actor", required_argument, NULL, 'a'}, VV_CLIENT_OPT_FILTERS},
+		{{"sample", required_argument, NULL, 's'}, VV_CLIENT_OPT_SAMPLE},
+		{{"action", required_argument, NULL, 'x'}, VV_CLIENT_OPT_FILTERS},
+		{{"outcome", required_argument, NULL, 'O'}, VV_CLIENT_OPT_FILTERS},
+		{{"format", required_argument, NULL, 'f'}, VV_CLIENT_OPT_FORMAT},
+		{{"output", required_argument, NULL, 'o'}, VV_CLIENT_OPT_OUTPUT},
+		{{"force", no_argument, NULL, 'F'}, VV_CLIENT_OPT_FORCE},
+		{{"help", no_argument, NULL, 'h'}, 0},
 	};
+	struct option longs[sizeof all / sizeof all[0] + 1];
+	size_t n = 0;
 	int ch;
 
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+		if (!all[i].need || (takes & all[i].need))
+			longs[n++] = all[i].opt;
+	memset(&longs[n], 0, sizeof longs[n]);
 	memset(o, 0, sizeof *o);
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "o:h", longs, NULL)) != -1) {
+	/* -o is short for --output, where a verb takes it. */
+	while ((ch = getopt_long(argc, argv, (takes & VV_CLIENT_OPT_OUTPUT) ? "o:h" : "h", longs, NULL)) != -1) {
 		switch (ch) {
 		case 'c': o->config = optarg; break;
 		case 'j': o->json = true; break;
 		case 'w': o->wait = true; break;
+		case 'S': o->since = optarg; break;
+		case 'U': o->until = optarg; break;
+		case 'a': o->actor = optarg; break;
+		case 's': o->sample = optarg; break;
+		case 'x': o->action = optarg; break;
+		case 'O': o->outcome = optarg; break;
 		case 'f': o->format = optarg; break;
 		case 'o': o->output = optarg; break;
-		case 's': o->sample = optarg; break;
 		case 'F': o->force = true; break;
-		case 'h': printf("%s\n%s", usage, common_opts); return ARGS_HELP_SHOWN;
+		case 'h': printf("%s\n%s", usage, common_opts); return VV_CLIENT_HELP_SHOWN;
 		default: return vv_cli_usage_error(cmd, "unknown option");
 		}
 	}
 	if (argc - optind != want_args)
-		return vv_cli_usage_error(cmd, want_args ? "one JOB id expected" : "unexpected argument");
+		return vv_cli_usage_error(cmd, "%s", want_args ? want_what : "unexpected argument");
 	return 0;
 }
 
@@ -559,14 +582,14 @@ static const char status_usage[] =
 static int cmd_status(int argc, char **argv)
 {
 	struct client c = {.cmd = "varvault status"};
-	struct simple_opts o;
+	struct vv_client_opts o;
 	json_object *params = NULL, *j = NULL;
 	vv_net_response r;
 	bool bar;
 	int rc;
 
 	if ((rc = simple_args(argc, argv, c.cmd, status_usage, &o, 1)) != 0)
-		return rc == ARGS_HELP_SHOWN ? VV_EXIT_OK : rc;
+		return rc == VV_CLIENT_HELP_SHOWN ? VV_EXIT_OK : rc;
 	c.json = o.json;
 	bar = o.wait && !o.json && isatty(2);
 	if ((rc = client_open(&c, o.config)) != 0)
@@ -615,13 +638,13 @@ static const char list_usage[] = "usage: varvault list\n\nLists your jobs (an ad
 static int cmd_list(int argc, char **argv)
 {
 	struct client c = {.cmd = "varvault list"};
-	struct simple_opts o;
+	struct vv_client_opts o;
 	vv_net_response r;
 	json_object *a = NULL;
 	int rc;
 
 	if ((rc = simple_args(argc, argv, c.cmd, list_usage, &o, 0)) != 0)
-		return rc == ARGS_HELP_SHOWN ? VV_EXIT_OK : rc;
+		return rc == VV_CLIENT_HELP_SHOWN ? VV_EXIT_OK : rc;
 	c.json = o.json;
 	if ((rc = client_open(&c, o.config)) != 0 || (rc = call(&c, VV_VERB_LIST, NULL, &r)) != 0)
 		goto out;
@@ -680,7 +703,7 @@ static int one_shot(struct client *c, enum vv_net_verb verb, json_object *params
 
 /* Sends verb with one string parameter key = value and prints the answer:
  * the whole of cancel and delete. */
-static int one_param_verb(struct client *c, const struct simple_opts *o, enum vv_net_verb verb,
+static int one_param_verb(struct client *c, const struct vv_client_opts *o, enum vv_net_verb verb,
 			  const char *key, const char *value)
 {
 	json_object *p = json_object_new_object();
@@ -706,22 +729,22 @@ static const char health_usage[] = "usage: varvault health\n\nChecks that varvau
 static int cmd_cancel(int argc, char **argv)
 {
 	struct client c = {.cmd = "varvault cancel"};
-	struct simple_opts o;
+	struct vv_client_opts o;
 	int rc;
 
 	if ((rc = simple_args(argc, argv, c.cmd, cancel_usage, &o, 1)) != 0)
-		return rc == ARGS_HELP_SHOWN ? VV_EXIT_OK : rc;
+		return rc == VV_CLIENT_HELP_SHOWN ? VV_EXIT_OK : rc;
 	return one_param_verb(&c, &o, VV_VERB_CANCEL, "job", argv[optind]);
 }
 
 static int cmd_delete(int argc, char **argv)
 {
 	struct client c = {.cmd = "varvault delete"};
-	struct simple_opts o;
+	struct vv_client_opts o;
 	int rc;
 
 	if ((rc = simple_args(argc, argv, c.cmd, delete_usage, &o, 0)) != 0)
-		return rc == ARGS_HELP_SHOWN ? VV_EXIT_OK : rc;
+		return rc == VV_CLIENT_HELP_SHOWN ? VV_EXIT_OK : rc;
 	if (!o.sample)
 		return vv_cli_usage_error(c.cmd, "--sample is required");
 	return one_param_verb(&c, &o, VV_VERB_DELETE, "sample", o.sample);
@@ -730,11 +753,11 @@ static int cmd_delete(int argc, char **argv)
 static int cmd_health(int argc, char **argv)
 {
 	struct client c = {.cmd = "varvault health"};
-	struct simple_opts o;
+	struct vv_client_opts o;
 	int rc;
 
 	if ((rc = simple_args(argc, argv, c.cmd, health_usage, &o, 0)) != 0)
-		return rc == ARGS_HELP_SHOWN ? VV_EXIT_OK : rc;
+		return rc == VV_CLIENT_HELP_SHOWN ? VV_EXIT_OK : rc;
 	c.json = o.json;
 	if ((rc = client_open(&c, o.config)) == 0)
 		rc = one_shot(&c, VV_VERB_HEALTH, NULL, o.json);
@@ -755,7 +778,7 @@ static const char result_usage[] =
 static int cmd_result(int argc, char **argv)
 {
 	struct client c = {.cmd = "varvault result"};
-	struct simple_opts o;
+	struct vv_client_opts o;
 	json_object *p = NULL;
 	vv_net_response r;
 	vv_sbuf res;
@@ -764,23 +787,18 @@ static int cmd_result(int argc, char **argv)
 
 	vv_sbuf_init(&res, 0);
 	if ((rc = simple_args(argc, argv, c.cmd, result_usage, &o, 1)) != 0)
-		return rc == ARGS_HELP_SHOWN ? VV_EXIT_OK : rc;
+		return rc == VV_CLIENT_HELP_SHOWN ? VV_EXIT_OK : rc;
 	c.json = o.json;
 	p = json_object_new_object();
 	json_object_object_add(p, "job", json_object_new_string(argv[optind]));
 	if (o.format)
 		json_object_object_add(p, "format", json_object_new_string(o.format));
-	if ((rc = client_open(&c, o.config)) != 0 || (rc = call(&c, VV_VERB_RESULT, p, &r)) != 0)
+	if ((rc = client_open(&c, o.config)) != 0 || (rc = vv_client_request(&c, VV_VERB_RESULT, p, &r)) != 0)
 		goto out;
-	if (!r.ok) {
-		rc = report(&c, &r);
-		vv_net_response_done(&r);
-		goto out;
-	}
 	vv_net_response_done(&r);
 	do {
 		if ((rc = vv_net_frame_read_sbuf(c.conn, &res, &n, IO_MS)) != 0) {
-			rc = client_fail(&c, VV_EXIT_FAIL, "result stream cut off: %s (nothing written)",
+			rc = vv_client_fail(&c, VV_EXIT_FAIL, "result stream cut off: %s (nothing written)",
 					 vv_strerror(rc));
 			goto out;
 		}
@@ -821,18 +839,6 @@ int vv_cmd_client(int argc, char **argv)
 }
 
 /* The helpers for the other client files (client.h). */
-int vv_client_fail(struct client *c, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: error: ", c->cmd);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return code;
-}
-
 int vv_client_open(struct client *c, const char *config)
 {
 	return client_open(c, config);
@@ -851,4 +857,17 @@ int vv_client_call(struct client *c, enum vv_net_verb verb, json_object *params,
 int vv_client_report(struct client *c, const vv_net_response *r)
 {
 	return report(c, r);
+}
+
+int vv_client_request(struct client *c, enum vv_net_verb verb, json_object *params, vv_net_response *r)
+{
+	int rc;
+
+	if ((rc = call(c, verb, params, r)) != 0)
+		return rc;
+	if (!r->ok) {
+		rc = report(c, r);
+		vv_net_response_done(r);
+	}
+	return rc;
 }

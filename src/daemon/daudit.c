@@ -58,7 +58,7 @@ static int latest_fn(void *ctx, struct sqlite3 *db, const struct vv_store_tx_inf
  * (journald may forward it off the box).  One line, so that the journal
  * keeps it whole: the size and root to read, and the signed note in hex to
  * give back to `varvault-admin audit verify --checkpoint`. */
-static void log_checkpoint(struct vv_daemon *d)
+void vv_daudit_log_checkpoint(struct vv_daemon *d)
 {
 	char *note = NULL, *hex = NULL, origin[VV_AUDIT_ORIGIN_MAX + 1];
 	uint8_t root[VV_AUDIT_HASH_LEN];
@@ -107,7 +107,7 @@ int vv_daudit_write(struct vv_daudit_rec *x)
 	if ((rc = vv_store_tx_run(x->d->store, append_hook, x)) != 0)
 		return vv_err_prefix(rc, "audit record (%s): ", x->r.action);
 	if (x->checkpointed)
-		log_checkpoint(x->d);
+		vv_daudit_log_checkpoint(x->d);
 	return 0;
 }
 
@@ -121,7 +121,7 @@ bool vv_daudit_disarm(struct vv_daudit_rec *x)
 	bool fired = vv_store_hook_disarm(x->d->store);
 
 	if (fired && x->checkpointed)
-		log_checkpoint(x->d);
+		vv_daudit_log_checkpoint(x->d);
 	return fired;
 }
 
@@ -145,7 +145,7 @@ void vv_daudit_tick(struct vv_daemon *d)
 		return;
 	rc = vv_store_db_run(d->store, tick_fn, d);
 	if (rc == 0)
-		log_checkpoint(d);
+		vv_daudit_log_checkpoint(d);
 	else if (rc < 0)
 		vv_log_err(rc, "audit checkpoint");
 }

@@ -46,6 +46,20 @@ int vv_daudit_write(struct vv_daudit_rec *x) VV_MUST_CHECK;
 void vv_daudit_arm(struct vv_daudit_rec *x);
 bool vv_daudit_disarm(struct vv_daudit_rec *x);
 
+/* Sends the latest checkpoint to the journal (after a write that made one). */
+void vv_daudit_log_checkpoint(struct vv_daemon *d);
+
+/* daudit_state.c: the system records and the changes they bring.
+ * vv_daudit_files_load reads what the TLS server loaded from files (the
+ * certificate's fingerprint, what the CRL revokes) into d->tls_sha256 and
+ * d->crl_sha256: call it at start and after a reload that succeeded.
+ * vv_daudit_system writes the record of action (start, reload, stop; err:
+ * failed with that error) and, in the same transaction, one record per
+ * change of model, policy, CRL or keys since what the log last said (see
+ * daudit_state.c for the reasons' format).  Logs each change. */
+int vv_daudit_files_load(struct vv_daemon *d) VV_MUST_CHECK;
+int vv_daudit_system(struct vv_daemon *d, const char *action, int err) VV_MUST_CHECK;
+
 /* Writes a checkpoint if records came since the last (the timer). */
 void vv_daudit_tick(struct vv_daemon *d);
 

@@ -837,18 +837,13 @@ static int load_master(const char *path, uint8_t *key)
 	return rc;
 }
 
-/* A system event (start, stop, reload) on its own. */
+/* A system event (start, stop, reload) on its own, with a record of each
+ * change of model, policy, CRL or keys it brings (daudit_state.c). */
 static int audit_system(struct vv_daemon *d, const char *action, int err)
 {
-	struct vv_daudit_rec x;
 	int rc;
 
-	vv_daudit_init(&x, d, VV_AUDIT_EV_SYSTEM, action);
-	if (err) {
-		x.r.outcome = VV_AUDIT_FAILED;
-		x.r.reason = vv_net_err_code(err);
-	}
-	if ((rc = vv_daudit_write(&x)) != 0)
+	if ((rc = vv_daudit_system(d, action, err)) != 0)
 		vv_log_err(rc, "audit: %s", action);
 	return rc;
 }
@@ -876,6 +871,11 @@ static void reload(struct vv_daemon *d)
 	}
 	if ((rc = vv_net_server_reload(d->srv)) != 0) {
 		vv_log_err(rc, "reload: TLS certificates and CRL (the old ones stay)");
+		if (!err)
+			err = rc;
+	} else if ((rc = vv_daudit_files_load(d)) != 0) {
+		/* Loaded, but not read back: the record says the reload failed. */
+		vv_log_err(rc, "reload: the TLS certificate or CRL, read for the audit log");
 		if (!err)
 			err = rc;
 	}
@@ -1035,7 +1035,7 @@ int vv_daemon_serve(const char *config_path, const char *self_exe)
 	what = "TLS";
 	{
 		struct vv_net_server_cfg sc = {d.cf.tls_cert, d.cf.tls_key, d.cf.tls_ca, d.cf.tls_crl};
-		if ((rc = vv_net_server_new(&sc, &d.srv)) != 0)
+		if ((rc = vv_net_server_new(&sc, &d.srv)) != 0 || (rc = vv_daudit_files_load(&d)) != 0)
 			goto out;
 	}
 	what = d.cf.state_dir;

@@ -42,6 +42,10 @@ struct vv_daemon {
 	struct vv_audit *audit;
 	char *audit_vkey;            /* verifier key clients pin (audit.pub) */
 	char policy_sha256[65];      /* of access.conf as loaded (start, reload) */
+	/* What the TLS server loaded (start, a reload that succeeded), for the
+	 * audit log's change records (daudit_state.c): main thread only. */
+	char crl_sha256[65];         /* vv_net_crl_digest of the CRL, or "none" */
+	char tls_sha256[65];         /* the server certificate's fingerprint */
 };
 
 /* Runs the daemon with the configuration at path until SIGTERM or SIGINT.

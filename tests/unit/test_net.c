@@ -692,6 +692,82 @@ static void test_pki_index_and_files(void **state)
 	assert_int_equal(vv_net_client_list("/nonexistent", &items, &n), VV_ERR_NOTFOUND);
 }
 
+/* Reads a whole small file into buf (NUL-terminated); its length. */
+static size_t slurp(const char *path, char *buf, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(buf, 1, cap - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return n;
+}
+
+static void put(const char *path, const char *mode, const char *text)
+{
+	FILE *f = fopen(path, mode);
+
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	fclose(f);
+}
+
+/* The CRL digest the audit log records: the same list re-signed is the
+ * same digest, a revocation or another CRL in the file changes it, and a
+ * damaged file is refused. */
+static void test_crl_digest(void **state)
+{
+	char ca[128], crl[160], other_crl[160], f2[160], d0[65], d1[65], d[65];
+	static char a[16384], b[16384];
+	size_t n = 99;
+
+	(void)state;
+	path_in(ca, sizeof ca, F.dir, "crlca");
+	path_in(crl, sizeof crl, ca, "crl.pem");
+	path_in(other_crl, sizeof other_crl, F.other, "crl.pem");
+	path_in(f2, sizeof f2, F.dir, "two-crls.pem");
+	assert_int_equal(mkdir(ca, 0700), 0);
+	assert_int_equal(vv_net_ca_create(ca, "crl digest CA", 0), 0);
+	assert_int_equal(issue(ca, "x", 0), 0);
+	assert_int_equal(issue(ca, "y", 0), 0);
+	assert_int_equal(vv_net_crl_digest(crl, d0, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(strlen(d0), 64);
+	/* Re-signed for another validity: other bytes, the same digest. */
+	slurp(crl, a, sizeof a);
+	assert_int_equal(vv_net_crl_write(ca, 3), 0);
+	slurp(crl, b, sizeof b);
+	assert_string_not_equal(a, b);
+	assert_int_equal(vv_net_crl_digest(crl, d, NULL), 0);
+	assert_string_equal(d, d0);
+	/* A revocation is a change, whatever the validity. */
+	assert_int_equal(vv_net_client_revoke(ca, "x", NULL), 0);
+	assert_int_equal(vv_net_crl_digest(crl, d1, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_not_equal(d1, d0);
+	assert_int_equal(vv_net_crl_write(ca, 9), 0);
+	assert_int_equal(vv_net_crl_digest(crl, d, NULL), 0);
+	assert_string_equal(d, d1);
+	/* A second CRL in the file (another issuer) counts. */
+	assert_int_equal(vv_net_crl_write(F.other, 0), 0);
+	slurp(crl, a, sizeof a);
+	slurp(other_crl, b, sizeof b);
+	put(f2, "w", a);
+	put(f2, "a", b);
+	assert_int_equal(vv_net_crl_digest(f2, d, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_not_equal(d, d1);
+	/* Damage after a good CRL, a file with none, no file. */
+	put(f2, "w", a);
+	put(f2, "a", "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n");
+	assert_int_equal(vv_net_crl_digest(f2, d, NULL), VV_ERR_PKI);
+	put(f2, "w", "not a CRL\n");
+	assert_int_equal(vv_net_crl_digest(f2, d, NULL), VV_ERR_PKI);
+	assert_int_equal(vv_net_crl_digest("/nonexistent/crl.pem", d, NULL), VV_ERR_IO);
+}
+
 static void write_csr(const char *path, EVP_PKEY *key, EVP_PKEY *signer)
 {
 	X509_REQ *req = X509_REQ_new();
@@ -987,6 +1063,7 @@ int main(void)
 		cmocka_unit_test(test_reload_failure_keeps_context),
 		cmocka_unit_test(test_pki_index_and_files),
 		cmocka_unit_test(test_pki_from_csr),
+		cmocka_unit_test(test_crl_digest),
 		cmocka_unit_test(test_frame_decode),
 		cmocka_unit_test(test_request_parse),
 		cmocka_unit_test(test_responses),
