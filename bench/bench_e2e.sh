@@ -7,7 +7,10 @@
 # BED line each), built by `varvault-admin precompute`, whose own rate is
 # printed too.  The outputs with and without the table must be identical.
 # VV_E2E_BEFORE_BIN: a build folder of an older varvault, run on the same
-# input for the "before" figure.  Prints the CPU's flags beside the figures.
+# input for the "before" figure.  VV_E2E_PRECISION (fp32, or bf16 where the
+# CPU has it) for annotate and the table; VV_E2E_STRIDE (default 0, the
+# PLL) for annotate's --indel-stride.  Prints the CPU's flags beside the
+# figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VV_BIN:-$PWD/build}
@@ -15,6 +18,8 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 VCF=${VV_E2E_VCF:-demo/sample.vcf}
 REF=${VV_E2E_REF:-demo/reference.fa.gz}
 TH=${VV_E2E_THREADS:-1}
+PREC=${VV_E2E_PRECISION:-fp32}
+STRIDE=${VV_E2E_STRIDE:-0}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 MODEL=${VV_E2E_MODEL:-}
@@ -40,7 +45,7 @@ echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) CPU
 "$BIN/varvault-admin" model info "$MODEL" 2>/dev/null | grep -iE '^(cpu|kernel):' || true
 nv=$(grep -vc '^#' "$VCF")
 nsnv=$(awk '!/^#/ && length($4) == 1 && length($5) == 1' "$VCF" | wc -l)
-echo "input: $VCF, $nv records ($nsnv SNV records, $((nv - nsnv)) others); model $(basename "$MODEL"), threads $TH"
+echo "input: $VCF, $nv records ($nsnv SNV records, $((nv - nsnv)) others); model $(basename "$MODEL"), threads $TH, precision $PREC, indel stride $STRIDE"
 ann() { "$BIN/varvault-admin" annotate --model "$MODEL" --reference "$REF" --vcf "$VCF" --format tsv \
 	--threads "$TH" --summary-json "$T/$1.json" -o "$T/$1.tsv" "${@:2}"; }
 variants() { "$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["variants"])' "$T/$1.json"; }
@@ -55,14 +60,14 @@ if [ -n "${VV_E2E_BEFORE_BIN:-}" ]; then
 	report "before ($VV_E2E_BEFORE_BIN)" "$c" "$(variants before)" "$T/before.log"
 fi
 c=$(cpu "$T/plain.log" "$BIN/varvault-admin" annotate --model "$MODEL" --reference "$REF" --vcf "$VCF" \
-	--format tsv --threads "$TH" --summary-json "$T/plain.json" -o "$T/plain.tsv")
+	--format tsv --threads "$TH" --precision "$PREC" --indel-stride "$STRIDE" --summary-json "$T/plain.json" -o "$T/plain.tsv")
 report "without table" "$c" "$(variants plain)" "$T/plain.log"
 awk '!/^#/ && length($4) == 1 && length($5) == 1 { print $1 "\t" $2 - 1 "\t" $2 }' "$VCF" | sort -u >"$T/snv.bed"
 c=$(cpu "$T/pre.log" "$BIN/varvault-admin" precompute --model "$MODEL" --reference "$REF" --regions "$T/snv.bed" \
-	--threads "$TH" -o "$T/table.tsv.gz")
+	--threads "$TH" --precision "$PREC" -o "$T/table.tsv.gz")
 sed -n 's/.*precompute: //p' "$T/pre.log" | sed "s/^/precompute ($c CPU s): /"
 c=$(cpu "$T/table.log" "$BIN/varvault-admin" annotate --model "$MODEL" --reference "$REF" --vcf "$VCF" \
-	--format tsv --threads "$TH" --summary-json "$T/table.json" --scores "$T/table.tsv.gz" -o "$T/table.tsv")
+	--format tsv --threads "$TH" --precision "$PREC" --indel-stride "$STRIDE" --summary-json "$T/table.json" --scores "$T/table.tsv.gz" -o "$T/table.tsv")
 report "with table" "$c" "$(variants table)" "$T/table.log"
 sed -n 's/.*\(score table: .*\)/  \1/p' "$T/table.log"
 cmp -s "$T/plain.tsv" "$T/table.tsv" && echo "outputs with and without the table: identical" ||

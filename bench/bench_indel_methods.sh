@@ -3,7 +3,7 @@
 # pseudo-log-likelihood (`--indel-stride 0`, the default: one forward per
 # masked token) against the strided one (`--indel-stride N`: the region's
 # tokens N apart share a forward; 1 masks the region at once), for each N
-# in VV_INDEL_STRIDES (default "1 2 3 4").  VV_INDEL_N indels (default 500) drawn on the demo
+# in VV_INDEL_STRIDES (default "1 2 3 4").  VV_INDEL_N indels (default 300) drawn on the demo
 # reference by make_bench_vcf.py, scored with MODEL (default: the bundled
 # demo model, trained; its single-base tokens give the PLL its most
 # forwards) on one thread.  Prints forwards and CPU seconds of each, then
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 BIN=${VV_BIN:-$PWD/build}
 PYTHON=${PYTHON:-/usr/bin/python3}
 MODEL=${1:-models/demo-dna-mlm}
-N=${VV_INDEL_N:-500}
+N=${VV_INDEL_N:-300}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 "$PYTHON" bench/make_bench_vcf.py "$T/indels.vcf" "$N" 0
