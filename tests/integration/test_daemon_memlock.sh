@@ -189,7 +189,10 @@ for _ in $(seq 1 600); do
 		seen="$lck kB locked, $rss kB resident"
 	done
 	[ -n "$seen" ] && break
-	[ "$(job_field alice "$J4" "['state']")" = done ] && break
+	case $(job_field alice "$J4" "['state']" || true) in
+	done) break ;;
+	failed) fail "job J4 failed: $(job_field alice "$J4" "['error']['message']" || true)" ;;
+	esac
 	sleep 0.05
 done
 [ -n "$seen" ] || fail "never saw a running, sandboxed worker"
