@@ -35,9 +35,10 @@ if [ "$(id -u)" = 0 ]; then
 	LOW0="$LOW0 $NOCAPS"
 fi
 # As root with CAP_IPC_LOCK but without CAP_SYS_RESOURCE (this container's
-# root, and any root under this wrapper) and a hard limit far below the
-# need: the daemon must keep CAP_IPC_LOCK across the switch to varvault.
-CAPWAY="prlimit --memlock=4194304 setpriv --bounding-set=-sys_resource"
+# root, and any root under this wrapper) and a zero limit, under which the
+# daemon refuses to start without the capability (below): it must keep
+# CAP_IPC_LOCK across the switch to varvault.
+CAPWAY="prlimit --memlock=0 setpriv --bounding-set=-sys_resource"
 jget() { "$PYTHON" -c "import json,sys; d=json.load(sys.stdin); print(d$1)"; }
 ASAN=${SANITIZE:-0}
 
@@ -129,7 +130,7 @@ fi
 
 # ---- enough allowance: a running worker has locked all it maps ----
 # Not root: the limit must cover the need.  Root: started under $CAPWAY (no
-# CAP_SYS_RESOURCE, a 4 MiB hard limit), the daemon keeps CAP_IPC_LOCK, and
+# CAP_SYS_RESOURCE, a zero hard limit), the daemon keeps CAP_IPC_LOCK, and
 # only it, across the switch to varvault, and its workers inherit it.
 if [ "$(id -u)" != 0 ] && [ "$(ulimit -l)" != unlimited ] && [ "$(ulimit -l)" -lt $((NEED * 1024)) ]; then
 	fail "not root and RLIMIT_MEMLOCK $(ulimit -l) KiB < $NEED MiB: run as root (CAP_IPC_LOCK) or raise the limit"
@@ -146,7 +147,7 @@ DAEMON_FLAGS= start_daemon
 DAEMON_WRAP=
 capeff() { awk '/^CapEff:/ {print $2}' "$1"; }
 if [ "$(id -u)" = 0 ]; then
-	grep -q "memory lock: CAP_IPC_LOCK kept, nothing else (RLIMIT_MEMLOCK is 4 MiB" "$T/daemon.log" ||
+	grep -q "memory lock: CAP_IPC_LOCK kept, nothing else (RLIMIT_MEMLOCK is 0 MiB" "$T/daemon.log" ||
 		fail "the log does not say CAP_IPC_LOCK was kept"
 	# the monitor: CAP_IPC_LOCK or nothing in every thread (OpenBLAS's
 	# threads, older than the switch, have none; their bounding sets, which
