@@ -1,7 +1,9 @@
 /* varvaultd --check-config: every file the daemon needs, read as it reads
  * them, and the memory a worker must lock against RLIMIT_MEMLOCK. */
+#include "caps.h"
 #include "config.h"
 #include "memneed.h"
+#include "sdglue.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -91,6 +93,7 @@ int vv_daemon_check_config(const char *path, bool json)
 	vv_c4gh_seckey *sk = NULL;
 	json_object *top = json_object_new_object(), *mo = NULL;
 	struct vv_memimage img;
+	enum vv_memlock_way way = VV_MEMLOCK_LIMIT;
 	bool allows = false;
 	int rc;
 
@@ -135,7 +138,11 @@ int vv_daemon_check_config(const char *path, bool json)
 		report(&c, "memory", rc);
 		goto out;
 	}
-	allows = vv_daemon_memlimit_allows(&lim, need.total);
+	/* Started as root the daemon takes its allowance itself (caps.c):
+	 * a raised limit or CAP_IPC_LOCK kept across the switch both cover
+	 * the need. */
+	way = vv_memlock_plan();
+	allows = way != VV_MEMLOCK_LIMIT || vv_daemon_memlimit_allows(&lim, need.total);
 	mo = json_object_new_object();
 	json_object_object_add(mo, "process_mib", mib(need.process));
 	json_object_object_add(mo, "weights_mib", mib(need.weights));
@@ -155,6 +162,7 @@ int vv_daemon_check_config(const char *path, bool json)
 			       lim.unlimited ? json_object_new_null() : json_object_new_int64((int64_t)lim.cur));
 	json_object_object_add(mo, "limit_unlimited", json_object_new_boolean(lim.unlimited));
 	json_object_object_add(mo, "cap_ipc_lock", json_object_new_boolean(lim.cap_ipc_lock));
+	json_object_object_add(mo, "allowance", json_object_new_string(vv_memlock_way_name(way)));
 	json_object_object_add(mo, "allows", json_object_new_boolean(allows));
 	{
 		char unit[64];
@@ -177,6 +185,13 @@ int vv_daemon_check_config(const char *path, bool json)
 				printf("RLIMIT_MEMLOCK: %llu MiB", (unsigned long long)(lim.cur >> 20));
 			printf("%s: %s\n", lim.cap_ipc_lock ? " (not applied: CAP_IPC_LOCK)" : "",
 			       allows ? "enough" : "TOO LOW");
+			printf("memory-lock allowance: %s\n",
+			       way == VV_MEMLOCK_RLIMIT ? "rlimit (started as root: RLIMIT_MEMLOCK raised to the need)"
+			       : way == VV_MEMLOCK_CAP
+				       ? (vv_privs_is_root() ? "cap_ipc_lock (started as root: CAP_IPC_LOCK kept "
+							       "across the switch to the service user)"
+							     : "cap_ipc_lock (given by the service manager)")
+				       : "limit (RLIMIT_MEMLOCK as set: LimitMEMLOCK=)");
 			printf("set in varvaultd.service: %s\n", unit);
 		}
 	}

@@ -1,16 +1,17 @@
 /* varvaultd's privileges: started as root it takes what only root can
- * (its socket, the locked-memory limit) and becomes the service user for
- * good before it reads a key or a job; it never serves as root. */
+ * (its socket, the locked-memory allowance: caps.c) and becomes the service
+ * user for good before it reads a key or a job; it never serves as root. */
 #include "sdglue.h"
+#include "caps.h"
 
 #include <errno.h>
+#include <linux/capability.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,26 +42,14 @@ static int lookup(const char *user, uid_t *uid, gid_t *gid)
 	return 0;
 }
 
-/* Locked memory: the service user could only lower the limit, so raise
- * the soft limit to the hard one while we may.  Raising the hard limit
- * itself needs CAP_SYS_RESOURCE (LimitMEMLOCK= in the unit is the way). */
-static void raise_memlock(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_MEMLOCK, &rl) != 0)
-			vv_log(VV_LOG_WARN, "raising RLIMIT_MEMLOCK to its hard limit: %s", strerror(errno));
-	}
-}
-
 /* The switch itself, each step read back: a setres*id that "succeeds"
- * without effect (a seccomp or LSM quirk) must not leave us root. */
-static int become(uid_t uid, gid_t gid)
+ * without effect (a seccomp or LSM quirk) must not leave us root.  With
+ * keep_ipc_lock (PR_SET_KEEPCAPS already on), CAP_IPC_LOCK alone is kept. */
+static int become(uid_t uid, gid_t gid, bool keep_ipc_lock)
 {
 	uid_t r, e, s;
 	gid_t rg, eg, sg;
+	int rc;
 
 	if (setgroups(0, NULL) != 0)
 		return vv_errf(VV_ERR_PRIVS, "setgroups: %s", strerror(errno));
@@ -74,6 +63,11 @@ static int become(uid_t uid, gid_t gid)
 		return vv_errf(VV_ERR_PRIVS, "group ids are not %u after setresgid", (unsigned)gid);
 	if (getgroups(0, NULL) != 0)
 		return vv_errf(VV_ERR_PRIVS, "supplementary groups remain after setgroups(0)");
+	/* PR_SET_KEEPCAPS kept root's permitted set through setresuid: cut it
+	 * to CAP_IPC_LOCK before anything else runs.  Without it the kernel
+	 * cleared them all: make sure (ambient ones included). */
+	if ((rc = keep_ipc_lock ? vv_caps_keep_only(CAP_IPC_LOCK) : vv_caps_drop_all()) != 0)
+		return rc;
 	/* For good: no way back to root. */
 	if (setuid(0) == 0 || seteuid(0) == 0)
 		return vv_errf(VV_ERR_PRIVS, "root could be regained after the switch");
@@ -89,6 +83,7 @@ int vv_privs_drop(const char *user, const char *state_dir, const char *sock_path
 	struct stat st;
 	uid_t uid;
 	gid_t gid;
+	bool keep = false;
 	int rc;
 
 	/* Files we create (spool, store, results) are ours alone. */
@@ -107,13 +102,29 @@ int vv_privs_drop(const char *user, const char *state_dir, const char *sock_path
 		return vv_errf(VV_ERR_INVAL, "%s belongs to uid %u, not to the service user %s (uid %u): "
 					     "chown -R %s: %s",
 			       state_dir, (unsigned)st.st_uid, user, (unsigned)uid, user, state_dir);
-	raise_memlock();
+	/* Locked memory: what the service user could not take itself
+	 * (caps.c says which way, and why). */
+	vv_memlock_take(&keep);
 	/* Our own socket: the user must be able to remove it at exit. */
 	if (sock_path && lchown(sock_path, uid, gid) != 0)
 		return vv_errf(VV_ERR_PRIVS, "%s: chown to %s: %s", sock_path, user, strerror(errno));
-	if ((rc = become(uid, gid)) != 0)
+	/* No execve may bring back a capability we drop (a file capability
+	 * on some binary): only CAP_IPC_LOCK, when kept, stays bounded.  The
+	 * bounding set is per thread: this one's, inherited by the threads
+	 * and workers we start; OpenBLAS's threads, older than main, keep
+	 * theirs but hold no capability (the unit's CapabilityBoundingSet=
+	 * and NoNewPrivileges= cover every thread). */
+	if (vv_caps_bound_only(keep ? CAP_IPC_LOCK : -1) != 0) {
+		vv_log(VV_LOG_WARN, "bounding set not reduced: %s", vv_err_detail());
+		vv_err_clear();
+	}
+	if (keep && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0)
+		return vv_errf(VV_ERR_PRIVS, "prctl(PR_SET_KEEPCAPS): %s", strerror(errno));
+	if ((rc = become(uid, gid, keep)) != 0)
 		return rc;
-	vv_log(VV_LOG_INFO, "running as user %s (uid %u, gid %u, no supplementary groups)", user, (unsigned)uid,
-	       (unsigned)gid);
+	vv_log(VV_LOG_INFO, "running as user %s (uid %u, gid %u, no supplementary groups, %s)", user,
+	       (unsigned)uid, (unsigned)gid,
+	       keep ? "CAP_IPC_LOCK kept for locked memory (root here cannot raise RLIMIT_MEMLOCK)"
+		    : "no capabilities");
 	return 0;
 }

@@ -56,8 +56,10 @@ void vv_sd_stopping(struct vv_sd *sd, const char *status);
 bool vv_privs_is_root(void);
 
 /*
- * Started as root: raises the soft RLIMIT_MEMLOCK to the hard one (the
- * service user could not), hands the listening socket at sock_path (NULL:
+ * Started as root: takes the memory-lock allowance (vv_memlock_take: a
+ * raised RLIMIT_MEMLOCK, or CAP_IPC_LOCK kept across the switch, which is
+ * then the one capability left, bounding set included; else none at all),
+ * hands the listening socket at sock_path (NULL:
  * systemd's, nothing to hand) to the user, checks that state_dir belongs to
  * it, then drops to user and its primary group for good (setgroups(0),
  * setresgid, setresuid, each read back; regaining root must fail) and

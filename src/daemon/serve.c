@@ -1,6 +1,7 @@
 /* varvaultd's monitor: the accept loop, one bounded thread per TLS
  * connection with its own deadlines, the access check and the verbs. */
 #include "serve.h"
+#include "caps.h"
 #include "memneed.h"
 
 #include <errno.h>
@@ -920,13 +921,20 @@ out:
 /* Loads the imported model once and runs its self-test: a model that
  * computes non-finite values is refused at start-up rather than failing
  * every job.  Keeps its hash and the OpenBLAS kernel for health. */
-static int model_check(struct vv_daemon *d)
+static int model_check(struct vv_daemon *d, const struct vv_memimage *img)
 {
+	struct vv_memneed need;
 	vv_model *m = NULL;
 	int rc;
 
 	if ((rc = vv_model_load(d->cf.model_dir, &m)) != 0)
 		return rc;
+	/* The need is known now (--check-config's figure): settle the
+	 * memory-lock allowance taken as root to it, before the
+	 * self-test runs any thread of ours. */
+	if ((rc = vv_daemon_memneed(m, (int)d->cf.threads, 0, d->cf.max_upload, img, &need)) != 0 ||
+	    (rc = vv_memlock_settle(need.total)) != 0)
+		goto out;
 	if ((rc = vv_model_selftest(m, &d->selftest)) != 0) {
 		/* Non-finite outputs are the weights' fault, not ours. */
 		if (rc == VV_ERR_INTERNAL)
@@ -984,6 +992,7 @@ int vv_daemon_serve(const char *config_path, const char *self_exe)
 	char text[256];
 	double next_status = 0;
 	double next_tick = 0;
+	struct vv_memimage img;
 
 	memset(&d, 0, sizeof d);
 	d.self_exe = self_exe;
@@ -992,6 +1001,10 @@ int vv_daemon_serve(const char *config_path, const char *self_exe)
 	signal(SIGPIPE, SIG_IGN);
 	vv_sd_log_init();
 	vv_sd_init(&sd);
+	/* The image of a varvaultd that has loaded nothing, as a worker and
+	 * --check-config measure theirs, for the memory-lock need. */
+	if ((rc = vv_daemon_memimage(&img)) != 0)
+		goto out;
 	if ((rc = vv_core_init()) != 0 || (rc = vv_harden_process()) != 0)
 		goto out;
 	what = config_path;
@@ -1010,7 +1023,7 @@ int vv_daemon_serve(const char *config_path, const char *self_exe)
 		goto out;
 	}
 	what = d.cf.model_dir;
-	if ((rc = vv_dconf_model_verify(d.cf.model_dir)) != 0 || (rc = model_check(&d)) != 0)
+	if ((rc = vv_dconf_model_verify(d.cf.model_dir)) != 0 || (rc = model_check(&d, &img)) != 0)
 		goto out;
 	what = d.cf.access;
 	if ((rc = vv_net_access_load(d.cf.access, &d.access)) != 0)
