@@ -62,7 +62,8 @@ CLI_SHARED   := src/cli/cli.c
 VARVAULT_SRC := src/cli/varvault.c src/cli/cmd_c4gh.c src/cli/passphrase.c src/cli/cmd_client.c \
                 src/cli/witness.c src/cli/client_audit.c src/cli/audit_report.c $(CLI_SHARED)
 ADMIN_SRC    := src/cli/varvault-admin.c src/cli/cmd_model.c src/cli/cmd_annotate.c src/cli/cmd_admin.c \
-                src/cli/cmd_audit.c src/cli/admin_audit_keys.c src/cli/cmd_precompute.c $(CLI_SHARED)
+                src/cli/cmd_audit.c src/cli/admin_audit_keys.c src/cli/cmd_precompute.c \
+                src/cli/engine_open.c $(CLI_SHARED)
 VARVAULT_OBJ := $(VARVAULT_SRC:%.c=$(O)/obj/%.o)
 ADMIN_OBJ    := $(ADMIN_SRC:%.c=$(O)/obj/%.o) $(O)/obj/src/daemon/config.o
 # What tests/unit/test_cli.c links: the client's helpers without its main.

@@ -6,10 +6,16 @@
 #include <sys/types.h>
 
 #include "varvault/core.h"
+#include "varvault/interpret.h"
+#include "varvault/model.h"
 
 /* Exit statuses of every command; 130 (128 + SIGINT, as a shell reports a
  * process that Ctrl-C ended) when the user interrupted a prompt. */
 enum { VV_EXIT_OK = 0, VV_EXIT_FAIL = 1, VV_EXIT_USAGE = 2, VV_EXIT_CANCELLED = 130 };
+
+/* What a command's option parser returns after printing --help: neither an
+ * exit status nor a VV_ERR_* (the command then exits VV_EXIT_OK). */
+#define VV_CLI_HELP_SHOWN 1000
 
 /* A command receives argv with argv[0] set to its own name ("keygen") and
  * returns an exit status.  It prints its own --help. */
@@ -41,6 +47,58 @@ bool vv_cli_parse_size(const char *s, size_t max, size_t *out) VV_MUST_CHECK;
 /* Reports a failed library call as "what: <strerror>: <detail>" and returns
  * VV_EXIT_FAIL, or VV_EXIT_CANCELLED for VV_ERR_CANCELLED. */
 int vv_cli_fail(int err, const char *fmt, ...) VV_PRINTF(2, 3);
+
+/* The scoring engine of annotate and precompute (engine_open.c): the
+ * model, its precision, the reference and a scorer, opened from the same
+ * options with the same messages. */
+struct vv_cli_engine_opts {
+	const char *model, *reference;      /* --model DIR, --reference FASTA */
+	enum vv_model_precision precision;  /* --precision */
+	struct vv_score_opts score;         /* --window, --batch; the rest the command's */
+};
+
+struct vv_cli_engine {
+	vv_model *model;
+	struct vv_ref *ref;
+	vv_scorer *sc;
+};
+
+/* getopt_long codes of the engine's options, and their entries for a
+ * command's struct option table (<getopt.h>).  --threads is listed here but
+ * parsed by each command, which words its limit in its own way. */
+enum {
+	VV_CLI_ENGINE_MODEL = 'm',
+	VV_CLI_ENGINE_REFERENCE = 'r',
+	VV_CLI_ENGINE_WINDOW = 'w',
+	VV_CLI_ENGINE_BATCH = 'b',
+	VV_CLI_ENGINE_THREADS = 't',
+	VV_CLI_ENGINE_PRECISION = 'P',
+};
+#define VV_CLI_ENGINE_LONGOPTS                                              \
+	{"model", required_argument, NULL, VV_CLI_ENGINE_MODEL},            \
+	{"reference", required_argument, NULL, VV_CLI_ENGINE_REFERENCE},    \
+	{"window", required_argument, NULL, VV_CLI_ENGINE_WINDOW},          \
+	{"batch", required_argument, NULL, VV_CLI_ENGINE_BATCH},            \
+	{"threads", required_argument, NULL, VV_CLI_ENGINE_THREADS},        \
+	{"precision", required_argument, NULL, VV_CLI_ENGINE_PRECISION}
+
+/* Takes option c, as getopt_long returned it, with argument arg into o: for
+ * a command's `default:`, after its own options.  Returns 0 when c is
+ * --model, --reference, --window, --batch or --precision and arg is good;
+ * VV_EXIT_USAGE after reporting for cmd a bad argument, or "unknown option"
+ * for any other c ('?' included). */
+int vv_cli_engine_option(const char *cmd, int c, const char *arg, struct vv_cli_engine_opts *o);
+
+/* Loads the model at o->model with o->precision, opens o->reference and
+ * makes a scorer with o->score, into *e (zeroed first).  Returns 0, or a
+ * negative VV_ERR_* with *what set to the file (or "scorer") that failed,
+ * for vv_cli_fail, and *e closed and zeroed.  Not thread-safe. */
+int vv_cli_engine_open(const struct vv_cli_engine_opts *o, struct vv_cli_engine *e,
+		       const char **what) VV_MUST_CHECK;
+
+/* Frees what vv_cli_engine_open opened (scorer, reference, model) and zeroes
+ * *e; safe on a zeroed or already closed engine. */
+void vv_cli_engine_close(struct vv_cli_engine *e);
 
 /* Commands of varvault (the client). */
 /* Crypt4GH (cmd_c4gh.c): keygen, encrypt, decrypt. */

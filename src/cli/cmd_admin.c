@@ -733,12 +733,48 @@ out:
 	return rc;
 }
 
+/* Gives path, which this run just made as root (a regular file or folder
+ * with no other name, still root's), to owner.  O_NOFOLLOW and the link
+ * count: the folder's owner cannot point the chown at another file. */
+static int give_to(const char *path, const struct stat *owner)
+{
+	struct stat st;
+	int fd, rc = 0;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0)
+		return vv_errf(VV_ERR_IO, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) != 0)
+		rc = vv_errf(VV_ERR_IO, "%s: %s", path, strerror(errno));
+	else if (st.st_uid == 0 && (S_ISDIR(st.st_mode) || (S_ISREG(st.st_mode) && st.st_nlink == 1)) &&
+		 fchown(fd, owner->st_uid, owner->st_gid) != 0)
+		rc = vv_errf(VV_ERR_IO, "%s: chown to %ld:%ld: %s", path, (long)owner->st_uid, (long)owner->st_gid,
+			     strerror(errno));
+	close(fd);
+	return rc;
+}
+
+/* Whether the client folder adir lies in the daemon's state folder: when
+ * root writes it there, its files become the state folder's owner's (set
+ * in *owner), as the CA's are; anywhere else they stay root's until the
+ * operator hands them on. */
+static bool in_state_dir(const struct vv_dconf *dc, const char *adir, struct stat *owner)
+{
+	char state[PATH_MAX];
+	size_t n;
+
+	if (geteuid() != 0 || !realpath(dc->state_dir, state) || stat(state, owner) != 0)
+		return false;
+	n = strlen(state);
+	return strncmp(adir, state, n) == 0 && (adir[n] == '/' || adir[n] == '\0');
+}
+
 static int client_issue(const struct vv_dconf *dc, const char *name, const char *role, const char *dir,
 			int days, const char *csr, long uid)
 {
 	char adir[PATH_MAX];
 	char *crt = NULL, *key = NULL, *cacopy = NULL, *conf = NULL, *catext = NULL, *text = NULL;
 	vv_net_cert_info ci;
+	struct stat owner;
 	size_t calen;
 	int rc;
 
@@ -795,6 +831,11 @@ static int client_issue(const struct vv_dconf *dc, const char *name, const char 
 	if ((rc = write_new(conf, text, strlen(text), 0600)) != 0)
 		goto out;
 	if ((rc = access_bind(dc->access, &ci, role, uid, "issued")) != 0)
+		goto out;
+	if (in_state_dir(dc, adir, &owner) &&
+	    ((rc = give_to(adir, &owner)) != 0 ||
+	     (rc = give_to(crt, &owner)) != 0 || (!csr && (rc = give_to(key, &owner)) != 0) ||
+	     (rc = give_to(cacopy, &owner)) != 0 || (rc = give_to(conf, &owner)) != 0))
 		goto out;
 	printf("issued %s (role %s), SHA-256 %s, serial %s\nclient settings: %s\n"
 	       "bound in %s: reload varvaultd (SIGHUP) to apply\n",

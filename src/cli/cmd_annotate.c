@@ -68,11 +68,10 @@ static const char annotate_usage[] =
 	"2 usage error.\n";
 
 struct annotate_opts {
-	const char *model, *reference, *vcf, *output, *policy, *summary, *scores;
+	const char *vcf, *output, *policy, *summary, *scores;
 	enum vv_out_format format;
-	struct vv_score_opts score;
+	struct vv_cli_engine_opts eng; /* model, reference, precision, scorer */
 	size_t max_input, chunk, max_text, max_records;
-	enum vv_model_precision precision;
 	int force, quiet;
 };
 
@@ -83,28 +82,20 @@ static int parse_size(const char *cmd, const char *opt, const char *s, size_t *o
 	return 0;
 }
 
-/* What annotate_args returns after --help: no exit status nor VV_ERR_*. */
-#define ARGS_HELP_SHOWN 1000
-
 /* Parses the options into o.  Returns 0 (run), VV_EXIT_USAGE (reported), or
- * ARGS_HELP_SHOWN. */
+ * VV_CLI_HELP_SHOWN. */
 static int annotate_args(int argc, char **argv, struct annotate_opts *o)
 {
 	static const struct option longs[] = {
-		{"model", required_argument, NULL, 'm'},
-		{"reference", required_argument, NULL, 'r'},
+		VV_CLI_ENGINE_LONGOPTS,
 		{"vcf", required_argument, NULL, 'i'},
 		{"output", required_argument, NULL, 'o'},
 		{"format", required_argument, NULL, 'f'},
 		{"policy", required_argument, NULL, 'p'},
-		{"window", required_argument, NULL, 'w'},
-		{"batch", required_argument, NULL, 'b'},
-		{"threads", required_argument, NULL, 't'},
 		{"max-input", required_argument, NULL, 'M'},
 		{"max-text-bytes", required_argument, NULL, 'T'},
 		{"max-records", required_argument, NULL, 'R'},
 		{"chunk", required_argument, NULL, 'c'},
-		{"precision", required_argument, NULL, 'P'},
 		{"indel-stride", required_argument, NULL, 'I'},
 		{"summary-json", required_argument, NULL, 'S'},
 		{"scores", required_argument, NULL, 's'},
@@ -123,8 +114,6 @@ static int annotate_args(int argc, char **argv, struct annotate_opts *o)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:qh", longs, NULL)) != -1) {
 		switch (c) {
-		case 'm': o->model = optarg; break;
-		case 'r': o->reference = optarg; break;
 		case 'i': o->vcf = optarg; break;
 		case 'o': o->output = optarg; break;
 		case 'p': o->policy = optarg; break;
@@ -136,20 +125,12 @@ static int annotate_args(int argc, char **argv, struct annotate_opts *o)
 			if (vv_out_format_parse(optarg, &o->format) != 0)
 				return vv_cli_usage_error(cmd, "--format: %s", vv_err_detail());
 			break;
-		case 'w':
-			if ((rc = parse_size(cmd, "--window", optarg, &o->score.window_nt)) != 0)
-				return rc;
-			break;
-		case 'b':
-			if ((rc = parse_size(cmd, "--batch", optarg, &o->score.batch)) != 0)
-				return rc;
-			break;
-		case 't':
+		case VV_CLI_ENGINE_THREADS: /* its limit worded as before */
 			if ((rc = parse_size(cmd, "--threads", optarg, &n)) != 0)
 				return rc;
 			if (n > 256)
 				return vv_cli_usage_error(cmd, "--threads: at most 256");
-			o->score.threads = (int)n;
+			o->eng.score.threads = (int)n;
 			break;
 		case 'M':
 			if ((rc = parse_size(cmd, "--max-input", optarg, &o->max_input)) != 0)
@@ -169,28 +150,26 @@ static int annotate_args(int argc, char **argv, struct annotate_opts *o)
 			if (o->chunk == 0 || o->chunk > ((size_t)1 << 20))
 				return vv_cli_usage_error(cmd, "--chunk: 1 to 1048576 variants");
 			break;
-		case 'P':
-			if (vv_model_precision_parse(optarg, &o->precision) != 0)
-				return vv_cli_usage_error(cmd, "--precision: %s", vv_err_detail());
-			break;
 		case 'I':
 			if (strcmp(optarg, "0") == 0)
-				o->score.indel_stride = 0;
-			else if ((rc = parse_size(cmd, "--indel-stride", optarg, &o->score.indel_stride)) != 0)
+				o->eng.score.indel_stride = 0;
+			else if ((rc = parse_size(cmd, "--indel-stride", optarg, &o->eng.score.indel_stride)) != 0)
 				return rc;
-			if (o->score.indel_stride > VV_SCORE_MAX_STRIDE)
+			if (o->eng.score.indel_stride > VV_SCORE_MAX_STRIDE)
 				return vv_cli_usage_error(cmd, "--indel-stride: 0 to %d", VV_SCORE_MAX_STRIDE);
 			break;
 		case 'h':
 			fputs(annotate_usage, stdout);
-			return ARGS_HELP_SHOWN;
-		default:
-			return vv_cli_usage_error(cmd, "unknown option");
+			return VV_CLI_HELP_SHOWN;
+		default: /* the engine's options, or an unknown one */
+			if ((rc = vv_cli_engine_option(cmd, c, optarg, &o->eng)) != 0)
+				return rc;
+			break;
 		}
 	}
 	if (optind < argc)
 		return vv_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (!o->model || !o->reference || !o->vcf)
+	if (!o->eng.model || !o->eng.reference || !o->vcf)
 		return vv_cli_usage_error(cmd, "--model, --reference and --vcf are required");
 	return 0;
 }
@@ -308,10 +287,8 @@ int vv_cmd_annotate(int argc, char **argv)
 	struct vv_interpret_opts io = {0};
 	struct vv_interpret_summary sum;
 	vv_vcf_limits lim;
-	vv_model *model = NULL;
-	vv_ref *ref = NULL;
+	struct vv_cli_engine e = {0};
 	vv_policy *policy = NULL;
-	vv_scorer *sc = NULL;
 	vv_score_table *table = NULL;
 	vv_sbuf in;
 	/* Opened before the run, so that an output that cannot be written (a
@@ -322,7 +299,7 @@ int vv_cmd_annotate(int argc, char **argv)
 	int rc;
 
 	if ((rc = annotate_args(argc, argv, &o)) != 0)
-		return rc == ARGS_HELP_SHOWN ? VV_EXIT_OK : rc;
+		return rc == VV_CLI_HELP_SHOWN ? VV_EXIT_OK : rc;
 	if (vv_core_init() != 0 || vv_harden_process() != 0)
 		return vv_cli_fail(VV_ERR_INTERNAL, "start-up");
 	vv_vcf_init();
@@ -345,20 +322,9 @@ int vv_cmd_annotate(int argc, char **argv)
 		what = o.policy;
 		goto out;
 	}
-	if ((rc = vv_model_load(o.model, &model)) != 0 ||
-	    (rc = vv_model_set_precision(model, o.precision, NULL)) != 0) {
-		what = o.model;
+	if ((rc = vv_cli_engine_open(&o.eng, &e, &what)) != 0)
 		goto out;
-	}
-	if ((rc = vv_ref_open(o.reference, &ref)) != 0) {
-		what = o.reference;
-		goto out;
-	}
-	if ((rc = vv_scorer_new(model, &o.score, &sc)) != 0) {
-		what = "scorer";
-		goto out;
-	}
-	if (o.scores && (rc = vv_score_table_open(o.scores, sc, ref, &table)) != 0) {
+	if (o.scores && (rc = vv_score_table_open(o.scores, e.sc, e.ref, &table)) != 0) {
 		what = o.scores;
 		goto out;
 	}
@@ -381,7 +347,7 @@ int vv_cmd_annotate(int argc, char **argv)
 	}
 	{
 		const char *stage = NULL;
-		rc = run_streaming(sc, ref, policy, &in, &io, to_file ? &out : NULL, o.force, &sum, &stage);
+		rc = run_streaming(e.sc, e.ref, policy, &in, &io, to_file ? &out : NULL, o.force, &sum, &stage);
 		if (io.progress)
 			fputc('\n', stderr);
 		vv_sbuf_done(&in);
@@ -397,7 +363,7 @@ int vv_cmd_annotate(int argc, char **argv)
 	if (!o.quiet) {
 		print_summary(&sum);
 		uint64_t fw = 0, probes = 0;
-		vv_scorer_counts(sc, &fw, &probes);
+		vv_scorer_counts(e.sc, &fw, &probes);
 		vv_log(VV_LOG_INFO, "model: %llu forwards for %llu masked sequences", (unsigned long long)fw,
 		       (unsigned long long)probes);
 		if (table) {
@@ -416,9 +382,7 @@ out:
 	vv_outfile_abort(&sumout, false);
 	vv_sbuf_done(&in);
 	vv_score_table_free(table);
-	vv_scorer_free(sc);
-	vv_ref_free(ref);
-	vv_model_free(model);
+	vv_cli_engine_close(&e);
 	vv_policy_free(policy);
 	return rc ? vv_cli_fail(rc, "%s", what) : VV_EXIT_OK;
 }

@@ -45,9 +45,8 @@ static const char precompute_usage[] =
 	"Exit status: 0 success, 1 failure, 2 usage error.\n";
 
 struct pre_opts {
-	const char *model, *reference, *regions, *output;
-	struct vv_score_opts score;
-	enum vv_model_precision precision;
+	const char *regions, *output;
+	struct vv_cli_engine_opts eng; /* model, reference, precision, scorer */
 	unsigned chunk, nchunks;
 	int merge, force, quiet;
 };
@@ -79,21 +78,14 @@ static bool parse_chunk(const char *s, unsigned *i, unsigned *n)
 	return true;
 }
 
-#define ARGS_HELP_SHOWN 1000
-
 static int pre_args(int argc, char **argv, struct pre_opts *o)
 {
 	static const struct option longs[] = {
-		{"model", required_argument, NULL, 'm'},
-		{"reference", required_argument, NULL, 'r'},
+		VV_CLI_ENGINE_LONGOPTS,
 		{"regions", required_argument, NULL, 'R'},
 		{"output", required_argument, NULL, 'o'},
 		{"chunk", required_argument, NULL, 'c'},
 		{"merge", no_argument, NULL, 'M'},
-		{"window", required_argument, NULL, 'w'},
-		{"batch", required_argument, NULL, 'b'},
-		{"threads", required_argument, NULL, 't'},
-		{"precision", required_argument, NULL, 'P'},
 		{"force", no_argument, NULL, 'F'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
@@ -101,15 +93,13 @@ static int pre_args(int argc, char **argv, struct pre_opts *o)
 	};
 	const char *cmd = "varvault-admin precompute";
 	size_t n;
-	int c;
+	int c, rc;
 
 	memset(o, 0, sizeof *o);
 	o->chunk = o->nchunks = 1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:qh", longs, NULL)) != -1) {
 		switch (c) {
-		case 'm': o->model = optarg; break;
-		case 'r': o->reference = optarg; break;
 		case 'R': o->regions = optarg; break;
 		case 'o': o->output = optarg; break;
 		case 'M': o->merge = 1; break;
@@ -119,28 +109,18 @@ static int pre_args(int argc, char **argv, struct pre_opts *o)
 			if (!parse_chunk(optarg, &o->chunk, &o->nchunks))
 				return vv_cli_usage_error(cmd, "--chunk: expected I/N with 1 <= I <= N, got '%s'", optarg);
 			break;
-		case 'w':
-			if (!vv_cli_parse_size(optarg, SIZE_MAX, &o->score.window_nt))
-				return vv_cli_usage_error(cmd, "--window: expected a positive number, got '%s'", optarg);
-			break;
-		case 'b':
-			if (!vv_cli_parse_size(optarg, SIZE_MAX, &o->score.batch))
-				return vv_cli_usage_error(cmd, "--batch: expected a positive number, got '%s'", optarg);
-			break;
-		case 't':
+		case VV_CLI_ENGINE_THREADS: /* its limit worded as before */
 			if (!vv_cli_parse_size(optarg, 256, &n))
 				return vv_cli_usage_error(cmd, "--threads: 1 to 256, got '%s'", optarg);
-			o->score.threads = (int)n;
-			break;
-		case 'P':
-			if (vv_model_precision_parse(optarg, &o->precision) != 0)
-				return vv_cli_usage_error(cmd, "--precision: %s", vv_err_detail());
+			o->eng.score.threads = (int)n;
 			break;
 		case 'h':
 			fputs(precompute_usage, stdout);
-			return ARGS_HELP_SHOWN;
-		default:
-			return vv_cli_usage_error(cmd, "unknown option");
+			return VV_CLI_HELP_SHOWN;
+		default: /* the engine's options, or an unknown one */
+			if ((rc = vv_cli_engine_option(cmd, c, optarg, &o->eng)) != 0)
+				return rc;
+			break;
 		}
 	}
 	if (!o->output)
@@ -152,7 +132,7 @@ static int pre_args(int argc, char **argv, struct pre_opts *o)
 	}
 	if (optind < argc)
 		return vv_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	if (!o->model || !o->reference || !o->regions)
+	if (!o->eng.model || !o->eng.reference || !o->regions)
 		return vv_cli_usage_error(cmd, "--model, --reference and --regions are required");
 	return 0;
 }
@@ -162,14 +142,12 @@ int vv_cmd_precompute(int argc, char **argv)
 	struct pre_opts o;
 	struct vv_precompute_opts po = {0};
 	struct vv_precompute_stats st;
-	vv_model *model = NULL;
-	vv_ref *ref = NULL;
-	vv_scorer *sc = NULL;
+	struct vv_cli_engine e = {0};
 	const char *what = NULL;
 	int rc;
 
 	if ((rc = pre_args(argc, argv, &o)) != 0)
-		return rc == ARGS_HELP_SHOWN ? VV_EXIT_OK : rc;
+		return rc == VV_CLI_HELP_SHOWN ? VV_EXIT_OK : rc;
 	if (vv_core_init() != 0)
 		return vv_cli_fail(VV_ERR_INTERNAL, "start-up");
 	vv_vcf_init();
@@ -179,19 +157,8 @@ int vv_cmd_precompute(int argc, char **argv)
 					  o.force);
 		goto out;
 	}
-	if ((rc = vv_model_load(o.model, &model)) != 0 ||
-	    (rc = vv_model_set_precision(model, o.precision, NULL)) != 0) {
-		what = o.model;
+	if ((rc = vv_cli_engine_open(&o.eng, &e, &what)) != 0)
 		goto out;
-	}
-	if ((rc = vv_ref_open(o.reference, &ref)) != 0) {
-		what = o.reference;
-		goto out;
-	}
-	if ((rc = vv_scorer_new(model, &o.score, &sc)) != 0) {
-		what = "scorer";
-		goto out;
-	}
 	po.regions = o.regions;
 	po.out = o.output;
 	po.chunk = o.chunk;
@@ -199,7 +166,7 @@ int vv_cmd_precompute(int argc, char **argv)
 	po.force = o.force;
 	if (!o.quiet && isatty(2))
 		po.progress = pre_progress;
-	rc = vv_score_precompute(sc, ref, &po, &st);
+	rc = vv_score_precompute(e.sc, e.ref, &po, &st);
 	if (po.progress)
 		fputc('\n', stderr);
 	if (rc) {
@@ -215,8 +182,6 @@ int vv_cmd_precompute(int argc, char **argv)
 		       st.forwards ? (double)st.snvs / (double)st.forwards : 0.0, st.seconds,
 		       st.seconds > 0 ? (double)st.scored / st.seconds : 0.0);
 out:
-	vv_scorer_free(sc);
-	vv_ref_free(ref);
-	vv_model_free(model);
+	vv_cli_engine_close(&e);
 	return rc ? vv_cli_fail(rc, "%s", what) : VV_EXIT_OK;
 }

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <openssl/x509.h>
@@ -12,8 +13,17 @@
 
 /* Writes n bytes to path whole or not at all: a temporary file beside it
  * (mode), fsync, then rename (replace) or link (no replace: VV_ERR_EXISTS if
- * path exists), and an fsync of the directory. */
-int vv_net_file_write(const char *path, const void *p, size_t n, mode_t mode, bool replace) VV_MUST_CHECK;
+ * path exists), and an fsync of the directory.  With owner (may be NULL)
+ * and the process running as root, the file is given owner's st_uid and
+ * st_gid before it appears, so that what varvault-admin writes as root into
+ * the daemon's folders stays usable by the daemon's user. */
+int vv_net_file_write(const char *path, const void *p, size_t n, mode_t mode, bool replace,
+		      const struct stat *owner) VV_MUST_CHECK;
+
+/* Gives the open regular file fd owner's st_uid and st_gid when the process
+ * runs as root and owner is not NULL; nothing otherwise.  path names fd in
+ * the error. */
+int vv_net_file_own(int fd, const char *path, const struct stat *owner) VV_MUST_CHECK;
 
 /* The first OpenSSL error queued on this thread as text ("" if none), and
  * clears the queue.  Never key material: OpenSSL's reason strings. */

@@ -50,6 +50,16 @@ static int vv_pki_path(char *out, const char *dir, const char *file)
 	return 0;
 }
 
+/* The owner of the CA folder: what varvault-admin writes there as root
+ * goes to it (the daemon's user, who owns the state folder), so that the
+ * daemon and a later admin run as that user can use it. */
+static int vv_pki_dir_owner(const char *dir, struct stat *st)
+{
+	if (stat(dir, st) != 0)
+		return vv_errf(VV_ERR_IO, "%s: %s", dir, strerror(errno));
+	return 0;
+}
+
 static int vv_pki_new_key(EVP_PKEY **out)
 {
 	if ((*out = EVP_EC_gen("P-256")) == NULL)
@@ -57,9 +67,10 @@ static int vv_pki_new_key(EVP_PKEY **out)
 	return 0;
 }
 
-/* Writes a private key as PEM, 0600, never replacing a file.  The PEM text
- * lives only in OpenSSL's clearing memory BIO. */
-static int vv_pki_key_write(EVP_PKEY *key, const char *path)
+/* Writes a private key as PEM, 0600, never replacing a file, owned as
+ * vv_net_file_write says.  The PEM text lives only in OpenSSL's clearing
+ * memory BIO. */
+static int vv_pki_key_write(EVP_PKEY *key, const char *path, const struct stat *owner)
 {
 	BIO *b = BIO_new(BIO_s_secmem());
 	char *p = NULL;
@@ -73,13 +84,13 @@ static int vv_pki_key_write(EVP_PKEY *key, const char *path)
 		goto out;
 	}
 	n = BIO_get_mem_data(b, &p);
-	rc = vv_net_file_write(path, p, (size_t)n, 0600, false);
+	rc = vv_net_file_write(path, p, (size_t)n, 0600, false, owner);
 out:
 	BIO_free(b);
 	return rc;
 }
 
-static int vv_pki_pem_cert(X509 *x, const char *path, bool replace)
+static int vv_pki_pem_cert(X509 *x, const char *path, bool replace, const struct stat *owner)
 {
 	BIO *b = BIO_new(BIO_s_mem());
 	char *p = NULL;
@@ -93,7 +104,7 @@ static int vv_pki_pem_cert(X509 *x, const char *path, bool replace)
 		goto out;
 	}
 	n = BIO_get_mem_data(b, &p);
-	rc = vv_net_file_write(path, p, (size_t)n, 0644, replace);
+	rc = vv_net_file_write(path, p, (size_t)n, 0644, replace, owner);
 out:
 	BIO_free(b);
 	return rc;
@@ -239,19 +250,34 @@ static int vv_pki_days(int *days, int def, bool allow_negative)
 static int vv_pki_lock(const char *dir, int *fd)
 {
 	char path[PATH_MAX];
+	struct stat own, st;
 	int rc;
 
+	*fd = -1;
 	if ((rc = vv_pki_path(path, dir, ".lock")) != 0)
 		return rc;
-	if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+	/* No symbolic link: root may chown what it opens here. */
+	if ((*fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
 		return vv_errf(VV_ERR_IO, "%s: %s", path, strerror(errno));
-	if (flock(*fd, LOCK_EX) != 0) {
+	if ((rc = vv_pki_dir_owner(dir, &own)) != 0)
+		goto out;
+	if (fstat(*fd, &st) != 0) {
+		rc = vv_errf(VV_ERR_IO, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	/* The folder owner's lock, also one an older version left to root;
+	 * never a file that has another name (a hard link) somewhere else. */
+	if (S_ISREG(st.st_mode) && st.st_nlink == 1 && (st.st_uid != own.st_uid || st.st_gid != own.st_gid) &&
+	    (rc = vv_net_file_own(*fd, path, &own)) != 0)
+		goto out;
+	if (flock(*fd, LOCK_EX) != 0)
 		rc = vv_errf(VV_ERR_IO, "%s: lock: %s", path, strerror(errno));
+out:
+	if (rc) {
 		close(*fd);
 		*fd = -1;
-		return rc;
 	}
-	return 0;
+	return rc;
 }
 
 static void vv_pki_unlock(int fd)
@@ -331,6 +357,7 @@ out:
 static int vv_pki_index_write(const char *dir, const vv_net_cert_info *items, size_t n)
 {
 	char path[PATH_MAX];
+	struct stat own;
 	json_object *root = json_object_new_object(), *arr = json_object_new_array();
 	const char *txt;
 	int rc;
@@ -355,14 +382,14 @@ static int vv_pki_index_write(const char *dir, const vv_net_cert_info *items, si
 		json_object_object_add(e, "revoked_at", json_object_new_int64(items[i].revoked ? items[i].revoked_at : 0));
 		json_object_array_add(arr, e);
 	}
-	if ((rc = vv_pki_path(path, dir, "clients.json")) != 0)
+	if ((rc = vv_pki_path(path, dir, "clients.json")) != 0 || (rc = vv_pki_dir_owner(dir, &own)) != 0)
 		goto out;
 	txt = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
 	if (!txt) {
 		rc = vv_errf(VV_ERR_NOMEM, "client index");
 		goto out;
 	}
-	rc = vv_net_file_write(path, txt, strlen(txt), 0644, true);
+	rc = vv_net_file_write(path, txt, strlen(txt), 0644, true, &own);
 out:
 	json_object_put(root);
 	return rc;
@@ -403,6 +430,7 @@ static int vv_pki_crl_make(const char *dir, X509 *ca, EVP_PKEY *key, const vv_ne
 			   int days)
 {
 	char path[PATH_MAX];
+	struct stat own;
 	X509_CRL *crl = NULL;
 	ASN1_TIME *now = NULL, *next = NULL;
 	ASN1_INTEGER *num = NULL;
@@ -413,7 +441,7 @@ static int vv_pki_crl_make(const char *dir, X509 *ca, EVP_PKEY *key, const vv_ne
 	long len;
 	int rc = 0;
 
-	if ((rc = vv_pki_path(path, dir, "crl.pem")) != 0)
+	if ((rc = vv_pki_path(path, dir, "crl.pem")) != 0 || (rc = vv_pki_dir_owner(dir, &own)) != 0)
 		return rc;
 	if ((crl = X509_CRL_new()) == NULL || (now = X509_gmtime_adj(NULL, 0)) == NULL ||
 	    (next = X509_gmtime_adj(NULL, (long)days * 86400L)) == NULL || (num = ASN1_INTEGER_new()) == NULL ||
@@ -466,7 +494,7 @@ static int vv_pki_crl_make(const char *dir, X509 *ca, EVP_PKEY *key, const vv_ne
 		goto out;
 	}
 	len = BIO_get_mem_data(b, &p);
-	rc = vv_net_file_write(path, p, (size_t)len, 0644, true);
+	rc = vv_net_file_write(path, p, (size_t)len, 0644, true, &own);
 out:
 	X509_EXTENSION_free(ext);
 	ASN1_INTEGER_free(num);
@@ -482,7 +510,7 @@ int vv_net_ca_create(const char *dir, const char *cn, int days)
 	char kpath[PATH_MAX], cpath[PATH_MAX];
 	EVP_PKEY *key = NULL;
 	X509 *ca = NULL;
-	struct stat st;
+	struct stat st, own;
 	int rc;
 
 	if ((rc = vv_pki_days(&days, VV_NET_CA_DAYS, false)) != 0)
@@ -491,14 +519,16 @@ int vv_net_ca_create(const char *dir, const char *cn, int days)
 		return rc;
 	if (lstat(kpath, &st) == 0 || lstat(cpath, &st) == 0)
 		return vv_errf(VV_ERR_EXISTS, "%s: a CA already exists here", dir);
+	if ((rc = vv_pki_dir_owner(dir, &own)) != 0)
+		return rc;
 	if ((rc = vv_pki_new_key(&key)) != 0 ||
 	    (rc = vv_pki_make_cert(VV_PKI_CA, key, cn ? cn : "varvault local CA", NULL, key, days, &ca)) != 0)
 		goto out;
 	/* The key first: a directory with a certificate but no key is useless,
 	 * one with a key but no certificate is refused by the check above. */
-	if ((rc = vv_pki_key_write(key, kpath)) != 0)
+	if ((rc = vv_pki_key_write(key, kpath, &own)) != 0)
 		goto out;
-	if ((rc = vv_pki_pem_cert(ca, cpath, false)) != 0 || (rc = vv_pki_index_write(dir, NULL, 0)) != 0 ||
+	if ((rc = vv_pki_pem_cert(ca, cpath, false, &own)) != 0 || (rc = vv_pki_index_write(dir, NULL, 0)) != 0 ||
 	    (rc = vv_pki_crl_make(dir, ca, key, NULL, 0, VV_NET_CRL_DAYS)) != 0) {
 		/* Leave no half-made CA that would block a retry. */
 		(void)unlink(kpath);
@@ -514,15 +544,18 @@ int vv_net_server_issue(const char *ca_dir, const char *cert_path, const char *k
 {
 	EVP_PKEY *cakey = NULL, *key = NULL;
 	X509 *ca = NULL, *x = NULL;
+	struct stat own;
 	int rc;
 
+	/* The server's certificate and key are the daemon's, as its CA is. */
 	if ((rc = vv_pki_days(&days, VV_NET_CERT_DAYS, false)) != 0)
 		return rc;
-	if ((rc = vv_pki_ca_load(ca_dir, &ca, &cakey)) != 0 || (rc = vv_pki_new_key(&key)) != 0 ||
+	if ((rc = vv_pki_ca_load(ca_dir, &ca, &cakey)) != 0 || (rc = vv_pki_dir_owner(ca_dir, &own)) != 0 ||
+	    (rc = vv_pki_new_key(&key)) != 0 ||
 	    (rc = vv_pki_make_cert(VV_PKI_SERVER, key, VV_NET_SERVER_NAME, ca, cakey, days, &x)) != 0 ||
-	    (rc = vv_pki_key_write(key, key_path)) != 0)
+	    (rc = vv_pki_key_write(key, key_path, &own)) != 0)
 		goto out;
-	if ((rc = vv_pki_pem_cert(x, cert_path, false)) != 0)
+	if ((rc = vv_pki_pem_cert(x, cert_path, false, &own)) != 0)
 		(void)unlink(key_path); /* no key without its certificate */
 out:
 	X509_free(x);
@@ -617,11 +650,12 @@ int vv_net_client_issue(const char *ca_dir, const char *name, const char *csr_pa
 	if ((rc = vv_net_cert_sha256(x, it->sha256)) != 0)
 		goto out;
 	if (key_path) {
-		if ((rc = vv_pki_key_write(key, key_path)) != 0)
+		/* The client's files are the caller's: no owner given. */
+		if ((rc = vv_pki_key_write(key, key_path, NULL)) != 0)
 			goto out;
 		key_written = true;
 	}
-	if ((rc = vv_pki_pem_cert(x, cert_path, false)) != 0)
+	if ((rc = vv_pki_pem_cert(x, cert_path, false, NULL)) != 0)
 		goto out;
 	/* The index records the certificate once it exists; a failure here
 	 * leaves a certificate the index does not list: remove it too. */

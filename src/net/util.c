@@ -39,7 +39,19 @@ static int vv_net_dir_fsync(const char *path)
 	return rc;
 }
 
-int vv_net_file_write(const char *path, const void *p, size_t n, mode_t mode, bool replace)
+int vv_net_file_own(int fd, const char *path, const struct stat *owner)
+{
+	/* Only root can give a file away; anyone else's files are theirs. */
+	if (!owner || geteuid() != 0)
+		return 0;
+	if (fchown(fd, owner->st_uid, owner->st_gid) != 0)
+		return vv_errf(VV_ERR_IO, "%s: chown to %ld:%ld: %s", path, (long)owner->st_uid,
+			       (long)owner->st_gid, strerror(errno));
+	return 0;
+}
+
+int vv_net_file_write(const char *path, const void *p, size_t n, mode_t mode, bool replace,
+		      const struct stat *owner)
 {
 	char tmp[PATH_MAX];
 	int fd = -1, rc = 0, saved;
@@ -50,6 +62,10 @@ int vv_net_file_write(const char *path, const void *p, size_t n, mode_t mode, bo
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0)
 		return vv_errf(VV_ERR_IO, "%s: cannot create a temporary file: %s", path, strerror(errno));
 	made = true;
+	/* Owner before mode (a chown may clear set-id bits), both before the
+	 * file has its name: nobody can swap what gets chowned. */
+	if ((rc = vv_net_file_own(fd, tmp, owner)) != 0)
+		goto out;
 	if (fchmod(fd, mode) != 0) {
 		rc = vv_errf(VV_ERR_IO, "%s: chmod: %s", tmp, strerror(errno));
 		goto out;

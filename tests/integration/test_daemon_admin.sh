@@ -153,4 +153,46 @@ set +e
 set -e
 [ $rc -eq 1 ] && grep -q "readable by others" "$T/err" || fail "master key mode: exit $rc: $(cat "$T/err")"
 chmod 600 "$S/keys/master.key"
+
+# Root issuing into a state folder that the service user owns (as the
+# package makes it): what lands in the state folder is that user's, modes
+# as before; the bundle handed to the client stays root's unless it is
+# written into the state folder.
+if [ "$(id -u)" = 0 ]; then
+	O2=$T/own
+	mkdir -p "$O2" && chmod 755 "$T" "$O2"
+	"$ADMIN" init --state-dir "$O2/state" --config-dir "$O2/etc" --socket "$O2/s.sock" \
+		--model "$MODEL" --reference "$REF" --evidence "$EVID" >/dev/null
+	chown -R "$VV_USER:" "$O2/state"
+	rm -f "$O2/state/ca/.lock"        # one made by this version, below
+	vu=$(id -u "$VV_USER") vg=$(id -g "$VV_USER")
+	owned() { # PATH UID:GID MODE
+		[ "$(stat -c %u:%g "$1")" = "$2" ] || fail "$1 is $(stat -c %U:%G "$1"), not $2"
+		[ -z "${3:-}" ] || [ "$(stat -c %a "$1")" = "$3" ] || fail "$1 mode $(stat -c %a "$1"), not $3"
+	}
+	"$ADMIN" client issue --config "$O2/etc/varvaultd.conf" --name carol --role submitter -o "$O2/carol" >/dev/null
+	owned "$O2/state/ca/clients.json" "$vu:$vg" 644
+	owned "$O2/state/ca/crl.pem" "$vu:$vg" 644
+	owned "$O2/state/ca/.lock" "$vu:$vg" 600
+	for f in client.crt client.key ca.crt client.conf; do owned "$O2/carol/$f" 0:0; done
+	owned "$O2/carol/client.key" 0:0 600
+	"$ADMIN" client issue --config "$O2/etc/varvaultd.conf" --name dave --role submitter \
+		-o "$O2/state/clients-dave" >/dev/null
+	owned "$O2/state/clients-dave" "$vu:$vg" 700
+	owned "$O2/state/clients-dave/client.key" "$vu:$vg" 600
+	owned "$O2/state/clients-dave/client.conf" "$vu:$vg" 600
+	for f in client.crt ca.crt; do owned "$O2/state/clients-dave/$f" "$vu:$vg" 644; done
+	"$ADMIN" client revoke --config "$O2/etc/varvaultd.conf" carol >/dev/null
+	owned "$O2/state/ca/crl.pem" "$vu:$vg" 644
+	owned "$O2/state/ca/clients.json" "$vu:$vg" 644
+	# and the service user can go on with what root left (the CA lock, the
+	# index and the CRL are its own): it revokes dave without a chown
+	chmod 755 "$O2/etc"
+	setpriv --reuid="$VV_USER" --regid="$VV_USER" --clear-groups \
+		"$ADMIN" client revoke --config "$O2/etc/varvaultd.conf" dave >/dev/null 2>"$T/err" ||
+		fail "revoke as $VV_USER after root: $(cat "$T/err")"
+	# nothing of root's left in the state folder
+	left=$(find "$O2/state" -user 0 | head -3)
+	[ -z "$left" ] || fail "root's files left in the state folder: $left"
+fi
 echo "daemon admin: ok"
