@@ -112,7 +112,7 @@ mkdir -p "$W"
 # that the first build is incremental; the sanitizer and fuzz builds stay out
 tar -C "$SRC" -c --exclude=./.git --exclude=./build/san --exclude=./build/fuzz . | tar -C "$W" -x
 cd "$W" || exit 2
-export VV_BIN="$W/build" VV_SRC="$W" VV_SHARED="$SRC/../shared" O=build PYTHON
+export VV_BIN="$W/build" VV_SRC="$W" O=build PYTHON
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
 unit_bins() { for f in tests/unit/test_*.c; do f=${f##*/}; echo "build/tests/${f%.c}"; done; }
