@@ -31,15 +31,7 @@ if [ -z "$MODEL" ]; then
 	"$PYTHON" bench/bench_model.py "$T/m" 1 1 1 1000 >/dev/null
 	MODEL=$T/m
 fi
-# CPU seconds (user + system) of a command and its children.
-cpu() {
-	"$PYTHON" -c '
-import resource, subprocess, sys
-rc = subprocess.run(sys.argv[2:], stderr=open(sys.argv[1], "w")).returncode
-r = resource.getrusage(resource.RUSAGE_CHILDREN)
-print("%.2f" % (r.ru_utime + r.ru_stime))
-sys.exit(rc)' "$@"
-}
+. bench/lib.bash
 flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|avx512f|avx512_bf16|amx_tile|amx_bf16' | tr '\n' ' ')
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) CPUs; flags: ${flags:-none of avx2/avx512/amx}"
 "$BIN/varvault-admin" model info "$MODEL" 2>/dev/null | grep -iE '^(cpu|kernel):' || true

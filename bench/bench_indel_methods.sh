@@ -17,16 +17,12 @@ MODEL=${1:-models/demo-dna-mlm}
 N=${VV_INDEL_N:-300}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
+. bench/lib.bash
 "$PYTHON" bench/make_bench_vcf.py "$T/indels.vcf" "$N" 0
 for m in 0 ${VV_INDEL_STRIDES:-1 2 3 4}; do
-	"$PYTHON" -c '
-import resource, subprocess, sys
-rc = subprocess.run(sys.argv[1:], stderr=open(sys.argv[-1] + ".log", "w")).returncode
-r = resource.getrusage(resource.RUSAGE_CHILDREN)
-print("%.2f" % (r.ru_utime + r.ru_stime), file=open(sys.argv[-1] + ".cpu", "w"))
-sys.exit(rc)' "$BIN/varvault-admin" annotate --model "$MODEL" --reference demo/reference.fa.gz \
-		--vcf "$T/indels.vcf" --format tsv --threads 1 --indel-stride "$m" -o "$T/$m.tsv"
+	c=$(cpu "$T/$m.tsv.log" "$BIN/varvault-admin" annotate --model "$MODEL" --reference demo/reference.fa.gz \
+		--vcf "$T/indels.vcf" --format tsv --threads 1 --indel-stride "$m" -o "$T/$m.tsv")
 	fw=$(sed -n 's/.*model: \([0-9]*\) forwards.*/\1/p' "$T/$m.tsv.log")
-	echo "indel stride $m: $N indels, $fw forwards, $(cat "$T/$m.tsv.cpu") CPU s (model $(basename "$MODEL"), 1 thread)"
+	echo "indel stride $m: $N indels, $fw forwards, $c CPU s (model $(basename "$MODEL"), 1 thread)"
 	[ "$m" = 0 ] || "$PYTHON" bench/compare_scores.py "$T/0.tsv" "$T/$m.tsv" | sed "s/^/  stride 0 vs $m: /"
 done
