@@ -170,28 +170,20 @@ static int state_recorded(struct sqlite3 *db, struct state *s)
 	 * hold it); the match is then read as JSON. */
 	static const char sql[] = "SELECT seq, CAST(leaf AS TEXT) FROM audit_records"
 				  " WHERE instr(CAST(leaf AS TEXT), '\"event\":\"system\"') > 0 ORDER BY seq DESC";
-	struct json_tokener *tok = NULL;
 	sqlite3_stmt *st = NULL;
 	int src, rc = 0;
 
 	memset(s, 0, sizeof *s);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return vv_errf(VV_ERR_DB, "audit state: %s", sqlite3_errmsg(db));
-	if (!(tok = json_tokener_new())) {
-		rc = VV_ERR_NOMEM;
-		goto out;
-	}
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *leaf = (const char *)sqlite3_column_text(st, 1);
 		int len = sqlite3_column_bytes(st, 1);
-		json_object *o;
+		json_object *o = NULL;
 		bool all = true;
 
-		if (!leaf)
-			continue;
-		json_tokener_reset(tok);
-		o = json_tokener_parse_ex(tok, leaf, len);
-		if (!o || !json_object_is_type(o, json_type_object) ||
+		/* the audit module's own reader of its leaves */
+		if (!leaf || len < 0 || vv_audit_record_to_json(leaf, (size_t)len, &o) != 0 ||
 		    strcmp(str_at(o, "event", NULL) ? str_at(o, "event", NULL) : "", VV_AUDIT_EV_SYSTEM) != 0) {
 			json_object_put(o);
 			continue;
@@ -205,8 +197,6 @@ static int state_recorded(struct sqlite3 *db, struct state *s)
 	}
 	if (src != SQLITE_ROW && src != SQLITE_DONE)
 		rc = vv_errf(VV_ERR_DB, "audit state: %s", sqlite3_errmsg(db));
-out:
-	json_tokener_free(tok);
 	sqlite3_finalize(st);
 	return rc;
 }
