@@ -188,4 +188,18 @@ ln -s target.json "$T/link.json"
 run --vcf $VCF --format tsv -o "$T/s3.tsv" --summary-json "$T/link.json" --force
 [ "$(cat "$T/target.json")" = target ] || fail "--summary-json followed a symbolic link"
 [ ! -L "$T/link.json" ] && grep -q '"variants"' "$T/link.json" || fail "--summary-json did not replace the link"
+# --indel-stride: 0 is the default method, N scores indels by the strided
+# one (docs/interpret.md), SNVs untouched; above 64 is a usage error
+run --vcf $VCF --format tsv -o "$T/st0.tsv" --indel-stride 0
+run --vcf $VCF --format tsv -o "$T/st_def.tsv"
+cmp -s "$T/st0.tsv" "$T/st_def.tsv" || fail "--indel-stride 0 differs from the default"
+run --vcf $VCF --format tsv -o "$T/st2.tsv" --indel-stride 2
+grep -q "local_pll_strided_mean" "$T/st2.tsv" || fail "--indel-stride 2: no indel scored by the strided method"
+! grep -q "local_pll_mean" "$T/st2.tsv" || fail "--indel-stride 2: an indel still scored by the PLL"
+[ "$(awk -F'\t' '$9 == "masked_llr"' "$T/st2.tsv")" = "$(awk -F'\t' '$9 == "masked_llr"' "$T/st0.tsv")" ] ||
+	fail "--indel-stride 2 changed an SNV's row"
+set +e
+run --vcf $VCF --format tsv -o "$T/st65.tsv" --indel-stride 65 2>"$T/err"; rc=$?
+set -e
+[ $rc -eq 2 ] && grep -q "indel-stride" "$T/err" || fail "--indel-stride 65: exit $rc, $(cat "$T/err")"
 echo "annotate ok"
