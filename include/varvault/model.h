@@ -240,9 +240,12 @@ VV_EXPORT int vv_model_run_new(const vv_model *m, size_t max_batch, size_t max_t
 VV_EXPORT int vv_model_run_new_rows(const vv_model *m, size_t max_batch, size_t max_tokens,
 				    size_t max_rows, vv_model_run **out) VV_MUST_CHECK;
 
-/* Rows of the run's activations that a sequence of n tokens occupies
- * (n rounded up to the row alignment that keeps results independent of the
- * batch). */
+/* Rows of the run's activations that a sequence of n tokens occupies at
+ * most: n rounded up to VV_MODEL_ROW_ALIGN_MAX.  A forward rounds each
+ * sequence up to the row tile of the kernel in use
+ * (vv_model_kernel_row_align(); VV_MODEL_ROW_ALIGN_MAX for bf16), which
+ * keeps results independent of the batch and divides this. */
+#define VV_MODEL_ROW_ALIGN_MAX 48
 VV_EXPORT size_t vv_model_rows(size_t n);
 
 /* Frees a run.  NULL-safe. */
@@ -298,6 +301,21 @@ struct vv_model_at {
  */
 VV_EXPORT int vv_model_mlm_logits(vv_model_run *r, const struct vv_model_at *at, size_t n,
 				  float *out) VV_MUST_CHECK;
+
+/*
+ * vv_model_forward() and then vv_model_mlm_logits() at the n_at positions
+ * (of these sequences), with the same results bit for bit, but the last
+ * layer's output projection, feed-forward and final LayerNorm run on the
+ * rows the head reads only: about one layer in num_layers less work when
+ * few rows are read, as in variant scoring (with the kernels whose
+ * rounding vv_model_kernel_row_align() knows, or bf16; elsewhere it runs
+ * the whole last layer).  After a trimmed forward the run keeps no
+ * complete hidden states: vv_model_hidden() and the logits functions refuse
+ * (VV_ERR_INVAL) until the next vv_model_forward().  Returns 0 or the
+ * errors of those two, checking every argument before computing.
+ */
+VV_EXPORT int vv_model_forward_mlm(vv_model_run *r, const struct vv_model_seq *seqs, size_t n,
+				   const struct vv_model_at *at, size_t n_at, float *out) VV_MUST_CHECK;
 
 /* Classification logits of every sequence of the last forward: writes
  * n_seqs * num_labels floats.  Returns 0, VV_ERR_UNSUPPORTED (no
@@ -488,5 +506,12 @@ VV_EXPORT void vv_model_kernel_get(struct vv_model_kernel *k);
 
 /* "openblas", "varvault" or "operator"; static string. */
 VV_EXPORT const char *vv_model_kernel_source_name(enum vv_model_kernel_source s);
+
+/* The row tile of the OpenBLAS sgemm kernel in use (16 for SkylakeX and
+ * Cooperlake, 24 for Haswell and Zen, VV_MODEL_ROW_ALIGN_MAX for a kernel
+ * not measured): in a product whose row count is a multiple of it, each
+ * row's result is the same wherever the row sits.  Divides
+ * VV_MODEL_ROW_ALIGN_MAX. */
+VV_EXPORT size_t vv_model_kernel_row_align(void);
 
 #endif /* VARVAULT_MODEL_H */

@@ -669,8 +669,7 @@ static int vv_run_batch(vv_scorer *s, struct vv_score_work *w, size_t f0, size_t
 		}
 	}
 	t0 = vv_seconds();
-	if ((rc = vv_model_forward(s->run, s->seqs, f1 - f0)) != 0 ||
-	    (rc = vv_model_mlm_logits(s->run, s->at, nat, s->logits)) != 0)
+	if ((rc = vv_model_forward_mlm(s->run, s->seqs, f1 - f0, s->at, nat, s->logits)) != 0)
 		return vv_err_prefix(rc, "scoring forward");
 	s->engine_seconds += vv_seconds() - t0;
 	if (!(lse = malloc((nat + 1) * sizeof *lse)))

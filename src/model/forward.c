@@ -6,11 +6,13 @@
  * row differently depending on where it falls among the rows of a call (its
  * full and tail micro-kernels, its thread split).  So OpenBLAS runs one
  * thread per call and the run's own workers share the work; every sequence
- * starts on a VV_ROW_ALIGN-row boundary; projections are called on fixed
- * VV_CHUNK-row chunks whose row counts are multiples of VV_ROW_ALIGN; head
- * rows are packed so that each sits at its token index modulo VV_ROW_ALIGN;
- * attention runs per (sequence, head) with shapes that depend on the
- * sequence alone.  tests/unit/test_model.c checks the outcome. */
+ * starts on a boundary of the kernel's row tile (r->align, dividing
+ * VV_ROW_ALIGN); projections are called on fixed VV_CHUNK-row chunks whose
+ * row counts are multiples of it; head rows, and the last layer's rows in
+ * vv_model_forward_mlm(), are packed so that each sits at its token index
+ * modulo r->align; attention runs per (sequence, head) with shapes that
+ * depend on the sequence alone.  tests/unit/test_model.c checks the
+ * outcome. */
 #include "model_int.h"
 
 #include <cblas.h>
@@ -18,11 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Row alignment of sequences and call sizes: a multiple of OpenBLAS's sgemm
- * row tile, 24 for its Haswell/Zen kernels and 16 for SkylakeX/Cooperlake,
- * so that every call is made of whole tiles and a row's place in its tile
- * is its token index modulo 48. */
-#define VV_ROW_ALIGN 48
+/* The largest row alignment of sequences and call sizes: a multiple of
+ * every kernel's row tile (vv_model_kernel_row_align(): 24 for OpenBLAS's
+ * Haswell/Zen kernels, 16 for SkylakeX/Cooperlake), used for sizing and
+ * for bf16 runs, whose oneDNN kernels we have not measured. */
+#define VV_ROW_ALIGN VV_MODEL_ROW_ALIGN_MAX
 /* Rows per projection call: large enough that OpenBLAS's packing of the
  * weights is amortised, small enough that the feed-forward's wide
  * intermediate stays in cache between its two products. */
@@ -33,6 +35,28 @@
 static size_t align_rows(size_t n)
 {
 	return (n + VV_ROW_ALIGN - 1) / VV_ROW_ALIGN * VV_ROW_ALIGN;
+}
+
+static size_t align_up(size_t n, size_t a)
+{
+	return (n + a - 1) / a * a;
+}
+
+/* Rows of a product call over n rows (a multiple of r->align): at least
+ * VV_ROW_ALIGN, so that OpenBLAS never takes its small-matrix path, whose
+ * rounding differs, for a call of 8, 16 or 32 rows.  The rows past n are
+ * finite leftovers of earlier products (every buffer starts zeroed) and
+ * each product is row by row, so they affect no other row; the run's
+ * buffers are multiples of VV_ROW_ALIGN rows, so they are there. */
+static int call_rows(size_t n)
+{
+	return (int)(n < VV_ROW_ALIGN ? VV_ROW_ALIGN : n);
+}
+
+/* The row tile this run's products keep results independent of. */
+static size_t run_align(const vv_model_run *r)
+{
+	return r->m->precision == VV_MODEL_BF16 ? VV_ROW_ALIGN : vv_model_kernel_row_align();
 }
 
 /* The one matrix product: C[m,n] = alpha * A[m,k] . op(B) + beta * C, row
@@ -141,7 +165,7 @@ size_t vv_model_run_bytes(const vv_model *m, size_t max_batch, size_t max_tokens
 		size_t d = (size_t)m->cfg.hidden, kmax = d > (size_t)m->cfg.inter ? d : (size_t)m->cfg.inter;
 		total += (size_t)threads * VV_CHUNK * kmax * sizeof(uint16_t);
 	}
-	return total + rows * sizeof(int32_t) + (2 * max_batch + 1) * sizeof(size_t) +
+	return total + 3 * rows * sizeof(int32_t) + (2 * max_batch + 1) * sizeof(size_t) +
 	       (size_t)threads * (sizeof(struct vv_scratch) + VV_HEAD_ROWS * sizeof(int));
 }
 
@@ -222,6 +246,8 @@ int vv_model_run_new_rows(const vv_model *m, size_t max_batch, size_t max_tokens
 	r->k = calloc(rows * d, sizeof(float));
 	r->v = calloc(rows * d, sizeof(float));
 	r->pos = malloc(rows * sizeof *r->pos);
+	r->pack_src = malloc(rows * sizeof *r->pack_src);
+	r->pack_of = malloc(rows * sizeof *r->pack_of);
 	r->off = calloc(max_batch + 1, sizeof *r->off);
 	r->len = calloc(max_batch, sizeof *r->len);
 	r->scr = calloc(1, sizeof *r->scr);
@@ -229,7 +255,8 @@ int vv_model_run_new_rows(const vv_model *m, size_t max_batch, size_t max_tokens
 		r->rot_cos = malloc(max_tokens * d / (size_t)c->heads / 2 * sizeof(float));
 		r->rot_sin = malloc(max_tokens * d / (size_t)c->heads / 2 * sizeof(float));
 	}
-	if (!r->x || !r->xn || !r->q || !r->k || !r->v || !r->pos || !r->off || !r->len || !r->scr ||
+	if (!r->x || !r->xn || !r->q || !r->k || !r->v || !r->pos || !r->pack_src || !r->pack_of || !r->off ||
+	    !r->len || !r->scr ||
 	    (c->posenc == VV_MODEL_POS_ROTARY && (!r->rot_cos || !r->rot_sin)) ||
 	    scratch_alloc(r, &r->scr[0]) != 0) {
 		vv_model_run_free(r);
@@ -269,6 +296,8 @@ void vv_model_run_free(vv_model_run *r)
 	free(r->rot_cos);
 	free(r->rot_sin);
 	free(r->pos);
+	free(r->pack_src);
+	free(r->pack_of);
 	free(r->off);
 	free(r->len);
 	free(r);
@@ -387,9 +416,9 @@ static void qkv_chunk(const struct vv_job *j, size_t item, struct vv_scratch *s)
 	int rows;
 
 	chunk_rows(r, item, &r0, &r1);
-	rows = (int)(r1 - r0);
+	rows = call_rows(r1 - r0);
 	if (c->arch == VV_MODEL_ARCH_ESM) {
-		vv_model_vec_layernorm(r->xn + r0 * d, r->x + r0 * d, r1 - r0, (int)d, L->ln1_w, L->ln1_b, c->ln_eps);
+		vv_model_vec_layernorm(r->xn + r0 * d, r->x + r0 * d, (size_t)rows, (int)d, L->ln1_w, L->ln1_b, c->ln_eps);
 		in = r->xn;
 	}
 	linear(s, r->q + r0 * d, (int)d, in + r0 * d, (int)d, L->q_w, L->q_h, L->q_b, rows, (int)d, (int)d, 0.0f);
@@ -440,7 +469,9 @@ static void attention_item(const struct vv_job *j, size_t item, struct vv_scratc
 }
 
 /* Section C: output projection, residual, LayerNorms and the feed-forward
- * on one chunk. */
+ * on one chunk, of the run's rows or (j->fx) of the packed rows of
+ * vv_model_forward_mlm()'s last layer.  x: residual rows; xn: their
+ * attention context, then scratch. */
 static void ffn_chunk(const struct vv_job *j, size_t item, struct vv_scratch *s)
 {
 	vv_model_run *r = j->r;
@@ -448,27 +479,28 @@ static void ffn_chunk(const struct vv_job *j, size_t item, struct vv_scratch *s)
 	const struct vv_model_config *c = &r->m->cfg;
 	const int d = c->hidden, inter = c->inter, fw = (int)vv_model_ffn_width(r->m);
 	const int pre = c->arch == VV_MODEL_ARCH_ESM;
-	size_t r0, r1, o;
+	size_t r0 = item * VV_CHUNK, total = j->fx ? j->frows : r->rows, r1, o;
+	float *x = j->fx ? j->fx : r->x, *xn = j->fx ? j->fxn : r->xn;
 	const float *in;
 	int rows;
 
-	chunk_rows(r, item, &r0, &r1);
-	rows = (int)(r1 - r0);
+	r1 = r0 + VV_CHUNK < total ? r0 + VV_CHUNK : total;
+	rows = call_rows(r1 - r0);
 	o = r0 * (size_t)d;
 	/* x += ctx . Wo^T + bo (the residual rides in sgemm's beta) */
-	linear(s, r->x + o, d, r->xn + o, d, L->o_w, L->o_h, L->o_b, rows, d, d, 1.0f);
+	linear(s, x + o, d, xn + o, d, L->o_w, L->o_h, L->o_b, rows, d, d, 1.0f);
 	if (pre) {
-		vv_model_vec_layernorm(r->xn + o, r->x + o, (size_t)rows, d, L->ln2_w, L->ln2_b, c->ln_eps);
-		in = r->xn + o;
+		vv_model_vec_layernorm(xn + o, x + o, (size_t)rows, d, L->ln2_w, L->ln2_b, c->ln_eps);
+		in = xn + o;
 	} else {
-		vv_model_vec_layernorm(r->x + o, r->x + o, (size_t)rows, d, L->ln1_w, L->ln1_b, c->ln_eps);
-		in = r->x + o;
+		vv_model_vec_layernorm(x + o, x + o, (size_t)rows, d, L->ln1_w, L->ln1_b, c->ln_eps);
+		in = x + o;
 	}
 	linear(s, s->ffn, fw, in, d, L->fc1_w, L->fc1_h, L->fc1_b, rows, fw, d, 0.0f);
 	vv_model_vec_activate(c->ffn, s->ffn, (size_t)rows, (size_t)inter, (size_t)fw);
-	linear(s, r->x + o, d, s->ffn, fw, L->fc2_w, L->fc2_h, L->fc2_b, rows, d, inter, 1.0f);
+	linear(s, x + o, d, s->ffn, fw, L->fc2_w, L->fc2_h, L->fc2_b, rows, d, inter, 1.0f);
 	if (!pre)
-		vv_model_vec_layernorm(r->x + o, r->x + o, (size_t)rows, d, L->ln2_w, L->ln2_b, c->ln_eps);
+		vv_model_vec_layernorm(x + o, x + o, (size_t)rows, d, L->ln2_w, L->ln2_b, c->ln_eps);
 }
 
 /* OpenBLAS runs one thread per call while a run computes; the caller's
@@ -487,16 +519,16 @@ static void blas_restore(int before)
 		openblas_set_num_threads(before);
 }
 
-int vv_model_forward(vv_model_run *r, const struct vv_model_seq *seqs, size_t n)
+/* Checks a forward's arguments and lays its sequences out in rows. */
+static int forward_setup(vv_model_run *r, const struct vv_model_seq *seqs, size_t n)
 {
-	const vv_model *m = r->m;
-	const struct vv_model_config *c = &m->cfg;
-	struct vv_job j = {0};
-	int blas;
+	const struct vv_model_config *c = &r->m->cfg;
 
 	r->n_seqs = 0;
+	r->trimmed = false;
 	if (n == 0 || n > r->max_batch)
 		return vv_errf(VV_ERR_INVAL, "forward: %zu sequences, the run holds 1 to %zu", n, r->max_batch);
+	r->align = run_align(r);
 	r->off[0] = 0;
 	for (size_t s = 0; s < n; s++) {
 		if (seqs[s].len == 0 || !seqs[s].ids)
@@ -508,7 +540,7 @@ int vv_model_forward(vv_model_run *r, const struct vv_model_seq *seqs, size_t n)
 			if (seqs[s].ids[t] < 0 || seqs[s].ids[t] >= c->vocab_size)
 				return vv_errf(VV_ERR_INVAL, "forward: sequence %zu token %zu: id outside the vocabulary", s, t);
 		r->len[s] = seqs[s].len;
-		r->off[s + 1] = r->off[s] + align_rows(seqs[s].len);
+		r->off[s + 1] = r->off[s] + align_up(seqs[s].len, r->align);
 		if (r->off[s + 1] > r->max_rows)
 			return vv_errf(VV_ERR_RANGE, "forward: %zu sequences need more than the run's %zu rows",
 				       s + 1, r->max_rows);
@@ -517,7 +549,80 @@ int vv_model_forward(vv_model_run *r, const struct vv_model_seq *seqs, size_t n)
 	for (size_t s = 0; s < n; s++)
 		for (size_t row = r->off[s]; row < r->off[s + 1]; row++)
 			r->pos[row] = row - r->off[s] < r->len[s] ? (int32_t)(row - r->off[s]) : -1;
-	blas = blas_single();
+	return 0;
+}
+
+/* Packs the rows at[0..n) read into groups of r->align rows, each at its
+ * token index modulo r->align, in the first group where that place is free
+ * (a row asked for twice is packed once): r->pack_src, r->pack_of.  Returns
+ * the packed row count, a multiple of r->align and at most r->rows. */
+static size_t pack_rows(vv_model_run *r, const struct vv_model_at *at, size_t n)
+{
+	size_t used[VV_ROW_ALIGN] = {0}, groups = 0;
+
+	for (size_t i = 0; i < n; i++)
+		r->pack_of[r->off[at[i].seq] + at[i].tok] = -1;
+	for (size_t i = 0; i < n; i++) {
+		size_t row = r->off[at[i].seq] + at[i].tok, res = at[i].tok % r->align, p;
+		if (r->pack_of[row] >= 0)
+			continue;
+		p = used[res]++ * r->align + res;
+		if (used[res] > groups) {
+			for (size_t k = groups * r->align; k < used[res] * r->align; k++)
+				r->pack_src[k] = -1;
+			groups = used[res];
+		}
+		r->pack_src[p] = (int32_t)row;
+		r->pack_of[row] = (int32_t)p;
+	}
+	return groups * r->align;
+}
+
+/* The last layer's section C and the final LayerNorm on the rows at[0..n)
+ * read only.  Q and K are spent once attention has run, so they hold the
+ * packed residual and context rows; each packed row sits at its token
+ * index modulo r->align in calls of whole tiles, as it does in the run's
+ * rows, so its bits are those a full forward gives.  The results go back
+ * to the rows of r->x they came from. */
+static void last_layer_packed(vv_model_run *r, struct vv_job *j, const struct vv_model_at *at, size_t n)
+{
+	const struct vv_model_config *c = &r->m->cfg;
+	const size_t d = (size_t)c->hidden, P = pack_rows(r, at, n), Pc = (size_t)call_rows(P);
+
+	for (size_t p = 0; p < Pc; p++) {
+		int32_t src = p < P ? r->pack_src[p] : -1;
+		if (src < 0) {
+			memset(r->q + p * d, 0, d * sizeof(float));
+			memset(r->k + p * d, 0, d * sizeof(float));
+		} else {
+			memcpy(r->q + p * d, r->x + (size_t)src * d, d * sizeof(float));
+			memcpy(r->k + p * d, r->xn + (size_t)src * d, d * sizeof(float));
+		}
+	}
+	j->fx = r->q;
+	j->fxn = r->k;
+	j->frows = Pc;
+	j->fn = ffn_chunk;
+	j->items = (Pc + VV_CHUNK - 1) / VV_CHUNK;
+	vv_model_pool_run(j);
+	j->fx = j->fxn = NULL;
+	if (r->m->w.final_ln_w)
+		vv_model_vec_layernorm(r->q, r->q, Pc, c->hidden, r->m->w.final_ln_w, r->m->w.final_ln_b, c->ln_eps);
+	for (size_t p = 0; p < P; p++)
+		if (r->pack_src[p] >= 0)
+			memcpy(r->x + (size_t)r->pack_src[p] * d, r->q + p * d, d * sizeof(float));
+}
+
+/* The encoder on the laid-out rows; with at, the last layer's section C
+ * and the final LayerNorm on the rows at[0..n_at) only. */
+static void run_layers(vv_model_run *r, const struct vv_model_seq *seqs, size_t n, const struct vv_model_at *at,
+		       size_t n_at)
+{
+	const vv_model *m = r->m;
+	const struct vv_model_config *c = &m->cfg;
+	struct vv_job j = {0};
+	int blas = blas_single();
+
 	embed(r, seqs, n);
 	j.r = r;
 	for (int l = 0; l < c->layers; l++) {
@@ -528,13 +633,26 @@ int vv_model_forward(vv_model_run *r, const struct vv_model_seq *seqs, size_t n)
 		j.fn = attention_item;
 		j.items = n * (size_t)c->heads;
 		vv_model_pool_run(&j);
+		if (at && l == c->layers - 1) {
+			last_layer_packed(r, &j, at, n_at);
+			break;
+		}
 		j.fn = ffn_chunk;
 		j.items = n_chunks(r);
 		vv_model_pool_run(&j);
 	}
-	if (m->w.final_ln_w)
+	if (!at && m->w.final_ln_w)
 		vv_model_vec_layernorm(r->x, r->x, r->rows, c->hidden, m->w.final_ln_w, m->w.final_ln_b, c->ln_eps);
 	blas_restore(blas);
+}
+
+int vv_model_forward(vv_model_run *r, const struct vv_model_seq *seqs, size_t n)
+{
+	int rc = forward_setup(r, seqs, n);
+
+	if (rc != 0)
+		return rc;
+	run_layers(r, seqs, n, NULL, 0);
 	r->n_seqs = n;
 	return 0;
 }
@@ -543,14 +661,20 @@ int vv_model_hidden(const vv_model_run *r, size_t seq, const float **h, size_t *
 {
 	if (seq >= r->n_seqs)
 		return vv_errf(VV_ERR_INVAL, "hidden: no sequence %zu in the last forward", seq);
+	if (r->trimmed)
+		return vv_errf(VV_ERR_INVAL, "hidden: the last forward (vv_model_forward_mlm) kept the head's rows only");
 	*h = r->x + r->off[seq] * (size_t)r->m->cfg.hidden;
 	*len = r->len[seq];
 	return 0;
 }
 
-/* Head rows of one call: positions are packed so that each lands at its
- * token index modulo VV_ROW_ALIGN, in the first group of VV_ROW_ALIGN rows
- * where that slot is free. */
+/* Head rows of one block: positions are packed so that each lands at its
+ * token index modulo r->align, in the first group of r->align rows where
+ * that slot is free, and go through the head in calls of VV_ROW_ALIGN rows
+ * exactly.  A fixed shape because with a small vocabulary (under about 32
+ * tokens) OpenBLAS's AVX-512 kernel takes its small-matrix path, whose
+ * rounding depends on the call's row count; within one shape a row's bits
+ * depend on its place modulo the tile only. */
 static void mlm_flush(const struct vv_job *j, struct vv_scratch *s, int groups)
 {
 	const vv_model_run *r = j->r;
@@ -558,7 +682,7 @@ static void mlm_flush(const struct vv_job *j, struct vv_scratch *s, int groups)
 	const struct vv_weights *w = &r->m->w;
 	const size_t d = (size_t)c->hidden, V = (size_t)c->vocab_size;
 	const enum vv_model_ffn act = c->arch == VV_MODEL_ARCH_ESM ? VV_MODEL_FFN_GELU : c->ffn;
-	int rows = groups * VV_ROW_ALIGN;
+	int rows = (int)align_up((size_t)groups * r->align, VV_ROW_ALIGN);
 
 	for (int i = 0; i < rows; i++) {
 		int q = s->slot_req[i];
@@ -567,10 +691,15 @@ static void mlm_flush(const struct vv_job *j, struct vv_scratch *s, int groups)
 		else
 			memcpy(s->h1 + (size_t)i * d, r->x + (r->off[j->at[q].seq] + j->at[q].tok) * d, d * sizeof(float));
 	}
-	linear(s, s->h2, (int)d, s->h1, (int)d, w->lm_dense_w, w->lm_dense_h, w->lm_dense_b, rows, (int)d, (int)d, 0.0f);
-	vv_model_vec_activate(act, s->h2, (size_t)rows, d, d);
-	vv_model_vec_layernorm(s->h2, s->h2, (size_t)rows, (int)d, w->lm_ln_w, w->lm_ln_b, c->ln_eps);
-	linear(s, s->logits, (int)V, s->h2, (int)d, w->lm_dec_w, w->lm_dec_h, w->lm_bias, rows, (int)V, (int)d, 0.0f);
+	for (int c0 = 0; c0 < rows; c0 += VV_ROW_ALIGN) {
+		float *h1 = s->h1 + (size_t)c0 * d, *h2 = s->h2 + (size_t)c0 * d, *lg = s->logits + (size_t)c0 * V;
+		linear(s, h2, (int)d, h1, (int)d, w->lm_dense_w, w->lm_dense_h, w->lm_dense_b, VV_ROW_ALIGN, (int)d,
+		       (int)d, 0.0f);
+		vv_model_vec_activate(act, h2, VV_ROW_ALIGN, d, d);
+		vv_model_vec_layernorm(h2, h2, VV_ROW_ALIGN, (int)d, w->lm_ln_w, w->lm_ln_b, c->ln_eps);
+		linear(s, lg, (int)V, h2, (int)d, w->lm_dec_w, w->lm_dec_h, w->lm_bias, VV_ROW_ALIGN, (int)V, (int)d,
+		       0.0f);
+	}
 	for (int i = 0; i < rows; i++)
 		if (s->slot_req[i] >= 0)
 			memcpy(j->out + (size_t)s->slot_req[i] * V, s->logits + (size_t)i * V, V * sizeof(float));
@@ -580,14 +709,14 @@ static void mlm_flush(const struct vv_job *j, struct vv_scratch *s, int groups)
 static void mlm_block(const struct vv_job *j, size_t item, struct vv_scratch *s)
 {
 	size_t i0 = item * VV_HEAD_ROWS, i1 = i0 + VV_HEAD_ROWS < j->n_at ? i0 + VV_HEAD_ROWS : j->n_at;
-	const int G = VV_HEAD_ROWS / VV_ROW_ALIGN;
+	const int A = (int)j->r->align, G = VV_HEAD_ROWS / A;
 	int used = 0;
 
 	for (int i = 0; i < VV_HEAD_ROWS; i++)
 		s->slot_req[i] = -1;
 	for (size_t q = i0; q < i1; q++) {
-		int res = (int)(j->at[q].tok % VV_ROW_ALIGN), g = 0;
-		while (g < G && s->slot_req[g * VV_ROW_ALIGN + res] >= 0)
+		int res = (int)(j->at[q].tok % (uint32_t)A), g = 0;
+		while (g < G && s->slot_req[g * A + res] >= 0)
 			g++;
 		if (g == G) {
 			mlm_flush(j, s, used);
@@ -596,30 +725,34 @@ static void mlm_block(const struct vv_job *j, size_t item, struct vv_scratch *s)
 			used = 0;
 			g = 0;
 		}
-		s->slot_req[g * VV_ROW_ALIGN + res] = (int)q;
+		s->slot_req[g * A + res] = (int)q;
 		used = g + 1 > used ? g + 1 : used;
 	}
 	if (used)
 		mlm_flush(j, s, used);
 }
 
-int vv_model_mlm_logits(vv_model_run *r, const struct vv_model_at *at, size_t n, float *out)
+/* Checks head requests against the sequences of a forward. */
+static int mlm_check(const vv_model_run *r, const struct vv_model_at *at, size_t n, size_t n_seqs,
+		     const size_t *len)
 {
-	const struct vv_model_config *c = &r->m->cfg;
-	struct vv_job j = {0};
-	int blas;
-
-	if (c->head != VV_MODEL_HEAD_MLM)
+	if (r->m->cfg.head != VV_MODEL_HEAD_MLM)
 		return vv_errf(VV_ERR_UNSUPPORTED, "mlm_logits: the model has no masked-LM head");
-	if (r->n_seqs == 0)
-		return vv_errf(VV_ERR_INVAL, "mlm_logits: no forward has run");
 	if (n > INT32_MAX)
 		return vv_errf(VV_ERR_INVAL, "mlm_logits: too many positions");
 	for (size_t i = 0; i < n; i++)
-		if (at[i].seq >= r->n_seqs || at[i].tok >= r->len[at[i].seq])
+		if (at[i].seq >= n_seqs || at[i].tok >= len[at[i].seq])
 			return vv_errf(VV_ERR_INVAL, "mlm_logits: position %zu is outside the last forward", i);
+	return 0;
+}
+
+static void mlm_run(vv_model_run *r, const struct vv_model_at *at, size_t n, float *out)
+{
+	struct vv_job j = {0};
+	int blas;
+
 	if (n == 0)
-		return 0;
+		return;
 	j.r = r;
 	j.at = at;
 	j.n_at = n;
@@ -629,6 +762,39 @@ int vv_model_mlm_logits(vv_model_run *r, const struct vv_model_at *at, size_t n,
 	blas = blas_single();
 	vv_model_pool_run(&j);
 	blas_restore(blas);
+}
+
+int vv_model_mlm_logits(vv_model_run *r, const struct vv_model_at *at, size_t n, float *out)
+{
+	int rc;
+
+	if (r->m->cfg.head == VV_MODEL_HEAD_MLM && r->n_seqs == 0)
+		return vv_errf(VV_ERR_INVAL, "mlm_logits: no forward has run");
+	if (r->m->cfg.head == VV_MODEL_HEAD_MLM && r->trimmed)
+		return vv_errf(VV_ERR_INVAL, "mlm_logits: the last forward (vv_model_forward_mlm) kept other rows only");
+	if ((rc = mlm_check(r, at, n, r->n_seqs, r->len)) != 0)
+		return rc;
+	mlm_run(r, at, n, out);
+	return 0;
+}
+
+int vv_model_forward_mlm(vv_model_run *r, const struct vv_model_seq *seqs, size_t n, const struct vv_model_at *at,
+			 size_t n_at, float *out)
+{
+	bool trim;
+	int rc;
+
+	r->n_seqs = 0;
+	if ((rc = forward_setup(r, seqs, n)) != 0 || (rc = mlm_check(r, at, n_at, n, r->len)) != 0)
+		return rc;
+	/* Only where the kernel's rounding has been measured (tile below
+	 * VV_ROW_ALIGN) or oneDNN computes the projections: OpenBLAS's SSE3
+	 * kernel, for one, rounds a packed row differently. */
+	trim = r->m->precision == VV_MODEL_BF16 || vv_model_kernel_row_align() < VV_ROW_ALIGN;
+	run_layers(r, seqs, n, trim ? at : NULL, n_at);
+	r->n_seqs = n;
+	r->trimmed = trim;
+	mlm_run(r, at, n_at, out);
 	return 0;
 }
 
@@ -645,6 +811,8 @@ int vv_model_cls_logits(vv_model_run *r, float *out)
 		return vv_errf(VV_ERR_UNSUPPORTED, "cls_logits: the model has no classification head");
 	if (r->n_seqs == 0)
 		return vv_errf(VV_ERR_INVAL, "cls_logits: no forward has run");
+	if (r->trimmed)
+		return vv_errf(VV_ERR_INVAL, "cls_logits: the last forward (vv_model_forward_mlm) kept the head's rows only");
 	blas = blas_single();
 	/* Each sequence's first token alone in row 0 of a fixed-shape call, so
 	 * its logits never depend on the rest of the batch.  BERT: pooler and

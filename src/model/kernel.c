@@ -240,3 +240,26 @@ const char *vv_model_kernel_source_name(enum vv_model_kernel_source s)
 		return "openblas";
 	}
 }
+
+/* The row tile of each OpenBLAS sgemm we have measured, for a product
+ * C = A . W^T whose rows are the run's tokens: within a call whose row count
+ * is a multiple of it, a row's result depends on the row alone, wherever it
+ * sits.  Debian's 0.3.21: the SkylakeX/Cooperlake kernel gives every row
+ * the same bits at any place; Haswell/Zen round rows 6-11 of each 12
+ * differently from rows 0-5.  tests/unit/test_kernel.c checks the kernel in
+ * use, and tests/integration/test_model_kernels.sh runs it under each
+ * kernel the CPU can run.  A kernel not listed keeps the 48 that suits
+ * both. */
+size_t vv_model_kernel_row_align(void)
+{
+	static const struct {
+		const char *name;
+		size_t align;
+	} tiles[] = {{"Cooperlake", 16}, {"SkylakeX", 16}, {"Haswell", 24}, {"Zen", 24}};
+	const char *core = openblas_get_corename();
+
+	for (size_t i = 0; core && i < sizeof tiles / sizeof tiles[0]; i++)
+		if (!strcasecmp(core, tiles[i].name))
+			return tiles[i].align;
+	return VV_MODEL_ROW_ALIGN_MAX;
+}

@@ -171,11 +171,16 @@ struct vv_model_run {
 	float *q, *k, *v; /* [rows, d] */
 	float *rot_cos, *rot_sin; /* [max_tokens, head_dim/2] */
 	int32_t *pos; /* [rows] token index of each row, -1 on padding rows */
+	/* vv_model_forward_mlm(): the row packed at each place (-1 none), and
+	 * the place of each row (-1 none) */
+	int32_t *pack_src, *pack_of;
 	struct vv_scratch *scr; /* [threads] */
 	size_t *off; /* [max_batch + 1] first row of each sequence */
 	size_t *len; /* [max_batch] tokens of each sequence */
 	size_t n_seqs; /* sequences of the last forward; 0 before any */
 	size_t rows;   /* rows in use by the last forward (aligned) */
+	size_t align;  /* the row tile of the last forward (run_align()) */
+	bool trimmed;  /* the last forward computed the head's rows only */
 };
 
 /* A stage of a forward: fn runs once on each of items 0..items-1, on
@@ -189,6 +194,10 @@ struct vv_job {
 	const struct vv_model_at *at; /* MLM requests */
 	float *out;
 	size_t n_at;
+	/* the feed-forward stage on packed rows (fx, fxn, frows) rather than
+	 * on the run's (fx NULL) */
+	float *fx, *fxn;
+	size_t frows;
 	size_t items;
 	vv_job_fn fn;
 	atomic_size_t next;

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "varvault/model.h"
 
 static struct vv_model_cpu cpu(const char *vendor, int level)
@@ -138,12 +140,63 @@ static void test_envp(void **state)
 	vv_model_kernel_envp_free(NULL);
 }
 
+/* vv_model_kernel_row_align() for the OpenBLAS kernel this process runs
+ * (tests/integration/test_model_kernels.sh runs this under each kernel the
+ * CPU can run): a row gives the same bits at every place congruent modulo
+ * the tile, in every call of a multiple of the tile and at least
+ * VV_MODEL_ROW_ALIGN_MAX rows, on the shapes of the engine's projections
+ * (features 64 and up).  The rule forward.c relies on. */
+static void test_row_align(void **state)
+{
+	static const int shapes[][2] = {{64, 64}, {64, 256}, {256, 64}, {512, 512}, {2048, 512}, {512, 1000}};
+	const size_t a = vv_model_kernel_row_align();
+	const int M = 480;
+
+	(void)state;
+	assert_true(a > 0 && VV_MODEL_ROW_ALIGN_MAX % a == 0);
+	for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
+		int K = shapes[sh][0], N = shapes[sh][1], differ = 0, tried = 0;
+		float *A = malloc(sizeof(float) * (size_t)M * (size_t)K), *W = malloc(sizeof(float) * (size_t)N * (size_t)K);
+		float *C = malloc(sizeof(float) * (size_t)M * (size_t)N), *ref = malloc(sizeof(float) * (size_t)N);
+		float *row = malloc(sizeof(float) * (size_t)K), *save = malloc(sizeof(float) * (size_t)K);
+		unsigned x = 12345;
+		assert_non_null(A && W && C && ref && row && save);
+		for (size_t i = 0; i < (size_t)M * (size_t)K; i++, x = x * 1103515245u + 12345u)
+			A[i] = (float)((x >> 9) & 0xffff) / 65536.0f - 0.5f;
+		for (size_t i = 0; i < (size_t)N * (size_t)K; i++, x = x * 1103515245u + 12345u)
+			W[i] = ((float)((x >> 9) & 0xffff) / 65536.0f - 0.5f) * 0.1f;
+		memcpy(row, A, sizeof(float) * (size_t)K);
+		openblas_set_num_threads(1);
+		for (int m = VV_MODEL_ROW_ALIGN_MAX; m <= M; m += (int)a)
+			for (int p = 0; p < m; p += (int)a) {
+				memcpy(save, A + (size_t)p * (size_t)K, sizeof(float) * (size_t)K);
+				memcpy(A + (size_t)p * (size_t)K, row, sizeof(float) * (size_t)K);
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, N, K, 1.0f, A, K, W, K, 0.0f, C, N);
+				if (m == VV_MODEL_ROW_ALIGN_MAX && p == 0)
+					memcpy(ref, C, sizeof(float) * (size_t)N);
+				else if (tried++, memcmp(ref, C + (size_t)p * (size_t)N, sizeof(float) * (size_t)N) != 0)
+					differ++;
+				memcpy(A + (size_t)p * (size_t)K, save, sizeof(float) * (size_t)K);
+			}
+		print_message("kernel %s, tile %zu, K=%d N=%d: %d of %d places differ\n", openblas_get_corename(), a, K,
+			      N, differ, tried);
+		assert_int_equal(differ, 0);
+		free(A);
+		free(W);
+		free(C);
+		free(ref);
+		free(row);
+		free(save);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_best_core),
 		cmocka_unit_test(test_decide),
 		cmocka_unit_test(test_envp),
+		cmocka_unit_test(test_row_align),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -200,22 +200,31 @@ static void test_safetensors_header_rules(void **state)
 
 /* Runs NSEQ sequences of mixed lengths in batches of `batch` and returns
  * hidden states and logits at every token, concatenated (caller frees). */
-static float *run_all(vv_model *m, size_t batch, int threads, size_t *count)
+/* The NSEQ test sequences, tokenized: lengths 50, 10, 51, 47, 7, 48, 44,
+ * 4, 45 tokens; returns the total. */
+static size_t tokenize_all(vv_model *m, int32_t ids[NSEQ][64], size_t len[NSEQ])
 {
 	static const char *const dna[] = {"ACGTTGCAACGGTACCATGANNACGTAGCTAGCTTAGCCGATCGAT", "GGCATTAC",
 					  "ttgacNNRYacgtaccgtagctagctgatcgatgcatgcagtcgatcg"};
+	size_t total = 0;
+
+	for (int s = 0; s < NSEQ; s++) {
+		size_t n = strlen(dna[s % 3]) - (size_t)(s / 3) * 3;
+		assert_int_equal(vv_model_tokenize(m, dna[s % 3] + (s / 3) * 3, n, ids[s], NULL, 64, &len[s]), 0);
+		total += len[s];
+	}
+	return total;
+}
+
+static float *run_all(vv_model *m, size_t batch, int threads, size_t *count)
+{
 	const struct vv_model_info *I = vv_model_get_info(m);
 	int32_t ids[NSEQ][64];
 	size_t len[NSEQ], total = 0, d = (size_t)I->hidden_size, V = (size_t)I->vocab_size, off = 0;
 	vv_model_run *r = NULL;
 	float *out;
 
-	for (int s = 0; s < NSEQ; s++) {
-		/* lengths 50, 10, 51, 47, 7, 48, 44, 4, 45 tokens */
-		size_t n = strlen(dna[s % 3]) - (size_t)(s / 3) * 3;
-		assert_int_equal(vv_model_tokenize(m, dna[s % 3] + (s / 3) * 3, n, ids[s], NULL, 64, &len[s]), 0);
-		total += len[s];
-	}
+	total = tokenize_all(m, ids, len);
 	ids[0][3] = I->mask_id;
 	ids[4][1] = I->mask_id;
 	*count = total * (d + V);
@@ -276,6 +285,115 @@ static void test_bitwise_batch_and_threads(void **state)
 	free(a);
 	free(b);
 	free(c);
+	vv_model_free(m);
+	fx_free(&f);
+}
+
+/* Logits at a few positions of each of the NSEQ sequences (first, middle,
+ * last, the middle again), in batches of `batch`, through
+ * vv_model_forward_mlm() (trim) or vv_model_forward() and
+ * vv_model_mlm_logits(). */
+static float *run_some(vv_model *m, size_t batch, int threads, bool trim, size_t *count)
+{
+	const struct vv_model_info *I = vv_model_get_info(m);
+	int32_t ids[NSEQ][64];
+	size_t len[NSEQ], V = (size_t)I->vocab_size, off = 0;
+	vv_model_run *r = NULL;
+	float *out;
+
+	(void)tokenize_all(m, ids, len);
+	for (int s = 0; s < NSEQ; s++)
+		ids[s][len[s] / 2] = I->mask_id;
+	*count = NSEQ * 4 * V;
+	out = calloc(*count, sizeof *out);
+	assert_int_equal(vv_model_run_new(m, batch, 64, &r), 0);
+	assert_int_equal(vv_model_run_set_threads(r, threads), 0);
+	for (size_t s0 = 0; s0 < NSEQ; s0 += batch) {
+		struct vv_model_seq seqs[NSEQ];
+		struct vv_model_at at[4 * NSEQ];
+		size_t nb = NSEQ - s0 < batch ? NSEQ - s0 : batch, n = 0;
+		for (size_t s = 0; s < nb; s++) {
+			size_t L = len[s0 + s];
+			seqs[s] = (struct vv_model_seq){ids[s0 + s], L};
+			at[n++] = (struct vv_model_at){(uint32_t)s, 0};
+			at[n++] = (struct vv_model_at){(uint32_t)s, (uint32_t)(L / 2)};
+			at[n++] = (struct vv_model_at){(uint32_t)s, (uint32_t)(L - 1)};
+			at[n++] = (struct vv_model_at){(uint32_t)s, (uint32_t)(L / 2)};
+		}
+		if (trim) {
+			assert_int_equal(vv_model_forward_mlm(r, seqs, nb, at, n, out + off * V), 0);
+		} else {
+			assert_int_equal(vv_model_forward(r, seqs, nb), 0);
+			assert_int_equal(vv_model_mlm_logits(r, at, n, out + off * V), 0);
+		}
+		off += n;
+	}
+	vv_model_run_free(r);
+	return out;
+}
+
+/* vv_model_forward_mlm() computes the last layer on the head's rows only
+ * and gives the logits of a full forward bit for bit, in fp32 and bf16,
+ * whatever the batch and thread count; afterwards the run refuses what
+ * needs the rows it skipped. */
+static void test_forward_mlm_trimmed(void **state)
+{
+	struct fx_opts o = fx_esm();
+	struct fx f;
+	vv_model *m = NULL;
+	struct vv_model_cpu cpu;
+	size_t n1, n2;
+	float *a, *b;
+
+	(void)state;
+	o.hidden = 64;
+	o.heads = 4;
+	o.inter = 256;
+	o.gated = 1;
+	fx_build(&o, &f);
+	assert_int_equal(fx_load(&f, NULL, &m), 0);
+	vv_model_cpu_detect(&cpu);
+	for (int prec = 0; prec < 2; prec++) {
+		if (prec == 1) {
+			if (!vv_model_precision_supported(&cpu, VV_MODEL_BF16))
+				break;
+			assert_int_equal(vv_model_set_precision(m, VV_MODEL_BF16, NULL), 0);
+		}
+		a = run_some(m, NSEQ, 1, false, &n1);
+		b = run_some(m, NSEQ, 1, true, &n2);
+		assert_int_equal(n1, n2);
+		assert_memory_equal(a, b, n1 * sizeof *a);
+		free(b);
+		b = run_some(m, 1, 2, true, &n2);
+		assert_memory_equal(a, b, n1 * sizeof *a);
+		free(b);
+		b = run_some(m, 4, 3, true, &n2);
+		assert_memory_equal(a, b, n1 * sizeof *a);
+		free(b);
+		free(a);
+	}
+	{
+		vv_model_run *r = NULL;
+		int32_t ids[8];
+		size_t n;
+		const float *h;
+		float *lg = malloc(2 * (size_t)vv_model_get_info(m)->vocab_size * sizeof *lg);
+		struct vv_model_at at[2] = {{0, 1}, {0, 2}}, bad = {0, 60}, bad_seq = {1, 0};
+		assert_int_equal(vv_model_tokenize(m, "ACGTAC", 6, ids, NULL, 8, &n), 0);
+		struct vv_model_seq seq = {ids, n};
+		assert_int_equal(vv_model_run_new(m, 1, 8, &r), 0);
+		assert_int_equal(vv_model_forward_mlm(r, &seq, 1, &bad, 1, lg), VV_ERR_INVAL);
+		assert_int_equal(vv_model_forward_mlm(r, &seq, 1, &bad_seq, 1, lg), VV_ERR_INVAL);
+		assert_int_equal(vv_model_forward_mlm(r, &seq, 1, at, 2, lg), 0);
+		if (vv_model_kernel_row_align() < VV_MODEL_ROW_ALIGN_MAX) { /* trimmed */
+			assert_int_equal(vv_model_hidden(r, 0, &h, &n), VV_ERR_INVAL);
+			assert_int_equal(vv_model_mlm_logits(r, at, 2, lg), VV_ERR_INVAL);
+		}
+		assert_int_equal(vv_model_forward(r, &seq, 1), 0);
+		assert_int_equal(vv_model_mlm_logits(r, at, 2, lg), 0);
+		vv_model_run_free(r);
+		free(lg);
+	}
 	vv_model_free(m);
 	fx_free(&f);
 }
@@ -1198,6 +1316,7 @@ int main(void)
 		cmocka_unit_test(test_bad_shape_and_dtype),
 		cmocka_unit_test(test_safetensors_header_rules),
 		cmocka_unit_test(test_bitwise_batch_and_threads),
+		cmocka_unit_test(test_forward_mlm_trimmed),
 		cmocka_unit_test(test_forward_matches_reference_on_hostile_inputs),
 		cmocka_unit_test(test_forward_matches_reference_rotary_dropout),
 		cmocka_unit_test(test_f16_bf16_equal_f32),
