@@ -243,5 +243,8 @@ void vv_model_vec_layernorm(float *out, const float *in, size_t rows, int d, con
 void vv_model_vec_activate(enum vv_model_ffn act, float *p, size_t rows, size_t n, size_t ld);
 /* Softmax of each of rows rows of n floats, in place. */
 void vv_model_vec_softmax_rows(float *s, int rows, int n);
+/* Tests: 0 runs the element-wise maths at width 4 even on an AVX-512 CPU;
+ * -1 (the default) picks the widest the CPU runs.  The bits are the same. */
+void vv_model_vec_set_wide(int wide);
 
 #endif

@@ -41,125 +41,180 @@ static float silu(float x)
 }
 
 /* Four floats at a time with GCC's generic vector extension (SSE2, the
- * x86-64 baseline).  Tails go through the same vector code on a
- * padded copy, so a value's result never depends on where it sits. */
+ * x86-64 baseline), and sixteen with AVX-512 where the CPU has it.  Both
+ * widths run the same operations on each value (the build's ISO C mode
+ * fuses no multiply-add), so a value's result is the same bits at either
+ * width and never depends on where it sits; tails go through the same
+ * vector code on a padded copy. */
 typedef float vf4 __attribute__((vector_size(16)));
 typedef int32_t vi4 __attribute__((vector_size(16)));
+typedef float vf16 __attribute__((vector_size(64)));
+typedef int32_t vi16 __attribute__((vector_size(64)));
 
-static inline __attribute__((always_inline)) vf4 vf4_splat(float x)
-{
-	return (vf4){x, x, x, x};
-}
+#define VV_INLINE static inline __attribute__((always_inline))
+#define VV_AVX512 __attribute__((target("avx512f")))
 
-static inline __attribute__((always_inline)) vf4 vf4_load(const float *p)
-{
-	vf4 v;
-	memcpy(&v, p, sizeof v);
-	return v;
-}
-
-static inline __attribute__((always_inline)) void vf4_store(float *p, vf4 v)
-{
-	memcpy(p, &v, sizeof v);
-}
-
-static inline __attribute__((always_inline)) vf4 vf4_select(vi4 mask, vf4 a, vf4 b)
-{
-	return (vf4)(((vi4)a & mask) | ((vi4)b & ~mask));
-}
-
-/* exp(x) within 2 ulp on [-87, 88] (Cody-Waite reduction, Cephes' degree-5
- * polynomial); inputs outside are clamped (softmax and SiLU never need
- * smaller than e^-87 or larger than e^88). */
-static inline __attribute__((always_inline)) vf4 vf4_exp(vf4 x)
-{
-	const vf4 hi = vf4_splat(88.0f), lo = vf4_splat(-87.0f), magic = vf4_splat(12582912.0f);
-	vf4 t, n, r, p, y;
-	vi4 e;
-
-	x = vf4_select(x > hi, hi, x);
-	x = vf4_select(x < lo, lo, x);
-	t = x * vf4_splat(1.44269504088896341f) + magic; /* round to nearest */
-	n = t - magic;
-	e = (vi4)t - (vi4)magic;
-	r = x - n * vf4_splat(0.693359375f);
-	r = r - n * vf4_splat(-2.12194440e-4f);
-	p = vf4_splat(1.9875691500e-4f);
-	p = p * r + vf4_splat(1.3981999507e-3f);
-	p = p * r + vf4_splat(8.3334519073e-3f);
-	p = p * r + vf4_splat(4.1665795894e-2f);
-	p = p * r + vf4_splat(1.6666665459e-1f);
-	p = p * r + vf4_splat(5.0000001201e-1f);
-	y = p * r * r + r + vf4_splat(1.0f);
-	return y * (vf4)((e + 127) << 23);
-}
-
-/* erf(x) within 1.6e-7 absolute (libm's erff: about 6e-8), four at a time.
- * |x| <= 1: x * P(x^2); 1 < |x| < 4: 1 - exp(-x^2) * Q((|x| - 2.5) / 1.5),
- * where Q approximates erfc(x) * exp(x^2); |x| >= 4: +-1 (erfc(4) < 2e-8).
- * P (degree 6) and Q (degree 10) are least-squares fits in double on
- * Chebyshev nodes, made for varvault (see docs/model.md). */
-static inline __attribute__((always_inline)) vf4 vf4_erf(vf4 x)
-{
-	static const float P[7] = {1.1283792e+00f, -3.7612629e-01f, 1.1283626e-01f, -2.6855398e-02f,
-				   5.1912167e-03f, -8.0348278e-04f, 7.9334226e-05f};
-	static const float Q[11] = {2.10806355e-01f, -1.11521401e-01f, 5.61109595e-02f, -2.69977897e-02f,
-				    1.24840345e-02f, -5.61176892e-03f, 2.42588832e-03f, -9.15554236e-04f,
-				    3.67864675e-04f, -2.45507341e-04f, 9.64062929e-05f};
-	const vi4 sign = (vi4)x & (vi4){INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN};
-	vf4 a = (vf4)((vi4)x & ~sign), a2 = a * a, p, q, u, near, far, r;
-
-	p = vf4_splat(P[6]);
-	for (int i = 5; i >= 0; i--)
-		p = p * a2 + vf4_splat(P[i]);
-	near = a * p;
-	u = (a - vf4_splat(2.5f)) * vf4_splat(1.0f / 1.5f);
-	q = vf4_splat(Q[10]);
-	for (int i = 9; i >= 0; i--)
-		q = q * u + vf4_splat(Q[i]);
-	far = vf4_splat(1.0f) - q * vf4_exp(-a2);
-	r = vf4_select(a <= vf4_splat(1.0f), near, far);
-	r = vf4_select(a >= vf4_splat(4.0f), vf4_splat(1.0f), r);
-	return (vf4)((vi4)r | sign);
-}
-
-/* x[j] = gelu(x[j]) = x/2 * (1 + erf(x / sqrt(2))) for j < n (exact GELU,
- * as BERT's and ESM's "gelu"); the tail goes through the same vector code. */
-static void gelu_row(float *x, size_t n)
-{
-	const vf4 half = vf4_splat(0.5f), one = vf4_splat(1.0f), s = vf4_splat((float)M_SQRT1_2);
-	size_t j = 0;
-
-	for (; j + 4 <= n; j += 4) {
-		vf4 a = vf4_load(x + j);
-		vf4_store(x + j, half * a * (one + vf4_erf(a * s)));
+/* The element-wise maths for one vector width W (types VF, VI), written
+ * once: splat, load, store, select, exp, erf and the three row kernels'
+ * bodies.  ATTR: the target attribute of that width. */
+#define VV_DEF_VEC(W, VF, VI, ATTR)                                                                          \
+	VV_INLINE ATTR VF splat##W(float x)                                                                  \
+	{                                                                                                    \
+		return (VF){0} + x;                                                                          \
+	}                                                                                                    \
+	VV_INLINE ATTR VF load##W(const float *p)                                                            \
+	{                                                                                                    \
+		VF v;                                                                                        \
+		memcpy(&v, p, sizeof v);                                                                     \
+		return v;                                                                                    \
+	}                                                                                                    \
+	VV_INLINE ATTR void store##W(float *p, VF v)                                                         \
+	{                                                                                                    \
+		memcpy(p, &v, sizeof v);                                                                     \
+	}                                                                                                    \
+	VV_INLINE ATTR VF select##W(VI mask, VF a, VF b)                                                     \
+	{                                                                                                    \
+		return (VF)(((VI)a & mask) | ((VI)b & ~mask));                                               \
+	}                                                                                                    \
+	/* exp(x) within 2 ulp on [-87, 88] (Cody-Waite reduction, Cephes'                                   \
+	 * degree-5 polynomial); inputs outside are clamped (softmax and SiLU                                \
+	 * never need smaller than e^-87 or larger than e^88). */                                            \
+	VV_INLINE ATTR VF exp##W(VF x)                                                                       \
+	{                                                                                                    \
+		const VF hi = splat##W(88.0f), lo = splat##W(-87.0f), magic = splat##W(12582912.0f);          \
+		VF t, n, r, p, y;                                                                            \
+		VI e;                                                                                        \
+		x = select##W(x > hi, hi, x);                                                                \
+		x = select##W(x < lo, lo, x);                                                                \
+		t = x * 1.44269504088896341f + magic; /* round to nearest */                                 \
+		n = t - magic;                                                                               \
+		e = (VI)t - (VI)magic;                                                                       \
+		r = x - n * 0.693359375f;                                                                    \
+		r = r - n * -2.12194440e-4f;                                                                 \
+		p = splat##W(1.9875691500e-4f);                                                              \
+		p = p * r + 1.3981999507e-3f;                                                                \
+		p = p * r + 8.3334519073e-3f;                                                                \
+		p = p * r + 4.1665795894e-2f;                                                                \
+		p = p * r + 1.6666665459e-1f;                                                                \
+		p = p * r + 5.0000001201e-1f;                                                                \
+		y = p * r * r + r + 1.0f;                                                                    \
+		return y * (VF)((e + 127) << 23);                                                            \
+	}                                                                                                    \
+	/* erf(x) within 1.6e-7 absolute (libm's erff: about 6e-8).  |x| <= 1:                               \
+	 * x * P(x^2); 1 < |x| < 4: 1 - exp(-x^2) * Q((|x| - 2.5) / 1.5), where Q                            \
+	 * approximates erfc(x) * exp(x^2); |x| >= 4: +-1 (erfc(4) < 2e-8).  P                               \
+	 * (degree 6) and Q (degree 10) are least-squares fits in double on                                  \
+	 * Chebyshev nodes, made for varvault (see docs/model.md). */                                        \
+	VV_INLINE ATTR VF erf##W(VF x)                                                                       \
+	{                                                                                                    \
+		const VI sign = (VI)x & INT32_MIN;                                                           \
+		VF a = (VF)((VI)x & ~sign), a2 = a * a, p, q, u, near, far, r;                               \
+		p = splat##W(vv_erf_p[6]);                                                                   \
+		for (int i = 5; i >= 0; i--)                                                                 \
+			p = p * a2 + vv_erf_p[i];                                                            \
+		near = a * p;                                                                                \
+		u = (a - 2.5f) * (1.0f / 1.5f);                                                              \
+		q = splat##W(vv_erf_q[10]);                                                                  \
+		for (int i = 9; i >= 0; i--)                                                                 \
+			q = q * u + vv_erf_q[i];                                                             \
+		far = 1.0f - q * exp##W(-a2);                                                                \
+		r = select##W(a <= 1.0f, near, far);                                                         \
+		r = select##W(a >= 4.0f, splat##W(1.0f), r);                                                 \
+		return (VF)((VI)r | sign);                                                                   \
+	}                                                                                                    \
+	/* gelu(x) = x/2 * (1 + erf(x / sqrt(2))), exact GELU */                                             \
+	VV_INLINE ATTR VF gelu##W(VF a)                                                                      \
+	{                                                                                                    \
+		return 0.5f * a * (1.0f + erf##W(a * (float)M_SQRT1_2));                                    \
+	}                                                                                                    \
+	/* silu(a) * g */                                                                                    \
+	VV_INLINE ATTR VF swiglu##W(VF a, VF g)                                                              \
+	{                                                                                                    \
+		return a / (1.0f + exp##W(-a)) * g;                                                          \
 	}
+
+static const float vv_erf_p[7] = {1.1283792e+00f, -3.7612629e-01f, 1.1283626e-01f, -2.6855398e-02f,
+				  5.1912167e-03f, -8.0348278e-04f, 7.9334226e-05f};
+static const float vv_erf_q[11] = {2.10806355e-01f, -1.11521401e-01f, 5.61109595e-02f, -2.69977897e-02f,
+				   1.24840345e-02f, -5.61176892e-03f, 2.42588832e-03f, -9.15554236e-04f,
+				   3.67864675e-04f, -2.45507341e-04f, 9.64062929e-05f};
+
+VV_DEF_VEC(4, vf4, vi4, )
+VV_DEF_VEC(16, vf16, vi16, VV_AVX512)
+
+static int vv_wide_set = -1;
+
+void vv_model_vec_set_wide(int wide)
+{
+	vv_wide_set = wide;
+}
+
+/* Whether this CPU runs the AVX-512 width, unless a test asked for the
+ * width-4 code. */
+static bool vv_wide(void)
+{
+	return vv_wide_set != 0 && __builtin_cpu_supports("avx512f");
+}
+
+/* x[j] = gelu(x[j]) for j < n, from j0 on at width 4, the tail padded */
+static void gelu_row4(float *x, size_t j, size_t n)
+{
+	for (; j + 4 <= n; j += 4)
+		store4(x + j, gelu4(load4(x + j)));
 	if (j < n) {
 		float t[4] = {0};
 		memcpy(t, x + j, (n - j) * sizeof *t);
-		vf4 a = vf4_load(t);
-		vf4_store(t, half * a * (one + vf4_erf(a * s)));
+		store4(t, gelu4(load4(t)));
 		memcpy(x + j, t, (n - j) * sizeof *t);
 	}
 }
 
-/* x[j] = silu(x[j]) * g[j] for j < n */
-static void swiglu_row(float *x, const float *g, size_t n)
+VV_AVX512 static void gelu_row16(float *x, size_t n)
 {
 	size_t j = 0;
 
-	for (; j + 4 <= n; j += 4) {
-		vf4 a = vf4_load(x + j);
-		vf4_store(x + j, a / (vf4_splat(1.0f) + vf4_exp(-a)) * vf4_load(g + j));
-	}
+	for (; j + 16 <= n; j += 16)
+		store16(x + j, gelu16(load16(x + j)));
+	gelu_row4(x, j, n);
+}
+
+static void gelu_row(float *x, size_t n)
+{
+	if (vv_wide())
+		gelu_row16(x, n);
+	else
+		gelu_row4(x, 0, n);
+}
+
+/* x[j] = silu(x[j]) * g[j] for j < n, from j on at width 4 */
+static void swiglu_row4(float *x, const float *g, size_t j, size_t n)
+{
+	for (; j + 4 <= n; j += 4)
+		store4(x + j, swiglu4(load4(x + j), load4(g + j)));
 	if (j < n) {
 		float ta[4] = {0}, tg[4] = {0};
 		memcpy(ta, x + j, (n - j) * sizeof *ta);
 		memcpy(tg, g + j, (n - j) * sizeof *tg);
-		vf4 a = vf4_load(ta);
-		vf4_store(ta, a / (vf4_splat(1.0f) + vf4_exp(-a)) * vf4_load(tg));
+		store4(ta, swiglu4(load4(ta), load4(tg)));
 		memcpy(x + j, ta, (n - j) * sizeof *ta);
 	}
+}
+
+VV_AVX512 static void swiglu_row16(float *x, const float *g, size_t n)
+{
+	size_t j = 0;
+
+	for (; j + 16 <= n; j += 16)
+		store16(x + j, swiglu16(load16(x + j), load16(g + j)));
+	swiglu_row4(x, g, j, n);
+}
+
+static void swiglu_row(float *x, const float *g, size_t n)
+{
+	if (vv_wide())
+		swiglu_row16(x, g, n);
+	else
+		swiglu_row4(x, g, 0, n);
 }
 
 void vv_model_vec_activate(enum vv_model_ffn act, float *p, size_t rows, size_t n, size_t ld)
@@ -190,38 +245,96 @@ void vv_model_vec_activate(enum vv_model_ffn act, float *p, size_t rows, size_t 
 	}
 }
 
+/* One softmax row from element j on at width 4: exp(r - mx) into r, the
+ * sum into acc's four lanes, lane l taking the values at j = l mod 4 in
+ * order. */
+static void softmax_exp4(float *r, int j, int n, float mx, vf4 *acc)
+{
+	const vf4 vmx = splat4(mx);
+
+	for (; j + 4 <= n; j += 4) {
+		vf4 e = exp4(load4(r + j) - vmx);
+		store4(r + j, e);
+		*acc += e;
+	}
+	if (j < n) {
+		float t[4];
+		for (int l = 0; l < 4; l++)
+			t[l] = j + l < n ? r[j + l] : -INFINITY;
+		vf4 e = exp4(load4(t) - vmx);
+		/* clamped lanes past the end must not count */
+		e = select4(load4(t) == -INFINITY, splat4(0.0f), e);
+		store4(t, e);
+		*acc += e;
+		memcpy(r + j, t, (size_t)(n - j) * sizeof *r);
+	}
+}
+
+/* Sixteen at a time, the sum added four lanes at a time in the order the
+ * width-4 loop adds them, so the bits are the same. */
+VV_AVX512 static void softmax_row16(float *r, int n)
+{
+	float mx = r[0], sum = 0.0f, lanes[4];
+	vf4 acc = splat4(0.0f);
+	int j = 0;
+
+	if (n >= 16) {
+		vf16 m = load16(r);
+		for (j = 16; j + 16 <= n; j += 16) {
+			vf16 v = load16(r + j);
+			m = select16(v > m, v, m);
+		}
+		for (int l = 0; l < 16; l++)
+			mx = m[l] > mx ? m[l] : mx;
+	}
+	for (; j < n; j++)
+		mx = r[j] > mx ? r[j] : mx;
+	const vf16 vmx = splat16(mx);
+	for (j = 0; j + 16 <= n; j += 16) {
+		vf16 e = exp16(load16(r + j) - vmx);
+		store16(r + j, e);
+		for (int q = 0; q < 16; q += 4)
+			acc += load4(r + j + q);
+	}
+	softmax_exp4(r, j, n, mx, &acc);
+	store4(lanes, acc);
+	for (int l = 0; l < 4; l++)
+		sum += lanes[l];
+	const vf16 inv = splat16(1.0f / sum);
+	for (j = 0; j + 16 <= n; j += 16)
+		store16(r + j, load16(r + j) * inv);
+	for (; j < n; j++)
+		r[j] *= inv[0];
+}
+
+static void softmax_row4(float *r, int n)
+{
+	float mx = r[0], sum = 0.0f, lanes[4];
+	vf4 acc = splat4(0.0f);
+	int j;
+
+	for (j = 1; j < n; j++)
+		mx = r[j] > mx ? r[j] : mx;
+	softmax_exp4(r, 0, n, mx, &acc);
+	store4(lanes, acc);
+	for (int l = 0; l < 4; l++)
+		sum += lanes[l];
+	const vf4 inv = splat4(1.0f / sum);
+	for (j = 0; j + 4 <= n; j += 4)
+		store4(r + j, load4(r + j) * inv);
+	for (; j < n; j++)
+		r[j] *= inv[0];
+}
+
 void vv_model_vec_softmax_rows(float *s, int rows, int n)
 {
+	const bool wide = vv_wide();
+
 	for (int i = 0; i < rows; i++) {
-		float *r = s + (size_t)i * (size_t)n, mx = r[0], sum = 0.0f, lanes[4];
-		vf4 acc = vf4_splat(0.0f), vmx, inv;
-		int j;
-		for (j = 1; j < n; j++)
-			mx = r[j] > mx ? r[j] : mx;
-		vmx = vf4_splat(mx);
-		for (j = 0; j + 4 <= n; j += 4) {
-			vf4 e = vf4_exp(vf4_load(r + j) - vmx);
-			vf4_store(r + j, e);
-			acc += e;
-		}
-		if (j < n) {
-			float t[4];
-			for (int l = 0; l < 4; l++)
-				t[l] = j + l < n ? r[j + l] : -INFINITY;
-			vf4 e = vf4_exp(vf4_load(t) - vmx);
-			/* clamped lanes past the end must not count */
-			e = vf4_select(vf4_load(t) == vf4_splat(-INFINITY), vf4_splat(0.0f), e);
-			vf4_store(t, e);
-			acc += e;
-			memcpy(r + j, t, (size_t)(n - j) * sizeof *r);
-		}
-		vf4_store(lanes, acc);
-		for (int l = 0; l < 4; l++)
-			sum += lanes[l];
-		inv = vf4_splat(1.0f / sum);
-		for (j = 0; j + 4 <= n; j += 4)
-			vf4_store(r + j, vf4_load(r + j) * inv);
-		for (; j < n; j++)
-			r[j] *= inv[0];
+		float *r = s + (size_t)i * (size_t)n;
+		if (wide)
+			softmax_row16(r, n);
+		else
+			softmax_row4(r, n);
 	}
 }

@@ -18,6 +18,7 @@
 
 #include "model_fixture.h"
 #include "varvault/model.h"
+#include "../../src/model/model_int.h"
 
 static void expect_error(const struct fx_opts *o, int want, const char *detail_has)
 {
@@ -396,6 +397,62 @@ static void test_forward_mlm_trimmed(void **state)
 	}
 	vv_model_free(m);
 	fx_free(&f);
+}
+
+/* The element-wise maths gives the same bits at width 16 (AVX-512) as at
+ * width 4, for every row length and position, and stays close to libm. */
+static void test_vecmath_widths(void **state)
+{
+	enum { N = 75 };
+	static const enum vv_model_ffn acts[] = {VV_MODEL_FFN_SWIGLU, VV_MODEL_FFN_GELU};
+	float a[2 * N], b[2 * N], src[2 * N];
+	unsigned x = 7;
+	double worst = 0.0;
+
+	(void)state;
+	if (!__builtin_cpu_supports("avx512f"))
+		print_message("no AVX-512 here: only width 4 runs\n");
+	for (int n = 1; n <= N; n++) {
+		for (int i = 0; i < 2 * n; i++, x = x * 1103515245u + 12345u)
+			src[i] = ((float)((x >> 8) & 0xffff) / 65536.0f - 0.5f) * (i % 7 == 0 ? 200.0f : 12.0f);
+		/* softmax of one row */
+		for (int wide = 0; wide < 2; wide++) {
+			float *o = wide ? b : a;
+			memcpy(o, src, (size_t)n * sizeof *o);
+			vv_model_vec_set_wide(wide ? -1 : 0);
+			vv_model_vec_softmax_rows(o, 1, n);
+		}
+		assert_memory_equal(a, b, (size_t)n * sizeof *a);
+		{
+			double mx = src[0], sum = 0.0;
+			for (int i = 1; i < n; i++)
+				mx = src[i] > mx ? src[i] : mx;
+			for (int i = 0; i < n; i++)
+				sum += exp(src[i] - mx);
+			for (int i = 0; i < n; i++) {
+				double e = fabs(a[i] - exp(src[i] - mx) / sum);
+				worst = e > worst ? e : worst;
+			}
+		}
+		for (size_t k = 0; k < sizeof acts / sizeof acts[0]; k++) {
+			for (int wide = 0; wide < 2; wide++) {
+				float *o = wide ? b : a;
+				memcpy(o, src, 2 * (size_t)n * sizeof *o);
+				vv_model_vec_set_wide(wide ? -1 : 0);
+				vv_model_vec_activate(acts[k], o, 1, (size_t)n, 2 * (size_t)n);
+			}
+			assert_memory_equal(a, b, (size_t)n * sizeof *a);
+			for (int i = 0; i < n; i++) {
+				double v = src[i], want = acts[k] == VV_MODEL_FFN_SWIGLU
+							      ? v / (1.0 + exp(-v)) * src[n + i]
+							      : 0.5 * v * (1.0 + erf(v / sqrt(2.0)));
+				assert_true(fabs(a[i] - want) <= 1e-5 * (1.0 + fabs(want)));
+			}
+		}
+	}
+	vv_model_vec_set_wide(-1);
+	print_message("softmax: max |error| %.3g against double\n", worst);
+	assert_true(worst < 1e-6);
 }
 
 /* ---- a straightforward reference forward, in double ----
@@ -1317,6 +1374,7 @@ int main(void)
 		cmocka_unit_test(test_safetensors_header_rules),
 		cmocka_unit_test(test_bitwise_batch_and_threads),
 		cmocka_unit_test(test_forward_mlm_trimmed),
+		cmocka_unit_test(test_vecmath_widths),
 		cmocka_unit_test(test_forward_matches_reference_on_hostile_inputs),
 		cmocka_unit_test(test_forward_matches_reference_rotary_dropout),
 		cmocka_unit_test(test_f16_bf16_equal_f32),
