@@ -28,6 +28,7 @@ struct vv_bf16 {
 	size_t a_cap;       /* elements */
 	struct vv_bf16_prim p[VV_BF16_PRIMS];
 	int np;
+	int evict;          /* the slot a new shape takes once all are used */
 	int ok;             /* 0 once anything failed: fp32 from then on */
 	bool vec;           /* the CPU has AVX512-BF16: convert 16 at a time */
 	bool reuse;         /* the caller says a still holds its last conversion */
@@ -173,16 +174,21 @@ int vv_model_set_precision(vv_model *m, enum vv_model_precision p, const struct 
 	return 0;
 }
 
+static void prim_drop(struct vv_bf16_prim *p)
+{
+	dnnl_memory_destroy(p->a);
+	dnnl_memory_destroy(p->b);
+	dnnl_memory_destroy(p->c);
+	dnnl_primitive_destroy(p->prim);
+	memset(p, 0, sizeof *p);
+}
+
 void vv_model_bf16_free(struct vv_bf16 *b)
 {
 	if (!b)
 		return;
-	for (int i = 0; i < b->np; i++) {
-		dnnl_memory_destroy(b->p[i].a);
-		dnnl_memory_destroy(b->p[i].b);
-		dnnl_memory_destroy(b->p[i].c);
-		dnnl_primitive_destroy(b->p[i].prim);
-	}
+	for (int i = 0; i < b->np; i++)
+		prim_drop(&b->p[i]);
 	if (b->stream)
 		dnnl_stream_destroy(b->stream);
 	free(b->a);
@@ -227,10 +233,17 @@ static struct vv_bf16_prim *prim_get(struct vv_bf16 *b, int m, int n, int k, int
 	for (i = 0; i < b->np; i++)
 		if (b->p[i].m == m && b->p[i].n == n && b->p[i].k == k && b->p[i].ldc == ldc && b->p[i].sum == sum)
 			return &b->p[i];
-	if (b->np == VV_BF16_PRIMS)
-		return NULL;
-	p = &b->p[b->np];
-	memset(p, 0, sizeof *p);
+	/* All slots used: a new shape replaces the oldest, round robin.  Were
+	 * it refused, the call would run in fp32 and a row's bits would depend
+	 * on the shapes this worker met before. */
+	if (b->np == VV_BF16_PRIMS) {
+		p = &b->p[b->evict];
+		b->evict = (b->evict + 1) % VV_BF16_PRIMS;
+		prim_drop(p);
+	} else {
+		p = &b->p[b->np++];
+		memset(p, 0, sizeof *p);
+	}
 	/* B is the nn.Linear weight [n, k] read as [k, n] with strides (1, k):
 	 * oneDNN's "ba". */
 	if (dnnl_memory_desc_init_by_tag(&ad, 2, da, dnnl_bf16, dnnl_ab) != dnnl_success ||
@@ -254,19 +267,13 @@ static struct vv_bf16_prim *prim_get(struct vv_bf16 *b, int m, int n, int k, int
 	p->k = k;
 	p->ldc = ldc;
 	p->sum = sum;
-	b->np++;
 	dnnl_primitive_desc_destroy(pd);
 	dnnl_primitive_attr_destroy(attr);
 	dnnl_post_ops_destroy(po);
 	return p;
 out:
-	if (p) {
-		dnnl_memory_destroy(p->a);
-		dnnl_memory_destroy(p->b);
-		dnnl_memory_destroy(p->c);
-		dnnl_primitive_destroy(p->prim);
-		memset(p, 0, sizeof *p);
-	}
+	if (p)
+		prim_drop(p); /* an empty slot (m 0) that no call matches */
 	dnnl_primitive_desc_destroy(pd);
 	dnnl_primitive_attr_destroy(attr);
 	dnnl_post_ops_destroy(po);

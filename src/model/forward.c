@@ -53,10 +53,25 @@ static int call_rows(size_t n)
 	return (int)(n < VV_ROW_ALIGN ? VV_ROW_ALIGN : n);
 }
 
-/* The row tile this run's products keep results independent of. */
+/* The row tile this run's products keep results independent of.  bf16:
+ * oneDNN's AVX512-BF16 matmul gives a row the same bits at any place and
+ * any row count from 48 (measured on oneDNN 2.6), so the OpenBLAS tile
+ * holds for the products it leaves to OpenBLAS; its AMX kernel is not
+ * measured and keeps VV_ROW_ALIGN. */
 static size_t run_align(const vv_model_run *r)
 {
-	return r->m->precision == VV_MODEL_BF16 ? VV_ROW_ALIGN : vv_model_kernel_row_align();
+	static int amx = -1;
+
+	if (r->m->precision == VV_MODEL_BF16) {
+		if (amx < 0) {
+			struct vv_model_cpu c;
+			vv_model_cpu_detect(&c);
+			amx = c.amx_bf16;
+		}
+		if (amx)
+			return VV_ROW_ALIGN;
+	}
+	return vv_model_kernel_row_align();
 }
 
 /* The one matrix product: C[m,n] = alpha * A[m,k] . op(B) + beta * C, row
@@ -790,7 +805,7 @@ int vv_model_forward_mlm(vv_model_run *r, const struct vv_model_seq *seqs, size_
 	/* Only where the kernel's rounding has been measured (tile below
 	 * VV_ROW_ALIGN) or oneDNN computes the projections: OpenBLAS's SSE3
 	 * kernel, for one, rounds a packed row differently. */
-	trim = r->m->precision == VV_MODEL_BF16 || vv_model_kernel_row_align() < VV_ROW_ALIGN;
+	trim = r->m->precision == VV_MODEL_BF16 || r->align < VV_ROW_ALIGN;
 	run_layers(r, seqs, n, trim ? at : NULL, n_at);
 	r->n_seqs = n;
 	r->trimmed = trim;

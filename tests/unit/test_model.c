@@ -399,6 +399,79 @@ static void test_forward_mlm_trimmed(void **state)
 	fx_free(&f);
 }
 
+/* A bf16 run that has met more product shapes than a worker keeps oneDNN
+ * primitives for still computes every product in bf16: the logits of a
+ * batch are the same bits after a hundred other shapes as in a fresh run. */
+static void test_bf16_many_shapes(void **state)
+{
+	struct fx_opts o = fx_esm();
+	struct fx f;
+	vv_model *m = NULL;
+	struct vv_model_cpu cpu;
+	int32_t ids[NSEQ][64];
+	size_t len[NSEQ], V;
+	struct vv_model_seq seqs[NSEQ];
+	struct vv_model_at at[NSEQ];
+	float *a, *b;
+	vv_model_run *r = NULL;
+
+	(void)state;
+	vv_model_cpu_detect(&cpu);
+	if (!vv_model_precision_supported(&cpu, VV_MODEL_BF16)) {
+		print_message("this CPU has neither AVX512-BF16 nor AMX: not run\n");
+		return;
+	}
+	o.hidden = 64;
+	o.heads = 4;
+	o.inter = 256;
+	fx_build(&o, &f);
+	assert_int_equal(fx_load(&f, NULL, &m), 0);
+	assert_int_equal(vv_model_set_precision(m, VV_MODEL_BF16, NULL), 0);
+	V = (size_t)vv_model_get_info(m)->vocab_size;
+	(void)tokenize_all(m, ids, len);
+	for (size_t s = 0; s < NSEQ; s++) {
+		seqs[s] = (struct vv_model_seq){ids[s], len[s]};
+		at[s] = (struct vv_model_at){(uint32_t)s, (uint32_t)(len[s] / 2)};
+	}
+	a = malloc(NSEQ * V * sizeof *a);
+	b = malloc(NSEQ * V * sizeof *b);
+	assert_int_equal(vv_model_run_new(m, NSEQ, 64, &r), 0);
+	assert_int_equal(vv_model_forward(r, seqs, NSEQ), 0);
+	assert_int_equal(vv_model_mlm_logits(r, at, NSEQ, a), 0);
+	vv_model_run_free(r);
+	assert_int_equal(vv_model_run_new(m, NSEQ, 64, &r), 0);
+	/* batches of 1 to 9 sequences of 1 to 64 tokens: chunks of many row
+	 * counts, each with its own primitives; none with the checked batch's
+	 * last chunk, so that its shapes come after the others */
+	const size_t al = vv_model_kernel_row_align();
+	size_t want = 0;
+	int32_t pad[64];
+	for (size_t s = 0; s < NSEQ; s++)
+		want += (len[s] + al - 1) / al * al;
+	for (int t = 0; t < 64; t++)
+		pad[t] = ids[2][t % (int)len[2]];
+	for (size_t k = 1; k <= NSEQ; k++)
+		for (size_t L = 1, P = 64; L <= 64; L += 3, P = P > 20 ? P - 11 : 64) {
+			struct vv_model_seq some[NSEQ];
+			size_t Lc = L < len[0] ? L : len[0];
+			size_t rows = (Lc + al - 1) / al * al + (k - 1) * ((P + al - 1) / al * al);
+			if (rows % 480 == want % 480)
+				continue;
+			some[0] = (struct vv_model_seq){ids[0], Lc};
+			for (size_t s = 1; s < k; s++)
+				some[s] = (struct vv_model_seq){pad, P};
+			assert_int_equal(vv_model_forward(r, some, k), 0);
+		}
+	assert_int_equal(vv_model_forward(r, seqs, NSEQ), 0);
+	assert_int_equal(vv_model_mlm_logits(r, at, NSEQ, b), 0);
+	assert_memory_equal(a, b, NSEQ * V * sizeof *a);
+	vv_model_run_free(r);
+	free(a);
+	free(b);
+	vv_model_free(m);
+	fx_free(&f);
+}
+
 /* The element-wise maths gives the same bits at width 16 (AVX-512) as at
  * width 4, for every row length and position, and stays close to libm. */
 static void test_vecmath_widths(void **state)
@@ -1375,6 +1448,7 @@ int main(void)
 		cmocka_unit_test(test_bitwise_batch_and_threads),
 		cmocka_unit_test(test_forward_mlm_trimmed),
 		cmocka_unit_test(test_vecmath_widths),
+		cmocka_unit_test(test_bf16_many_shapes),
 		cmocka_unit_test(test_forward_matches_reference_on_hostile_inputs),
 		cmocka_unit_test(test_forward_matches_reference_rotary_dropout),
 		cmocka_unit_test(test_f16_bf16_equal_f32),
