@@ -243,7 +243,7 @@ VV_EXPORT int vv_model_run_new_rows(const vv_model *m, size_t max_batch, size_t 
 /* Rows of the run's activations that a sequence of n tokens occupies at
  * most: n rounded up to VV_MODEL_ROW_ALIGN_MAX.  A forward rounds each
  * sequence up to the row tile of the kernel in use
- * (vv_model_kernel_row_align(); VV_MODEL_ROW_ALIGN_MAX for bf16), which
+ * (vv_model_kernel_row_align(); VV_MODEL_ROW_ALIGN_MAX for bf16 on AMX), which
  * keeps results independent of the batch and divides this. */
 #define VV_MODEL_ROW_ALIGN_MAX 48
 VV_EXPORT size_t vv_model_rows(size_t n);

@@ -22,8 +22,9 @@
 
 /* The largest row alignment of sequences and call sizes: a multiple of
  * every kernel's row tile (vv_model_kernel_row_align(): 24 for OpenBLAS's
- * Haswell/Zen kernels, 16 for SkylakeX/Cooperlake), used for sizing and
- * for bf16 runs, whose oneDNN kernels we have not measured. */
+ * Haswell/Zen kernels, 16 for SkylakeX/Cooperlake), used for sizing, for
+ * kernels not measured and for bf16 runs on AMX (run_align()); also the
+ * least row count of any product call (call_rows()). */
 #define VV_ROW_ALIGN VV_MODEL_ROW_ALIGN_MAX
 /* Rows per projection call: large enough that OpenBLAS's packing of the
  * weights is amortised, small enough that the feed-forward's wide
@@ -407,11 +408,11 @@ static void embed(vv_model_run *r, const struct vv_model_seq *seqs, size_t n)
 	}
 }
 
-/* Rows [r0, r1) of one projection chunk. */
-static void chunk_rows(const vv_model_run *r, size_t item, size_t *r0, size_t *r1)
+/* Rows [r0, r1) of one projection chunk of total rows. */
+static void chunk_rows(size_t total, size_t item, size_t *r0, size_t *r1)
 {
 	*r0 = item * VV_CHUNK;
-	*r1 = *r0 + VV_CHUNK < r->rows ? *r0 + VV_CHUNK : r->rows;
+	*r1 = *r0 + VV_CHUNK < total ? *r0 + VV_CHUNK : total;
 }
 
 static size_t n_chunks(const vv_model_run *r)
@@ -430,7 +431,7 @@ static void qkv_chunk(const struct vv_job *j, size_t item, struct vv_scratch *s)
 	const float *in = r->x;
 	int rows;
 
-	chunk_rows(r, item, &r0, &r1);
+	chunk_rows(r->rows, item, &r0, &r1);
 	rows = call_rows(r1 - r0);
 	if (c->arch == VV_MODEL_ARCH_ESM) {
 		vv_model_vec_layernorm(r->xn + r0 * d, r->x + r0 * d, (size_t)rows, (int)d, L->ln1_w, L->ln1_b, c->ln_eps);
@@ -494,12 +495,12 @@ static void ffn_chunk(const struct vv_job *j, size_t item, struct vv_scratch *s)
 	const struct vv_model_config *c = &r->m->cfg;
 	const int d = c->hidden, inter = c->inter, fw = (int)vv_model_ffn_width(r->m);
 	const int pre = c->arch == VV_MODEL_ARCH_ESM;
-	size_t r0 = item * VV_CHUNK, total = j->fx ? j->frows : r->rows, r1, o;
 	float *x = j->fx ? j->fx : r->x, *xn = j->fx ? j->fxn : r->xn;
+	size_t r0, r1, o;
 	const float *in;
 	int rows;
 
-	r1 = r0 + VV_CHUNK < total ? r0 + VV_CHUNK : total;
+	chunk_rows(j->fx ? j->frows : r->rows, item, &r0, &r1);
 	rows = call_rows(r1 - r0);
 	o = r0 * (size_t)d;
 	/* x += ctx . Wo^T + bo (the residual rides in sgemm's beta) */
