@@ -7,27 +7,52 @@
 #include <stdint.h>
 #include <string.h>
 
-void vv_model_vec_layernorm(float *out, const float *in, size_t rows, int d, const float *w,
-		      const float *b, float eps)
+/* One row's mean and variance, each summed in double in the order j = 0 ..
+ * d - 1: the bits of every LayerNorm depend on that order. */
+static void ln_stats1(const float *x, int d, double *mean, double *var)
 {
-	for (size_t i = 0; i < rows; i++) {
-		const float *x = in + i * (size_t)d;
-		float *y = out + i * (size_t)d;
-		double mean = 0.0, var = 0.0;
-		float rstd, fm;
-		for (int j = 0; j < d; j++)
-			mean += x[j];
-		mean /= d;
-		for (int j = 0; j < d; j++) {
-			double t = x[j] - mean;
-			var += t * t;
-		}
-		var /= d;
-		rstd = (float)(1.0 / sqrt(var + (double)eps));
-		fm = (float)mean;
-		for (int j = 0; j < d; j++)
-			y[j] = (x[j] - fm) * rstd * w[j] + b[j];
+	double m = 0.0, v = 0.0;
+
+	for (int j = 0; j < d; j++)
+		m += x[j];
+	m /= d;
+	for (int j = 0; j < d; j++) {
+		double t = x[j] - m;
+		v += t * t;
 	}
+	*mean = m;
+	*var = v / d;
+}
+
+enum { LN_GROUP = 8 };
+
+/* LN_GROUP rows' statistics at once.  Each row still adds its own values
+ * in order j = 0 .. d - 1, so the bits are ln_stats1's; the rows' sums are
+ * eight independent chains in registers, which the CPU overlaps instead of
+ * waiting on one chain of dependent additions (measured 3.6 times faster
+ * than row by row for 512-wide rows). */
+static void ln_stats_group(const float *x, size_t ld, int d, double *mean, double *var)
+{
+	const float *x0 = x, *x1 = x + ld, *x2 = x + 2 * ld, *x3 = x + 3 * ld, *x4 = x + 4 * ld,
+		    *x5 = x + 5 * ld, *x6 = x + 6 * ld, *x7 = x + 7 * ld;
+	double m0 = 0, m1 = 0, m2 = 0, m3 = 0, m4 = 0, m5 = 0, m6 = 0, m7 = 0;
+	double v0 = 0, v1 = 0, v2 = 0, v3 = 0, v4 = 0, v5 = 0, v6 = 0, v7 = 0;
+
+	for (int j = 0; j < d; j++) {
+		m0 += x0[j], m1 += x1[j], m2 += x2[j], m3 += x3[j];
+		m4 += x4[j], m5 += x5[j], m6 += x6[j], m7 += x7[j];
+	}
+	m0 /= d, m1 /= d, m2 /= d, m3 /= d, m4 /= d, m5 /= d, m6 /= d, m7 /= d;
+	for (int j = 0; j < d; j++) {
+		double t0 = x0[j] - m0, t1 = x1[j] - m1, t2 = x2[j] - m2, t3 = x3[j] - m3;
+		double t4 = x4[j] - m4, t5 = x5[j] - m5, t6 = x6[j] - m6, t7 = x7[j] - m7;
+		v0 += t0 * t0, v1 += t1 * t1, v2 += t2 * t2, v3 += t3 * t3;
+		v4 += t4 * t4, v5 += t5 * t5, v6 += t6 * t6, v7 += t7 * t7;
+	}
+	mean[0] = m0, mean[1] = m1, mean[2] = m2, mean[3] = m3;
+	mean[4] = m4, mean[5] = m5, mean[6] = m6, mean[7] = m7;
+	var[0] = v0 / d, var[1] = v1 / d, var[2] = v2 / d, var[3] = v3 / d;
+	var[4] = v4 / d, var[5] = v5 / d, var[6] = v6 / d, var[7] = v7 / d;
 }
 
 static float gelu_tanh(float x)
@@ -156,6 +181,66 @@ static bool vv_wide(void)
 	return vv_wide_set != 0 && __builtin_cpu_supports("avx512f");
 }
 
+/* y = (x - mean) * rstd * w + b, the float operations of the definition
+ * value by value, so either width and the scalar tail give the same bits */
+static void ln_apply4(float *y, const float *x, int d, const float *w, const float *b, float fm,
+		      float rstd)
+{
+	const vf4 vm = splat4(fm), vr = splat4(rstd);
+	int j = 0;
+
+	for (; j + 4 <= d; j += 4)
+		store4(y + j, (load4(x + j) - vm) * vr * load4(w + j) + load4(b + j));
+	for (; j < d; j++)
+		y[j] = (x[j] - fm) * rstd * w[j] + b[j];
+}
+
+VV_AVX512 static void ln_apply16(float *y, const float *x, int d, const float *w, const float *b,
+				 float fm, float rstd)
+{
+	const vf16 vm = splat16(fm), vr = splat16(rstd);
+	int j = 0;
+
+	for (; j + 16 <= d; j += 16)
+		store16(y + j, (load16(x + j) - vm) * vr * load16(w + j) + load16(b + j));
+	/* the tail here, not through ln_apply4: GCC 12 left out the
+	 * vzeroupper before that tail call, and the SSE code that ran after
+	 * it with the upper halves dirty was several times slower here */
+	for (; j < d; j++)
+		y[j] = (x[j] - fm) * rstd * w[j] + b[j];
+}
+
+static void ln_apply(float *y, const float *x, int d, const float *w, const float *b, double mean,
+		     double var, float eps)
+{
+	const float rstd = (float)(1.0 / sqrt(var + (double)eps)), fm = (float)mean;
+
+	if (vv_wide())
+		ln_apply16(y, x, d, w, b, fm, rstd);
+	else
+		ln_apply4(y, x, d, w, b, fm, rstd);
+}
+
+/* Eight rows' statistics at a time, then each row normalised; the rows
+ * left over go one by one, with the same bits. */
+void vv_model_vec_layernorm(float *out, const float *in, size_t rows, int d, const float *w,
+		      const float *b, float eps)
+{
+	const size_t ld = (size_t)d;
+	double mean[LN_GROUP], var[LN_GROUP];
+	size_t i = 0;
+
+	for (; i + LN_GROUP <= rows; i += LN_GROUP) {
+		ln_stats_group(in + i * ld, ld, d, mean, var);
+		for (size_t r = 0; r < LN_GROUP; r++)
+			ln_apply(out + (i + r) * ld, in + (i + r) * ld, d, w, b, mean[r], var[r], eps);
+	}
+	for (; i < rows; i++) {
+		ln_stats1(in + i * ld, d, mean, var);
+		ln_apply(out + i * ld, in + i * ld, d, w, b, mean[0], var[0], eps);
+	}
+}
+
 /* x[j] = gelu(x[j]) for j < n, from j0 on at width 4, the tail padded */
 static void gelu_row4(float *x, size_t j, size_t n)
 {
@@ -271,7 +356,10 @@ static void softmax_exp4(float *r, int j, int n, float mx, vf4 *acc)
 }
 
 /* Sixteen at a time, the sum added four lanes at a time in the order the
- * width-4 loop adds them, so the bits are the same. */
+ * width-4 loop adds them, so the bits are the same.  The quarters are taken
+ * from the register (a 16-byte load of a 64-byte store just made waits for
+ * the store), and the tail runs here on a padded copy, with past-the-end
+ * lanes zeroed as softmax_exp4 does, so no SSE code runs after AVX-512. */
 VV_AVX512 static void softmax_row16(float *r, int n)
 {
 	float mx = r[0], sum = 0.0f, lanes[4];
@@ -290,13 +378,31 @@ VV_AVX512 static void softmax_row16(float *r, int n)
 	for (; j < n; j++)
 		mx = r[j] > mx ? r[j] : mx;
 	const vf16 vmx = splat16(mx);
-	for (j = 0; j + 16 <= n; j += 16) {
-		vf16 e = exp16(load16(r + j) - vmx);
-		store16(r + j, e);
-		for (int q = 0; q < 16; q += 4)
-			acc += load4(r + j + q);
+	for (j = 0; j < n; j += 16) {
+		const int left = n - j < 16 ? n - j : 16;
+		float t[16];
+		vf16 v, e;
+		if (left == 16) {
+			v = load16(r + j);
+			e = exp16(v - vmx);
+			store16(r + j, e);
+		} else {
+			for (int l = 0; l < 16; l++)
+				t[l] = l < left ? r[j + l] : -INFINITY;
+			v = load16(t);
+			e = exp16(v - vmx);
+			e = select16(v == -INFINITY, splat16(0.0f), e);
+			store16(t, e);
+			memcpy(r + j, t, (size_t)left * sizeof *r);
+		}
+		acc += __builtin_shufflevector(e, e, 0, 1, 2, 3);
+		if (left > 4)
+			acc += __builtin_shufflevector(e, e, 4, 5, 6, 7);
+		if (left > 8)
+			acc += __builtin_shufflevector(e, e, 8, 9, 10, 11);
+		if (left > 12)
+			acc += __builtin_shufflevector(e, e, 12, 13, 14, 15);
 	}
-	softmax_exp4(r, j, n, mx, &acc);
 	store4(lanes, acc);
 	for (int l = 0; l < 4; l++)
 		sum += lanes[l];

@@ -472,6 +472,57 @@ static void test_bf16_many_shapes(void **state)
 	fx_free(&f);
 }
 
+/* LayerNorm's rows, however many and grouped however the engine groups
+ * them, give the bits of the plain definition: each row's mean and
+ * variance summed in double in column order (the order the engine's
+ * bit-for-bit determinism and the score tables depend on), in place or not. */
+static void test_layernorm_bits(void **state)
+{
+	enum { D = 99, R = 19 }; /* D: vector tails at widths 4 and 16 */
+	static float src[R * D], got[R * D], want[R * D], w[D], b[D];
+	unsigned x = 11;
+
+	(void)state;
+	for (int i = 0; i < R * D; i++, x = x * 1103515245u + 12345u)
+		src[i] = ((float)((x >> 8) & 0xffff) / 65536.0f - 0.5f) * ldexpf(1.0f, (int)(x >> 28) - 8);
+	/* a large value and its negation in each row, at places that vary:
+	 * the small values added while the large one is in the sum lose bits
+	 * that another order keeps, so the order shows in the float mean */
+	for (int r = 0; r < R; r++) {
+		float big = ldexpf(1.0f + (float)r / 32.0f, 36 + r % 7);
+		src[r * D + r % 5] = big;
+		src[r * D + D - 1 - r % 3] = -big;
+	}
+	for (int j = 0; j < D; j++) {
+		w[j] = 0.5f + (float)j / D;
+		b[j] = (float)(j % 7) * 0.01f - 0.03f;
+	}
+	for (int r = 0; r < R; r++) {
+		const float *in = src + r * D;
+		double mean = 0.0, var = 0.0;
+		for (int j = 0; j < D; j++)
+			mean += in[j];
+		mean /= D;
+		for (int j = 0; j < D; j++)
+			var += (in[j] - mean) * (in[j] - mean);
+		var /= D;
+		float rstd = (float)(1.0 / sqrt(var + 1e-5)), fm = (float)mean;
+		for (int j = 0; j < D; j++)
+			want[r * D + j] = (in[j] - fm) * rstd * w[j] + b[j];
+	}
+	for (int wide = 0; wide < 2; wide++) {
+		vv_model_vec_set_wide(wide ? -1 : 0);
+		for (int rows = 1; rows <= R; rows++) {
+			vv_model_vec_layernorm(got, src, (size_t)rows, D, w, b, 1e-5f);
+			assert_memory_equal(got, want, (size_t)rows * D * sizeof *got);
+			memcpy(got, src, (size_t)rows * D * sizeof *got);
+			vv_model_vec_layernorm(got, got, (size_t)rows, D, w, b, 1e-5f);
+			assert_memory_equal(got, want, (size_t)rows * D * sizeof *got);
+		}
+	}
+	vv_model_vec_set_wide(-1);
+}
+
 /* The element-wise maths gives the same bits at width 16 (AVX-512) as at
  * width 4, for every row length and position, and stays close to libm. */
 static void test_vecmath_widths(void **state)
@@ -1448,6 +1499,7 @@ int main(void)
 		cmocka_unit_test(test_bitwise_batch_and_threads),
 		cmocka_unit_test(test_forward_mlm_trimmed),
 		cmocka_unit_test(test_vecmath_widths),
+		cmocka_unit_test(test_layernorm_bits),
 		cmocka_unit_test(test_bf16_many_shapes),
 		cmocka_unit_test(test_forward_matches_reference_on_hostile_inputs),
 		cmocka_unit_test(test_forward_matches_reference_rotary_dropout),
