@@ -249,8 +249,9 @@ VV_EXPORT int vv_array_grow(void **items, size_t *cap, size_t n, size_t elem, si
 /* Writes all n bytes to fd, retrying on EINTR and short writes. */
 VV_EXPORT int vv_write_all(int fd, const void *p, size_t n) VV_MUST_CHECK;
 
-/* SHA-256 (libsodium), one shot and streaming.  The streaming context is
- * heap-allocated so that callers need not see libsodium's state type. */
+/* SHA-256, one shot (OpenSSL, with the CPU's SHA extensions) and streaming
+ * (libsodium).  The streaming context is heap-allocated so that callers
+ * need not see libsodium's state type. */
 typedef struct vv_sha256 vv_sha256;
 VV_EXPORT void vv_sha256_oneshot(const void *p, size_t n, uint8_t out[32]);
 VV_EXPORT vv_sha256 *vv_sha256_new(void);

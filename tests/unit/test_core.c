@@ -440,6 +440,24 @@ static void test_sha256_vectors(void **state)
 	vv_sha256_final(h, d);
 	vv_hex(d, 32, hex);
 	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	{
+		/* the one shot (OpenSSL) and the streaming hash (libsodium)
+		 * agree on many blocks and a tail */
+		const size_t n = (1u << 20) + 3;
+		uint8_t *buf = malloc(n), e[32];
+		unsigned x = 1;
+		assert_non_null(buf);
+		for (size_t i = 0; i < n; i++, x = x * 1103515245u + 12345u)
+			buf[i] = (uint8_t)(x >> 16);
+		vv_sha256_oneshot(buf, n, d);
+		h = vv_sha256_new();
+		assert_non_null(h);
+		vv_sha256_update(h, buf, 1000);
+		vv_sha256_update(h, buf + 1000, n - 1000);
+		vv_sha256_final(h, e);
+		assert_memory_equal(d, e, 32);
+		free(buf);
+	}
 }
 
 static void test_size_checks(void **state)
