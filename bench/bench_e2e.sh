@@ -7,7 +7,9 @@
 # BED line each), built by `varvault-admin precompute`, whose own rate is
 # printed too.  The outputs with and without the table must be identical.
 # VV_E2E_BEFORE_BIN: a build folder of an older varvault, run on the same
-# input for the "before" figure.  VV_E2E_PRECISION (fp32, or bf16 where the
+# input for the "before" figure.  In fp32 it also prints the ceiling: the
+# GFLOP of matrix products annotate reports, at the cblas_sgemm peak
+# measured in the same run (bench_model, 1 thread), as variants/CPU-s.  VV_E2E_PRECISION (fp32, or bf16 where the
 # CPU has it) for annotate and the table; VV_E2E_STRIDE (default 0, the
 # PLL) for annotate's --indel-stride.  Prints the CPU's flags beside the
 # figures.
@@ -41,19 +43,48 @@ echo "input: $VCF, $nv records ($nsnv SNV records, $((nv - nsnv)) others); model
 ann() { "$BIN/varvault-admin" annotate --model "$MODEL" --reference "$REF" --vcf "$VCF" --format tsv \
 	--threads "$TH" --summary-json "$T/$1.json" -o "$T/$1.tsv" "${@:2}"; }
 variants() { "$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["variants"])' "$T/$1.json"; }
+gflop() { sed -n 's/.*model: .*, \([0-9.]*\) GFLOP of matrix products.*/\1/p' "$1"; }
 report() { # label, cpu seconds, variants, log
-	local fw
+	local fw g
 	fw=$(sed -n 's/.*model: \([0-9]*\) forwards for \([0-9]*\) masked.*/\1 forwards (\2 masked sequences)/p' "$4")
+	g=$(gflop "$4")
+	[ -z "$g" ] || fw="$fw, products $g GFLOP ($(awk -v g="$g" -v c="$2" 'BEGIN { printf "%.1f", g / c }') GFLOP per CPU-s)"
 	awk -v l="$1" -v c="$2" -v v="$3" -v f="$fw" 'BEGIN { printf "%-26s %6d variants %9.1f CPU s %8.2f variants/CPU-s  %s\n", l, v, c, v / c, f }'
 }
+# The ceiling: the sgemm peak of this machine, measured now (bench_model,
+# one thread, the best of the model's projection shapes and a square one).
+# The machine may be shared: measured twice (before the runs and after the
+# first), the higher taken, so that load cannot lower the ceiling.
+peak=
+sgemm_peak() {
+	[ -x "$BIN/bench/bench_model" ] && [ -f "$MODEL/ids.txt" ] || return 0
+	local p
+	p=$(BENCH_PEAK_ONLY=1 "$BIN/bench/bench_model" "$MODEL" "$MODEL/ids.txt" 1 1 2>/dev/null |
+		sed -n 's/^sgemm_gflops=//p')
+	peak=$(awk -v a="${peak:-0}" -v b="${p:-0}" 'BEGIN { m = a > b ? a : b; if (m > 0) print m }')
+}
+sgemm_peak
+before_rate=
 if [ -n "${VV_E2E_BEFORE_BIN:-}" ]; then
 	c=$(cpu "$T/before.log" "$VV_E2E_BEFORE_BIN/varvault-admin" annotate --model "$MODEL" --reference "$REF" \
 		--vcf "$VCF" --format tsv --threads "$TH" --summary-json "$T/before.json" -o "$T/before.tsv")
 	report "before ($VV_E2E_BEFORE_BIN)" "$c" "$(variants before)" "$T/before.log"
+	before_rate=$(awk -v v="$(variants before)" -v c="$c" 'BEGIN { print v / c }')
 fi
 c=$(cpu "$T/plain.log" "$BIN/varvault-admin" annotate --model "$MODEL" --reference "$REF" --vcf "$VCF" \
 	--format tsv --threads "$TH" --precision "$PREC" --indel-stride "$STRIDE" --summary-json "$T/plain.json" -o "$T/plain.tsv")
 report "without table" "$c" "$(variants plain)" "$T/plain.log"
+g=$(gflop "$T/plain.log")
+sgemm_peak
+if [ "$PREC" = fp32 ] && [ -n "$peak" ] && [ -n "$g" ]; then
+	# The matrix products alone at the peak: no engine that runs the same
+	# products (the same model, windows and forwards) in this precision's
+	# sgemm can beat this rate.
+	awk -v g="$g" -v p="$peak" -v v="$(variants plain)" -v b="$before_rate" 'BEGIN {
+		printf "ceiling without table: %.1f GFLOP at the sgemm peak of this run (%.1f GFLOP/s, 1 thread) take %.1f CPU s: at most %.2f variants/CPU-s", g, p, g / p, v / (g / p)
+		if (b != "") printf " (%.2fx the figure before)", v / (g / p) / b
+		printf "\n" }'
+fi
 awk '!/^#/ && length($4) == 1 && length($5) == 1 { print $1 "\t" $2 - 1 "\t" $2 }' "$VCF" | sort -u >"$T/snv.bed"
 c=$(cpu "$T/pre.log" "$BIN/varvault-admin" precompute --model "$MODEL" --reference "$REF" --regions "$T/snv.bed" \
 	--threads "$TH" --precision "$PREC" -o "$T/table.tsv.gz")

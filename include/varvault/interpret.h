@@ -129,6 +129,9 @@ VV_EXPORT const struct vv_model *vv_scorer_model(const vv_scorer *s);
  * one forward (all the alleles of one position, repeated windows).  Either
  * pointer may be NULL. */
 VV_EXPORT void vv_scorer_counts(const vv_scorer *s, uint64_t *forwards, uint64_t *probes);
+/* Floating-point operations of the matrix products the scorer's model
+ * runs ran since it was made (vv_model_run_flops()). */
+VV_EXPORT uint64_t vv_scorer_flops(const vv_scorer *s);
 
 /*
  * Scores n requests: SNVs (one base each) by masked LLR, every other

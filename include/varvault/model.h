@@ -263,6 +263,15 @@ VV_EXPORT void vv_model_run_free(vv_model_run *r);
  */
 VV_EXPORT int vv_model_run_set_threads(vv_model_run *r, int n) VV_MUST_CHECK;
 
+/*
+ * Floating-point operations of the matrix products r has run since it was
+ * made: 2 m n k for each product of m rows, n columns and depth k, padding
+ * rows included (they are computed), summed over its threads.  What the
+ * engine's speed is measured against: the products are nearly all of a
+ * forward's time, so this over the CPU time is the engine's product rate.
+ */
+VV_EXPORT uint64_t vv_model_run_flops(const vv_model_run *r);
+
 /* One sequence of token ids (cls/eos included, as tokenize() makes them). */
 struct vv_model_seq {
 	const int32_t *ids;

@@ -364,8 +364,8 @@ int vv_cmd_annotate(int argc, char **argv)
 		print_summary(&sum);
 		uint64_t fw = 0, probes = 0;
 		vv_scorer_counts(e.sc, &fw, &probes);
-		vv_log(VV_LOG_INFO, "model: %llu forwards for %llu masked sequences", (unsigned long long)fw,
-		       (unsigned long long)probes);
+		vv_log(VV_LOG_INFO, "model: %llu forwards for %llu masked sequences, %.1f GFLOP of matrix products",
+		       (unsigned long long)fw, (unsigned long long)probes, (double)vv_scorer_flops(e.sc) / 1e9);
 		if (table) {
 			uint64_t lookups, hits;
 			vv_score_table_counts(table, &lookups, &hits);

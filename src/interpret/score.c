@@ -263,6 +263,11 @@ void vv_scorer_counts(const vv_scorer *s, uint64_t *forwards, uint64_t *probes)
 		*probes = s->probes;
 }
 
+uint64_t vv_scorer_flops(const vv_scorer *s)
+{
+	return s->run ? vv_model_run_flops(s->run) : 0;
+}
+
 const struct vv_model *vv_scorer_model(const vv_scorer *s)
 {
 	return s->m;

@@ -83,7 +83,8 @@ static size_t run_align(const vv_model_run *r)
 static void mm(struct vv_scratch *s, int trans_b, int m, int n, int k, float alpha, const float *a,
 	       int lda, const float *b, const uint16_t *bh, int ldb, float beta, float *c, int ldc)
 {
-	if (bh && s && s->bf16 && trans_b && alpha == 1.0f && ldb == k &&
+	s->flops += 2u * (uint64_t)m * (uint64_t)n * (uint64_t)k;
+	if (bh && s->bf16 && trans_b && alpha == 1.0f && ldb == k &&
 	    vv_model_bf16_mm(s->bf16, m, n, k, a, lda, bh, beta, c, ldc) == 0)
 		return;
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha,
@@ -319,6 +320,15 @@ void vv_model_run_free(vv_model_run *r)
 	free(r);
 }
 
+uint64_t vv_model_run_flops(const vv_model_run *r)
+{
+	uint64_t f = r->flops_gone;
+
+	for (int i = 0; i < r->threads; i++)
+		f += r->scr[i].flops;
+	return f;
+}
+
 int vv_model_run_set_threads(vv_model_run *r, int n)
 {
 	struct vv_scratch *scr;
@@ -329,8 +339,10 @@ int vv_model_run_set_threads(vv_model_run *r, int n)
 		return vv_errf(VV_ERR_INVAL, "run: at most %d threads", VV_MAX_THREADS);
 	vv_model_pool_stop(r);
 	if (n <= r->threads) {
-		for (int i = n; i < r->threads; i++)
+		for (int i = n; i < r->threads; i++) {
+			r->flops_gone += r->scr[i].flops;
 			scratch_free(&r->scr[i]);
+		}
 		r->threads = n;
 		vv_model_pool_start(r);
 		return 0;
@@ -836,10 +848,10 @@ int vv_model_cls_logits(vv_model_run *r, float *out)
 	memset(s->h1, 0, VV_ROW_ALIGN * d * sizeof(float));
 	for (size_t q = 0; q < r->n_seqs; q++) {
 		memcpy(s->h1, r->x + r->off[q] * d, d * sizeof(float));
-		linear(NULL, s->h2, (int)d, s->h1, (int)d, w->cls_dense_w, NULL, w->cls_dense_b, VV_ROW_ALIGN, (int)d, (int)d, 0.0f);
+		linear(s, s->h2, (int)d, s->h1, (int)d, w->cls_dense_w, NULL, w->cls_dense_b, VV_ROW_ALIGN, (int)d, (int)d, 0.0f);
 		for (size_t i = 0; i < d; i++)
 			s->h2[i] = tanhf(s->h2[i]);
-		linear(NULL, s->logits, (int)nl, s->h2, (int)d, w->cls_out_w, NULL, w->cls_out_b, VV_ROW_ALIGN, (int)nl, (int)d, 0.0f);
+		linear(s, s->logits, (int)nl, s->h2, (int)d, w->cls_out_w, NULL, w->cls_out_b, VV_ROW_ALIGN, (int)nl, (int)d, 0.0f);
 		memcpy(out + q * nl, s->logits, nl * sizeof(float));
 	}
 	blas_restore(blas);

@@ -156,6 +156,7 @@ struct vv_scratch {
 	float *logits;  /* [VV_HEAD_ROWS, vocab] MLM rows before scattering */
 	int *slot_req;  /* [VV_HEAD_ROWS] request index of each head row, -1 empty */
 	struct vv_bf16 *bf16; /* oneDNN state of a bf16 run, else NULL */
+	uint64_t flops;       /* 2 m n k of every product this thread ran */
 };
 
 struct vv_pool;
@@ -175,6 +176,7 @@ struct vv_model_run {
 	 * the place of each row (-1 none) */
 	int32_t *pack_src, *pack_of;
 	struct vv_scratch *scr; /* [threads] */
+	uint64_t flops_gone;    /* products of threads since stopped */
 	size_t *off; /* [max_batch + 1] first row of each sequence */
 	size_t *len; /* [max_batch] tokens of each sequence */
 	size_t n_seqs; /* sequences of the last forward; 0 before any */

@@ -399,6 +399,49 @@ static void test_forward_mlm_trimmed(void **state)
 	fx_free(&f);
 }
 
+/* vv_model_run_flops() counts 2 m n k for every product of a forward, the
+ * same on any number of threads, and keeps what threads that were stopped
+ * counted. */
+static void test_run_flops(void **state)
+{
+	struct fx_opts o = fx_esm();
+	struct fx f;
+	vv_model *m = NULL;
+	vv_model_run *r = NULL;
+	int32_t ids[64];
+	size_t n;
+	char dna[47];
+
+	(void)state;
+	o.hidden = 64;
+	o.heads = 4;
+	o.inter = 256;
+	o.layers = 3;
+	fx_build(&o, &f);
+	assert_int_equal(fx_load(&f, NULL, &m), 0);
+	for (int i = 0; i < 46; i++)
+		dna[i] = "ACGT"[(i * 7) % 4];
+	/* 46 bases, cls and eos: 48 tokens, a multiple of every row tile, so
+	 * no padding rows are computed */
+	assert_int_equal(vv_model_tokenize(m, dna, 46, ids, NULL, 64, &n), 0);
+	assert_int_equal(n, VV_MODEL_ROW_ALIGN_MAX);
+	const uint64_t L = n, d = 64, dh = 16, inter = 256;
+	const uint64_t layer = 2 * L * d * d * 3 + 4 * (2 * L * L * dh * 2) + 2 * L * d * d + 2 * L * inter * d * 2;
+	struct vv_model_seq seq = {ids, n};
+	assert_int_equal(vv_model_run_new(m, 1, 64, &r), 0);
+	assert_true(vv_model_run_flops(r) == 0);
+	assert_int_equal(vv_model_forward(r, &seq, 1), 0);
+	assert_true(vv_model_run_flops(r) == 3 * layer);
+	assert_int_equal(vv_model_run_set_threads(r, 3), 0);
+	assert_int_equal(vv_model_forward(r, &seq, 1), 0);
+	assert_true(vv_model_run_flops(r) == 6 * layer);
+	assert_int_equal(vv_model_run_set_threads(r, 1), 0);
+	assert_true(vv_model_run_flops(r) == 6 * layer);
+	vv_model_run_free(r);
+	vv_model_free(m);
+	fx_free(&f);
+}
+
 /* A bf16 run that has met more product shapes than a worker keeps oneDNN
  * primitives for still computes every product in bf16: the logits of a
  * batch are the same bits after a hundred other shapes as in a fresh run. */
@@ -1500,6 +1543,7 @@ int main(void)
 		cmocka_unit_test(test_forward_mlm_trimmed),
 		cmocka_unit_test(test_vecmath_widths),
 		cmocka_unit_test(test_layernorm_bits),
+		cmocka_unit_test(test_run_flops),
 		cmocka_unit_test(test_bf16_many_shapes),
 		cmocka_unit_test(test_forward_matches_reference_on_hostile_inputs),
 		cmocka_unit_test(test_forward_matches_reference_rotary_dropout),
