@@ -462,17 +462,8 @@ static void qkv_chunk(const struct vv_job *j, size_t item, struct vv_scratch *s)
 				continue;
 			const float *cs = r->rot_cos + (size_t)r->pos[row] * half;
 			const float *sn = r->rot_sin + (size_t)r->pos[row] * half;
-			float *qk[2] = {r->q + row * d, r->k + row * d};
-			for (int which = 0; which < 2; which++) {
-				for (size_t h = 0; h < (size_t)c->heads; h++) {
-					float *v = qk[which] + h * dh;
-					for (size_t i = 0; i < half; i++) {
-						float a = v[i], b = v[i + half];
-						v[i] = a * cs[i] - b * sn[i];
-						v[i + half] = b * cs[i] + a * sn[i];
-					}
-				}
-			}
+			vv_model_vec_rotary_row(r->q + row * d, (size_t)c->heads, dh, cs, sn);
+			vv_model_vec_rotary_row(r->k + row * d, (size_t)c->heads, dh, cs, sn);
 		}
 	}
 }

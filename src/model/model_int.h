@@ -245,6 +245,10 @@ void vv_model_vec_layernorm(float *out, const float *in, size_t rows, int d, con
 void vv_model_vec_activate(enum vv_model_ffn act, float *p, size_t rows, size_t n, size_t ld);
 /* Softmax of each of rows rows of n floats, in place. */
 void vv_model_vec_softmax_rows(float *s, int rows, int n);
+/* Rotary embedding of one row of `heads` heads of dh (even) values: in each
+ * head, (a, b) = (v[i], v[i + dh/2]) becomes (a cs[i] - b sn[i],
+ * b cs[i] + a sn[i]); the same bits at every vector width. */
+void vv_model_vec_rotary_row(float *v, size_t heads, size_t dh, const float *cs, const float *sn);
 /* Tests: 0 runs the element-wise maths at width 4 even on an AVX-512 CPU;
  * -1 (the default) picks the widest the CPU runs.  The bits are the same. */
 void vv_model_vec_set_wide(int wide);

@@ -432,6 +432,54 @@ static void softmax_row4(float *r, int n)
 		r[j] *= inv[0];
 }
 
+/* One head's rotation at width 4, the tail one value at a time with the
+ * same operations */
+static void rotary_head4(float *v, size_t half, const float *cs, const float *sn)
+{
+	size_t i = 0;
+
+	for (; i + 4 <= half; i += 4) {
+		vf4 a = load4(v + i), b = load4(v + i + half), c = load4(cs + i), s = load4(sn + i);
+		store4(v + i, a * c - b * s);
+		store4(v + i + half, b * c + a * s);
+	}
+	for (; i < half; i++) {
+		float a = v[i], b = v[i + half];
+		v[i] = a * cs[i] - b * sn[i];
+		v[i + half] = b * cs[i] + a * sn[i];
+	}
+}
+
+VV_AVX512 static void rotary_row16(float *v, size_t heads, size_t dh, const float *cs, const float *sn)
+{
+	const size_t half = dh / 2;
+
+	for (size_t h = 0; h < heads; h++, v += dh) {
+		size_t i = 0;
+		for (; i + 16 <= half; i += 16) {
+			vf16 a = load16(v + i), b = load16(v + i + half), c = load16(cs + i), s = load16(sn + i);
+			store16(v + i, a * c - b * s);
+			store16(v + i + half, b * c + a * s);
+		}
+		/* the tail here, not through rotary_head4 (no SSE after AVX-512) */
+		for (; i < half; i++) {
+			float a = v[i], b = v[i + half];
+			v[i] = a * cs[i] - b * sn[i];
+			v[i + half] = b * cs[i] + a * sn[i];
+		}
+	}
+}
+
+void vv_model_vec_rotary_row(float *v, size_t heads, size_t dh, const float *cs, const float *sn)
+{
+	if (vv_wide()) {
+		rotary_row16(v, heads, dh, cs, sn);
+		return;
+	}
+	for (size_t h = 0; h < heads; h++)
+		rotary_head4(v + h * dh, dh / 2, cs, sn);
+}
+
 void vv_model_vec_softmax_rows(float *s, int rows, int n)
 {
 	const bool wide = vv_wide();

@@ -399,6 +399,39 @@ static void test_forward_mlm_trimmed(void **state)
 	fx_free(&f);
 }
 
+/* The rotary embedding gives the bits of its definition at both widths,
+ * for head sizes with and without vector tails. */
+static void test_rotary_bits(void **state)
+{
+	static const size_t dhs[] = {2, 6, 8, 32, 40, 64, 70};
+	float v[4 * 70], want[4 * 70], cs[35], sn[35];
+	unsigned x = 3;
+
+	(void)state;
+	for (size_t t = 0; t < sizeof dhs / sizeof dhs[0]; t++) {
+		const size_t dh = dhs[t], half = dh / 2, heads = 4;
+		for (size_t i = 0; i < half; i++) {
+			cs[i] = cosf(0.37f * (float)i + 0.1f);
+			sn[i] = sinf(0.37f * (float)i + 0.1f);
+		}
+		for (int wide = 0; wide < 2; wide++) {
+			x = 3 + (unsigned)t;
+			for (size_t i = 0; i < heads * dh; i++, x = x * 1103515245u + 12345u)
+				v[i] = want[i] = ((float)((x >> 8) & 0xffff) / 65536.0f - 0.5f) * 40.0f;
+			for (size_t h = 0; h < heads; h++)
+				for (size_t i = 0; i < half; i++) {
+					float *w = want + h * dh, a = w[i], b = w[i + half];
+					w[i] = a * cs[i] - b * sn[i];
+					w[i + half] = b * cs[i] + a * sn[i];
+				}
+			vv_model_vec_set_wide(wide ? -1 : 0);
+			vv_model_vec_rotary_row(v, heads, dh, cs, sn);
+			assert_memory_equal(v, want, heads * dh * sizeof *v);
+		}
+	}
+	vv_model_vec_set_wide(-1);
+}
+
 /* vv_model_run_flops() counts 2 m n k for every product of a forward, the
  * same on any number of threads, and keeps what threads that were stopped
  * counted. */
@@ -1543,6 +1576,7 @@ int main(void)
 		cmocka_unit_test(test_forward_mlm_trimmed),
 		cmocka_unit_test(test_vecmath_widths),
 		cmocka_unit_test(test_layernorm_bits),
+		cmocka_unit_test(test_rotary_bits),
 		cmocka_unit_test(test_run_flops),
 		cmocka_unit_test(test_bf16_many_shapes),
 		cmocka_unit_test(test_forward_matches_reference_on_hostile_inputs),
