@@ -432,8 +432,17 @@ static void softmax_row4(float *r, int n)
 		r[j] *= inv[0];
 }
 
-/* One head's rotation at width 4, the tail one value at a time with the
- * same operations */
+/* One pair (v[i], v[i + half]) rotated: the definition, and the vector
+ * code's tail (inlined into each width's code) */
+VV_INLINE void rotary_pair(float *v, size_t i, size_t half, const float *cs, const float *sn)
+{
+	float a = v[i], b = v[i + half];
+
+	v[i] = a * cs[i] - b * sn[i];
+	v[i + half] = b * cs[i] + a * sn[i];
+}
+
+/* One head's rotation at width 4, the tail one pair at a time */
 static void rotary_head4(float *v, size_t half, const float *cs, const float *sn)
 {
 	size_t i = 0;
@@ -443,11 +452,8 @@ static void rotary_head4(float *v, size_t half, const float *cs, const float *sn
 		store4(v + i, a * c - b * s);
 		store4(v + i + half, b * c + a * s);
 	}
-	for (; i < half; i++) {
-		float a = v[i], b = v[i + half];
-		v[i] = a * cs[i] - b * sn[i];
-		v[i + half] = b * cs[i] + a * sn[i];
-	}
+	for (; i < half; i++)
+		rotary_pair(v, i, half, cs, sn);
 }
 
 VV_AVX512 static void rotary_row16(float *v, size_t heads, size_t dh, const float *cs, const float *sn)
@@ -462,11 +468,8 @@ VV_AVX512 static void rotary_row16(float *v, size_t heads, size_t dh, const floa
 			store16(v + i + half, b * c + a * s);
 		}
 		/* the tail here, not through rotary_head4 (no SSE after AVX-512) */
-		for (; i < half; i++) {
-			float a = v[i], b = v[i + half];
-			v[i] = a * cs[i] - b * sn[i];
-			v[i + half] = b * cs[i] + a * sn[i];
-		}
+		for (; i < half; i++)
+			rotary_pair(v, i, half, cs, sn);
 	}
 }
 
