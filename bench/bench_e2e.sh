@@ -26,6 +26,7 @@ REF=${VV_E2E_REF:-demo/reference.fa.gz}
 TH=${VV_E2E_THREADS:-1}
 STRIDE=${VV_E2E_STRIDE:-0}
 BEFORE=${VV_E2E_BEFORE:-3877c61}
+before_label=
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 MODEL=${VV_E2E_MODEL:-}
@@ -76,6 +77,7 @@ if [ -z "${VV_E2E_BEFORE_BIN:-}" ] && [ "$BEFORE" != none ]; then
 		git archive "$BEFORE" | tar -x -C "$T/before-src"
 		if make -C "$T/before-src" -j"$(nproc)" SANITIZE=0 build/varvault-admin >"$T/before-build.log" 2>&1; then
 			VV_E2E_BEFORE_BIN=$T/before-src/build
+			before_label=$BEFORE
 		else
 			echo "before: building $BEFORE failed (tail of its log:)"
 			tail -5 "$T/before-build.log"
@@ -87,7 +89,7 @@ fi
 before_rate=
 if [ -n "${VV_E2E_BEFORE_BIN:-}" ]; then
 	annotate before "$VV_E2E_BEFORE_BIN"
-	report "before ($BEFORE, fp32)" "$c" "$(variants before)" "$T/before.log"
+	report "before (${before_label:-$VV_E2E_BEFORE_BIN}, fp32)" "$c" "$(variants before)" "$T/before.log"
 	before_rate=$(awk -v v="$(variants before)" -v c="$c" 'BEGIN { print v / c }')
 fi
 awk '!/^#/ && length($4) == 1 && length($5) == 1 { print $1 "\t" $2 - 1 "\t" $2 }' "$VCF" | sort -u >"$T/snv.bed"
